@@ -1,0 +1,5 @@
+//! fitcheck: train a neural network live and diagnose it. The library holds
+//! everything testable; `main.rs` is only the command line.
+
+pub mod data;
+pub mod nn;

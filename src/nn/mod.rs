@@ -1,0 +1,16 @@
+//! The neural-network engine: dense layers, activations, initialisation,
+//! losses and optimizers over ndarray, with matrix products from the `gemm`
+//! crate. No threads of its own (the products may use the rayon pool) and no
+//! I/O: the trainer drives it.
+
+pub mod activation;
+pub mod init;
+pub mod loss;
+pub mod matmul;
+pub mod network;
+pub mod optim;
+
+pub use activation::Activation;
+pub use init::Init;
+pub use network::{Network, Workspace};
+pub use optim::{Optimizer, OptimizerKind};

@@ -1,0 +1,206 @@
+//! Optimizers and the L1/L2 penalties they fold into the gradient.
+//!
+//! Each parameter tensor has an index; the optimizer keeps its per-tensor
+//! state (velocity, moments) in buffers allocated once, so a step allocates
+//! nothing. Update rules (g = gradient + penalty gradient, η = learning rate):
+//! - SGD: `v = μ v + g`; classic `θ -= η v`, Nesterov `θ -= η (g + μ v)`
+//!   (PyTorch's formulation; μ = 0 is plain SGD).
+//! - Adagrad: `s += g²; θ -= η g / (√s + 1e-10)`.
+//! - RMSProp: `s = ρ s + (1-ρ) g²; θ -= η g / (√s + 1e-8)`.
+//! - Adam: `m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²;
+//!   θ -= η m̂ / (√v̂ + 1e-8)` with bias-corrected `m̂, v̂`.
+//!
+//! Penalties (weights only, never biases): `l1 Σ|w|` adds `l1 sign(w)`,
+//! `(l2 / 2) Σw²` adds `l2 w` (PyTorch's `weight_decay`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    Sgd { momentum: f32, nesterov: bool },
+    Adam { beta1: f32, beta2: f32 },
+    RmsProp { rho: f32 },
+    Adagrad,
+}
+
+impl OptimizerKind {
+    /// Short display name.
+    pub fn label(&self) -> String {
+        match *self {
+            OptimizerKind::Sgd { momentum, nesterov } if momentum > 0.0 => {
+                format!("SGD+{}m {momentum}", if nesterov { "N" } else { "" })
+            }
+            OptimizerKind::Sgd { .. } => "SGD".to_string(),
+            OptimizerKind::Adam { .. } => "Adam".to_string(),
+            OptimizerKind::RmsProp { .. } => "RMSProp".to_string(),
+            OptimizerKind::Adagrad => "Adagrad".to_string(),
+        }
+    }
+
+    fn slots(&self) -> usize {
+        match *self {
+            OptimizerKind::Sgd { momentum, .. } if momentum == 0.0 => 0,
+            OptimizerKind::Adam { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// L1 and L2 penalty strengths.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Penalty {
+    pub l1: f32,
+    pub l2: f32,
+}
+
+impl Penalty {
+    /// The penalty's value over one weight tensor (reported apart from the data loss).
+    pub fn value(&self, w: &[f32]) -> f64 {
+        if self.l1 == 0.0 && self.l2 == 0.0 {
+            return 0.0;
+        }
+        let (mut abs, mut sq) = (0.0f64, 0.0f64);
+        for &x in w {
+            abs += x.abs() as f64;
+            sq += (x * x) as f64;
+        }
+        self.l1 as f64 * abs + 0.5 * self.l2 as f64 * sq
+    }
+}
+
+pub struct Optimizer {
+    kind: OptimizerKind,
+    lr: f32,
+    /// Steps taken (Adam's bias correction).
+    t: i32,
+    /// Per tensor, `slots()` buffers of the tensor's length, back to back.
+    state: Vec<Vec<f32>>,
+}
+
+impl Optimizer {
+    /// An optimizer for tensors of the given lengths, with fresh state.
+    pub fn new(kind: OptimizerKind, lr: f32, sizes: &[usize]) -> Self {
+        let slots = kind.slots();
+        Optimizer { kind, lr, t: 0, state: sizes.iter().map(|&n| vec![0.0; n * slots]).collect() }
+    }
+
+    pub fn kind(&self) -> OptimizerKind {
+        self.kind
+    }
+
+    pub fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+
+    /// Takes effect at the next `update`; the optimizer's state is kept.
+    pub fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    /// Call once per training step, before the `update`s of that step.
+    pub fn begin_step(&mut self) {
+        self.t = self.t.saturating_add(1);
+    }
+
+    /// Applies one step to tensor `index`. `penalty` is `None` for biases.
+    pub fn update(&mut self, index: usize, param: &mut [f32], grad: &[f32], penalty: Option<Penalty>) {
+        debug_assert_eq!(param.len(), grad.len());
+        let p = penalty.unwrap_or_default();
+        let reg = move |g: f32, w: f32| g + p.l2 * w + p.l1 * w.signum() * f32::from(w != 0.0);
+        let lr = self.lr;
+        let n = param.len();
+        let state = &mut self.state[index];
+        match self.kind {
+            OptimizerKind::Sgd { momentum, .. } if momentum == 0.0 => {
+                for (w, &g) in param.iter_mut().zip(grad) {
+                    *w -= lr * reg(g, *w);
+                }
+            }
+            OptimizerKind::Sgd { momentum, nesterov } => {
+                for ((w, &g), v) in param.iter_mut().zip(grad).zip(state.iter_mut()) {
+                    let g = reg(g, *w);
+                    *v = momentum * *v + g;
+                    *w -= lr * if nesterov { g + momentum * *v } else { *v };
+                }
+            }
+            OptimizerKind::Adagrad => {
+                for ((w, &g), s) in param.iter_mut().zip(grad).zip(state.iter_mut()) {
+                    let g = reg(g, *w);
+                    *s += g * g;
+                    *w -= lr * g / (s.sqrt() + 1e-10);
+                }
+            }
+            OptimizerKind::RmsProp { rho } => {
+                for ((w, &g), s) in param.iter_mut().zip(grad).zip(state.iter_mut()) {
+                    let g = reg(g, *w);
+                    *s = rho * *s + (1.0 - rho) * g * g;
+                    *w -= lr * g / (s.sqrt() + 1e-8);
+                }
+            }
+            OptimizerKind::Adam { beta1, beta2 } => {
+                let c1 = 1.0 - beta1.powi(self.t.max(1));
+                let c2 = 1.0 - beta2.powi(self.t.max(1));
+                let (m, v) = state.split_at_mut(n);
+                for (((w, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
+                    let g = reg(g, *w);
+                    *m = beta1 * *m + (1.0 - beta1) * g;
+                    *v = beta2 * *v + (1.0 - beta2) * g * g;
+                    *w -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(kind: OptimizerKind, lr: f32, grads: &[[f32; 2]]) -> [f32; 2] {
+        let mut opt = Optimizer::new(kind, lr, &[2]);
+        let mut w = [1.0f32, -2.0];
+        for g in grads {
+            opt.begin_step();
+            opt.update(0, &mut w, g, None);
+        }
+        w
+    }
+
+    fn close(a: [f32; 2], b: [f64; 2]) {
+        for i in 0..2 {
+            assert!((a[i] as f64 - b[i]).abs() < 1e-5, "got {a:?}, want {b:?}");
+        }
+    }
+
+    // Reference values: three steps of the gradients G on w = [1, -2], computed in
+    // float64 by `tests/reference/optim_reference.py`, written from the published
+    // update rules independently of this file.
+    const G: [[f32; 2]; 3] = [[0.5, -1.0], [0.2, 0.3], [-0.4, 0.1]];
+
+    #[test]
+    fn sgd_plain_and_momentum_match_reference_values() {
+        close(run(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.1, &G), [0.97, -1.94]);
+        // v1 = g1, v2 = 0.9 v1 + g2, v3 = 0.9 v2 + g3; w -= 0.1 (v1 + v2 + v3).
+        close(run(OptimizerKind::Sgd { momentum: 0.9, nesterov: false }, 0.1, &G), [0.8665, -1.796]);
+        // Nesterov: w -= 0.1 (g_t + 0.9 v_t).
+        close(run(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 0.1, &G), [0.84985, -1.7564]);
+    }
+
+    #[test]
+    fn adaptive_optimizers_match_reference_values() {
+        close(run(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 }, 0.01, &G), [0.979251, -1.983039]);
+        close(run(OptimizerKind::Adagrad, 0.1, &G), [0.922489, -1.938269]);
+        close(run(OptimizerKind::RmsProp { rho: 0.9 }, 0.01, &G), [0.976129, -1.981243]);
+    }
+
+    #[test]
+    fn l2_penalty_adds_weight_decay_to_the_gradient() {
+        let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.1, &[1]);
+        let mut w = [2.0f32];
+        opt.update(0, &mut w, &[0.0], Some(Penalty { l1: 0.0, l2: 0.5 }));
+        assert!((w[0] - (2.0 - 0.1 * 0.5 * 2.0)).abs() < 1e-6);
+        let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.1, &[1]);
+        opt.update(0, &mut w, &[0.0], Some(Penalty { l1: 1.0, l2: 0.0 }));
+        assert!((w[0] - (1.9 - 0.1)).abs() < 1e-6);
+    }
+}
