@@ -1,3 +1,163 @@
-fn main() {
-    println!("Hello, world!");
+//! The command line: parse with clap, dispatch to the TUI, the headless
+//! runner, the preset listing and checking, or the benchmark. Bad input
+//! exits with code 2 and a one-paragraph message, never a panic.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use fitcheck::headless::{self, HeadlessError};
+use fitcheck::preset::{self, Preset, PresetError};
+use fitcheck::train::{SetupError, Trainer, load_data};
+use fitcheck::tui::TuiError;
+
+#[derive(Parser)]
+#[command(name = "fitcheck", version, about = "Train a neural network live and find out, with evidence, whether it is learning, diverging or overfitting.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
 }
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The dashboard, starting PRESET at once (default: mnist-mlp).
+    Tui {
+        preset: Option<String>,
+        /// Override a preset field, V in RON syntax: --set lr=0.01
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        /// Append every event as a JSON line to FILE.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+    },
+    /// Train headless: one JSON line per epoch, then a summary.
+    Run {
+        preset: String,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+    },
+    /// List every preset: name, dataset, and the lesson it teaches.
+    Presets,
+    /// Validate a preset file: exit 0, or 2 with the error.
+    Check { file: PathBuf },
+    /// Training and evaluation throughput (samples/s) as one JSON line.
+    Bench {
+        preset: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+    },
+}
+
+/// A failure and the exit code it deserves.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<PresetError> for Failure {
+    fn from(e: PresetError) -> Self {
+        Failure { code: 2, message: e.to_string() }
+    }
+}
+
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        Failure { code: 2, message: e.to_string() }
+    }
+}
+
+impl From<TuiError> for Failure {
+    fn from(e: TuiError) -> Self {
+        Failure { code: if e.is_bad_input() { 2 } else { 1 }, message: e.to_string() }
+    }
+}
+
+impl From<HeadlessError> for Failure {
+    fn from(e: HeadlessError) -> Self {
+        let code = if matches!(e, HeadlessError::Setup(_)) { 2 } else { 1 };
+        Failure { code, message: e.to_string() }
+    }
+}
+
+fn load_preset(name: &str, sets: &[String]) -> Result<Preset, PresetError> {
+    let mut preset = Preset::load(&preset::resolve(name)?)?;
+    for s in sets {
+        preset.set(s)?;
+    }
+    Ok(preset)
+}
+
+fn real_main(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        None => Ok(fitcheck::tui::run("mnist-mlp", &[], None)?),
+        Some(Cmd::Tui { preset, set, metrics }) => {
+            Ok(fitcheck::tui::run(preset.as_deref().unwrap_or("mnist-mlp"), &set, metrics.as_deref())?)
+        }
+        Some(Cmd::Run { preset, epochs, seed, set, metrics }) => {
+            let mut p = load_preset(&preset, &set)?;
+            if let Some(e) = epochs {
+                p.set(&format!("epochs={e}"))?;
+            }
+            if let Some(s) = seed {
+                p.set(&format!("seed={s}"))?;
+            }
+            let stdout = io::stdout();
+            headless::run(&p, metrics.as_deref(), &mut stdout.lock())?;
+            Ok(())
+        }
+        Some(Cmd::Presets) => {
+            let mut out = io::stdout().lock();
+            for (name, path) in preset::list() {
+                let line = match Preset::load(&path) {
+                    Ok(p) => format!("{name:<20} {:<10} {}", p.dataset.label(), p.lesson),
+                    Err(e) => format!("{name:<20} (invalid: {e})"),
+                };
+                let _ = writeln!(out, "{line}");
+            }
+            Ok(())
+        }
+        Some(Cmd::Check { file }) => {
+            let p = Preset::load(&file)?;
+            println!("{}: ok ({}: {})", file.display(), p.name, p.lesson);
+            Ok(())
+        }
+        Some(Cmd::Bench { preset, epochs, set }) => {
+            let name = preset.unwrap_or_else(|| "mnist-mlp".into());
+            let p = load_preset(&name, &set)?;
+            let mut trainer = Trainer::new(&p, load_data(&p)?)?;
+            let (train, eval) = trainer.bench(epochs.max(1));
+            let line = serde_json::json!({
+                "type": "bench",
+                "preset": p.name,
+                "threads": rayon::current_num_threads(),
+                "epochs": epochs.max(1),
+                "train_samples_per_s": train.round(),
+                "eval_samples_per_s": eval.round(),
+            });
+            println!("{line}");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, message }) => {
+            eprintln!("fitcheck: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+

@@ -1,0 +1,54 @@
+//! The headless runner (`fitcheck run`): the same event stream the TUI
+//! reads, printed as JSON lines — every epoch and every event the trainer
+//! caused on stdout (step metrics only go to the `--metrics` log), then the
+//! summary.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::preset::Preset;
+use crate::train::log::RunLog;
+use crate::train::{Event, SetupError, Summary, Trainer, load_data, spawn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    /// Bad input: the preset or the dataset (exit code 2).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("{path}: cannot write the run log: {source}")]
+    Log { path: String, source: io::Error },
+    #[error("cannot write the output: {0}")]
+    Output(io::Error),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Trains `preset` to the end, writing JSON lines to `out`.
+pub fn run(preset: &Preset, metrics: Option<&Path>, out: &mut impl Write) -> Result<Summary, HeadlessError> {
+    let log_err = |source| HeadlessError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
+    let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
+    let data = load_data(preset)?;
+    let trainer = Trainer::new(preset, data)?;
+    let handle = spawn(trainer).map_err(|e| HeadlessError::Failed(format!("cannot start the trainer: {e}")))?;
+    let mut summary = None;
+    let mut failure = None;
+    for event in handle.events.iter() {
+        if let Some(log) = log.as_mut() {
+            log.record(&event).map_err(log_err)?;
+        }
+        match &event {
+            Event::Step(_) | Event::Start(_) => continue,
+            Event::Summary(s) => summary = Some(s.clone()),
+            Event::Failed { message } => failure = Some(message.clone()),
+            _ => {}
+        }
+        serde_json::to_writer(&mut *out, &event).map_err(|e| HeadlessError::Output(e.into()))?;
+        out.write_all(b"\n").and_then(|()| out.flush()).map_err(HeadlessError::Output)?;
+    }
+    let _ = handle.thread.join();
+    match (summary, failure) {
+        (_, Some(message)) => Err(HeadlessError::Failed(message)),
+        (Some(s), None) => Ok(s),
+        (None, None) => Err(HeadlessError::Failed("the trainer stopped without a summary".into())),
+    }
+}

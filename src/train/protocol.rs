@@ -1,0 +1,149 @@
+//! The messages between the trainer thread and whoever drives it (the TUI
+//! or the headless runner): `Command` in, `Event` out. Events serialize to
+//! the JSON lines of DESIGN.md section 3 (`{"type":"epoch",...}`).
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// What the driver asks of the trainer; applied between two minibatches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    SetLearningRate(f32),
+    Pause,
+    Resume,
+    /// One training step while paused.
+    Step,
+    Stop,
+}
+
+/// What the trainer reports. Step metrics may be coalesced when the
+/// channel is full; every other event is always delivered.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Start(RunInfo),
+    Step(StepMetrics),
+    Epoch(EpochMetrics),
+    Change(Change),
+    Paused { step: u64 },
+    Resumed { step: u64 },
+    Summary(Summary),
+    /// The trainer hit an error it cannot recover from.
+    Failed { message: String },
+}
+
+impl Event {
+    /// Whether the event may be dropped (coalesced) when the channel is full.
+    pub fn is_coalescable(&self) -> bool {
+        matches!(self, Event::Step(_))
+    }
+}
+
+/// What is being trained, sent once at the start.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunInfo {
+    pub preset: String,
+    pub dataset: String,
+    pub epochs: usize,
+    pub steps_per_epoch: u64,
+    pub train_size: usize,
+    pub val_size: usize,
+    pub test_size: usize,
+    pub parameters: usize,
+    pub hidden: Vec<usize>,
+    pub activation: String,
+    pub optimizer: String,
+    pub lr: f32,
+    pub batch_size: usize,
+    pub threads: usize,
+}
+
+/// Training metrics averaged over the steps since the previous `Step` event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepMetrics {
+    pub epoch: usize,
+    pub step: u64,
+    pub loss: f32,
+    pub acc: f32,
+    pub samples_per_s: f32,
+}
+
+/// The end of an epoch: training as trained, training in eval mode, validation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub step: u64,
+    pub train_loss: f32,
+    pub train_acc: f32,
+    pub train_loss_eval: f32,
+    pub train_acc_eval: f32,
+    pub val_loss: f32,
+    pub val_acc: f32,
+    pub lr: f32,
+    pub samples_per_s: f32,
+    pub elapsed_s: f64,
+}
+
+/// A hyperparameter changed (by the user or the trainer) at `step`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    pub step: u64,
+    /// The preset field that changed.
+    pub key: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// An `f32` as a JSON number with its shortest decimal form (0.1, not
+/// 0.10000000149011612); non-finite values become `null`.
+pub fn json_f32(x: f32) -> Value {
+    format!("{x}").parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    Completed,
+    EarlyStop,
+    Diverged,
+    Interrupted,
+}
+
+/// The last event of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub best_val_acc: f32,
+    pub test_acc: f32,
+    pub test_loss: f32,
+    pub stopped: Stopped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_event_serializes_as_a_flat_tagged_json_line() {
+        let e = Event::Epoch(EpochMetrics {
+            epoch: 3,
+            step: 1170,
+            train_loss: 0.081,
+            train_acc: 0.975,
+            train_loss_eval: 0.07,
+            train_acc_eval: 0.98,
+            val_loss: 0.094,
+            val_acc: 0.971,
+            lr: 0.1,
+            samples_per_s: 41000.0,
+            elapsed_s: 4.2,
+        });
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"epoch","epoch":3,"step":1170,"train_loss":0.081,"train_acc":0.975,"train_loss_eval":0.07,"train_acc_eval":0.98,"val_loss":0.094,"val_acc":0.971,"lr":0.1,"samples_per_s":41000.0,"elapsed_s":4.2}"#
+        );
+        let c = Event::Change(Change { step: 5, key: "lr".into(), from: json_f32(0.1), to: json_f32(0.2) });
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"change","step":5,"key":"lr","from":0.1,"to":0.2}"#);
+    }
+}

@@ -1,0 +1,20 @@
+//! The loss chart: training loss as trained (per step), training loss in
+//! eval mode and validation loss (per epoch), with change markers.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+use super::chart::MetricPanel;
+use crate::tui::app::App;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    MetricPanel {
+        title: "Loss",
+        steps: &app.train_loss,
+        pick: |e| (e.train_loss_eval, e.val_loss),
+        floor: 0.0,
+        ceil: None,
+        fmt: |v| format!("{v:.2}"),
+    }
+    .render(app, area, buf);
+}

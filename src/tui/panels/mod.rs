@@ -1,0 +1,10 @@
+//! One file per screen region. Each exposes `render(app, area, buf)` and
+//! reads `&App` only.
+
+pub mod accuracy;
+pub mod chart;
+pub mod controls;
+pub mod footer;
+pub mod header;
+pub mod help;
+pub mod loss;
