@@ -25,7 +25,8 @@ pub enum HeadlessError {
 
 /// Trains `preset` to the end, writing JSON lines to `out`.
 pub fn run(preset: &Preset, metrics: Option<&Path>, out: &mut impl Write) -> Result<Summary, HeadlessError> {
-    let log_err = |source| HeadlessError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
+    let log_err =
+        |source| HeadlessError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
     let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
     let data = load_data(preset)?;
     let trainer = Trainer::new(preset, data)?;

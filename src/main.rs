@@ -14,7 +14,11 @@ use fitcheck::train::{SetupError, Trainer, load_data};
 use fitcheck::tui::TuiError;
 
 #[derive(Parser)]
-#[command(name = "fitcheck", version, about = "Train a neural network live and find out, with evidence, whether it is learning, diverging or overfitting.")]
+#[command(
+    name = "fitcheck",
+    version,
+    about = "Train a neural network live and find out, with evidence, whether it is learning, diverging or overfitting."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -160,4 +164,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

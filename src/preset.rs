@@ -18,13 +18,25 @@ pub enum DatasetSpec {
     /// The bundled `datasets/mnist/`.
     Mnist,
     /// Any MNIST-layout IDX folder (Fashion-MNIST, KMNIST, ...).
-    Idx { dir: String },
+    Idx {
+        dir: String,
+    },
     FizzBuzz,
-    Spirals { arms: u32, noise: f32 },
-    Moons { noise: f32 },
-    Circles { noise: f32 },
+    Spirals {
+        arms: u32,
+        noise: f32,
+    },
+    Moons {
+        noise: f32,
+    },
+    Circles {
+        noise: f32,
+    },
     Xor,
-    Blobs { centers: u32, noise: f32 },
+    Blobs {
+        centers: u32,
+        noise: f32,
+    },
 }
 
 impl DatasetSpec {
@@ -158,12 +170,14 @@ fn locate_field(text: &str, field: &str) -> Option<(usize, usize)> {
 /// The preset field whose value contains line `line` of `text`: the last
 /// `field:` that starts a line at or before it.
 fn field_at_line(text: &str, line: usize) -> Option<String> {
-    text.lines().take(line).filter_map(|l| {
-        let t = l.trim_start();
-        FIELDS.iter().find(|f| t.strip_prefix(**f).is_some_and(|r| r.trim_start().starts_with(':')))
-    })
-    .last()
-    .map(|f| f.to_string())
+    text.lines()
+        .take(line)
+        .filter_map(|l| {
+            let t = l.trim_start();
+            FIELDS.iter().find(|f| t.strip_prefix(**f).is_some_and(|r| r.trim_start().starts_with(':')))
+        })
+        .last()
+        .map(|f| f.to_string())
 }
 
 impl Preset {
@@ -225,8 +239,27 @@ impl Preset {
             };
         }
         assign!(
-            name, lesson, dataset, train_size, val_size, normalize, label_noise, augment, hidden, conv,
-            activation, dropout, l1, l2, optimizer, lr, batch_size, epochs, early_stopping, init, seed
+            name,
+            lesson,
+            dataset,
+            train_size,
+            val_size,
+            normalize,
+            label_noise,
+            augment,
+            hidden,
+            conv,
+            activation,
+            dropout,
+            l1,
+            l2,
+            optimizer,
+            lr,
+            batch_size,
+            epochs,
+            early_stopping,
+            init,
+            seed
         )
         .map_err(|m| err(Some(key), m))?;
         self.validate().map_err(|(field, message)| err(Some(field), message))

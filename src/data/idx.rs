@@ -111,10 +111,8 @@ pub fn parse_idx(path: &Path, mut bytes: Vec<u8>) -> Result<IdxFile, DataError> 
     if bytes.len() < header {
         return Err(DataError::Truncated { path: path_buf(), expected: header, found: bytes.len() });
     }
-    let dims: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        bytes[4..header].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
     let found = bytes.len() - header;
     if found < expected {

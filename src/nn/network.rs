@@ -239,11 +239,8 @@ mod tests {
     fn sample_batch(n: usize, d: usize) -> (Array2<f32>, Vec<u8>) {
         let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 7 + j * 3) as f32 * 0.37).sin());
         // A learnable target: the index of the largest of the first three features.
-        let y = x
-            .rows()
-            .into_iter()
-            .map(|r| (0..3).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap_or(0) as u8)
-            .collect();
+        let y =
+            x.rows().into_iter().map(|r| (0..3).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap_or(0) as u8).collect();
         (x, y)
     }
 
@@ -261,11 +258,10 @@ mod tests {
             }
             let mut ws = net.workspace(5);
             net.backward(x.view(), &y, &mut ws);
-            let grads: Vec<(Array2<f32>, Array1<f32>)> =
-                net.gradients().map(|(w, b)| (w.clone(), b.clone())).collect();
+            let grads: Vec<(Array2<f32>, Array1<f32>)> = net.gradients().map(|(w, b)| (w.clone(), b.clone())).collect();
             let loss = |net: &Network, ws: &mut Workspace| net.evaluate(x.view(), &y, ws).loss / 5.0;
             let eps = 1e-2f32;
-            for l in 0..net.layers.len() {
+            for (l, (grad_w, grad_b)) in grads.iter().enumerate() {
                 for idx in [(0, 0), (1, 2), (3, 1)] {
                     let orig = net.layers[l].w[idx];
                     net.layers[l].w[idx] = orig + eps;
@@ -274,7 +270,7 @@ mod tests {
                     let lm = loss(&net, &mut ws);
                     net.layers[l].w[idx] = orig;
                     let numerical = (lp - lm) / (2.0 * eps as f64);
-                    let theoretical = grads[l].0[idx] as f64;
+                    let theoretical = grad_w[idx] as f64;
                     assert!(
                         (numerical - theoretical).abs() < 2e-3 + 2e-2 * numerical.abs(),
                         "{act:?} layer {l} w{idx:?}: numerical={numerical}, theoretical={theoretical}"
@@ -287,7 +283,7 @@ mod tests {
                 let lm = loss(&net, &mut ws);
                 net.layers[l].b[1] = orig;
                 let numerical = (lp - lm) / (2.0 * eps as f64);
-                let theoretical = grads[l].1[1] as f64;
+                let theoretical = grad_b[1] as f64;
                 assert!(
                     (numerical - theoretical).abs() < 2e-3 + 2e-2 * numerical.abs(),
                     "{act:?} layer {l} b1: numerical={numerical}, theoretical={theoretical}"

@@ -39,7 +39,7 @@ impl OptimizerKind {
 
     fn slots(&self) -> usize {
         match *self {
-            OptimizerKind::Sgd { momentum, .. } if momentum == 0.0 => 0,
+            OptimizerKind::Sgd { momentum: 0.0, .. } => 0,
             OptimizerKind::Adam { .. } => 2,
             _ => 1,
         }
@@ -111,7 +111,7 @@ impl Optimizer {
         let n = param.len();
         let state = &mut self.state[index];
         match self.kind {
-            OptimizerKind::Sgd { momentum, .. } if momentum == 0.0 => {
+            OptimizerKind::Sgd { momentum: 0.0, .. } => {
                 for (w, &g) in param.iter_mut().zip(grad) {
                     *w -= lr * reg(g, *w);
                 }

@@ -122,9 +122,8 @@ impl Trainer {
     /// Builds the split, the network and the optimizer for `preset` on `data`.
     pub fn new(preset: &Preset, data: TrainTest) -> Result<Trainer, SetupError> {
         let field = |field, message| SetupError::Field { preset: preset.name.clone(), field, message };
-        let split = Split::new(data.train.len(), preset.val_size, preset.train_size, preset.seed).map_err(|m| {
-            field(if m.starts_with("val_size") { "val_size" } else { "train_size" }, m)
-        })?;
+        let split = Split::new(data.train.len(), preset.val_size, preset.train_size, preset.seed)
+            .map_err(|m| field(if m.starts_with("val_size") { "val_size" } else { "train_size" }, m))?;
         let scale = match preset.normalize {
             Normalize::None => 1.0,
             Normalize::Scale255 => 1.0 / 255.0,
@@ -218,8 +217,7 @@ impl Trainer {
                 let to = if lr.is_finite() { lr.clamp(lo, hi) } else { from };
                 if to != from {
                     self.opt.set_learning_rate(to);
-                    let change =
-                        Change { step: self.step, key: "lr".into(), from: json_f32(from), to: json_f32(to) };
+                    let change = Change { step: self.step, key: "lr".into(), from: json_f32(from), to: json_f32(to) };
                     Self::emit(events, Event::Change(change))?;
                 }
             }

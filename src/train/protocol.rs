@@ -25,11 +25,17 @@ pub enum Event {
     Step(StepMetrics),
     Epoch(EpochMetrics),
     Change(Change),
-    Paused { step: u64 },
-    Resumed { step: u64 },
+    Paused {
+        step: u64,
+    },
+    Resumed {
+        step: u64,
+    },
     Summary(Summary),
     /// The trainer hit an error it cannot recover from.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 impl Event {

@@ -11,6 +11,26 @@ use crate::train::{Change, Command, EpochMetrics, Event, RunInfo, Stopped, Summa
 
 /// Points kept per step-level curve (the whole run, downsampled).
 const STEP_HISTORY: usize = 1000;
+/// Exponential smoothing of the step-level curves, TensorBoard's default
+/// weight: raw minibatch losses are too noisy to read trends from.
+pub const SMOOTHING: f64 = 0.6;
+
+/// An exponential moving average, starting at the first value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ema(Option<f64>);
+
+impl Ema {
+    pub fn next(&mut self, x: f64) -> f64 {
+        let v = match self.0 {
+            Some(prev) if x.is_finite() => SMOOTHING * prev + (1.0 - SMOOTHING) * x,
+            _ => x,
+        };
+        if v.is_finite() {
+            self.0 = Some(v);
+        }
+        v
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
@@ -70,9 +90,11 @@ pub struct App {
     pub lr: f32,
     /// The learning rate asked for by the last key press (may be ahead of `lr`).
     pub lr_requested: f32,
-    /// Training loss and accuracy as trained, over steps; x is in epochs.
+    /// Training loss and accuracy as trained, over steps, smoothed; x is in epochs.
     pub train_loss: Series,
     pub train_acc: Series,
+    smooth_loss: Ema,
+    smooth_acc: Ema,
     pub epochs: Vec<EpochMetrics>,
     pub changes: Vec<Change>,
     pub summary: Option<Summary>,
@@ -92,6 +114,8 @@ impl App {
             samples_per_s: 0.0,
             train_loss: Series::new(STEP_HISTORY),
             train_acc: Series::new(STEP_HISTORY),
+            smooth_loss: Ema::default(),
+            smooth_acc: Ema::default(),
             epochs: Vec::new(),
             changes: Vec::new(),
             summary: None,
@@ -175,8 +199,8 @@ impl App {
                 self.epoch = m.epoch;
                 self.samples_per_s = m.samples_per_s;
                 let x = self.step_to_x(m.step);
-                self.train_loss.push(x, m.loss as f64);
-                self.train_acc.push(x, m.acc as f64);
+                self.train_loss.push(x, self.smooth_loss.next(m.loss as f64));
+                self.train_acc.push(x, self.smooth_acc.next(m.acc as f64));
             }
             Event::Epoch(m) => {
                 self.step = m.step;
@@ -303,7 +327,17 @@ pub(crate) mod tests {
             samples_per_s: 9000.0,
         })));
         assert_eq!(app.train_loss.last(), Some((0.5, 0.699999988079071)));
+        app.update(Msg::Trainer(Event::Step(crate::train::StepMetrics {
+            epoch: 1,
+            step: 60,
+            loss: 0.2,
+            acc: 0.9,
+            samples_per_s: 9000.0,
+        })));
+        // Smoothed: 0.6 of the previous point, 0.4 of the new one.
+        let (x, y) = app.train_loss.last().unwrap();
+        assert!((x - 0.6).abs() < 1e-12 && (y - (0.6 * 0.7 + 0.4 * 0.2)).abs() < 1e-6, "{y}");
         assert_eq!(app.samples_per_s, 9000.0);
-        assert!((app.progress() - 0.05).abs() < 1e-9);
+        assert!((app.progress() - 0.06).abs() < 1e-9);
     }
 }

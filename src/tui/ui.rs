@@ -35,13 +35,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Paragraph::new(text).wrap(Wrap { trim: true }).render(area, buf);
         return;
     }
-    let [header, charts, controls, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(8),
-        Constraint::Length(5),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [header, charts, controls, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(5), Constraint::Length(1)])
+            .areas(area);
     let [loss, accuracy] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
     panels::header::render(app, header, buf);
     panels::loss::render(app, loss, buf);
@@ -50,5 +46,126 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     panels::footer::render(footer, buf);
     if app.show_help {
         panels::help::render(area, buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{Change, EpochMetrics, Event, StepMetrics, json_f32};
+    use crate::tui::app::tests::{info, preset};
+    use crate::tui::app::{App, Msg};
+    use crate::tui::keymap::BINDINGS;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+    fn screen(app: &App, w: u16, h: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| draw(app, f)).unwrap();
+        let buf = term.backend().buffer();
+        (0..h)
+            .map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn epoch(n: usize, val_acc: f32) -> EpochMetrics {
+        EpochMetrics {
+            epoch: n,
+            step: 100 * n as u64,
+            train_loss: 0.5 / n as f32,
+            train_acc: 0.9,
+            train_loss_eval: 0.4 / n as f32,
+            train_acc_eval: 0.92,
+            val_loss: 0.45 / n as f32,
+            val_acc,
+            lr: 0.05,
+            samples_per_s: 41_000.0,
+            elapsed_s: n as f64,
+        }
+    }
+
+    fn running_app() -> App {
+        let mut app = App::new(preset());
+        app.update(Msg::Trainer(Event::Start(info())));
+        for (n, val_acc) in [(1, 0.95), (2, 0.97)] {
+            for step in (100 * n as u64 - 90..=100 * n as u64).step_by(10) {
+                let loss = 2.0 / (1.0 + step as f32 / 20.0);
+                app.update(Msg::Trainer(Event::Step(StepMetrics {
+                    epoch: n,
+                    step,
+                    loss,
+                    acc: 1.0 - loss / 2.5,
+                    samples_per_s: 41_000.0,
+                })));
+            }
+            app.update(Msg::Trainer(Event::Epoch(epoch(n, val_acc))));
+        }
+        app.update(Msg::Trainer(Event::Change(Change {
+            step: 180,
+            key: "lr".into(),
+            from: json_f32(0.05),
+            to: json_f32(0.1),
+        })));
+        app
+    }
+
+    #[test]
+    fn full_screen_shows_header_charts_controls_and_footer() {
+        let s = screen(&running_app(), 160, 48);
+        let first = s.lines().next().unwrap();
+        for part in ["fitcheck", "mnist-mlp", "MNIST", "epoch 2/10", "step 200", "41k samples/s", "▶ running"] {
+            assert!(first.contains(part), "header lacks {part:?}: {first}");
+        }
+        for part in ["Loss", "Accuracy", "train(eval)", "val", "Controls", "lr 1.0e-1", "hidden [512, 512]"] {
+            assert!(s.contains(part), "screen lacks {part:?}:\n{s}");
+        }
+        assert!(s.contains("val acc 97.00%  (best 97.00% at epoch 2)"), "{s}");
+        assert!(s.contains("last change: lr 0.05→0.1 at epoch 1.80"), "{s}");
+        let last = s.lines().last().unwrap();
+        for b in BINDINGS {
+            assert!(last.contains(b.short), "footer lacks {}: {last}", b.short);
+        }
+    }
+
+    #[test]
+    fn empty_history_says_it_is_waiting() {
+        let s = screen(&App::new(preset()), 160, 48);
+        assert!(s.contains("waiting for the first metrics"), "{s}");
+        assert!(s.contains("… starting"));
+    }
+
+    #[test]
+    fn one_point_history_renders() {
+        let mut app = App::new(preset());
+        app.update(Msg::Trainer(Event::Start(info())));
+        app.update(Msg::Trainer(Event::Epoch(epoch(1, 0.9))));
+        let s = screen(&app, 100, 30);
+        assert!(s.contains("val acc 90.00%"), "{s}");
+    }
+
+    #[test]
+    fn tiny_terminal_shows_a_message_instead_of_panicking() {
+        let app = running_app();
+        let s = screen(&app, 20, 6);
+        assert!(s.contains("too small"), "{s}");
+        // And the full layout comes back when it grows again.
+        assert!(screen(&app, 160, 48).contains("Accuracy"));
+        for (w, h) in [(1, 1), (59, 16), (60, 15), (60, 16)] {
+            screen(&app, w, h);
+        }
+    }
+
+    #[test]
+    fn help_lists_every_binding() {
+        let mut app = running_app();
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
+        let s = screen(&app, 160, 48);
+        for b in BINDINGS {
+            assert!(s.contains(b.help), "help lacks {:?}:\n{s}", b.help);
+        }
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
+        assert!(!screen(&app, 160, 48).contains(BINDINGS[0].help));
     }
 }

@@ -3,6 +3,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::widgets::LegendPosition;
 
 use super::chart::MetricPanel;
 use crate::tui::app::App;
@@ -15,6 +16,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         floor: 0.0,
         ceil: Some(1.0),
         fmt: |v| format!("{:.0}%", v * 100.0),
+        legend: LegendPosition::BottomRight,
     }
     .render(app, area, buf);
 }

@@ -60,13 +60,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         _ => "no epoch finished yet".into(),
     };
     let change = match app.changes.last() {
-        Some(c) => format!(
-            "last change: {} {}→{} at epoch {:.2}",
-            c.key,
-            value(&c.from),
-            value(&c.to),
-            app.step_to_x(c.step)
-        ),
+        Some(c) => {
+            format!("last change: {} {}→{} at epoch {:.2}", c.key, value(&c.from), value(&c.to), app.step_to_x(c.step))
+        }
         None => "no changes yet: + / - change the learning rate".into(),
     };
     let outcome = match (&app.status, &app.summary) {

@@ -17,8 +17,10 @@ pub fn render(area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(" Changes apply at the next minibatch and are marked on the charts.").dark_gray());
     let height = (lines.len() as u16 + 2).min(area.height);
     let width = 72.min(area.width);
-    let [_, mid, _] = Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)]).areas(area);
-    let [_, popup, _] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(mid);
+    let [_, mid, _] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)]).areas(area);
+    let [_, popup, _] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(mid);
     Clear.render(popup, buf);
     Paragraph::new(lines).block(Block::bordered().title(Line::from(" Keys (? to close) ").bold())).render(popup, buf);
 }

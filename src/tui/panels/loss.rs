@@ -3,6 +3,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::widgets::LegendPosition;
 
 use super::chart::MetricPanel;
 use crate::tui::app::App;
@@ -15,6 +16,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         floor: 0.0,
         ceil: None,
         fmt: |v| format!("{v:.2}"),
+        legend: LegendPosition::TopRight,
     }
     .render(app, area, buf);
 }

@@ -1,0 +1,133 @@
+//! The trainer thread through its protocol: commands between minibatches,
+//! events out, determinism, and the summary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{mnist, small};
+use fitcheck::train::{Command, Event, Stopped, Trainer, spawn};
+
+fn collect(sets: &[&str], commands: &[(usize, Command)]) -> Vec<Event> {
+    let trainer = Trainer::new(&small(sets), mnist()).unwrap();
+    let handle = spawn(trainer).unwrap();
+    let mut events = Vec::new();
+    let mut pending = commands.to_vec();
+    while let Ok(e) = handle.events.recv_timeout(Duration::from_secs(60)) {
+        events.push(e);
+        // Send each command once `after` events have arrived.
+        pending.retain(|(after, cmd)| {
+            if events.len() >= *after {
+                handle.commands.send(cmd.clone()).unwrap();
+                false
+            } else {
+                true
+            }
+        });
+        if matches!(events.last(), Some(Event::Summary(_) | Event::Failed { .. })) {
+            break;
+        }
+    }
+    handle.thread.join().unwrap();
+    events
+}
+
+fn epochs(events: &[Event]) -> Vec<fitcheck::train::EpochMetrics> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Epoch(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_starts_reports_every_epoch_and_ends_with_a_summary() {
+    let events = collect(&[], &[]);
+    assert!(matches!(events[0], Event::Start(_)), "{:?}", events[0]);
+    let ep = epochs(&events);
+    assert_eq!(ep.len(), 2);
+    assert_eq!(ep[1].step, 80, "2 epochs of 2000/50 steps");
+    assert!(ep[1].val_acc > 0.8, "a small MLP learns 2,000 digits: {:?}", ep[1]);
+    match events.last().unwrap() {
+        Event::Summary(s) => {
+            assert_eq!(s.stopped, Stopped::Completed);
+            assert!(s.test_acc > 0.8, "{s:?}");
+            assert_eq!(s.best_val_acc, ep.iter().map(|e| e.val_acc).fold(0.0, f32::max));
+        }
+        other => panic!("last event {other:?}"),
+    }
+}
+
+#[test]
+fn same_preset_and_seed_give_the_same_metrics() {
+    let strip = |events: &[Event]| {
+        epochs(events).into_iter().map(|e| (e.train_loss, e.train_acc, e.val_loss, e.val_acc)).collect::<Vec<_>>()
+    };
+    let a = strip(&collect(&[], &[]));
+    let b = strip(&collect(&[], &[]));
+    assert_eq!(a, b);
+    let c = strip(&collect(&["seed=8"], &[]));
+    assert_ne!(a, c);
+}
+
+#[test]
+fn learning_rate_changes_apply_between_steps_and_are_reported() {
+    let events = collect(&[], &[(1, Command::SetLearningRate(0.1))]);
+    let change = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Change(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a change event");
+    assert_eq!(change.key, "lr");
+    assert_eq!(change.from.as_f64(), Some(0.05));
+    assert_eq!(change.to.as_f64(), Some(0.1));
+    assert!(epochs(&events).iter().all(|e| e.lr == 0.1));
+}
+
+#[test]
+fn pause_holds_training_and_step_lets_one_minibatch_through() {
+    let trainer = Trainer::new(&small(&[]), mnist()).unwrap();
+    let handle = spawn(trainer).unwrap();
+    handle.commands.send(Command::Pause).unwrap();
+    let paused_at = loop {
+        match handle.events.recv_timeout(Duration::from_secs(30)).unwrap() {
+            Event::Paused { step } => break step,
+            _ => continue,
+        }
+    };
+    // Nothing else arrives while paused (step events only come from steps).
+    std::thread::sleep(Duration::from_millis(150));
+    let drained: Vec<Event> = handle.events.try_iter().collect();
+    assert!(drained.iter().all(|e| !matches!(e, Event::Epoch(_))), "{drained:?}");
+    handle.commands.send(Command::Step).unwrap();
+    handle.commands.send(Command::Step).unwrap();
+    handle.commands.send(Command::Resume).unwrap();
+    let resumed_at = loop {
+        match handle.events.recv_timeout(Duration::from_secs(30)).unwrap() {
+            Event::Resumed { step } => break step,
+            _ => continue,
+        }
+    };
+    assert_eq!(resumed_at, paused_at + 2);
+    handle.commands.send(Command::Stop).unwrap();
+    let rest: Vec<Event> = handle.events.iter().collect();
+    handle.thread.join().unwrap();
+    match rest.last() {
+        Some(Event::Summary(s)) => assert_eq!(s.stopped, Stopped::Interrupted),
+        other => panic!("expected an interrupted summary, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_driver_that_goes_away_stops_the_trainer() {
+    let trainer = Trainer::new(&small(&["epochs=50"]), mnist()).unwrap();
+    let handle = spawn(trainer).unwrap();
+    let _ = handle.events.recv();
+    drop(handle.events);
+    // The thread notices at its next send and ends.
+    handle.thread.join().unwrap();
+}
