@@ -169,7 +169,8 @@ mod tests {
         assert!(lo > 0.2 && hi < 0.5, "({lo}, {hi})");
         // Epoch-level points are always inside.
         let spike = [(1.0, 3.0)];
-        let curves = [curves[0].clone_with(&steps), Curve { name: "val", points: &spike, color: Color::Red, dots: true }];
+        let curves =
+            [curves[0].clone_with(&steps), Curve { name: "val", points: &spike, color: Color::Red, dots: true }];
         assert!(y_bounds(&curves, 0.0, None).1 > 3.0);
     }
 
