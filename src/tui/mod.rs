@@ -28,6 +28,8 @@ use app::{App, Effect, Msg, Status};
 
 /// At most this many frames a second.
 const FRAME: Duration = Duration::from_millis(33);
+/// How long quitting waits for the trainer's last events for the run log.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
@@ -140,9 +142,20 @@ pub fn run(preset_name: &str, sets: &[String], metrics: Option<&Path>) -> Result
     }
     stop_input.store(true, Ordering::Relaxed);
     let _ = handle.commands.send(Command::Stop);
+    drop(guard);
+    // The trainer ends with an `interrupted` summary after a stop: keep it
+    // (and anything still queued) in the run log, waiting a little at most.
+    if let Some(log) = log.as_mut() {
+        let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+        while let Ok(event) = events.recv_deadline(deadline) {
+            let _ = log.record(&event);
+            if matches!(event, crate::train::Event::Summary(_) | crate::train::Event::Failed { .. }) {
+                break;
+            }
+        }
+    }
     drop(events);
     drop(handle.events);
-    drop(guard);
     let _ = handle.thread.join();
     if let Status::Failed(message) = &app.status {
         return Err(TuiError::Failed(message.clone()));
