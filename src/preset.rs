@@ -327,9 +327,6 @@ impl Preset {
         if self.conv.is_some() {
             return unsupported("conv", "a convolutional front end");
         }
-        if self.dropout != 0.0 {
-            return unsupported("dropout", "dropout");
-        }
         if self.early_stopping.is_some() {
             return unsupported("early_stopping", "early stopping");
         }

@@ -17,7 +17,10 @@ const PARALLEL_MIN_SIDE: usize = 16;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     let threads = rayon::current_num_threads();
-    if threads < 2 || m * n * k < PARALLEL_MIN_FLOPS || n.min(k) <= PARALLEL_MIN_SIDE {
+    // Inside a rayon task the caller already splits the work (the training
+    // step's replicas): one level of parallelism at a time, never nested.
+    let nested = rayon::current_thread_index().is_some();
+    if nested || threads < 2 || m * n * k < PARALLEL_MIN_FLOPS || n.min(k) <= PARALLEL_MIN_SIDE {
         Parallelism::None
     } else {
         Parallelism::Rayon(threads)

@@ -1,16 +1,27 @@
 //! A multilayer perceptron: dense layers `a_l = f(a_{l-1} W_l + b_l)` with
-//! one hidden activation `f` and linear logits at the end, trained with the
-//! fused softmax cross-entropy of [`super::loss`].
+//! one hidden activation `f`, dropout on every hidden layer's output while
+//! training, and linear logits at the end, trained with the fused softmax
+//! cross-entropy of [`super::loss`].
 //!
 //! Shapes: a batch is `[n, features]` row-major; `W_l` is `[in, out]`, so the
 //! forward product is `x · W` and the backward ones are
 //! `dW = a_{l-1}ᵀ · δ_l`, `db = Σ_rows δ_l`, `δ_{l-1} = (δ_l · W_lᵀ) ⊙ f'(a_{l-1})`.
-//! Every buffer a step needs lives in a [`Workspace`] sized once for the
-//! largest batch, so the steady-state step allocates nothing.
+//! Every buffer a step needs lives in a [`Workspace`] (activations, deltas,
+//! dropout masks) and a [`Grads`], sized once, so a step allocates nothing.
+//!
+//! Dropout (rate p, on hidden outputs `h`, training only): each unit is kept
+//! with probability `1 - p` and becomes `A h + B`, or `D` when dropped.
+//! Inverted dropout: `A = 1/(1-p)`, `B = D = 0`, so evaluation (no dropout)
+//! needs no rescaling. AlphaDropout for SELU (Klambauer et al.): dropped
+//! units take SELU's negative saturation `α' = -λα`, then
+//! `A = ((1-p)(1 + p α'²))^-½`, `B = -A α' p`, `D = A α' + B`, which keeps
+//! the mean and variance of self-normalized activations.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
-use rand::Rng;
+use ndarray::{Array1, Array2, ArrayView2, Zip, s};
+use rand::rngs::SmallRng;
+use rand::{Rng, RngCore, SeedableRng};
 
+use super::activation::{SELU_ALPHA, SELU_LAMBDA};
 use super::loss::{LossSum, softmax_cross_entropy};
 use super::matmul::matmul;
 use super::optim::{Optimizer, Penalty};
@@ -27,22 +38,81 @@ pub struct Dense {
 pub struct Network {
     layers: Vec<Dense>,
     activation: Activation,
-    grad_w: Vec<Array2<f32>>,
-    grad_b: Vec<Array1<f32>>,
+    /// Dropout rate on every hidden layer's output while training.
+    dropout: f32,
 }
 
-/// Per-batch buffers: each layer's output and its gradient, `[capacity, out]`.
+/// Gradients of every layer's weights and bias.
+#[derive(Clone, Debug)]
+pub struct Grads {
+    pub w: Vec<Array2<f32>>,
+    pub b: Vec<Array1<f32>>,
+}
+
+impl Grads {
+    /// Tensor `i` in optimizer order (`W0, b0, W1, b1, ...`) as a slice.
+    pub fn tensor(&self, i: usize) -> &[f32] {
+        let t = if i % 2 == 0 { self.w[i / 2].as_slice() } else { self.b[i / 2].as_slice() };
+        t.expect("gradients are contiguous")
+    }
+
+    pub fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
+        let t = if i % 2 == 0 { self.w[i / 2].as_slice_mut() } else { self.b[i / 2].as_slice_mut() };
+        t.expect("gradients are contiguous")
+    }
+
+    /// The L2 norm of each layer's weight gradient.
+    pub fn weight_norms(&self) -> Vec<f32> {
+        self.w.iter().map(|g| g.iter().map(|x| x * x).sum::<f32>().sqrt()).collect()
+    }
+}
+
+/// Per-batch buffers: each layer's output and its gradient, `[capacity, out]`,
+/// the dropout keep-masks of the hidden layers, and the masks' random source.
 #[derive(Debug)]
 pub struct Workspace {
     capacity: usize,
     acts: Vec<Array2<f32>>,
     deltas: Vec<Array2<f32>>,
+    keep: Vec<Array2<f32>>,
+    rng: SmallRng,
 }
 
 impl Workspace {
     /// The largest batch this workspace holds.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The output of layer `l` for the first `n` samples of the last forward pass.
+    pub fn activations(&self, l: usize, n: usize) -> ArrayView2<'_, f32> {
+        self.acts[l].slice(s![..n, ..])
+    }
+}
+
+/// How dropout maps a hidden output `h`: kept `A h + B`, dropped `D`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropAffine {
+    pub a: f32,
+    pub b: f32,
+    pub dropped: f32,
+}
+
+impl DropAffine {
+    /// The transform for `rate` after `act`; `None` when there is no dropout.
+    pub fn new(rate: f32, act: Activation) -> Option<DropAffine> {
+        if rate <= 0.0 {
+            return None;
+        }
+        let keep = 1.0 - rate;
+        if act == Activation::Selu {
+            let alpha = -SELU_LAMBDA * SELU_ALPHA;
+            let a = 1.0 / (keep * (1.0 + rate * alpha * alpha)).sqrt();
+            let b = -a * alpha * rate;
+            Some(DropAffine { a, b, dropped: a * alpha + b })
+        } else {
+            Some(DropAffine { a: 1.0 / keep, b: 0.0, dropped: 0.0 })
+        }
     }
 }
 
@@ -64,22 +134,22 @@ impl Network {
             .enumerate()
             .map(|(i, io)| {
                 // The output layer feeds softmax, not `activation`: Glorot suits it.
-                let act = if i + 2 == sizes.len() { Activation::Linear } else { activation };
-                let init = if i + 2 == sizes.len() { Init::Glorot } else { init };
+                let last = i + 2 == sizes.len();
+                let act = if last { Activation::Linear } else { activation };
+                let init = if last { Init::Glorot } else { init };
                 Dense { w: init.weights(act, io[0], io[1], rng), b: Array1::zeros(io[1]) }
             })
             .collect();
         Self::from_layers(layers, activation)
     }
 
-    /// A network with the given layers (weights `[in, out]`, chained).
+    /// A network with the given layers (weights `[in, out]`, chained), no dropout.
     pub fn from_layers(layers: Vec<Dense>, activation: Activation) -> Self {
+        assert!(!layers.is_empty(), "a network needs at least its output layer");
         for pair in layers.windows(2) {
             assert_eq!(pair[0].w.ncols(), pair[1].w.nrows(), "layer widths must chain");
         }
-        let grad_w = layers.iter().map(|l| Array2::zeros(l.w.dim())).collect();
-        let grad_b = layers.iter().map(|l| Array1::zeros(l.b.len())).collect();
-        Network { layers, activation, grad_w, grad_b }
+        Network { layers, activation, dropout: 0.0 }
     }
 
     pub fn layers(&self) -> &[Dense] {
@@ -88,6 +158,16 @@ impl Network {
 
     pub fn activation(&self) -> Activation {
         self.activation
+    }
+
+    pub fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
+    /// Dropout rate in [0, 1) on every hidden output; the next step uses it.
+    pub fn set_dropout(&mut self, rate: f32) {
+        assert!((0.0..1.0).contains(&rate), "dropout rate {rate} outside [0, 1)");
+        self.dropout = rate;
     }
 
     pub fn input_size(&self) -> usize {
@@ -112,20 +192,50 @@ impl Network {
         self.layers.iter().flat_map(|l| [l.w.len(), l.b.len()]).collect()
     }
 
-    /// Buffers for batches of up to `capacity` samples.
-    pub fn workspace(&self, capacity: usize) -> Workspace {
-        let widths = self.layers.iter().map(|l| l.w.ncols());
-        Workspace {
-            capacity,
-            acts: widths.clone().map(|w| Array2::zeros((capacity, w))).collect(),
-            deltas: widths.map(|w| Array2::zeros((capacity, w))).collect(),
+    /// Parameter tensor `i` in optimizer order, as a mutable slice.
+    pub fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
+        let layer = &mut self.layers[i / 2];
+        let t = if i % 2 == 0 { layer.w.as_slice_mut() } else { layer.b.as_slice_mut() };
+        t.expect("parameters are contiguous")
+    }
+
+    /// Zeroed gradient buffers for this network.
+    pub fn grads(&self) -> Grads {
+        Grads {
+            w: self.layers.iter().map(|l| Array2::zeros(l.w.dim())).collect(),
+            b: self.layers.iter().map(|l| Array1::zeros(l.b.len())).collect(),
         }
     }
 
-    /// Runs the batch `x` (`[n, input]`, `n <= capacity`) forward; returns the logits.
+    /// Buffers for batches of up to `capacity` samples; `seed` drives the
+    /// dropout masks drawn in this workspace.
+    pub fn workspace(&self, capacity: usize, seed: u64) -> Workspace {
+        let widths: Vec<usize> = self.layers.iter().map(|l| l.w.ncols()).collect();
+        let buf = |w: &usize| Array2::zeros((capacity, *w));
+        Workspace {
+            capacity,
+            acts: widths.iter().map(buf).collect(),
+            deltas: widths.iter().map(buf).collect(),
+            keep: widths[..widths.len() - 1].iter().map(buf).collect(),
+            rng: SmallRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Runs the batch `x` (`[n, input]`, `n <= capacity`) forward in eval
+    /// mode (no dropout); returns the logits.
     pub fn forward<'w>(&self, x: ArrayView2<f32>, ws: &'w mut Workspace) -> ArrayView2<'w, f32> {
+        self.forward_mode(x, ws, None)
+    }
+
+    fn forward_mode<'w>(
+        &self,
+        x: ArrayView2<f32>,
+        ws: &'w mut Workspace,
+        drop: Option<DropAffine>,
+    ) -> ArrayView2<'w, f32> {
         let n = x.nrows();
         assert!(n <= ws.capacity, "batch of {n} exceeds workspace capacity {}", ws.capacity);
+        assert_eq!(x.ncols(), self.input_size(), "input width");
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             let (before, after) = ws.acts.split_at_mut(l);
@@ -143,6 +253,12 @@ impl Network {
                     act => row.iter_mut().zip(b).for_each(|(z, &b)| *z = act.f(*z + b)),
                 }
             }
+            if l < last
+                && let Some(d) = drop
+            {
+                let keep = ws.keep[l].slice_mut(s![..n, ..]);
+                apply_dropout(out, keep, d, self.dropout, &mut ws.rng);
+            }
         }
         ws.acts[last].slice(s![..n, ..])
     }
@@ -153,23 +269,33 @@ impl Network {
         softmax_cross_entropy(logits, labels, None, 1.0)
     }
 
-    /// Forward, backward and the gradients of the mean loss over the batch,
-    /// left in the network's gradient buffers. Returns the summed data loss.
-    pub fn backward(&mut self, x: ArrayView2<f32>, labels: &[u8], ws: &mut Workspace) -> LossSum {
+    /// Forward in training mode (dropout on), then the gradients of
+    /// `grad_scale ×` the summed loss into `grads` (overwritten). Returns the
+    /// summed data loss. `grad_scale` is `1 / batch` for the mean loss; a
+    /// share of a batch split across threads uses the whole batch's size.
+    pub fn backward(
+        &self,
+        x: ArrayView2<f32>,
+        labels: &[u8],
+        ws: &mut Workspace,
+        grads: &mut Grads,
+        grad_scale: f32,
+    ) -> LossSum {
         let n = x.nrows();
         let last = self.layers.len() - 1;
-        self.forward(x, ws);
+        let drop = DropAffine::new(self.dropout, self.activation);
+        self.forward_mode(x, ws, drop);
         let sum = {
             let logits = ws.acts[last].slice(s![..n, ..]);
             let grad = ws.deltas[last].slice_mut(s![..n, ..]);
-            softmax_cross_entropy(logits, labels, Some(grad), 1.0 / n as f32)
+            softmax_cross_entropy(logits, labels, Some(grad), grad_scale)
         };
         for l in (0..=last).rev() {
             let input = if l == 0 { x } else { ws.acts[l - 1].slice(s![..n, ..]) };
             let (before, after) = ws.deltas.split_at_mut(l);
             let delta = after[0].slice(s![..n, ..]);
-            matmul(input.t(), delta, self.grad_w[l].view_mut(), false);
-            let gb = &mut self.grad_b[l];
+            matmul(input.t(), delta, grads.w[l].view_mut(), false);
+            let gb = grads.b[l].as_slice_mut().expect("contiguous");
             gb.fill(0.0);
             for row in delta.rows() {
                 gb.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
@@ -179,37 +305,46 @@ impl Network {
                 matmul(delta, self.layers[l].w.t(), prev.view_mut(), false);
                 let act = self.activation;
                 let a_prev = ws.acts[l - 1].slice(s![..n, ..]);
-                // δ_{l-1} ⊙= f'(a_{l-1}), with f' written through the outputs.
-                ndarray::Zip::from(&mut prev).and(&a_prev).for_each(|d, &a| *d *= act.df_from_output(a));
+                match drop {
+                    // δ_{l-1} ⊙= f'(a_{l-1}), with f' written through the outputs.
+                    None => Zip::from(&mut prev).and(&a_prev).for_each(|d, &a| *d *= act.df_from_output(a)),
+                    // Through dropout: dropped units pass nothing back; kept
+                    // ones scale by A, and f' needs h = (out - B) / A.
+                    Some(t) => {
+                        let keep = ws.keep[l - 1].slice(s![..n, ..]);
+                        Zip::from(&mut prev).and(&a_prev).and(&keep).for_each(|d, &a, &k| {
+                            *d = if k > 0.0 { *d * t.a * act.df_from_output((a - t.b) / t.a) } else { 0.0 };
+                        });
+                    }
+                }
             }
         }
         sum
     }
 
-    /// One optimizer step from the gradients left by [`Network::backward`].
-    pub fn apply_gradients(&mut self, opt: &mut Optimizer, penalty: Penalty) {
-        opt.begin_step();
-        for (l, layer) in self.layers.iter_mut().enumerate() {
-            let w = layer.w.as_slice_mut().expect("weights are contiguous");
-            let gw = self.grad_w[l].as_slice().expect("grads are contiguous");
-            opt.update(2 * l, w, gw, Some(penalty));
-            let b = layer.b.as_slice_mut().expect("bias is contiguous");
-            let gb = self.grad_b[l].as_slice().expect("grads are contiguous");
-            opt.update(2 * l + 1, b, gb, None);
+    /// One optimizer step from `grads` (serially; the parallel step is in
+    /// [`super::step`]).
+    pub fn apply_gradients(&mut self, grads: &Grads, opt: &mut Optimizer, penalty: Penalty) {
+        let rule = opt.begin_step();
+        for i in 0..2 * self.layers.len() {
+            let penalty = (i % 2 == 0).then_some(penalty);
+            opt.update(&rule, i, self.tensor_mut(i), grads.tensor(i), penalty);
         }
     }
 
-    /// A full training step on one batch. Returns the summed data loss and correct count.
+    /// A full serial training step on one batch. Returns the summed data loss
+    /// and correct count.
     pub fn train_step(
         &mut self,
         x: ArrayView2<f32>,
         labels: &[u8],
         ws: &mut Workspace,
+        grads: &mut Grads,
         opt: &mut Optimizer,
         penalty: Penalty,
     ) -> LossSum {
-        let sum = self.backward(x, labels, ws);
-        self.apply_gradients(opt, penalty);
+        let sum = self.backward(x, labels, ws, grads, 1.0 / x.nrows() as f32);
+        self.apply_gradients(grads, opt, penalty);
         sum
     }
 
@@ -217,15 +352,31 @@ impl Network {
     pub fn penalty_value(&self, penalty: Penalty) -> f64 {
         self.layers.iter().map(|l| penalty.value(l.w.as_slice().expect("contiguous"))).sum()
     }
+}
 
-    /// Gradients of the last `backward` (weights, biases) per layer.
-    pub fn gradients(&self) -> impl Iterator<Item = (&Array2<f32>, &Array1<f32>)> {
-        self.grad_w.iter().zip(self.grad_b.iter())
-    }
-
-    /// Mean of each output over a batch, `[outputs]` (for tests and probes).
-    pub fn mean_logits(&self, x: ArrayView2<f32>, ws: &mut Workspace) -> Array1<f32> {
-        self.forward(x, ws).mean_axis(Axis(0)).expect("non-empty batch")
+/// Draws a keep-mask for `out` (rate `rate`) and applies `t` in place. Four
+/// 16-bit draws per `u64`: a resolution of 1/65536 is plenty for a rate.
+fn apply_dropout(
+    mut out: ndarray::ArrayViewMut2<f32>,
+    mut keep: ndarray::ArrayViewMut2<f32>,
+    t: DropAffine,
+    rate: f32,
+    rng: &mut SmallRng,
+) {
+    let threshold = (rate * 65536.0).round() as u32;
+    let out = out.as_slice_mut().expect("a row prefix is contiguous");
+    let keep = keep.as_slice_mut().expect("a row prefix is contiguous");
+    let (mut bits, mut left) = (0u64, 0);
+    for (o, k) in out.iter_mut().zip(keep.iter_mut()) {
+        if left == 0 {
+            bits = rng.next_u64();
+            left = 4;
+        }
+        let kept = (bits & 0xFFFF) as u32 >= threshold;
+        bits >>= 16;
+        left -= 1;
+        *k = f32::from(u8::from(kept));
+        *o = if kept { t.a * *o + t.b } else { t.dropped };
     }
 }
 
@@ -233,7 +384,6 @@ impl Network {
 mod tests {
     use super::*;
     use crate::nn::OptimizerKind;
-    use rand::SeedableRng;
     use rand::rngs::StdRng;
 
     fn sample_batch(n: usize, d: usize) -> (Array2<f32>, Vec<u8>) {
@@ -245,49 +395,52 @@ mod tests {
     }
 
     /// Every weight and bias gradient of a small network against central
-    /// differences of the mean loss, for every activation.
+    /// differences of the mean training-mode loss, for every activation,
+    /// without and with dropout (the same masks on each evaluation: each
+    /// uses a workspace with the same seed).
     #[test]
     fn gradcheck_dense_network_matches_finite_differences() {
         let (x, y) = sample_batch(5, 4);
-        for act in Activation::ALL {
-            let mut rng = StdRng::seed_from_u64(3);
-            let mut net = Network::new(4, &[6, 5], 3, act, Init::Auto, &mut rng);
-            // Non-zero biases so no unit sits exactly on a kink.
-            for layer in &mut net.layers {
-                layer.b.mapv_inplace(|_| rng.random_range(-0.3..0.3));
-            }
-            let mut ws = net.workspace(5);
-            net.backward(x.view(), &y, &mut ws);
-            let grads: Vec<(Array2<f32>, Array1<f32>)> = net.gradients().map(|(w, b)| (w.clone(), b.clone())).collect();
-            let loss = |net: &Network, ws: &mut Workspace| net.evaluate(x.view(), &y, ws).loss / 5.0;
-            let eps = 1e-2f32;
-            for (l, (grad_w, grad_b)) in grads.iter().enumerate() {
-                for idx in [(0, 0), (1, 2), (3, 1)] {
-                    let orig = net.layers[l].w[idx];
-                    net.layers[l].w[idx] = orig + eps;
-                    let lp = loss(&net, &mut ws);
-                    net.layers[l].w[idx] = orig - eps;
-                    let lm = loss(&net, &mut ws);
-                    net.layers[l].w[idx] = orig;
-                    let numerical = (lp - lm) / (2.0 * eps as f64);
-                    let theoretical = grad_w[idx] as f64;
+        for dropout in [0.0, 0.3] {
+            for act in Activation::ALL {
+                let mut rng = StdRng::seed_from_u64(3);
+                let mut net = Network::new(4, &[6, 5], 3, act, Init::Auto, &mut rng);
+                net.set_dropout(dropout);
+                // Non-zero biases so no unit sits exactly on a kink.
+                for layer in &mut net.layers {
+                    layer.b.mapv_inplace(|_| rng.random_range(-0.3..0.3));
+                }
+                let mut grads = net.grads();
+                net.backward(x.view(), &y, &mut net.workspace(5, 11), &mut grads, 0.2);
+                let mut scratch = net.grads();
+                let loss = |net: &Network, scratch: &mut Grads| {
+                    net.backward(x.view(), &y, &mut net.workspace(5, 11), scratch, 0.2).loss / 5.0
+                };
+                let eps = 1e-2f32;
+                let check = |numerical: f64, theoretical: f64, what: String| {
                     assert!(
                         (numerical - theoretical).abs() < 2e-3 + 2e-2 * numerical.abs(),
-                        "{act:?} layer {l} w{idx:?}: numerical={numerical}, theoretical={theoretical}"
+                        "{act:?} dropout {dropout} {what}: numerical={numerical}, theoretical={theoretical}"
                     );
+                };
+                for l in 0..net.layers.len() {
+                    for idx in [(0, 0), (1, 2), (3, 1)] {
+                        let orig = net.layers[l].w[idx];
+                        net.layers[l].w[idx] = orig + eps;
+                        let lp = loss(&net, &mut scratch);
+                        net.layers[l].w[idx] = orig - eps;
+                        let lm = loss(&net, &mut scratch);
+                        net.layers[l].w[idx] = orig;
+                        check((lp - lm) / (2.0 * eps as f64), grads.w[l][idx] as f64, format!("layer {l} w{idx:?}"));
+                    }
+                    let orig = net.layers[l].b[1];
+                    net.layers[l].b[1] = orig + eps;
+                    let lp = loss(&net, &mut scratch);
+                    net.layers[l].b[1] = orig - eps;
+                    let lm = loss(&net, &mut scratch);
+                    net.layers[l].b[1] = orig;
+                    check((lp - lm) / (2.0 * eps as f64), grads.b[l][1] as f64, format!("layer {l} b1"));
                 }
-                let orig = net.layers[l].b[1];
-                net.layers[l].b[1] = orig + eps;
-                let lp = loss(&net, &mut ws);
-                net.layers[l].b[1] = orig - eps;
-                let lm = loss(&net, &mut ws);
-                net.layers[l].b[1] = orig;
-                let numerical = (lp - lm) / (2.0 * eps as f64);
-                let theoretical = grad_b[1] as f64;
-                assert!(
-                    (numerical - theoretical).abs() < 2e-3 + 2e-2 * numerical.abs(),
-                    "{act:?} layer {l} b1: numerical={numerical}, theoretical={theoretical}"
-                );
             }
         }
     }
@@ -297,11 +450,59 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let net = Network::new(4, &[8], 3, Activation::Relu, Init::Auto, &mut rng);
         let (x, y) = sample_batch(10, 4);
-        let mut big = net.workspace(10);
-        let mut small = net.workspace(3);
-        let a = net.evaluate(x.slice(s![..3, ..]), &y[..3], &mut big);
-        let b = net.evaluate(x.slice(s![..3, ..]), &y[..3], &mut small);
+        let a = net.evaluate(x.slice(s![..3, ..]), &y[..3], &mut net.workspace(10, 0));
+        let b = net.evaluate(x.slice(s![..3, ..]), &y[..3], &mut net.workspace(3, 0));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn dropout_is_identity_in_eval_mode() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut net = Network::new(4, &[8, 8], 3, Activation::Relu, Init::Auto, &mut rng);
+        let (x, y) = sample_batch(10, 4);
+        let plain = net.evaluate(x.view(), &y, &mut net.workspace(10, 0));
+        net.set_dropout(0.5);
+        assert_eq!(net.evaluate(x.view(), &y, &mut net.workspace(10, 0)), plain);
+        // ... while training mode does drop units.
+        let mut grads = net.grads();
+        let trained = net.backward(x.view(), &y, &mut net.workspace(10, 0), &mut grads, 0.1);
+        assert_ne!(trained.loss, plain.loss);
+    }
+
+    fn mean_var(v: &[f32]) -> (f64, f64) {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        (mean, v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n)
+    }
+
+    fn dropped(h: &Array2<f32>, rate: f32, act: Activation) -> Array2<f32> {
+        let mut out = h.clone();
+        let mut keep = Array2::zeros(h.dim());
+        let t = DropAffine::new(rate, act).unwrap();
+        apply_dropout(out.view_mut(), keep.view_mut(), t, rate, &mut SmallRng::seed_from_u64(1));
+        let kept = keep.iter().filter(|&&k| k > 0.0).count() as f32 / keep.len() as f32;
+        assert!((kept - (1.0 - rate)).abs() < 0.01, "kept fraction {kept}");
+        out
+    }
+
+    #[test]
+    fn alpha_dropout_keeps_mean_and_variance_of_selu_activations() {
+        let normal = rand_distr::Normal::new(0.0f32, 1.0).unwrap();
+        let mut rng = StdRng::seed_from_u64(2);
+        let h = Array2::from_shape_simple_fn((400, 500), || Activation::Selu.f(rng.sample(normal)));
+        let (m0, v0) = mean_var(h.as_slice().unwrap());
+        assert!(m0.abs() < 0.02 && (v0 - 1.0).abs() < 0.03, "SELU fixed point: {m0} {v0}");
+        let out = dropped(&h, 0.2, Activation::Selu);
+        let (m1, v1) = mean_var(out.as_slice().unwrap());
+        assert!((m1 - m0).abs() < 0.02 && (v1 - v0).abs() < 0.03, "{m0} {v0} -> {m1} {v1}");
+    }
+
+    #[test]
+    fn inverted_dropout_keeps_the_mean() {
+        let h = Array2::from_shape_fn((300, 300), |(i, j)| ((i * 13 + j) % 7) as f32);
+        let (m0, _) = mean_var(h.as_slice().unwrap());
+        let (m1, _) = mean_var(dropped(&h, 0.5, Activation::Relu).as_slice().unwrap());
+        assert!((m1 - m0).abs() / m0 < 0.02, "{m0} -> {m1}");
     }
 
     #[test]
@@ -309,11 +510,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(9);
         let mut net = Network::new(4, &[16], 3, Activation::Relu, Init::Auto, &mut rng);
         let (x, y) = sample_batch(30, 4);
-        let mut ws = net.workspace(30);
+        let mut ws = net.workspace(30, 0);
+        let mut grads = net.grads();
         let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: false }, 0.1, &net.tensor_sizes());
         let first = net.evaluate(x.view(), &y, &mut ws).loss;
         for _ in 0..200 {
-            net.train_step(x.view(), &y, &mut ws, &mut opt, Penalty::default());
+            net.train_step(x.view(), &y, &mut ws, &mut grads, &mut opt, Penalty::default());
         }
         let last = net.evaluate(x.view(), &y, &mut ws).loss;
         assert!(last < 0.3 * first, "loss {first} -> {last}");

@@ -73,15 +73,29 @@ pub struct Optimizer {
     lr: f32,
     /// Steps taken (Adam's bias correction).
     t: i32,
-    /// Per tensor, `slots()` buffers of the tensor's length, back to back.
-    state: Vec<Vec<f32>>,
+    /// Per tensor: the first and second state buffers (empty when unused).
+    state: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+/// Everything one step's update needs besides the slices: the rule with
+/// this step's learning rate and bias corrections. `Copy`, so threads that
+/// update disjoint parts of a tensor each hold one.
+#[derive(Clone, Copy, Debug)]
+pub struct StepRule {
+    kind: OptimizerKind,
+    lr: f32,
+    /// Adam's bias corrections `1 - β1^t`, `1 - β2^t`.
+    c1: f32,
+    c2: f32,
 }
 
 impl Optimizer {
     /// An optimizer for tensors of the given lengths, with fresh state.
     pub fn new(kind: OptimizerKind, lr: f32, sizes: &[usize]) -> Self {
         let slots = kind.slots();
-        Optimizer { kind, lr, t: 0, state: sizes.iter().map(|&n| vec![0.0; n * slots]).collect() }
+        let buf = |n: usize, used: bool| if used { vec![0.0; n] } else { Vec::new() };
+        let state = sizes.iter().map(|&n| (buf(n, slots >= 1), buf(n, slots >= 2))).collect();
+        Optimizer { kind, lr, t: 0, state }
     }
 
     pub fn kind(&self) -> OptimizerKind {
@@ -92,24 +106,43 @@ impl Optimizer {
         self.lr
     }
 
-    /// Takes effect at the next `update`; the optimizer's state is kept.
+    /// Takes effect at the next step; the optimizer's state is kept.
     pub fn set_learning_rate(&mut self, lr: f32) {
         self.lr = lr;
     }
 
-    /// Call once per training step, before the `update`s of that step.
-    pub fn begin_step(&mut self) {
+    /// Call once per training step, before that step's updates.
+    pub fn begin_step(&mut self) -> StepRule {
         self.t = self.t.saturating_add(1);
+        let (c1, c2) = match self.kind {
+            OptimizerKind::Adam { beta1, beta2 } => (1.0 - beta1.powi(self.t), 1.0 - beta2.powi(self.t)),
+            _ => (1.0, 1.0),
+        };
+        StepRule { kind: self.kind, lr: self.lr, c1, c2 }
     }
 
-    /// Applies one step to tensor `index`. `penalty` is `None` for biases.
-    pub fn update(&mut self, index: usize, param: &mut [f32], grad: &[f32], penalty: Option<Penalty>) {
+    /// The state buffers of tensor `index` (each empty or of the tensor's length).
+    pub fn state_mut(&mut self, index: usize) -> (&mut [f32], &mut [f32]) {
+        let (a, b) = &mut self.state[index];
+        (a, b)
+    }
+
+    /// One step's update of tensor `index` (after `begin_step`). `penalty`
+    /// is `None` for biases.
+    pub fn update(&mut self, rule: &StepRule, index: usize, param: &mut [f32], grad: &[f32], penalty: Option<Penalty>) {
+        let (s1, s2) = self.state_mut(index);
+        rule.apply(param, grad, s1, s2, penalty);
+    }
+}
+
+impl StepRule {
+    /// Updates `param` from `grad` and the matching parts of the state
+    /// buffers (`s1`, `s2` empty when the rule keeps no such state).
+    pub fn apply(&self, param: &mut [f32], grad: &[f32], s1: &mut [f32], s2: &mut [f32], penalty: Option<Penalty>) {
         debug_assert_eq!(param.len(), grad.len());
         let p = penalty.unwrap_or_default();
         let reg = move |g: f32, w: f32| g + p.l2 * w + p.l1 * w.signum() * f32::from(w != 0.0);
         let lr = self.lr;
-        let n = param.len();
-        let state = &mut self.state[index];
         match self.kind {
             OptimizerKind::Sgd { momentum: 0.0, .. } => {
                 for (w, &g) in param.iter_mut().zip(grad) {
@@ -117,31 +150,29 @@ impl Optimizer {
                 }
             }
             OptimizerKind::Sgd { momentum, nesterov } => {
-                for ((w, &g), v) in param.iter_mut().zip(grad).zip(state.iter_mut()) {
+                for ((w, &g), v) in param.iter_mut().zip(grad).zip(s1) {
                     let g = reg(g, *w);
                     *v = momentum * *v + g;
                     *w -= lr * if nesterov { g + momentum * *v } else { *v };
                 }
             }
             OptimizerKind::Adagrad => {
-                for ((w, &g), s) in param.iter_mut().zip(grad).zip(state.iter_mut()) {
+                for ((w, &g), s) in param.iter_mut().zip(grad).zip(s1) {
                     let g = reg(g, *w);
                     *s += g * g;
                     *w -= lr * g / (s.sqrt() + 1e-10);
                 }
             }
             OptimizerKind::RmsProp { rho } => {
-                for ((w, &g), s) in param.iter_mut().zip(grad).zip(state.iter_mut()) {
+                for ((w, &g), s) in param.iter_mut().zip(grad).zip(s1) {
                     let g = reg(g, *w);
                     *s = rho * *s + (1.0 - rho) * g * g;
                     *w -= lr * g / (s.sqrt() + 1e-8);
                 }
             }
             OptimizerKind::Adam { beta1, beta2 } => {
-                let c1 = 1.0 - beta1.powi(self.t.max(1));
-                let c2 = 1.0 - beta2.powi(self.t.max(1));
-                let (m, v) = state.split_at_mut(n);
-                for (((w, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
+                let (c1, c2) = (self.c1, self.c2);
+                for (((w, &g), m), v) in param.iter_mut().zip(grad).zip(s1).zip(s2) {
                     let g = reg(g, *w);
                     *m = beta1 * *m + (1.0 - beta1) * g;
                     *v = beta2 * *v + (1.0 - beta2) * g * g;
@@ -160,8 +191,8 @@ mod tests {
         let mut opt = Optimizer::new(kind, lr, &[2]);
         let mut w = [1.0f32, -2.0];
         for g in grads {
-            opt.begin_step();
-            opt.update(0, &mut w, g, None);
+            let rule = opt.begin_step();
+            opt.update(&rule, 0, &mut w, g, None);
         }
         w
     }
@@ -197,10 +228,12 @@ mod tests {
     fn l2_penalty_adds_weight_decay_to_the_gradient() {
         let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.1, &[1]);
         let mut w = [2.0f32];
-        opt.update(0, &mut w, &[0.0], Some(Penalty { l1: 0.0, l2: 0.5 }));
+        let rule = opt.begin_step();
+        opt.update(&rule, 0, &mut w, &[0.0], Some(Penalty { l1: 0.0, l2: 0.5 }));
         assert!((w[0] - (2.0 - 0.1 * 0.5 * 2.0)).abs() < 1e-6);
         let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.1, &[1]);
-        opt.update(0, &mut w, &[0.0], Some(Penalty { l1: 1.0, l2: 0.0 }));
+        let rule = opt.begin_step();
+        opt.update(&rule, 0, &mut w, &[0.0], Some(Penalty { l1: 1.0, l2: 0.0 }));
         assert!((w[0] - (1.9 - 0.1)).abs() < 1e-6);
     }
 }

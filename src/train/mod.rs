@@ -21,7 +21,7 @@ use rand::seq::SliceRandom;
 use crate::data::{DataError, Normalize, Split, TrainTest, load_idx_dir};
 use crate::nn::loss::LossSum;
 use crate::nn::optim::Penalty;
-use crate::nn::{Network, Optimizer, Workspace};
+use crate::nn::{Network, Optimizer, StepRunner, Workspace};
 use crate::preset::{DatasetSpec, Preset};
 pub use protocol::{Change, Command, EpochMetrics, Event, RunInfo, StepMetrics, Stopped, Summary, json_f32};
 
@@ -73,10 +73,8 @@ pub struct Trainer {
     net: Network,
     opt: Optimizer,
     penalty: Penalty,
-    ws: Workspace,
+    runner: StepRunner,
     ws_eval: Workspace,
-    batch_x: Array2<f32>,
-    batch_y: Vec<u8>,
     eval_x: Array2<f32>,
     eval_y: Vec<u8>,
     rng: StdRng,
@@ -131,15 +129,14 @@ impl Trainer {
         };
         let mut rng = StdRng::seed_from_u64(preset.seed);
         let dim = data.train.dim;
-        let net = Network::new(dim, &preset.hidden, data.train.classes, preset.activation, preset.init, &mut rng);
+        let mut net = Network::new(dim, &preset.hidden, data.train.classes, preset.activation, preset.init, &mut rng);
+        net.set_dropout(preset.dropout);
         let opt = Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes());
         let batch = preset.batch_size.min(split.train.len());
         let probe = split.train[..split.train.len().min(TRAIN_PROBE_SIZE)].to_vec();
         Ok(Trainer {
-            ws: net.workspace(batch),
-            ws_eval: net.workspace(EVAL_BATCH),
-            batch_x: Array2::zeros((batch, dim)),
-            batch_y: vec![0; batch],
+            runner: StepRunner::new(&net, batch, preset.seed),
+            ws_eval: net.workspace(EVAL_BATCH, 0),
             eval_x: Array2::zeros((EVAL_BATCH, dim)),
             eval_y: vec![0; EVAL_BATCH],
             penalty: Penalty { l1: preset.l1, l2: preset.l2 },
@@ -158,7 +155,7 @@ impl Trainer {
     }
 
     pub fn steps_per_epoch(&self) -> u64 {
-        self.split.train.len().div_ceil(self.batch_y.len()) as u64
+        self.split.train.len().div_ceil(self.runner.batch()) as u64
     }
 
     pub fn info(&self) -> RunInfo {
@@ -175,17 +172,17 @@ impl Trainer {
             activation: self.net.activation().label().to_string(),
             optimizer: self.opt.kind().label(),
             lr: self.opt.learning_rate(),
-            batch_size: self.batch_y.len(),
+            batch_size: self.runner.batch(),
             threads: rayon::current_num_threads(),
         }
     }
 
     /// One optimizer step on the training samples `idx`.
     fn train_batch(&mut self, idx: &[u32]) -> LossSum {
-        let n = idx.len();
-        self.data.train.gather(idx, self.scale, self.batch_x.view_mut(), &mut self.batch_y);
-        let x = self.batch_x.slice(s![..n, ..]);
-        self.net.train_step(x, &self.batch_y[..n], &mut self.ws, &mut self.opt, self.penalty)
+        let (data, scale) = (&self.data.train, self.scale);
+        self.runner.step(&mut self.net, &mut self.opt, self.penalty, idx.len(), |range, x, y| {
+            data.gather(&idx[range], scale, x, y)
+        })
     }
 
     /// Mean loss and accuracy in eval mode over `indices` of the training set
@@ -267,7 +264,7 @@ impl Trainer {
         let (mut best_epoch, mut best_val_acc) = (0, f32::NEG_INFINITY);
         let mut epochs_done = 0;
         let mut stopped = Stopped::Completed;
-        let batch = self.batch_y.len();
+        let batch = self.runner.batch();
         'epochs: for epoch in 1..=self.preset.epochs {
             let mut order = std::mem::take(&mut self.order);
             order.shuffle(&mut self.rng);
@@ -353,7 +350,7 @@ impl Trainer {
     /// `epochs` timed epochs of training, then one timed pass over the
     /// validation split in eval mode. Returns (train, eval) samples/s.
     pub fn bench(&mut self, epochs: usize) -> (f64, f64) {
-        let batch = self.batch_y.len();
+        let batch = self.runner.batch();
         let mut order = std::mem::take(&mut self.order);
         self.train_batch(&order[..batch]);
         let t0 = Instant::now();
