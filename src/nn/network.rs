@@ -52,12 +52,12 @@ pub struct Grads {
 impl Grads {
     /// Tensor `i` in optimizer order (`W0, b0, W1, b1, ...`) as a slice.
     pub fn tensor(&self, i: usize) -> &[f32] {
-        let t = if i % 2 == 0 { self.w[i / 2].as_slice() } else { self.b[i / 2].as_slice() };
+        let t = if i.is_multiple_of(2) { self.w[i / 2].as_slice() } else { self.b[i / 2].as_slice() };
         t.expect("gradients are contiguous")
     }
 
     pub fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
-        let t = if i % 2 == 0 { self.w[i / 2].as_slice_mut() } else { self.b[i / 2].as_slice_mut() };
+        let t = if i.is_multiple_of(2) { self.w[i / 2].as_slice_mut() } else { self.b[i / 2].as_slice_mut() };
         t.expect("gradients are contiguous")
     }
 
@@ -195,7 +195,7 @@ impl Network {
     /// Parameter tensor `i` in optimizer order, as a mutable slice.
     pub fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
         let layer = &mut self.layers[i / 2];
-        let t = if i % 2 == 0 { layer.w.as_slice_mut() } else { layer.b.as_slice_mut() };
+        let t = if i.is_multiple_of(2) { layer.w.as_slice_mut() } else { layer.b.as_slice_mut() };
         t.expect("parameters are contiguous")
     }
 
@@ -327,7 +327,7 @@ impl Network {
     pub fn apply_gradients(&mut self, grads: &Grads, opt: &mut Optimizer, penalty: Penalty) {
         let rule = opt.begin_step();
         for i in 0..2 * self.layers.len() {
-            let penalty = (i % 2 == 0).then_some(penalty);
+            let penalty = i.is_multiple_of(2).then_some(penalty);
             opt.update(&rule, i, self.tensor_mut(i), grads.tensor(i), penalty);
         }
     }

@@ -104,7 +104,7 @@ impl StepRunner {
         let (first, others) = self.replicas.split_at_mut(1);
         let others = &others[..parts - 1];
         for t in 0..net.tensor_sizes().len() {
-            let pen = (t % 2 == 0).then_some(penalty);
+            let pen = t.is_multiple_of(2).then_some(penalty);
             let (s1, s2) = opt.state_mut(t);
             reduce_and_apply(&rule, pen, net.tensor_mut(t), first[0].grads.tensor_mut(t), s1, s2, others, t, 0);
         }
