@@ -1,7 +1,7 @@
 //! The headless runner (`fitcheck run`): the same event stream the TUI
 //! reads, printed as JSON lines — every epoch and every event the trainer
-//! caused on stdout (step metrics only go to the `--metrics` log), then the
-//! summary.
+//! caused on stdout (step metrics and layer statistics only go to the
+//! `--metrics` log), then the summary.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -38,7 +38,8 @@ pub fn run(preset: &Preset, metrics: Option<&Path>, out: &mut impl Write) -> Res
             log.record(&event).map_err(log_err)?;
         }
         match &event {
-            Event::Step(_) | Event::Start(_) => continue,
+            // Step metrics and layer statistics only go to the run log.
+            Event::Step(_) | Event::Start(_) | Event::Stats(_) => continue,
             Event::Summary(s) => summary = Some(s.clone()),
             Event::Failed { message } => failure = Some(message.clone()),
             _ => {}

@@ -131,3 +131,67 @@ fn a_driver_that_goes_away_stops_the_trainer() {
     // The thread notices at its next send and ends.
     handle.thread.join().unwrap();
 }
+
+#[test]
+fn live_edits_reach_the_trainer_and_are_reported_with_their_keys() {
+    use fitcheck::nn::{Activation, OptimizerKind};
+    let adam = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 };
+    let events = collect(
+        &["epochs=3"],
+        &[
+            (1, Command::SetActivation(Activation::Tanh)),
+            (1, Command::AddLayer),
+            (1, Command::SetDropout(0.2)),
+            (1, Command::SetL2(1e-4)),
+            (1, Command::SetL1(1e-5)),
+            (1, Command::SetOptimizer(adam)),
+            (1, Command::SetLearningRate(0.001)),
+            (1, Command::RemoveLayer),
+            (1, Command::RemoveLayer),
+        ],
+    );
+    let changes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Change(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["activation", "hidden", "dropout", "l2", "l1", "optimizer", "lr", "hidden", "hidden"]);
+    assert_eq!(changes[0].from, "Relu");
+    assert_eq!(changes[0].to, "Tanh");
+    assert_eq!(changes[1].from, serde_json::json!([64]));
+    assert_eq!(changes[1].to, serde_json::json!([64, 64]));
+    assert!(changes[1].note.as_deref().unwrap().contains("function changed"), "tanh bends its input");
+    assert_eq!(changes[5].to, "Adam(beta1:0.9,beta2:0.999)");
+    assert!(changes[5].note.as_deref().unwrap().contains("fresh"));
+    assert_eq!(changes[8].to, serde_json::json!([]));
+    // Training goes on after every edit, with a penalty reported apart.
+    let ep = epochs(&events);
+    assert_eq!(ep.len(), 3);
+    assert!(ep.iter().all(|e| e.val_loss.is_finite()));
+    assert!(ep[2].penalty > 0.0, "{:?}", ep[2]);
+    assert!(matches!(events.last(), Some(Event::Summary(_))));
+}
+
+#[test]
+fn layer_statistics_arrive_while_training() {
+    let events = collect(&["epochs=3", "train_size=6000"], &[]);
+    let stats: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stats(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!stats.is_empty(), "no statistics in {} events", events.len());
+    let s = stats.last().unwrap();
+    assert_eq!(s.layers.len(), 2, "one hidden layer and the output layer");
+    let hidden = &s.layers[0];
+    assert_eq!((hidden.fan_in, hidden.fan_out), (784, 64));
+    assert_eq!(hidden.weights.total(), 784 * 64);
+    assert!(hidden.grad_norm > 0.0 && hidden.weight_norm > 0.0);
+    assert!(hidden.update_ratio > 0.0 && hidden.update_ratio < 1.0, "{}", hidden.update_ratio);
+    assert!(hidden.dead_fraction.is_some() && s.layers[1].dead_fraction.is_none());
+}

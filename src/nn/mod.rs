@@ -9,10 +9,11 @@ pub mod loss;
 pub mod matmul;
 pub mod network;
 pub mod optim;
+pub mod stats;
 pub mod step;
 
 pub use activation::Activation;
 pub use init::Init;
-pub use network::{Grads, Network, Workspace};
+pub use network::{Fidelity, Grads, Network, Workspace};
 pub use optim::{Optimizer, OptimizerKind};
 pub use step::StepRunner;

@@ -352,6 +352,54 @@ impl Network {
     pub fn penalty_value(&self, penalty: Penalty) -> f64 {
         self.layers.iter().map(|l| penalty.value(l.w.as_slice().expect("contiguous"))).sum()
     }
+
+    /// Changes the hidden activation in place; the weights are kept.
+    pub fn set_activation(&mut self, activation: Activation) {
+        self.activation = activation;
+    }
+
+    /// Inserts a hidden layer just before the output layer, as wide as its
+    /// input, with identity weights and zero bias (Net2DeeperNet). The new
+    /// layer computes `f(a)` of its input `a`: that is `a` exactly when `f`
+    /// is linear, or ReLU fed by a ReLU layer (`a ≥ 0`); for any other
+    /// activation the network's function changes (sigmoid squashes, tanh
+    /// shrinks, LeakyReLU/ELU/SELU bend the negative part), and training
+    /// goes on from there.
+    pub fn insert_identity_layer(&mut self) -> Fidelity {
+        let width = self.layers[self.layers.len() - 1].w.nrows();
+        let exact = match self.activation {
+            Activation::Linear => true,
+            Activation::Relu => self.layers.len() >= 2,
+            _ => false,
+        };
+        let identity = Dense { w: Array2::eye(width), b: Array1::zeros(width) };
+        self.layers.insert(self.layers.len() - 1, identity);
+        if exact { Fidelity::Exact } else { Fidelity::Approximate }
+    }
+
+    /// Removes the last hidden layer, folding it into the output layer as if
+    /// its activation were linear: `W' = W_k W_out`, `b' = b_k W_out + b_out`.
+    /// Exact for a linear activation, an approximation otherwise; `None`
+    /// when there is no hidden layer to remove.
+    pub fn remove_last_hidden_layer(&mut self) -> Option<Fidelity> {
+        if self.layers.len() < 2 {
+            return None;
+        }
+        let out = self.layers.pop().expect("checked above");
+        let hidden = self.layers.pop().expect("checked above");
+        let mut w = Array2::zeros((hidden.w.nrows(), out.w.ncols()));
+        matmul(hidden.w.view(), out.w.view(), w.view_mut(), false);
+        let b = hidden.b.dot(&out.w) + &out.b;
+        self.layers.push(Dense { w, b });
+        Some(if self.activation == Activation::Linear { Fidelity::Exact } else { Fidelity::Approximate })
+    }
+}
+
+/// Whether a live edit of the architecture kept the function the network computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fidelity {
+    Exact,
+    Approximate,
 }
 
 /// Draws a keep-mask for `out` (rate `rate`) and applies `t` in place. Four
@@ -503,6 +551,38 @@ mod tests {
         let (m0, _) = mean_var(h.as_slice().unwrap());
         let (m1, _) = mean_var(dropped(&h, 0.5, Activation::Relu).as_slice().unwrap());
         assert!((m1 - m0).abs() / m0 < 0.02, "{m0} -> {m1}");
+    }
+
+    #[test]
+    fn inserting_an_identity_layer_keeps_a_relu_network_s_outputs() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut net = Network::new(6, &[10, 7], 4, Activation::Relu, Init::Auto, &mut rng);
+        let x = Array2::from_shape_fn((9, 6), |(i, j)| ((i * 3 + j) as f32 * 0.7).sin() * 2.0);
+        let before = net.forward(x.view(), &mut net.workspace(9, 0)).to_owned();
+        assert_eq!(net.insert_identity_layer(), Fidelity::Exact);
+        assert_eq!(net.hidden(), vec![10, 7, 7]);
+        let after = net.forward(x.view(), &mut net.workspace(9, 0)).to_owned();
+        assert!((&after - &before).iter().all(|d| d.abs() < 1e-6));
+        // Sigmoid: the same edit changes the function, and says so.
+        let mut sig = Network::new(6, &[10], 4, Activation::Sigmoid, Init::Auto, &mut rng);
+        let before = sig.forward(x.view(), &mut sig.workspace(9, 0)).to_owned();
+        assert_eq!(sig.insert_identity_layer(), Fidelity::Approximate);
+        let after = sig.forward(x.view(), &mut sig.workspace(9, 0)).to_owned();
+        assert!((&after - &before).iter().any(|d| d.abs() > 1e-3));
+    }
+
+    #[test]
+    fn removing_a_linear_hidden_layer_is_exact() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut net = Network::new(5, &[8, 6], 3, Activation::Linear, Init::Auto, &mut rng);
+        let x = Array2::from_shape_fn((4, 5), |(i, j)| (i + j) as f32 * 0.1);
+        let before = net.forward(x.view(), &mut net.workspace(4, 0)).to_owned();
+        assert_eq!(net.remove_last_hidden_layer(), Some(Fidelity::Exact));
+        assert_eq!(net.hidden(), vec![8]);
+        let after = net.forward(x.view(), &mut net.workspace(4, 0)).to_owned();
+        assert!((&after - &before).iter().all(|d| d.abs() < 1e-5));
+        net.remove_last_hidden_layer();
+        assert_eq!(net.remove_last_hidden_layer(), None);
     }
 
     #[test]

@@ -21,9 +21,12 @@ use rand::seq::SliceRandom;
 use crate::data::{DataError, Normalize, Split, TrainTest, load_idx_dir};
 use crate::nn::loss::LossSum;
 use crate::nn::optim::Penalty;
-use crate::nn::{Network, Optimizer, StepRunner, Workspace};
+use crate::nn::stats::layer_stats;
+use crate::nn::{Fidelity, Network, Optimizer, StepRunner, Workspace};
 use crate::preset::{DatasetSpec, Preset};
-pub use protocol::{Change, Command, EpochMetrics, Event, RunInfo, StepMetrics, Stopped, Summary, json_f32};
+pub use protocol::{
+    Change, Command, EpochMetrics, Event, RunInfo, StatsReport, StepMetrics, Stopped, Summary, json_f32,
+};
 
 /// Capacity of the event channel: a slow reader makes step events coalesce
 /// long before it could slow training.
@@ -34,6 +37,18 @@ const STEP_EVENT_INTERVAL: Duration = Duration::from_millis(50);
 const EVAL_BATCH: usize = 1000;
 /// At most this many training samples are re-evaluated in eval mode each epoch.
 const TRAIN_PROBE_SIZE: usize = 10_000;
+/// How often layer statistics are computed and sent.
+const STATS_INTERVAL: Duration = Duration::from_millis(500);
+/// Training samples run forward for the activation statistics.
+const STATS_PROBE: usize = 256;
+/// The dropout rate a user may set stays at or below this.
+pub const MAX_DROPOUT: f32 = 0.9;
+
+/// A preset value in RON, as the change events report enums (`"Relu"`,
+/// `"Adam(beta1:0.9,beta2:0.999)"`): the same syntax `--set` takes.
+fn ron<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::Value::String(ron::to_string(value).unwrap_or_default())
+}
 
 /// Anything that stops a run from being set up; all of it is bad input.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +93,8 @@ pub struct Trainer {
     eval_x: Array2<f32>,
     eval_y: Vec<u8>,
     rng: StdRng,
+    /// The weights before the last step, when statistics are due (update ratio).
+    before: Vec<Array2<f32>>,
     order: Vec<u32>,
     step: u64,
     paused: bool,
@@ -149,6 +166,7 @@ impl Trainer {
             net,
             opt,
             rng,
+            before: Vec::new(),
             step: 0,
             paused: false,
         })
@@ -206,6 +224,27 @@ impl Trainer {
         events.send(e).map_err(|_| Halt::Stop)
     }
 
+    /// Reports a change of preset field `key`.
+    fn changed(
+        &self,
+        events: &Sender<Event>,
+        key: &str,
+        from: serde_json::Value,
+        to: serde_json::Value,
+        note: Option<String>,
+    ) -> Result<(), Halt> {
+        Self::emit(events, Event::Change(Change { step: self.step, key: key.into(), from, to, note }))
+    }
+
+    /// New buffers and a fresh optimizer after the architecture changed.
+    fn rebuild(&mut self) {
+        self.runner = StepRunner::new(&self.net, self.runner.batch(), self.preset.seed ^ self.step);
+        self.ws_eval = self.net.workspace(EVAL_BATCH, 0);
+        self.opt = Optimizer::new(self.opt.kind(), self.opt.learning_rate(), &self.net.tensor_sizes());
+        self.before.clear();
+        self.preset.hidden = self.net.hidden();
+    }
+
     fn apply(&mut self, cmd: Command, events: &Sender<Event>) -> Result<(), Halt> {
         match cmd {
             Command::SetLearningRate(lr) => {
@@ -214,8 +253,77 @@ impl Trainer {
                 let to = if lr.is_finite() { lr.clamp(lo, hi) } else { from };
                 if to != from {
                     self.opt.set_learning_rate(to);
-                    let change = Change { step: self.step, key: "lr".into(), from: json_f32(from), to: json_f32(to) };
-                    Self::emit(events, Event::Change(change))?;
+                    self.preset.lr = to;
+                    self.changed(events, "lr", json_f32(from), json_f32(to), None)?;
+                }
+            }
+            Command::SetActivation(act) => {
+                let from = self.net.activation();
+                if act != from {
+                    self.net.set_activation(act);
+                    self.preset.activation = act;
+                    let note = "weights kept; training continues from them".to_string();
+                    self.changed(events, "activation", ron(&from), ron(&act), Some(note))?;
+                }
+            }
+            Command::AddLayer => {
+                let from = serde_json::json!(self.net.hidden());
+                let fidelity = self.net.insert_identity_layer();
+                self.rebuild();
+                let note = match fidelity {
+                    Fidelity::Exact => "identity layer inserted: the network computes the same function",
+                    Fidelity::Approximate => {
+                        "identity layer inserted, but this activation bends its input: the function changed"
+                    }
+                };
+                let note = format!("{note}; optimizer state starts fresh");
+                self.changed(events, "hidden", from, serde_json::json!(self.net.hidden()), Some(note))?;
+            }
+            Command::RemoveLayer => {
+                let from = serde_json::json!(self.net.hidden());
+                if let Some(fidelity) = self.net.remove_last_hidden_layer() {
+                    self.rebuild();
+                    let note = match fidelity {
+                        Fidelity::Exact => "last hidden layer folded into the output layer exactly",
+                        Fidelity::Approximate => {
+                            "last hidden layer folded into the output layer as if linear: the function changed"
+                        }
+                    };
+                    let note = format!("{note}; optimizer state starts fresh");
+                    self.changed(events, "hidden", from, serde_json::json!(self.net.hidden()), Some(note))?;
+                }
+            }
+            Command::SetDropout(p) => {
+                let from = self.net.dropout();
+                let to = if p.is_finite() { p.clamp(0.0, MAX_DROPOUT) } else { from };
+                if to != from {
+                    self.net.set_dropout(to);
+                    self.preset.dropout = to;
+                    self.changed(events, "dropout", json_f32(from), json_f32(to), None)?;
+                }
+            }
+            Command::SetL1(v) | Command::SetL2(v) => {
+                let is_l1 = matches!(cmd, Command::SetL1(_));
+                let slot = if is_l1 { &mut self.penalty.l1 } else { &mut self.penalty.l2 };
+                let from = *slot;
+                let to = if v.is_finite() { v.max(0.0) } else { from };
+                if to != from {
+                    *slot = to;
+                    if is_l1 {
+                        self.preset.l1 = to
+                    } else {
+                        self.preset.l2 = to
+                    }
+                    self.changed(events, if is_l1 { "l1" } else { "l2" }, json_f32(from), json_f32(to), None)?;
+                }
+            }
+            Command::SetOptimizer(kind) => {
+                let from = self.opt.kind();
+                if kind != from {
+                    self.opt = Optimizer::new(kind, self.opt.learning_rate(), &self.net.tensor_sizes());
+                    self.preset.optimizer = kind;
+                    let note = "the new optimizer's state starts fresh".to_string();
+                    self.changed(events, "optimizer", ron(&from), ron(&kind), Some(note))?;
                 }
             }
             Command::Pause if !self.paused => {
@@ -230,6 +338,27 @@ impl Trainer {
             Command::Stop => return Err(Halt::Stop),
         }
         Ok(())
+    }
+
+    /// Statistics of every layer after the step just taken (weights before
+    /// it in `self.before`).
+    fn stats(&mut self) -> StatsReport {
+        let n = self.probe.len().min(STATS_PROBE);
+        self.data.train.gather(&self.probe[..n], self.scale, self.eval_x.view_mut(), &mut self.eval_y);
+        let probe = self.eval_x.slice(s![..n, ..]);
+        let before = (!self.before.is_empty()).then_some(self.before.as_slice());
+        let layers = layer_stats(&self.net, self.runner.grads(), before, probe, &mut self.ws_eval);
+        StatsReport { step: self.step, layers }
+    }
+
+    /// Keeps a copy of the weights before the next step.
+    fn snapshot_weights(&mut self) {
+        let layers = self.net.layers();
+        if self.before.len() != layers.len() || self.before.iter().zip(layers).any(|(b, l)| b.dim() != l.w.dim()) {
+            self.before = layers.iter().map(|l| l.w.clone()).collect();
+        } else {
+            self.before.iter_mut().zip(layers).for_each(|(b, l)| b.assign(&l.w));
+        }
     }
 
     /// Applies every pending command; while paused, waits for the next one
@@ -271,16 +400,28 @@ impl Trainer {
             let mut whole = Tally::default();
             let mut window = Tally::default();
             let mut last_sent = Instant::now();
+            let mut last_stats: Option<Instant> = None;
             for idx in order.chunks(batch) {
                 if self.between_steps(commands, events).is_err() {
                     stopped = Stopped::Interrupted;
                     self.order = order;
                     break 'epochs;
                 }
+                let want_stats = last_stats.is_none_or(|t| t.elapsed() >= STATS_INTERVAL);
+                if want_stats {
+                    self.snapshot_weights();
+                }
                 let t0 = Instant::now();
                 let sum = self.train_batch(idx);
                 let dt = t0.elapsed();
                 self.step += 1;
+                if want_stats {
+                    last_stats = Some(Instant::now());
+                    let report = self.stats();
+                    if let Err(TrySendError::Disconnected(_)) = events.try_send(Event::Stats(report)) {
+                        return Err(Halt::Stop);
+                    }
+                }
                 whole.add(sum, idx.len(), dt);
                 window.add(sum, idx.len(), dt);
                 if last_sent.elapsed() >= STEP_EVENT_INTERVAL {
@@ -325,6 +466,7 @@ impl Trainer {
                     val_loss,
                     val_acc,
                     lr: self.opt.learning_rate(),
+                    penalty: self.net.penalty_value(self.penalty) as f32,
                     samples_per_s: whole.per_s(),
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),

@@ -5,10 +5,24 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::nn::stats::LayerStats;
+use crate::nn::{Activation, OptimizerKind};
+
 /// What the driver asks of the trainer; applied between two minibatches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     SetLearningRate(f32),
+    /// Change the hidden activation in place (weights kept).
+    SetActivation(Activation),
+    /// Insert an identity hidden layer before the output layer.
+    AddLayer,
+    /// Remove the last hidden layer (folded into the output layer).
+    RemoveLayer,
+    SetDropout(f32),
+    SetL1(f32),
+    SetL2(f32),
+    /// Switch optimizer; the new one starts with fresh state.
+    SetOptimizer(OptimizerKind),
     Pause,
     Resume,
     /// One training step while paused.
@@ -25,6 +39,8 @@ pub enum Event {
     Step(StepMetrics),
     Epoch(EpochMetrics),
     Change(Change),
+    /// Layer statistics, a few times a second (may be coalesced).
+    Stats(StatsReport),
     Paused {
         step: u64,
     },
@@ -41,7 +57,7 @@ pub enum Event {
 impl Event {
     /// Whether the event may be dropped (coalesced) when the channel is full.
     pub fn is_coalescable(&self) -> bool {
-        matches!(self, Event::Step(_))
+        matches!(self, Event::Step(_) | Event::Stats(_))
     }
 }
 
@@ -86,8 +102,17 @@ pub struct EpochMetrics {
     pub val_loss: f32,
     pub val_acc: f32,
     pub lr: f32,
+    /// The L1/L2 penalty of the weights at the epoch's end, apart from the data loss.
+    pub penalty: f32,
     pub samples_per_s: f32,
     pub elapsed_s: f64,
+}
+
+/// Statistics of every layer (input side first) after step `step`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatsReport {
+    pub step: u64,
+    pub layers: Vec<LayerStats>,
 }
 
 /// A hyperparameter changed (by the user or the trainer) at `step`.
@@ -98,6 +123,10 @@ pub struct Change {
     pub key: String,
     pub from: Value,
     pub to: Value,
+    /// What the change did beyond the value, when that matters ("optimizer
+    /// state starts fresh", "approximate: ...").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// An `f32` as a JSON number with its shortest decimal form (0.1, not
@@ -142,14 +171,15 @@ mod tests {
             val_loss: 0.094,
             val_acc: 0.971,
             lr: 0.1,
+            penalty: 0.0,
             samples_per_s: 41000.0,
             elapsed_s: 4.2,
         });
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
-            r#"{"type":"epoch","epoch":3,"step":1170,"train_loss":0.081,"train_acc":0.975,"train_loss_eval":0.07,"train_acc_eval":0.98,"val_loss":0.094,"val_acc":0.971,"lr":0.1,"samples_per_s":41000.0,"elapsed_s":4.2}"#
+            r#"{"type":"epoch","epoch":3,"step":1170,"train_loss":0.081,"train_acc":0.975,"train_loss_eval":0.07,"train_acc_eval":0.98,"val_loss":0.094,"val_acc":0.971,"lr":0.1,"penalty":0.0,"samples_per_s":41000.0,"elapsed_s":4.2}"#
         );
-        let c = Event::Change(Change { step: 5, key: "lr".into(), from: json_f32(0.1), to: json_f32(0.2) });
+        let c = Event::Change(Change { step: 5, key: "lr".into(), from: json_f32(0.1), to: json_f32(0.2), note: None });
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"change","step":5,"key":"lr","from":0.1,"to":0.2}"#);
     }
 }

@@ -7,7 +7,7 @@ use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 use super::keymap::{Action, action_for};
 use crate::history::Series;
 use crate::preset::Preset;
-use crate::train::{Change, Command, EpochMetrics, Event, RunInfo, Stopped, Summary};
+use crate::train::{Change, Command, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
 
 /// Points kept per step-level curve (the whole run, downsampled).
 const STEP_HISTORY: usize = 1000;
@@ -98,6 +98,8 @@ pub struct App {
     pub epochs: Vec<EpochMetrics>,
     pub changes: Vec<Change>,
     pub summary: Option<Summary>,
+    /// The latest layer statistics.
+    pub stats: Option<StatsReport>,
     pub show_help: bool,
 }
 
@@ -119,6 +121,7 @@ impl App {
             epochs: Vec::new(),
             changes: Vec::new(),
             summary: None,
+            stats: None,
             show_help: false,
         }
     }
@@ -215,6 +218,7 @@ impl App {
                 }
                 self.changes.push(c);
             }
+            Event::Stats(report) => self.stats = Some(report),
             Event::Paused { step } => {
                 self.step = step;
                 self.status = Status::Paused;
@@ -285,6 +289,7 @@ pub(crate) mod tests {
             key: "lr".into(),
             from: json_f32(0.05),
             to: json_f32(0.1),
+            note: None,
         })));
         assert_eq!(app.lr, 0.1);
         assert_eq!(app.changes.len(), 1);

@@ -81,6 +81,7 @@ mod tests {
             val_loss: 0.45 / n as f32,
             val_acc,
             lr: 0.05,
+            penalty: 0.0,
             samples_per_s: 41_000.0,
             elapsed_s: n as f64,
         }
@@ -107,6 +108,7 @@ mod tests {
             key: "lr".into(),
             from: json_f32(0.05),
             to: json_f32(0.1),
+            note: None,
         })));
         app
     }
