@@ -140,8 +140,25 @@ impl StepRule {
     /// buffers (`s1`, `s2` empty when the rule keeps no such state).
     pub fn apply(&self, param: &mut [f32], grad: &[f32], s1: &mut [f32], s2: &mut [f32], penalty: Option<Penalty>) {
         debug_assert_eq!(param.len(), grad.len());
-        let p = penalty.unwrap_or_default();
-        let reg = move |g: f32, w: f32| g + p.l2 * w + p.l1 * w.signum() * f32::from(w != 0.0);
+        match penalty {
+            // Monomorphised: without a penalty the loops are plain vector code.
+            Some(p) if p.l1 != 0.0 || p.l2 != 0.0 => self.apply_with::<true>(param, grad, s1, s2, p),
+            _ => self.apply_with::<false>(param, grad, s1, s2, Penalty::default()),
+        }
+    }
+
+    #[inline(always)]
+    fn apply_with<const PENALTY: bool>(
+        &self,
+        param: &mut [f32],
+        grad: &[f32],
+        s1: &mut [f32],
+        s2: &mut [f32],
+        p: Penalty,
+    ) {
+        let reg = move |g: f32, w: f32| {
+            if PENALTY { g + p.l2 * w + p.l1 * w.signum() * f32::from(w != 0.0) } else { g }
+        };
         let lr = self.lr;
         match self.kind {
             OptimizerKind::Sgd { momentum: 0.0, .. } => {

@@ -106,7 +106,8 @@ impl StepRunner {
         for t in 0..net.tensor_sizes().len() {
             let pen = t.is_multiple_of(2).then_some(penalty);
             let (s1, s2) = opt.state_mut(t);
-            reduce_and_apply(&rule, pen, net.tensor_mut(t), first[0].grads.tensor_mut(t), s1, s2, others, t, 0);
+            let g = first[0].grads.tensor_mut(t);
+            reduce_and_apply(&rule, pen, net.tensor_mut(t), g, s1, s2, others, t, 0, parts);
         }
         total
     }
@@ -114,7 +115,7 @@ impl StepRunner {
 
 /// Sums the other replicas' gradients of tensor `t` into `g` (replica 0's)
 /// and applies the update, over `param[..]` = elements `offset..` of the
-/// tensor; splits in halves across the pool while the part is large.
+/// tensor; a large part is split in halves across `ways` threads.
 #[allow(clippy::too_many_arguments)]
 fn reduce_and_apply(
     rule: &StepRule,
@@ -126,20 +127,23 @@ fn reduce_and_apply(
     others: &[Replica],
     t: usize,
     offset: usize,
+    ways: usize,
 ) {
     let len = param.len();
-    if len >= 2 * MIN_UPDATE_CHUNK && rayon::current_num_threads() > 1 {
+    if ways > 1 && len >= 2 * MIN_UPDATE_CHUNK {
         let mid = len / 2;
         let (pa, pb) = param.split_at_mut(mid);
         let (ga, gb) = g.split_at_mut(mid);
         let (s1a, s1b) = if s1.is_empty() { (&mut [][..], &mut [][..]) } else { s1.split_at_mut(mid) };
         let (s2a, s2b) = if s2.is_empty() { (&mut [][..], &mut [][..]) } else { s2.split_at_mut(mid) };
+        let half = ways / 2;
         rayon::join(
-            || reduce_and_apply(rule, penalty, pa, ga, s1a, s2a, others, t, offset),
-            || reduce_and_apply(rule, penalty, pb, gb, s1b, s2b, others, t, offset + mid),
+            || reduce_and_apply(rule, penalty, pa, ga, s1a, s2a, others, t, offset, half),
+            || reduce_and_apply(rule, penalty, pb, gb, s1b, s2b, others, t, offset + mid, ways - half),
         );
         return;
     }
+    // The sum stays in replica 0's buffers: the statistics read it.
     for r in others {
         let other = &r.grads.tensor(t)[offset..offset + len];
         g.iter_mut().zip(other).for_each(|(a, &b)| *a += b);
