@@ -5,8 +5,25 @@
 //! time; ndarray's own `.dot()` (matrixmultiply without its AVX-512 kernel)
 //! measured about half as fast on this machine (see `benches/README.md`).
 
+use std::cell::Cell;
+
 use gemm::Parallelism;
 use ndarray::{ArrayView2, ArrayViewMut2};
+
+thread_local! {
+    /// Set while a caller already splits the work across threads.
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every product on the current thread only: for callers
+/// that already run one task per core (the training step's replicas), so
+/// parallelism is never nested.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(true));
+    let out = f();
+    SERIAL.with(|s| s.set(before));
+    out
+}
 
 /// Products smaller than this many multiply-adds run on one thread: splitting
 /// them costs more than it saves.
@@ -17,10 +34,7 @@ const PARALLEL_MIN_SIDE: usize = 16;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     let threads = rayon::current_num_threads();
-    // Inside a rayon task the caller already splits the work (the training
-    // step's replicas): one level of parallelism at a time, never nested.
-    let nested = rayon::current_thread_index().is_some();
-    if nested || threads < 2 || m * n * k < PARALLEL_MIN_FLOPS || n.min(k) <= PARALLEL_MIN_SIDE {
+    if SERIAL.with(Cell::get) || threads < 2 || m * n * k < PARALLEL_MIN_FLOPS || n.min(k) <= PARALLEL_MIN_SIDE {
         Parallelism::None
     } else {
         Parallelism::Rayon(threads)

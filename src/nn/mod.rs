@@ -11,6 +11,7 @@ pub mod network;
 pub mod optim;
 pub mod stats;
 pub mod step;
+pub mod team;
 
 pub use activation::Activation;
 pub use init::Init;

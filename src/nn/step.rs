@@ -1,7 +1,7 @@
 //! The parallel training step. A batch is split across replicas, one per
 //! thread of the rayon pool: each runs the whole forward and backward pass
-//! on its share with single-threaded matrix products (the products notice
-//! they run inside a rayon task and do not split again), into gradient
+//! on its share with single-threaded matrix products (`matmul::serial`),
+//! into gradient
 //! buffers of its own. The shares' gradients are then summed and the
 //! optimizer applied, each large tensor split across the threads. One level
 //! of parallelism at a time, a handful of synchronisations per step, no
@@ -14,16 +14,15 @@
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayViewMut2, s};
-use rayon::prelude::*;
 
 use super::loss::LossSum;
+use super::matmul;
 use super::network::{Grads, Network, Workspace};
-use super::optim::{Optimizer, Penalty, StepRule};
+use super::optim::{Optimizer, Penalty};
+use super::team::{Parts, Team};
 
 /// Each replica gets at least this many samples, or the batch is not split.
 const MIN_ROWS_PER_REPLICA: usize = 16;
-/// Tensors at least twice this long have their update split across threads.
-const MIN_UPDATE_CHUNK: usize = 16 * 1024;
 
 /// One thread's share of a step: its input, workspace and gradients.
 pub struct Replica {
@@ -34,13 +33,27 @@ pub struct Replica {
     loss: LossSum,
 }
 
+/// Raw views of one parameter tensor and what updates it, rebuilt at every
+/// step (the buffers may be replaced between steps).
+#[derive(Clone, Copy)]
+struct TensorParts {
+    param: Parts<f32>,
+    grad: Parts<f32>,
+    s1: Parts<f32>,
+    s2: Parts<f32>,
+    weights: bool,
+}
+
 pub struct StepRunner {
     replicas: Vec<Replica>,
+    team: Team,
     batch: usize,
+    table: Vec<TensorParts>,
 }
 
 impl StepRunner {
-    /// Replicas for batches of up to `batch` samples, one per rayon thread.
+    /// Replicas for batches of up to `batch` samples, one per rayon thread
+    /// (the machine's cores unless `RAYON_NUM_THREADS` says otherwise).
     /// `seed` drives the dropout masks (each replica its own stream).
     pub fn new(net: &Network, batch: usize, seed: u64) -> StepRunner {
         let threads = rayon::current_num_threads().max(1);
@@ -58,7 +71,7 @@ impl StepRunner {
                 }
             })
             .collect();
-        StepRunner { replicas, batch }
+        StepRunner { replicas, team: Team::new(threads), batch, table: Vec::new() }
     }
 
     /// The largest batch a step takes.
@@ -69,12 +82,6 @@ impl StepRunner {
     /// The gradients of the last step (summed over the replicas).
     pub fn grads(&self) -> &Grads {
         &self.replicas[0].grads
-    }
-
-    /// The workspace of the first replica (its activations hold the first
-    /// share of the last training batch).
-    pub fn workspace(&self) -> &Workspace {
-        &self.replicas[0].ws
     }
 
     /// One training step on a batch of `n <= batch` samples. `fill(range, x,
@@ -89,66 +96,62 @@ impl StepRunner {
         let share = n.div_ceil(parts);
         let scale = 1.0 / n as f32;
         let shared: &Network = net;
-        self.replicas[..parts].par_iter_mut().enumerate().for_each(|(i, r)| {
+        let replicas = Parts::new(&mut self.replicas);
+        self.team.run(&|i| {
+            if i >= parts {
+                return;
+            }
+            // SAFETY: member i is the only one touching replica i.
+            let r = unsafe { replicas.get(i) };
             let range = (i * share).min(n)..((i + 1) * share).min(n);
             let len = range.len();
             fill(range, r.x.view_mut(), &mut r.y);
-            r.loss = shared.backward(r.x.slice(s![..len, ..]), &r.y[..len], &mut r.ws, &mut r.grads, scale);
+            let x = r.x.slice(s![..len, ..]);
+            r.loss = matmul::serial(|| shared.backward(x, &r.y[..len], &mut r.ws, &mut r.grads, scale));
         });
         let mut total = LossSum::default();
         for r in &self.replicas[..parts] {
             total.loss += r.loss.loss;
             total.correct += r.loss.correct;
         }
+
+        // Sum the replicas' gradients into replica 0's and update: member i
+        // takes part i of every tensor, in one fork.
         let rule = opt.begin_step();
         let (first, others) = self.replicas.split_at_mut(1);
         let others = &others[..parts - 1];
-        for t in 0..net.tensor_sizes().len() {
-            let pen = t.is_multiple_of(2).then_some(penalty);
+        self.table.clear();
+        for t in 0..2 * net.layers().len() {
+            let param = Parts::new(net.tensor_mut(t));
+            let grad = Parts::new(first[0].grads.tensor_mut(t));
             let (s1, s2) = opt.state_mut(t);
-            let g = first[0].grads.tensor_mut(t);
-            reduce_and_apply(&rule, pen, net.tensor_mut(t), g, s1, s2, others, t, 0, parts);
+            self.table.push(TensorParts {
+                param,
+                grad,
+                s1: Parts::new(s1),
+                s2: Parts::new(s2),
+                weights: t % 2 == 0,
+            });
         }
+        let table = &self.table;
+        let members = self.team.size();
+        self.team.run(&|i| {
+            for (t, tp) in table.iter().enumerate() {
+                // SAFETY: member i touches only part i of each buffer, and
+                // nothing else uses them during this run.
+                let (param, grad) = unsafe { (tp.param.part(i, members), tp.grad.part(i, members)) };
+                let (s1, s2) = unsafe { (tp.s1.part(i, members), tp.s2.part(i, members)) };
+                let start = super::team::split_range(tp.param.len(), i, members).0;
+                for r in others {
+                    let other = &r.grads.tensor(t)[start..start + grad.len()];
+                    grad.iter_mut().zip(other).for_each(|(a, &b)| *a += b);
+                }
+                rule.apply(param, grad, s1, s2, tp.weights.then_some(penalty));
+            }
+        });
+        self.table.clear();
         total
     }
-}
-
-/// Sums the other replicas' gradients of tensor `t` into `g` (replica 0's)
-/// and applies the update, over `param[..]` = elements `offset..` of the
-/// tensor; a large part is split in halves across `ways` threads.
-#[allow(clippy::too_many_arguments)]
-fn reduce_and_apply(
-    rule: &StepRule,
-    penalty: Option<Penalty>,
-    param: &mut [f32],
-    g: &mut [f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
-    others: &[Replica],
-    t: usize,
-    offset: usize,
-    ways: usize,
-) {
-    let len = param.len();
-    if ways > 1 && len >= 2 * MIN_UPDATE_CHUNK {
-        let mid = len / 2;
-        let (pa, pb) = param.split_at_mut(mid);
-        let (ga, gb) = g.split_at_mut(mid);
-        let (s1a, s1b) = if s1.is_empty() { (&mut [][..], &mut [][..]) } else { s1.split_at_mut(mid) };
-        let (s2a, s2b) = if s2.is_empty() { (&mut [][..], &mut [][..]) } else { s2.split_at_mut(mid) };
-        let half = ways / 2;
-        rayon::join(
-            || reduce_and_apply(rule, penalty, pa, ga, s1a, s2a, others, t, offset, half),
-            || reduce_and_apply(rule, penalty, pb, gb, s1b, s2b, others, t, offset + mid, ways - half),
-        );
-        return;
-    }
-    // The sum stays in replica 0's buffers: the statistics read it.
-    for r in others {
-        let other = &r.grads.tensor(t)[offset..offset + len];
-        g.iter_mut().zip(other).for_each(|(a, &b)| *a += b);
-    }
-    rule.apply(param, g, s1, s2, penalty);
 }
 
 #[cfg(test)]
