@@ -4,8 +4,39 @@
 //! `m = max_j z_j`, `log Σ e^{z_j} = m + log Σ e^{z_j - m}`, so no exponent
 //! overflows, and its gradient with respect to the logits is simply
 //! `softmax(z) - onehot(y)` (scaled by the caller, usually by `1 / batch`).
+//!
+//! Mean squared error is taken between the softmax probabilities `p` and the
+//! one-hot target `y` (the lecture's "square error" against cross-entropy):
+//! `L = Σ_j (p_j - y_j)²`, and through the softmax Jacobian
+//! `∂L/∂z_i = 2 p_i ((p_i - y_i) - Σ_j (p_j - y_j) p_j)`. Its gradient
+//! vanishes when `p` is confidently wrong, which is why it trains slower.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
+
+/// Which loss the network trains on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Loss {
+    #[default]
+    CrossEntropy,
+    Mse,
+}
+
+impl Loss {
+    /// The loss of each row of `logits`, summed, with its gradient when asked.
+    pub fn compute(
+        self,
+        logits: ArrayView2<f32>,
+        labels: &[u8],
+        grad: Option<ArrayViewMut2<f32>>,
+        grad_scale: f32,
+    ) -> LossSum {
+        match self {
+            Loss::CrossEntropy => softmax_cross_entropy(logits, labels, grad, grad_scale),
+            Loss::Mse => softmax_mse(logits, labels, grad, grad_scale),
+        }
+    }
+}
 
 /// Sum of the per-sample losses and the number of correct argmax predictions.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -49,6 +80,38 @@ pub fn softmax_cross_entropy(
     sum
 }
 
+/// Squared error between `softmax(z)` and the one-hot labels, per row, summed.
+pub fn softmax_mse(
+    logits: ArrayView2<f32>,
+    labels: &[u8],
+    mut grad: Option<ArrayViewMut2<f32>>,
+    grad_scale: f32,
+) -> LossSum {
+    let mut sum = LossSum::default();
+    // Labels are u8, so there are at most 256 classes: no allocation per call.
+    let mut buf = [0f32; 256];
+    assert!(logits.ncols() <= buf.len(), "softmax_mse: more than 256 classes");
+    let p = &mut buf[..logits.ncols()];
+    for (i, row) in logits.rows().into_iter().enumerate() {
+        let y = labels[i] as usize;
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z));
+        p.iter_mut().zip(row.iter()).for_each(|(v, &z)| *v = (z - max).exp());
+        let denom: f32 = p.iter().sum();
+        p.iter_mut().for_each(|v| *v /= denom);
+        let arg = p.iter().enumerate().fold(0, |best, (j, &v)| if v > p[best] { j } else { best });
+        sum.correct += usize::from(arg == y);
+        let err = |j: usize| p[j] - f32::from(u8::from(j == y));
+        sum.loss += (0..p.len()).map(|j| (err(j) * err(j)) as f64).sum::<f64>();
+        if let Some(g) = grad.as_mut() {
+            let dot: f32 = (0..p.len()).map(|j| err(j) * p[j]).sum();
+            for (j, gj) in g.row_mut(i).iter_mut().enumerate() {
+                *gj = grad_scale * 2.0 * p[j] * (err(j) - dot);
+            }
+        }
+    }
+    sum
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +125,31 @@ mod tests {
         assert!((s.loss - 3f64.ln()).abs() < 1e-5, "{}", s.loss);
         // Row 1 is a three-way tie: the first index wins, which is not label 2.
         assert_eq!(s.correct, 1);
+    }
+
+    #[test]
+    fn gradcheck_softmax_mse_matches_finite_differences() {
+        let z = array![[0.3f32, -1.2, 2.0, 0.5], [1.0, 1.1, -0.3, 0.0]];
+        let labels = [1u8, 0];
+        let mut g = Array2::zeros(z.dim());
+        softmax_mse(z.view(), &labels, Some(g.view_mut()), 1.0);
+        let eps = 1e-2f32;
+        for i in 0..2 {
+            for j in 0..4 {
+                let mut zp = z.clone();
+                zp[[i, j]] += eps;
+                let mut zm = z.clone();
+                zm[[i, j]] -= eps;
+                let lp = softmax_mse(zp.view(), &labels, None, 1.0).loss;
+                let lm = softmax_mse(zm.view(), &labels, None, 1.0).loss;
+                let numerical = (lp - lm) / (2.0 * eps as f64);
+                let theoretical = g[[i, j]] as f64;
+                assert!((numerical - theoretical).abs() < 1e-3, "numerical={numerical}, theoretical={theoretical}");
+            }
+        }
+        // A perfect prediction has no loss.
+        let sure = array![[50.0f32, 0.0]];
+        assert!(softmax_mse(sure.view(), &[0], None, 1.0).loss < 1e-12);
     }
 
     /// d loss / d z_j = softmax(z)_j - [j == y], checked by central differences in f64.

@@ -22,7 +22,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 
 use super::activation::{SELU_ALPHA, SELU_LAMBDA};
-use super::loss::{LossSum, softmax_cross_entropy};
+use super::loss::{Loss, LossSum};
 use super::matmul::matmul;
 use super::optim::{Optimizer, Penalty};
 use super::{Activation, Init};
@@ -40,6 +40,7 @@ pub struct Network {
     activation: Activation,
     /// Dropout rate on every hidden layer's output while training.
     dropout: f32,
+    loss: Loss,
 }
 
 /// Gradients of every layer's weights and bias.
@@ -149,7 +150,7 @@ impl Network {
         for pair in layers.windows(2) {
             assert_eq!(pair[0].w.ncols(), pair[1].w.nrows(), "layer widths must chain");
         }
-        Network { layers, activation, dropout: 0.0 }
+        Network { layers, activation, dropout: 0.0, loss: Loss::CrossEntropy }
     }
 
     pub fn layers(&self) -> &[Dense] {
@@ -162,6 +163,15 @@ impl Network {
 
     pub fn dropout(&self) -> f32 {
         self.dropout
+    }
+
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// The loss training minimises (and evaluation reports) from the next step.
+    pub fn set_loss(&mut self, loss: Loss) {
+        self.loss = loss;
     }
 
     /// Dropout rate in [0, 1) on every hidden output; the next step uses it.
@@ -266,7 +276,7 @@ impl Network {
     /// Loss and accuracy of a batch without training (eval mode).
     pub fn evaluate(&self, x: ArrayView2<f32>, labels: &[u8], ws: &mut Workspace) -> LossSum {
         let logits = self.forward(x, ws);
-        softmax_cross_entropy(logits, labels, None, 1.0)
+        self.loss.compute(logits, labels, None, 1.0)
     }
 
     /// Forward in training mode (dropout on), then the gradients of
@@ -288,7 +298,7 @@ impl Network {
         let sum = {
             let logits = ws.acts[last].slice(s![..n, ..]);
             let grad = ws.deltas[last].slice_mut(s![..n, ..]);
-            softmax_cross_entropy(logits, labels, Some(grad), grad_scale)
+            self.loss.compute(logits, labels, Some(grad), grad_scale)
         };
         for l in (0..=last).rev() {
             let input = if l == 0 { x } else { ws.acts[l - 1].slice(s![..n, ..]) };
@@ -449,11 +459,13 @@ mod tests {
     #[test]
     fn gradcheck_dense_network_matches_finite_differences() {
         let (x, y) = sample_batch(5, 4);
-        for dropout in [0.0, 0.3] {
+        let cases = [(0.0, Loss::CrossEntropy), (0.3, Loss::CrossEntropy), (0.0, Loss::Mse)];
+        for (dropout, loss_kind) in cases {
             for act in Activation::ALL {
                 let mut rng = StdRng::seed_from_u64(3);
                 let mut net = Network::new(4, &[6, 5], 3, act, Init::Auto, &mut rng);
                 net.set_dropout(dropout);
+                net.set_loss(loss_kind);
                 // Non-zero biases so no unit sits exactly on a kink.
                 for layer in &mut net.layers {
                     layer.b.mapv_inplace(|_| rng.random_range(-0.3..0.3));
@@ -468,7 +480,7 @@ mod tests {
                 let check = |numerical: f64, theoretical: f64, what: String| {
                     assert!(
                         (numerical - theoretical).abs() < 2e-3 + 2e-2 * numerical.abs(),
-                        "{act:?} dropout {dropout} {what}: numerical={numerical}, theoretical={theoretical}"
+                        "{act:?} dropout {dropout} {loss_kind:?} {what}: numerical={numerical}, theoretical={theoretical}"
                     );
                 };
                 for l in 0..net.layers.len() {
