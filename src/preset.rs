@@ -61,12 +61,7 @@ pub enum Augment {
     Shift { pixels: u32 },
 }
 
-/// A layer of the convolutional front end.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum ConvLayer {
-    Conv { filters: usize, kernel: usize },
-    MaxPool(usize),
-}
+pub use crate::nn::conv::ConvLayer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -324,8 +319,18 @@ impl Preset {
         if self.augment != Augment::None {
             return unsupported("augment", "augmentation");
         }
-        if self.conv.is_some() {
-            return unsupported("conv", "a convolutional front end");
+        if let Some(layers) = &self.conv {
+            for (i, l) in layers.iter().enumerate() {
+                match *l {
+                    ConvLayer::Conv { filters, kernel } if filters == 0 || kernel.is_multiple_of(2) => {
+                        return Err(("conv", format!("layer {}: needs filters >= 1 and an odd kernel", i + 1)));
+                    }
+                    ConvLayer::MaxPool(p) if p < 2 => {
+                        return Err(("conv", format!("layer {}: MaxPool needs a window of at least 2", i + 1)));
+                    }
+                    _ => {}
+                }
+            }
         }
         if self.early_stopping.is_some() {
             return unsupported("early_stopping", "early stopping");

@@ -4,6 +4,7 @@
 //! I/O: the trainer drives it.
 
 pub mod activation;
+pub mod conv;
 pub mod init;
 pub mod loss;
 pub mod matmul;

@@ -22,6 +22,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 
 use super::activation::{SELU_ALPHA, SELU_LAMBDA};
+use super::conv::{ConvLayer, ConvStack, ConvWorkspace};
 use super::loss::{Loss, LossSum};
 use super::matmul::matmul;
 use super::optim::{Optimizer, Penalty};
@@ -36,6 +37,8 @@ pub struct Dense {
 
 #[derive(Clone, Debug)]
 pub struct Network {
+    /// An optional convolutional front end before the dense layers.
+    conv: Option<ConvStack>,
     layers: Vec<Dense>,
     activation: Activation,
     /// Dropout rate on every hidden layer's output while training.
@@ -46,19 +49,34 @@ pub struct Network {
 /// Gradients of every layer's weights and bias.
 #[derive(Clone, Debug)]
 pub struct Grads {
+    /// Per convolution: `(dW, db)`.
+    pub conv: Vec<(Array2<f32>, Array1<f32>)>,
     pub w: Vec<Array2<f32>>,
     pub b: Vec<Array1<f32>>,
 }
 
 impl Grads {
-    /// Tensor `i` in optimizer order (`W0, b0, W1, b1, ...`) as a slice.
+    /// Tensor `i` in optimizer order (convolutions first, then `W0, b0, W1,
+    /// b1, ...`) as a slice.
     pub fn tensor(&self, i: usize) -> &[f32] {
-        let t = if i.is_multiple_of(2) { self.w[i / 2].as_slice() } else { self.b[i / 2].as_slice() };
+        let nc = 2 * self.conv.len();
+        let t = match i {
+            i if i < nc && i.is_multiple_of(2) => self.conv[i / 2].0.as_slice(),
+            i if i < nc => self.conv[i / 2].1.as_slice(),
+            i if (i - nc).is_multiple_of(2) => self.w[(i - nc) / 2].as_slice(),
+            i => self.b[(i - nc) / 2].as_slice(),
+        };
         t.expect("gradients are contiguous")
     }
 
     pub fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
-        let t = if i.is_multiple_of(2) { self.w[i / 2].as_slice_mut() } else { self.b[i / 2].as_slice_mut() };
+        let nc = 2 * self.conv.len();
+        let t = match i {
+            i if i < nc && i.is_multiple_of(2) => self.conv[i / 2].0.as_slice_mut(),
+            i if i < nc => self.conv[i / 2].1.as_slice_mut(),
+            i if (i - nc).is_multiple_of(2) => self.w[(i - nc) / 2].as_slice_mut(),
+            i => self.b[(i - nc) / 2].as_slice_mut(),
+        };
         t.expect("gradients are contiguous")
     }
 
@@ -77,6 +95,7 @@ pub struct Workspace {
     deltas: Vec<Array2<f32>>,
     keep: Vec<Array2<f32>>,
     rng: SmallRng,
+    conv: Option<ConvWorkspace>,
 }
 
 impl Workspace {
@@ -150,7 +169,33 @@ impl Network {
         for pair in layers.windows(2) {
             assert_eq!(pair[0].w.ncols(), pair[1].w.nrows(), "layer widths must chain");
         }
-        Network { layers, activation, dropout: 0.0, loss: Loss::CrossEntropy }
+        Network { conv: None, layers, activation, dropout: 0.0, loss: Loss::CrossEntropy }
+    }
+
+    /// A network with a convolutional front end on `(h, w, c)` images:
+    /// `conv` layers, then dense `hidden` layers, then `outputs`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_conv(
+        image: (usize, usize, usize),
+        conv: &[ConvLayer],
+        hidden: &[usize],
+        outputs: usize,
+        activation: Activation,
+        init: Init,
+        rng: &mut impl Rng,
+    ) -> Result<Self, String> {
+        let stack = ConvStack::new(conv, image, activation, init, rng)?;
+        let mut net = Network::new(stack.output_len(), hidden, outputs, activation, init, rng);
+        net.conv = Some(stack);
+        Ok(net)
+    }
+
+    pub fn conv(&self) -> Option<&ConvStack> {
+        self.conv.as_ref()
+    }
+
+    fn conv_tensors(&self) -> usize {
+        self.conv.as_ref().map_or(0, |c| 2 * c.params().len())
     }
 
     pub fn layers(&self) -> &[Dense] {
@@ -181,7 +226,7 @@ impl Network {
     }
 
     pub fn input_size(&self) -> usize {
-        self.layers[0].w.nrows()
+        self.conv.as_ref().map_or_else(|| self.layers[0].w.nrows(), ConvStack::input_len)
     }
 
     pub fn output_size(&self) -> usize {
@@ -194,24 +239,39 @@ impl Network {
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.layers.iter().map(|l| l.w.len() + l.b.len()).sum()
+        self.tensor_sizes().iter().sum()
     }
 
-    /// Lengths of the parameter tensors in optimizer order: `W0, b0, W1, b1, ...`.
+    /// Number of parameter tensors (what [`Network::tensor_sizes`] lists).
+    pub fn tensor_count(&self) -> usize {
+        self.conv_tensors() + 2 * self.layers.len()
+    }
+
+    /// Lengths of the parameter tensors in optimizer order: the
+    /// convolutions' `W, b`, then `W0, b0, W1, b1, ...`.
     pub fn tensor_sizes(&self) -> Vec<usize> {
-        self.layers.iter().flat_map(|l| [l.w.len(), l.b.len()]).collect()
+        let conv = self.conv.iter().flat_map(|c| c.params().iter().flat_map(|p| [p.w.len(), p.b.len()]));
+        conv.chain(self.layers.iter().flat_map(|l| [l.w.len(), l.b.len()])).collect()
     }
 
     /// Parameter tensor `i` in optimizer order, as a mutable slice.
     pub fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
-        let layer = &mut self.layers[i / 2];
-        let t = if i.is_multiple_of(2) { layer.w.as_slice_mut() } else { layer.b.as_slice_mut() };
+        let nc = self.conv_tensors();
+        let t = if i < nc {
+            let p = &mut self.conv.as_mut().expect("i < nc").params_mut()[i / 2];
+            if i.is_multiple_of(2) { p.w.as_slice_mut() } else { p.b.as_slice_mut() }
+        } else {
+            let layer = &mut self.layers[(i - nc) / 2];
+            if (i - nc).is_multiple_of(2) { layer.w.as_slice_mut() } else { layer.b.as_slice_mut() }
+        };
         t.expect("parameters are contiguous")
     }
 
     /// Zeroed gradient buffers for this network.
     pub fn grads(&self) -> Grads {
+        let conv = self.conv.iter().flat_map(|c| c.params().iter());
         Grads {
+            conv: conv.map(|p| (Array2::zeros(p.w.dim()), Array1::zeros(p.b.len()))).collect(),
             w: self.layers.iter().map(|l| Array2::zeros(l.w.dim())).collect(),
             b: self.layers.iter().map(|l| Array1::zeros(l.b.len())).collect(),
         }
@@ -228,6 +288,7 @@ impl Network {
             deltas: widths.iter().map(buf).collect(),
             keep: widths[..widths.len() - 1].iter().map(buf).collect(),
             rng: SmallRng::seed_from_u64(seed),
+            conv: self.conv.as_ref().map(|c| c.workspace(capacity)),
         }
     }
 
@@ -247,9 +308,14 @@ impl Network {
         assert!(n <= ws.capacity, "batch of {n} exceeds workspace capacity {}", ws.capacity);
         assert_eq!(x.ncols(), self.input_size(), "input width");
         let last = self.layers.len() - 1;
+        let Workspace { acts, keep, rng, conv, .. } = ws;
+        let features = match (&self.conv, conv) {
+            (Some(stack), Some(cws)) => stack.forward(x, cws, self.activation),
+            _ => x,
+        };
         for (l, layer) in self.layers.iter().enumerate() {
-            let (before, after) = ws.acts.split_at_mut(l);
-            let input = if l == 0 { x } else { before[l - 1].slice(s![..n, ..]) };
+            let (before, after) = acts.split_at_mut(l);
+            let input = if l == 0 { features } else { before[l - 1].slice(s![..n, ..]) };
             let mut out = after[0].slice_mut(s![..n, ..]);
             matmul(input, layer.w.view(), out.view_mut(), false);
             // Bias and activation fused into one pass over the output.
@@ -266,11 +332,11 @@ impl Network {
             if l < last
                 && let Some(d) = drop
             {
-                let keep = ws.keep[l].slice_mut(s![..n, ..]);
-                apply_dropout(out, keep, d, self.dropout, &mut ws.rng);
+                let keep = keep[l].slice_mut(s![..n, ..]);
+                apply_dropout(out, keep, d, self.dropout, rng);
             }
         }
-        ws.acts[last].slice(s![..n, ..])
+        acts[last].slice(s![..n, ..])
     }
 
     /// Loss and accuracy of a batch without training (eval mode).
@@ -301,9 +367,19 @@ impl Network {
             self.loss.compute(logits, labels, Some(grad), grad_scale)
         };
         for l in (0..=last).rev() {
-            let input = if l == 0 { x } else { ws.acts[l - 1].slice(s![..n, ..]) };
             let (before, after) = ws.deltas.split_at_mut(l);
             let delta = after[0].slice(s![..n, ..]);
+            let input = match (l, &self.conv, &mut ws.conv) {
+                (0, Some(stack), Some(cws)) => {
+                    // The features the stack produced are still in its workspace;
+                    // the gradient with respect to them goes back through it.
+                    let mut d_features = stack.output_grad(cws, n);
+                    matmul(delta, self.layers[0].w.t(), d_features.view_mut(), false);
+                    stack.forward_output(cws, n)
+                }
+                (0, _, _) => x,
+                _ => ws.acts[l - 1].slice(s![..n, ..]),
+            };
             matmul(input.t(), delta, grads.w[l].view_mut(), false);
             let gb = grads.b[l].as_slice_mut().expect("contiguous");
             gb.fill(0.0);
@@ -329,6 +405,9 @@ impl Network {
                 }
             }
         }
+        if let (Some(stack), Some(cws)) = (&self.conv, &mut ws.conv) {
+            stack.backward(x, cws, self.activation, &mut grads.conv);
+        }
         sum
     }
 
@@ -336,7 +415,7 @@ impl Network {
     /// [`super::step`]).
     pub fn apply_gradients(&mut self, grads: &Grads, opt: &mut Optimizer, penalty: Penalty) {
         let rule = opt.begin_step();
-        for i in 0..2 * self.layers.len() {
+        for i in 0..self.tensor_count() {
             let penalty = i.is_multiple_of(2).then_some(penalty);
             opt.update(&rule, i, self.tensor_mut(i), grads.tensor(i), penalty);
         }
@@ -360,7 +439,8 @@ impl Network {
 
     /// The L1/L2 penalty of the current weights (reported apart from the data loss).
     pub fn penalty_value(&self, penalty: Penalty) -> f64 {
-        self.layers.iter().map(|l| penalty.value(l.w.as_slice().expect("contiguous"))).sum()
+        let conv = self.conv.iter().flat_map(|c| c.params().iter().map(|p| &p.w));
+        conv.chain(self.layers.iter().map(|l| &l.w)).map(|w| penalty.value(w.as_slice().expect("contiguous"))).sum()
     }
 
     /// Changes the hidden activation in place; the weights are kept.
@@ -500,6 +580,50 @@ mod tests {
                     let lm = loss(&net, &mut scratch);
                     net.layers[l].b[1] = orig;
                     check((lp - lm) / (2.0 * eps as f64), grads.b[l][1] as f64, format!("layer {l} b1"));
+                }
+            }
+        }
+    }
+
+    /// The convolutional front end's gradients (both convolutions, through
+    /// a max-pool) against central differences, for a smooth and a
+    /// piecewise activation.
+    #[test]
+    fn gradcheck_conv_network_matches_finite_differences() {
+        use crate::nn::conv::ConvLayer;
+        let specs = [ConvLayer::Conv { filters: 3, kernel: 3 }, ConvLayer::MaxPool(2), ConvLayer::Conv { filters: 2, kernel: 3 }];
+        let x = Array2::from_shape_fn((3, 25), |(i, j)| ((i * 25 + j) as f32 * 0.61).sin());
+        let y = [0u8, 2, 1];
+        for act in [Activation::Tanh, Activation::Relu] {
+            let mut rng = StdRng::seed_from_u64(12);
+            let mut net = Network::with_conv((5, 5, 1), &specs, &[4], 3, act, Init::Auto, &mut rng).unwrap();
+            assert_eq!(net.input_size(), 25);
+            for t in 0..net.tensor_count() {
+                if t % 2 == 1 {
+                    net.tensor_mut(t).iter_mut().enumerate().for_each(|(i, b)| *b = 0.05 * (i as f32 - 1.0));
+                }
+            }
+            let mut grads = net.grads();
+            net.backward(x.view(), &y, &mut net.workspace(3, 0), &mut grads, 1.0 / 3.0);
+            let mut scratch = net.grads();
+            let eps = 1e-2f32;
+            for t in 0..net.tensor_count() {
+                for idx in [0, 5, 11] {
+                    if idx >= net.tensor_mut(t).len() {
+                        continue;
+                    }
+                    let orig = net.tensor_mut(t)[idx];
+                    net.tensor_mut(t)[idx] = orig + eps;
+                    let lp = net.backward(x.view(), &y, &mut net.workspace(3, 0), &mut scratch, 1.0).loss / 3.0;
+                    net.tensor_mut(t)[idx] = orig - eps;
+                    let lm = net.backward(x.view(), &y, &mut net.workspace(3, 0), &mut scratch, 1.0).loss / 3.0;
+                    net.tensor_mut(t)[idx] = orig;
+                    let numerical = (lp - lm) / (2.0 * eps as f64);
+                    let theoretical = grads.tensor(t)[idx] as f64;
+                    assert!(
+                        (numerical - theoretical).abs() < 2e-3 + 3e-2 * numerical.abs(),
+                        "{act:?} tensor {t}[{idx}]: numerical={numerical}, theoretical={theoretical}"
+                    );
                 }
             }
         }

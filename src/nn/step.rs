@@ -121,7 +121,7 @@ impl StepRunner {
         let (first, others) = self.replicas.split_at_mut(1);
         let others = &others[..parts - 1];
         self.table.clear();
-        for t in 0..2 * net.layers().len() {
+        for t in 0..net.tensor_count() {
             let param = Parts::new(net.tensor_mut(t));
             let grad = Parts::new(first[0].grads.tensor_mut(t));
             let (s1, s2) = opt.state_mut(t);

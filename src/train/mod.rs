@@ -146,7 +146,15 @@ impl Trainer {
         };
         let mut rng = StdRng::seed_from_u64(preset.seed);
         let dim = data.train.dim;
-        let mut net = Network::new(dim, &preset.hidden, data.train.classes, preset.activation, preset.init, &mut rng);
+        let classes = data.train.classes;
+        let mut net = match (&preset.conv, data.train.image) {
+            (None, _) => Network::new(dim, &preset.hidden, classes, preset.activation, preset.init, &mut rng),
+            (Some(conv), Some((h, w))) => {
+                Network::with_conv((h, w, 1), conv, &preset.hidden, classes, preset.activation, preset.init, &mut rng)
+                    .map_err(|m| field("conv", m))?
+            }
+            (Some(_), None) => return Err(field("conv", "a convolutional front end needs an image dataset".into())),
+        };
         net.set_dropout(preset.dropout);
         let opt = Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes());
         let batch = preset.batch_size.min(split.train.len());
