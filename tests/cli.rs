@@ -134,7 +134,11 @@ fn check_reports_file_line_and_column() {
     assert!(err.contains("range.ron:19:5: field `batch_size`: must be at least 1"), "{err}");
 
     let unsupported = dir.path().join("later.ron");
-    std::fs::write(&unsupported, good.replace("early_stopping: None", "early_stopping: Some(EarlyStopping(patience: 2, min_delta: 0.0))")).unwrap();
+    std::fs::write(
+        &unsupported,
+        good.replace("early_stopping: None", "early_stopping: Some(EarlyStopping(patience: 2, min_delta: 0.0))"),
+    )
+    .unwrap();
     let out = fitcheck(&["check", unsupported.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "an unsupported field is refused, not ignored");
 }

@@ -144,12 +144,7 @@ impl ConvStack {
     }
 
     /// Runs `x` (`[n, h·w·c]`) through the stack; returns `[n, output_len]`.
-    pub fn forward<'w>(
-        &self,
-        x: ArrayView2<f32>,
-        ws: &'w mut ConvWorkspace,
-        act: Activation,
-    ) -> ArrayView2<'w, f32> {
+    pub fn forward<'w>(&self, x: ArrayView2<f32>, ws: &'w mut ConvWorkspace, act: Activation) -> ArrayView2<'w, f32> {
         let n = x.nrows();
         let x = x.as_standard_layout();
         let x_maps = x.view().into_shape_with_order((n * self.input.0 * self.input.1, self.input.2)).expect("NHWC");
@@ -392,7 +387,8 @@ mod tests {
     #[test]
     fn max_pool_keeps_each_window_maximum() {
         let mut rng = StdRng::seed_from_u64(1);
-        let stack = ConvStack::new(&[ConvLayer::MaxPool(2)], (4, 4, 1), Activation::Relu, Init::Auto, &mut rng).unwrap();
+        let stack =
+            ConvStack::new(&[ConvLayer::MaxPool(2)], (4, 4, 1), Activation::Relu, Init::Auto, &mut rng).unwrap();
         let x = Array2::from_shape_fn((1, 16), |(_, i)| i as f32);
         let mut ws = stack.workspace(1);
         let out = stack.forward(x.view(), &mut ws, Activation::Relu).to_owned();

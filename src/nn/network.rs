@@ -591,7 +591,11 @@ mod tests {
     #[test]
     fn gradcheck_conv_network_matches_finite_differences() {
         use crate::nn::conv::ConvLayer;
-        let specs = [ConvLayer::Conv { filters: 3, kernel: 3 }, ConvLayer::MaxPool(2), ConvLayer::Conv { filters: 2, kernel: 3 }];
+        let specs = [
+            ConvLayer::Conv { filters: 3, kernel: 3 },
+            ConvLayer::MaxPool(2),
+            ConvLayer::Conv { filters: 2, kernel: 3 },
+        ];
         let x = Array2::from_shape_fn((3, 25), |(i, j)| ((i * 25 + j) as f32 * 0.61).sin());
         let y = [0u8, 2, 1];
         for act in [Activation::Tanh, Activation::Relu] {

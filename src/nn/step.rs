@@ -125,13 +125,7 @@ impl StepRunner {
             let param = Parts::new(net.tensor_mut(t));
             let grad = Parts::new(first[0].grads.tensor_mut(t));
             let (s1, s2) = opt.state_mut(t);
-            self.table.push(TensorParts {
-                param,
-                grad,
-                s1: Parts::new(s1),
-                s2: Parts::new(s2),
-                weights: t % 2 == 0,
-            });
+            self.table.push(TensorParts { param, grad, s1: Parts::new(s1), s2: Parts::new(s2), weights: t % 2 == 0 });
         }
         let table = &self.table;
         let members = self.team.size();
