@@ -30,7 +30,7 @@ fn best_val_acc(p: &fitcheck::preset::Preset) -> f32 {
 /// split, one epoch, a 128-unit hidden layer to keep the suite quick.
 /// `every_activation_and_optimizer_on_the_full_preset` runs mnist-mlp itself.
 const SETTINGS: [&[&str]; 12] = [
-    &["activation=Sigmoid", "lr=0.5"],
+    &["activation=Sigmoid", "lr=0.1"],
     &["activation=Tanh"],
     &["activation=Relu"],
     &["activation=LeakyRelu"],
