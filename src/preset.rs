@@ -9,57 +9,8 @@ use std::path::{Path, PathBuf};
 use ron::extensions::Extensions;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Normalize;
+pub use crate::data::{Augment, DatasetSpec, Normalize};
 use crate::nn::{Activation, Init, OptimizerKind};
-
-/// Where the samples come from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum DatasetSpec {
-    /// The bundled `datasets/mnist/`.
-    Mnist,
-    /// Any MNIST-layout IDX folder (Fashion-MNIST, KMNIST, ...).
-    Idx {
-        dir: String,
-    },
-    FizzBuzz,
-    Spirals {
-        arms: u32,
-        noise: f32,
-    },
-    Moons {
-        noise: f32,
-    },
-    Circles {
-        noise: f32,
-    },
-    Xor,
-    Blobs {
-        centers: u32,
-        noise: f32,
-    },
-}
-
-impl DatasetSpec {
-    pub fn label(&self) -> String {
-        match self {
-            DatasetSpec::Mnist => "MNIST".into(),
-            DatasetSpec::Idx { dir } => format!("IDX {dir}"),
-            DatasetSpec::FizzBuzz => "FizzBuzz".into(),
-            DatasetSpec::Spirals { arms, .. } => format!("spirals ({arms} arms)"),
-            DatasetSpec::Moons { .. } => "moons".into(),
-            DatasetSpec::Circles { .. } => "circles".into(),
-            DatasetSpec::Xor => "XOR".into(),
-            DatasetSpec::Blobs { centers, .. } => format!("blobs ({centers})"),
-        }
-    }
-}
-
-/// Data augmentation of training samples, drawn per batch.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Augment {
-    None,
-    Shift { pixels: u32 },
-}
 
 pub use crate::nn::conv::ConvLayer;
 
@@ -304,20 +255,25 @@ impl Preset {
             }
             _ => {}
         }
-        // Not built yet: refuse rather than ignore (later issues lift these).
-        let unsupported = |field: &'static str, what: &str| Err((field, format!("{what} is not supported yet")));
         match self.dataset {
-            DatasetSpec::Mnist | DatasetSpec::Idx { .. } => {}
-            ref other => return unsupported("dataset", &format!("dataset {}", other.label())),
+            DatasetSpec::Spirals { noise, .. }
+            | DatasetSpec::Moons { noise }
+            | DatasetSpec::Circles { noise }
+            | DatasetSpec::Blobs { noise, .. }
+                if !(noise.is_finite() && noise >= 0.0) =>
+            {
+                return Err(("dataset", format!("noise must be >= 0 and finite, got {noise}")));
+            }
+            _ => {}
         }
-        if self.normalize == Normalize::Standardize {
-            return unsupported("normalize", "Standardize");
+        if let Augment::Shift { pixels } = self.augment
+            && pixels > 8
+        {
+            return Err(("augment", format!("a shift of {pixels} pixels is more than the 8 allowed")));
         }
-        if self.label_noise != 0.0 {
-            return unsupported("label_noise", "label noise");
-        }
-        if self.augment != Augment::None {
-            return unsupported("augment", "augmentation");
+        // Not built yet: refuse rather than ignore (a later issue lifts it).
+        if self.early_stopping.is_some() {
+            return Err(("early_stopping", "early stopping is not supported yet".into()));
         }
         if let Some(layers) = &self.conv {
             for (i, l) in layers.iter().enumerate() {
@@ -331,9 +287,6 @@ impl Preset {
                     _ => {}
                 }
             }
-        }
-        if self.early_stopping.is_some() {
-            return unsupported("early_stopping", "early stopping");
         }
         Ok(())
     }

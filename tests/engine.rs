@@ -5,6 +5,7 @@
 mod common;
 
 use common::{mnist, preset};
+use fitcheck::data::{Normalize, Normalizer};
 use fitcheck::nn::{Activation, Fidelity, Init, Network};
 use fitcheck::train::{Event, Trainer, spawn};
 use ndarray::Array2;
@@ -94,7 +95,8 @@ fn inserting_an_identity_layer_keeps_the_outputs_on_real_digits() {
     let idx: Vec<u32> = (0..200).collect();
     let mut x = Array2::zeros((200, 784));
     let mut y = vec![0u8; 200];
-    data.train.gather(&idx, 1.0 / 255.0, x.view_mut(), &mut y);
+    let norm = Normalizer::fit(Normalize::Scale255, &data.train, &idx).unwrap();
+    data.train.gather(&idx, &norm, x.view_mut(), &mut y);
     let before = net.forward(x.view(), &mut net.workspace(200, 0)).to_owned();
     assert_eq!(net.insert_identity_layer(), Fidelity::Exact);
     let after = net.forward(x.view(), &mut net.workspace(200, 0)).to_owned();

@@ -3,6 +3,7 @@
 mod common;
 
 use common::mnist;
+use fitcheck::data::Features;
 
 #[test]
 fn label_counts_match_the_published_ones() {
@@ -20,8 +21,9 @@ fn label_counts_match_the_published_ones() {
 #[test]
 fn mean_training_pixel_is_33_318() {
     let data = mnist();
-    let sum: u64 = data.train.features.iter().map(|&p| p as u64).sum();
-    let mean = sum as f64 / data.train.features.len() as f64;
+    let Features::U8(pixels) = &data.train.features else { panic!("MNIST keeps its pixels as u8") };
+    let sum: u64 = pixels.iter().map(|&p| p as u64).sum();
+    let mean = sum as f64 / pixels.len() as f64;
     assert!((mean - 33.318).abs() < 0.001, "{mean}");
-    assert_eq!(data.train.features.iter().max(), Some(&255));
+    assert_eq!(pixels.iter().max(), Some(&255));
 }

@@ -18,12 +18,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::data::{DataError, Normalize, Split, TrainTest, load_idx_dir};
+use crate::data::{Augment, DataError, Normalizer, Split, TrainTest, add_label_noise};
 use crate::nn::loss::LossSum;
 use crate::nn::optim::Penalty;
 use crate::nn::stats::layer_stats;
 use crate::nn::{Fidelity, Network, Optimizer, StepRunner, Workspace};
-use crate::preset::{DatasetSpec, Preset};
+use crate::preset::Preset;
 pub use protocol::{
     Change, Command, EpochMetrics, Event, RunInfo, StatsReport, StepMetrics, Stopped, Summary, json_f32,
 };
@@ -65,17 +65,9 @@ pub fn bundled_mnist_dir() -> PathBuf {
     if local.is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist") }
 }
 
-/// Loads the dataset a preset names.
+/// Loads (or generates) the dataset a preset names.
 pub fn load_data(preset: &Preset) -> Result<TrainTest, SetupError> {
-    match &preset.dataset {
-        DatasetSpec::Mnist => Ok(load_idx_dir(&bundled_mnist_dir(), "MNIST")?),
-        DatasetSpec::Idx { dir } => Ok(load_idx_dir(Path::new(dir), dir)?),
-        other => Err(SetupError::Field {
-            preset: preset.name.clone(),
-            field: "dataset",
-            message: format!("dataset {} is not supported yet", other.label()),
-        }),
-    }
+    Ok(preset.dataset.load(&bundled_mnist_dir(), preset.seed)?)
 }
 
 pub struct Trainer {
@@ -84,7 +76,7 @@ pub struct Trainer {
     split: Split,
     /// Training samples re-evaluated in eval mode at each epoch end.
     probe: Vec<u32>,
-    scale: f32,
+    norm: Normalizer,
     net: Network,
     opt: Optimizer,
     penalty: Penalty,
@@ -135,15 +127,15 @@ impl Tally {
 
 impl Trainer {
     /// Builds the split, the network and the optimizer for `preset` on `data`.
-    pub fn new(preset: &Preset, data: TrainTest) -> Result<Trainer, SetupError> {
+    pub fn new(preset: &Preset, mut data: TrainTest) -> Result<Trainer, SetupError> {
         let field = |field, message| SetupError::Field { preset: preset.name.clone(), field, message };
-        let split = Split::new(data.train.len(), preset.val_size, preset.train_size, preset.seed)
+        let split = Split::new(&data.train, preset.val_size, preset.train_size, preset.seed)
             .map_err(|m| field(if m.starts_with("val_size") { "val_size" } else { "train_size" }, m))?;
-        let scale = match preset.normalize {
-            Normalize::None => 1.0,
-            Normalize::Scale255 => 1.0 / 255.0,
-            Normalize::Standardize => return Err(field("normalize", "Standardize is not supported yet".into())),
-        };
+        add_label_noise(&mut data.train, &split.train, preset.label_noise, preset.seed);
+        let norm = Normalizer::fit(preset.normalize, &data.train, &split.train).map_err(|m| field("normalize", m))?;
+        if matches!(preset.augment, Augment::Shift { .. }) && data.train.image.is_none() {
+            return Err(field("augment", format!("shifting needs images; {} has none", data.name)));
+        }
         let mut rng = StdRng::seed_from_u64(preset.seed);
         let dim = data.train.dim;
         let classes = data.train.classes;
@@ -170,7 +162,7 @@ impl Trainer {
             data,
             split,
             probe,
-            scale,
+            norm,
             net,
             opt,
             rng,
@@ -205,9 +197,13 @@ impl Trainer {
 
     /// One optimizer step on the training samples `idx`.
     fn train_batch(&mut self, idx: &[u32]) -> LossSum {
-        let (data, scale) = (&self.data.train, self.scale);
-        self.runner.step(&mut self.net, &mut self.opt, self.penalty, idx.len(), |range, x, y| {
-            data.gather(&idx[range], scale, x, y)
+        let (data, norm) = (&self.data.train, &self.norm);
+        // Shifts are drawn from the step and the position in the batch.
+        let seed = self.preset.seed ^ self.step.wrapping_mul(0xA24B_AED4_963E_E407);
+        let augment = self.preset.augment;
+        self.runner.step(&mut self.net, &mut self.opt, self.penalty, idx.len(), |range, x, y| match augment {
+            Augment::None => data.gather(&idx[range], norm, x, y),
+            Augment::Shift { pixels } => data.gather_shifted(&idx[range.clone()], range, norm, pixels, seed, x, y),
         })
     }
 
@@ -218,7 +214,7 @@ impl Trainer {
         let mut total = LossSum::default();
         for chunk in indices.chunks(EVAL_BATCH) {
             let n = chunk.len();
-            set.gather(chunk, self.scale, self.eval_x.view_mut(), &mut self.eval_y);
+            set.gather(chunk, &self.norm, self.eval_x.view_mut(), &mut self.eval_y);
             let s = self.net.evaluate(self.eval_x.slice(s![..n, ..]), &self.eval_y[..n], &mut self.ws_eval);
             total.loss += s.loss;
             total.correct += s.correct;
@@ -352,7 +348,7 @@ impl Trainer {
     /// it in `self.before`).
     fn stats(&mut self) -> StatsReport {
         let n = self.probe.len().min(STATS_PROBE);
-        self.data.train.gather(&self.probe[..n], self.scale, self.eval_x.view_mut(), &mut self.eval_y);
+        self.data.train.gather(&self.probe[..n], &self.norm, self.eval_x.view_mut(), &mut self.eval_y);
         let probe = self.eval_x.slice(s![..n, ..]);
         let before = (!self.before.is_empty()).then_some(self.before.as_slice());
         let layers = layer_stats(&self.net, self.runner.grads(), before, probe, &mut self.ws_eval);
