@@ -239,7 +239,8 @@ impl Network {
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.tensor_sizes().iter().sum()
+        let conv: usize = self.conv.iter().flat_map(|c| c.params()).map(|p| p.w.len() + p.b.len()).sum();
+        conv + self.layers.iter().map(|l| l.w.len() + l.b.len()).sum::<usize>()
     }
 
     /// Number of parameter tensors (what [`Network::tensor_sizes`] lists).

@@ -23,6 +23,9 @@ use super::team::{Parts, Team};
 
 /// Each replica gets at least this many samples, or the batch is not split.
 const MIN_ROWS_PER_REPLICA: usize = 16;
+/// A step with fewer multiply-adds than this (samples × parameters) runs on
+/// one thread: for the tiny 2-D nets, a fork costs more than it saves.
+const MIN_PARALLEL_WORK: usize = 1 << 20;
 
 /// One thread's share of a step: its input, workspace and gradients.
 pub struct Replica {
@@ -92,12 +95,13 @@ impl StepRunner {
         F: Fn(Range<usize>, ArrayViewMut2<f32>, &mut [u8]) + Sync,
     {
         assert!(n > 0 && n <= self.batch, "batch of {n} outside 1..={}", self.batch);
-        let parts = if n >= MIN_ROWS_PER_REPLICA * self.replicas.len() { self.replicas.len() } else { 1 };
+        let big = n * net.parameter_count() >= MIN_PARALLEL_WORK;
+        let parts = if big && n >= MIN_ROWS_PER_REPLICA * self.replicas.len() { self.replicas.len() } else { 1 };
         let share = n.div_ceil(parts);
         let scale = 1.0 / n as f32;
         let shared: &Network = net;
         let replicas = Parts::new(&mut self.replicas);
-        self.team.run(&|i| {
+        let backward = |i: usize| {
             if i >= parts {
                 return;
             }
@@ -108,7 +112,12 @@ impl StepRunner {
             fill(range, r.x.view_mut(), &mut r.y);
             let x = r.x.slice(s![..len, ..]);
             r.loss = matmul::serial(|| shared.backward(x, &r.y[..len], &mut r.ws, &mut r.grads, scale));
-        });
+        };
+        if parts > 1 {
+            self.team.run(&backward)
+        } else {
+            backward(0)
+        }
         let mut total = LossSum::default();
         for r in &self.replicas[..parts] {
             total.loss += r.loss.loss;
@@ -128,8 +137,12 @@ impl StepRunner {
             self.table.push(TensorParts { param, grad, s1: Parts::new(s1), s2: Parts::new(s2), weights: t % 2 == 0 });
         }
         let table = &self.table;
-        let members = self.team.size();
-        self.team.run(&|i| {
+        // Small steps update on this thread alone, like their backward pass.
+        let members = if parts > 1 { self.team.size() } else { 1 };
+        let update = |i: usize| {
+            if i >= members {
+                return;
+            }
             for (t, tp) in table.iter().enumerate() {
                 // SAFETY: member i touches only part i of each buffer, and
                 // nothing else uses them during this run.
@@ -142,7 +155,12 @@ impl StepRunner {
                 }
                 rule.apply(param, grad, s1, s2, tp.weights.then_some(penalty));
             }
-        });
+        };
+        if members > 1 {
+            self.team.run(&update)
+        } else {
+            update(0)
+        }
         self.table.clear();
         total
     }
