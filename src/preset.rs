@@ -271,9 +271,13 @@ impl Preset {
         {
             return Err(("augment", format!("a shift of {pixels} pixels is more than the 8 allowed")));
         }
-        // Not built yet: refuse rather than ignore (a later issue lifts it).
-        if self.early_stopping.is_some() {
-            return Err(("early_stopping", "early stopping is not supported yet".into()));
+        if let Some(es) = self.early_stopping {
+            if es.patience == 0 {
+                return Err(("early_stopping", "patience must be at least 1 epoch".into()));
+            }
+            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+                return Err(("early_stopping", format!("min_delta must be >= 0 and finite, got {}", es.min_delta)));
+            }
         }
         if let Some(layers) = &self.conv {
             for (i, l) in layers.iter().enumerate() {

@@ -136,11 +136,12 @@ fn check_reports_file_line_and_column() {
     let unsupported = dir.path().join("later.ron");
     std::fs::write(
         &unsupported,
-        good.replace("early_stopping: None", "early_stopping: Some(EarlyStopping(patience: 2, min_delta: 0.0))"),
+        good.replace("early_stopping: None", "early_stopping: Some(EarlyStopping(patience: 0, min_delta: 0.0))"),
     )
     .unwrap();
     let out = fitcheck(&["check", unsupported.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "an unsupported field is refused, not ignored");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("field `early_stopping`: patience must be at least 1"), "{}", stderr(&out));
 }
 
 #[test]

@@ -195,3 +195,91 @@ fn layer_statistics_arrive_while_training() {
     assert!(hidden.update_ratio > 0.0 && hidden.update_ratio < 1.0, "{}", hidden.update_ratio);
     assert!(hidden.dead_fraction.is_some() && s.layers[1].dead_fraction.is_none());
 }
+
+fn all_numbers_finite(events: &[Event]) {
+    for e in events {
+        // serde_json writes a non-finite float as null; the only nulls
+        // allowed are the optional statistics and a diverged loss.
+        let line = serde_json::to_string(e).unwrap();
+        let line = line.replace("\"saturated_fraction\":null", "").replace("\"dead_fraction\":null", "");
+        assert!(!line.contains("null") || matches!(e, Event::Diverged { .. }), "non-finite number in {line}");
+        assert!(!line.contains("NaN") && !line.contains("inf"), "{line}");
+    }
+}
+
+#[test]
+fn a_diverging_run_rolls_back_halves_the_rate_and_never_reports_nan() {
+    let events = collect(&["lr=20.0", "hidden=[64, 64]"], &[]);
+    let diverged: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Diverged { lr_from, lr_to, rolled_back_to, step, .. } => {
+                Some((*lr_from, *lr_to, *rolled_back_to, *step))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!diverged.is_empty(), "lr 20 must trip the guard");
+    let (from, to, back, at) = diverged[0];
+    assert_eq!((from, to), (20.0, 10.0));
+    assert!(back < at);
+    all_numbers_finite(&events);
+    assert!(epochs(&events).iter().all(|e| e.train_loss.is_finite() && e.val_loss.is_finite()));
+}
+
+#[test]
+fn early_stopping_stops_and_keeps_the_best_weights() {
+    // 300 digits and a wide net overfit within a few epochs.
+    let events = collect(
+        &[
+            "train_size=300",
+            "hidden=[256]",
+            "epochs=60",
+            "batch_size=30",
+            "lr=0.1",
+            "early_stopping=EarlyStopping(patience: 3, min_delta: 0.0)",
+        ],
+        &[],
+    );
+    let stop = events.iter().find_map(|e| match e {
+        Event::EarlyStop { epoch, best_epoch, best_val_loss, .. } => Some((*epoch, *best_epoch, *best_val_loss)),
+        _ => None,
+    });
+    let (epoch, best_epoch, best_val_loss) = stop.expect("an early_stop event");
+    assert!(epoch < 60 && best_epoch + 3 == epoch, "stopped at {epoch}, best {best_epoch}");
+    let ep = epochs(&events);
+    assert_eq!(ep.len(), epoch);
+    let min_val = ep.iter().map(|e| e.val_loss).fold(f32::INFINITY, f32::min);
+    assert_eq!(best_val_loss, min_val);
+    match events.last() {
+        Some(Event::Summary(s)) => assert_eq!(s.stopped, Stopped::EarlyStop),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_checkpoint_is_written_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(&small(&[]), mnist()).unwrap();
+    trainer.set_checkpoint_dir(dir.path().join("ck"));
+    let handle = spawn(trainer).unwrap();
+    handle.commands.send(Command::SaveCheckpoint).unwrap();
+    let path = loop {
+        match handle.events.recv_timeout(Duration::from_secs(30)).unwrap() {
+            Event::Checkpoint { path, error, .. } => {
+                assert_eq!(error, None);
+                break path;
+            }
+            _ => continue,
+        }
+    };
+    handle.commands.send(Command::Stop).unwrap();
+    for _ in handle.events.iter() {}
+    handle.thread.join().unwrap();
+    assert!(path.starts_with(&dir.path().join("ck").display().to_string()), "{path}");
+    let bytes = std::fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    assert_eq!(header["dense.0.weight"]["shape"], serde_json::json!([64, 784]));
+    assert_eq!(header["__metadata__"]["preset"], "mnist-mlp");
+}

@@ -119,6 +119,17 @@ impl ConvStack {
         &self.params
     }
 
+    /// `(kernel, c_in, c_out)` of each convolution, in order.
+    pub fn conv_shapes(&self) -> Vec<(usize, usize, usize)> {
+        self.ops
+            .iter()
+            .filter_map(|op| match *op {
+                Op::Conv { k, c_in, c_out, .. } => Some((k, c_in, c_out)),
+                Op::Pool { .. } => None,
+            })
+            .collect()
+    }
+
     pub fn params_mut(&mut self) -> &mut [ConvParams] {
         &mut self.params
     }

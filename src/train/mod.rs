@@ -4,6 +4,7 @@
 //! bounded channel (step metrics coalesced when it is full, every other event
 //! always delivered).
 
+pub mod checkpoint;
 pub mod log;
 pub mod protocol;
 
@@ -43,6 +44,18 @@ const STATS_INTERVAL: Duration = Duration::from_millis(500);
 const STATS_PROBE: usize = 256;
 /// The dropout rate a user may set stays at or below this.
 pub const MAX_DROPOUT: f32 = 0.9;
+/// The divergence guard trips when a minibatch's mean loss is not finite or
+/// exceeds this many times the larger of the best smoothed loss so far and
+/// the loss of a uniform guess (ln classes): healthy noise stays far below,
+/// a run blowing up passes it within a few steps.
+pub const DIVERGENCE_FACTOR: f32 = 8.0;
+/// Smoothing of the loss the guard compares against.
+const GUARD_SMOOTHING: f32 = 0.9;
+/// A fresh known-good copy of the weights is kept this often (steps), and at
+/// every epoch start, while the loss is healthy.
+const GOOD_SNAPSHOT_STEPS: u64 = 100;
+/// After this many rollbacks in one run the trainer gives up (`diverged`).
+pub const MAX_ROLLBACKS: usize = 6;
 
 /// A preset value in RON, as the change events report enums (`"Relu"`,
 /// `"Adam(beta1:0.9,beta2:0.999)"`): the same syntax `--set` takes.
@@ -90,6 +103,31 @@ pub struct Trainer {
     order: Vec<u32>,
     step: u64,
     paused: bool,
+    early: Option<crate::preset::EarlyStopping>,
+    /// Where `SaveCheckpoint` writes (default `./checkpoints`).
+    checkpoint_dir: PathBuf,
+    guard: Guard,
+    /// The best weights by validation loss (kept while early stopping is on).
+    best: Option<Best>,
+}
+
+/// The divergence guard's state.
+struct Guard {
+    /// Known-good weights and the step they are from.
+    good: Option<(Network, u64)>,
+    smoothed: Option<f32>,
+    best_smoothed: f32,
+    /// The loss of a uniform guess: the guard's floor.
+    chance: f32,
+    rollbacks: usize,
+}
+
+struct Best {
+    net: Network,
+    epoch: usize,
+    val_loss: f32,
+    /// Epochs since the last improvement.
+    stale: usize,
 }
 
 /// Why the loop ends early.
@@ -169,7 +207,22 @@ impl Trainer {
             before: Vec::new(),
             step: 0,
             paused: false,
+            early: preset.early_stopping,
+            checkpoint_dir: PathBuf::from("checkpoints"),
+            guard: Guard {
+                good: None,
+                smoothed: None,
+                best_smoothed: f32::INFINITY,
+                chance: (classes.max(2) as f32).ln(),
+                rollbacks: 0,
+            },
+            best: None,
         })
+    }
+
+    /// Where checkpoints go (the folder is created when the first is saved).
+    pub fn set_checkpoint_dir(&mut self, dir: PathBuf) {
+        self.checkpoint_dir = dir;
     }
 
     pub fn steps_per_epoch(&self) -> u64 {
@@ -240,13 +293,14 @@ impl Trainer {
         Self::emit(events, Event::Change(Change { step: self.step, key: key.into(), from, to, note }))
     }
 
-    /// New buffers and a fresh optimizer after the architecture changed.
+    /// New buffers and a fresh optimizer after the architecture changed;
+    /// the guard's good copy and early stopping's best start over from here.
     fn rebuild(&mut self) {
-        self.runner = StepRunner::new(&self.net, self.runner.batch(), self.preset.seed ^ self.step);
-        self.ws_eval = self.net.workspace(EVAL_BATCH, 0);
+        self.refresh_buffers();
         self.opt = Optimizer::new(self.opt.kind(), self.opt.learning_rate(), &self.net.tensor_sizes());
-        self.before.clear();
         self.preset.hidden = self.net.hidden();
+        self.best = None;
+        self.mark_good();
     }
 
     fn apply(&mut self, cmd: Command, events: &Sender<Event>) -> Result<(), Halt> {
@@ -330,6 +384,29 @@ impl Trainer {
                     self.changed(events, "optimizer", ron(&from), ron(&kind), Some(note))?;
                 }
             }
+            Command::SetEarlyStopping(setting) => {
+                let from = self.early;
+                if setting != from {
+                    self.early = setting;
+                    self.preset.early_stopping = setting;
+                    if setting.is_none() {
+                        self.best = None;
+                    }
+                    self.changed(events, "early_stopping", ron(&from), ron(&setting), None)?;
+                }
+            }
+            Command::SaveCheckpoint => {
+                let path = self.checkpoint_dir.join(format!("{}-step{}.safetensors", self.preset.name, self.step));
+                let meta = std::collections::BTreeMap::from([
+                    ("preset".to_string(), self.preset.name.clone()),
+                    ("step".to_string(), self.step.to_string()),
+                    ("activation".to_string(), ron::to_string(&self.net.activation()).unwrap_or_default()),
+                    ("hidden".to_string(), format!("{:?}", self.net.hidden())),
+                ]);
+                let error = checkpoint::save(&self.net, &meta, &path).err().map(|e| e.to_string());
+                let path = path.display().to_string();
+                Self::emit(events, Event::Checkpoint { step: self.step, path, error })?;
+            }
             Command::Pause if !self.paused => {
                 self.paused = true;
                 Self::emit(events, Event::Paused { step: self.step })?;
@@ -391,6 +468,76 @@ impl Trainer {
         let _ = self.run_inner(commands, events);
     }
 
+    /// Whether a minibatch's mean loss trips the divergence guard; updates
+    /// the smoothed loss otherwise.
+    fn guard_trips(&mut self, loss: f32) -> bool {
+        if !loss.is_finite() {
+            return true;
+        }
+        let g = &mut self.guard;
+        let smoothed = g.smoothed.map_or(loss, |s| GUARD_SMOOTHING * s + (1.0 - GUARD_SMOOTHING) * loss);
+        // The first loss after a (re)start sets the reference: a net that
+        // starts badly (raw pixels) is not "diverging", it is stuck.
+        let reference = g.best_smoothed.min(g.smoothed.map_or(loss, |_| f32::INFINITY)).max(g.chance);
+        if g.smoothed.is_some() && loss > DIVERGENCE_FACTOR * reference {
+            return true;
+        }
+        g.smoothed = Some(smoothed);
+        g.best_smoothed = g.best_smoothed.min(smoothed);
+        false
+    }
+
+    /// Keeps the current weights as the guard's known-good copy.
+    fn mark_good(&mut self) {
+        self.guard.good = Some((self.net.clone(), self.step));
+    }
+
+    /// Rolls back to the last good weights with half the learning rate and
+    /// a fresh optimizer, and reports it. `Ok(false)` when the guard has
+    /// rolled back too often and the run should end as diverged.
+    fn recover(&mut self, events: &Sender<Event>, loss: f32) -> Result<bool, Halt> {
+        self.guard.rollbacks += 1;
+        let Some((good, at)) = self.guard.good.clone() else { return Ok(false) };
+        let lr_from = self.opt.learning_rate();
+        let lr_to = (lr_from / 2.0).max(Preset::LR_RANGE.0);
+        self.net = good;
+        self.opt = Optimizer::new(self.opt.kind(), lr_to, &self.net.tensor_sizes());
+        self.preset.lr = lr_to;
+        self.refresh_buffers();
+        self.guard.smoothed = None;
+        let loss = loss.is_finite().then_some(loss);
+        Self::emit(events, Event::Diverged { step: self.step, loss, rolled_back_to: at, lr_from, lr_to })?;
+        let note = "halved by the divergence guard after rolling back; optimizer state starts fresh".to_string();
+        self.changed(events, "lr", json_f32(lr_from), json_f32(lr_to), Some(note))?;
+        Ok(self.guard.rollbacks <= MAX_ROLLBACKS)
+    }
+
+    /// Buffers that follow the network's shape.
+    fn refresh_buffers(&mut self) {
+        self.runner = StepRunner::new(&self.net, self.runner.batch(), self.preset.seed ^ self.step);
+        self.ws_eval = self.net.workspace(EVAL_BATCH, 0);
+        self.before.clear();
+    }
+
+    /// Evaluation of the training probe and the validation split, with the
+    /// guard applied: non-finite results roll back and evaluate again.
+    fn evaluate_epoch(&mut self, events: &Sender<Event>) -> Result<Option<[f32; 4]>, Halt> {
+        loop {
+            let probe = std::mem::take(&mut self.probe);
+            let (train_loss_eval, train_acc_eval) = self.evaluate(&probe, false);
+            self.probe = probe;
+            let val = std::mem::take(&mut self.split.val);
+            let (val_loss, val_acc) = self.evaluate(&val, false);
+            self.split.val = val;
+            if train_loss_eval.is_finite() && val_loss.is_finite() {
+                return Ok(Some([train_loss_eval, train_acc_eval, val_loss, val_acc]));
+            }
+            if !self.recover(events, val_loss)? {
+                return Ok(None);
+            }
+        }
+    }
+
     fn run_inner(&mut self, commands: &Receiver<Command>, events: &Sender<Event>) -> Result<(), Halt> {
         let started = Instant::now();
         Self::emit(events, Event::Start(self.info()))?;
@@ -401,6 +548,7 @@ impl Trainer {
         'epochs: for epoch in 1..=self.preset.epochs {
             let mut order = std::mem::take(&mut self.order);
             order.shuffle(&mut self.rng);
+            self.mark_good();
             let mut whole = Tally::default();
             let mut window = Tally::default();
             let mut last_sent = Instant::now();
@@ -419,6 +567,18 @@ impl Trainer {
                 let sum = self.train_batch(idx);
                 let dt = t0.elapsed();
                 self.step += 1;
+                if self.guard_trips((sum.loss / idx.len() as f64) as f32) {
+                    // Nothing of this batch is reported: no NaN reaches a curve.
+                    if !self.recover(events, (sum.loss / idx.len() as f64) as f32)? {
+                        stopped = Stopped::Diverged;
+                        self.order = order;
+                        break 'epochs;
+                    }
+                    continue;
+                }
+                if self.step.is_multiple_of(GOOD_SNAPSHOT_STEPS) {
+                    self.mark_good();
+                }
                 if want_stats {
                     last_stats = Some(Instant::now());
                     let report = self.stats();
@@ -448,23 +608,25 @@ impl Trainer {
                 }
             }
             self.order = order;
-            let probe = std::mem::take(&mut self.probe);
-            let (train_loss_eval, train_acc_eval) = self.evaluate(&probe, false);
-            self.probe = probe;
-            let val = std::mem::take(&mut self.split.val);
-            let (val_loss, val_acc) = self.evaluate(&val, false);
-            self.split.val = val;
+            let Some([train_loss_eval, train_acc_eval, val_loss, val_acc]) = self.evaluate_epoch(events)? else {
+                stopped = Stopped::Diverged;
+                break 'epochs;
+            };
             epochs_done = epoch;
             if val_acc > best_val_acc {
                 (best_epoch, best_val_acc) = (epoch, val_acc);
             }
+            // An epoch whose every batch tripped the guard has no training
+            // numbers of its own: report the eval-mode ones.
+            let (train_loss, train_acc) =
+                if whole.samples > 0 { (whole.mean_loss(), whole.acc()) } else { (train_loss_eval, train_acc_eval) };
             Self::emit(
                 events,
                 Event::Epoch(EpochMetrics {
                     epoch,
                     step: self.step,
-                    train_loss: whole.mean_loss(),
-                    train_acc: whole.acc(),
+                    train_loss,
+                    train_acc,
                     train_loss_eval,
                     train_acc_eval,
                     val_loss,
@@ -475,6 +637,15 @@ impl Trainer {
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
+            if self.early_stopping_says_stop(epoch, val_loss, events)? {
+                stopped = Stopped::EarlyStop;
+                break 'epochs;
+            }
+        }
+        // With early stopping on, the run keeps its best weights.
+        if let Some(best) = self.best.take() {
+            self.net = best.net;
+            self.refresh_buffers();
         }
         // The held-out test set, evaluated once, with the weights the run keeps.
         let test: Vec<u32> = (0..self.data.test.len() as u32).collect();
@@ -485,11 +656,40 @@ impl Trainer {
                 epochs: epochs_done,
                 best_epoch,
                 best_val_acc: best_val_acc.max(0.0),
-                test_acc,
-                test_loss,
+                test_acc: if test_acc.is_finite() { test_acc } else { 0.0 },
+                test_loss: if test_loss.is_finite() { test_loss } else { f32::MAX },
                 stopped,
             }),
         )
+    }
+
+    /// Tracks the best validation loss while early stopping is on; true
+    /// (after an `early_stop` event) when it has not improved by
+    /// `min_delta` for `patience` epochs.
+    fn early_stopping_says_stop(&mut self, epoch: usize, val_loss: f32, events: &Sender<Event>) -> Result<bool, Halt> {
+        let Some(es) = self.early else { return Ok(false) };
+        match &mut self.best {
+            Some(b) if val_loss >= b.val_loss - es.min_delta => b.stale += 1,
+            _ => {
+                self.best = Some(Best { net: self.net.clone(), epoch, val_loss, stale: 0 });
+                return Ok(false);
+            }
+        }
+        let b = self.best.as_ref().expect("set above");
+        if b.stale < es.patience.max(1) {
+            return Ok(false);
+        }
+        Self::emit(
+            events,
+            Event::EarlyStop {
+                step: self.step,
+                epoch,
+                best_epoch: b.epoch,
+                best_val_loss: b.val_loss,
+                patience: es.patience,
+            },
+        )?;
+        Ok(true)
     }
 
     /// Throughput without events or commands: one untimed warm-up step, then

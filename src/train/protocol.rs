@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::nn::stats::LayerStats;
 use crate::nn::{Activation, OptimizerKind};
+use crate::preset::EarlyStopping;
 
 /// What the driver asks of the trainer; applied between two minibatches.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +24,10 @@ pub enum Command {
     SetL2(f32),
     /// Switch optimizer; the new one starts with fresh state.
     SetOptimizer(OptimizerKind),
+    /// Turn early stopping on (with these settings) or off.
+    SetEarlyStopping(Option<EarlyStopping>),
+    /// Write the current weights to a safetensors file.
+    SaveCheckpoint,
     Pause,
     Resume,
     /// One training step while paused.
@@ -41,6 +46,31 @@ pub enum Event {
     Change(Change),
     /// Layer statistics, a few times a second (may be coalesced).
     Stats(StatsReport),
+    /// The loss went non-finite or exploded: the trainer rolled back to the
+    /// last good weights and halved the learning rate.
+    Diverged {
+        step: u64,
+        /// The loss that tripped the guard (`null` when not finite).
+        loss: Option<f32>,
+        rolled_back_to: u64,
+        lr_from: f32,
+        lr_to: f32,
+    },
+    /// Validation loss stopped improving for `patience` epochs: training
+    /// ends with the best weights restored.
+    EarlyStop {
+        step: u64,
+        epoch: usize,
+        best_epoch: usize,
+        best_val_loss: f32,
+        patience: usize,
+    },
+    Checkpoint {
+        step: u64,
+        path: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     Paused {
         step: u64,
     },

@@ -100,6 +100,11 @@ pub struct App {
     pub summary: Option<Summary>,
     /// The latest layer statistics.
     pub stats: Option<StatsReport>,
+    /// The latest thing the trainer did on its own (rollback, early stop,
+    /// checkpoint), in words.
+    pub notice: Option<String>,
+    /// Rollbacks of the divergence guard so far.
+    pub rollbacks: usize,
     pub show_help: bool,
 }
 
@@ -122,6 +127,8 @@ impl App {
             changes: Vec::new(),
             summary: None,
             stats: None,
+            notice: None,
+            rollbacks: 0,
             show_help: false,
         }
     }
@@ -219,6 +226,25 @@ impl App {
                 self.changes.push(c);
             }
             Event::Stats(report) => self.stats = Some(report),
+            Event::Diverged { step, loss, rolled_back_to, lr_from, lr_to } => {
+                self.rollbacks += 1;
+                let loss = loss.map_or("not finite".to_string(), |l| format!("{l:.3e}"));
+                self.notice = Some(format!(
+                    "diverged at step {step} (loss {loss}): rolled back to step {rolled_back_to}, lr {lr_from}→{lr_to}"
+                ));
+            }
+            Event::EarlyStop { epoch, best_epoch, best_val_loss, patience, .. } => {
+                self.notice = Some(format!(
+                    "early stop at epoch {epoch}: no better validation loss for {patience} epochs; \
+                     keeping epoch {best_epoch} ({best_val_loss:.4})"
+                ));
+            }
+            Event::Checkpoint { path, error, .. } => {
+                self.notice = Some(match error {
+                    None => format!("checkpoint saved: {path}"),
+                    Some(e) => format!("checkpoint {path} failed: {e}"),
+                });
+            }
             Event::Paused { step } => {
                 self.step = step;
                 self.status = Status::Paused;

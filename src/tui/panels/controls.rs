@@ -74,7 +74,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             s.best_epoch
         ))
         .fg(Color::Cyan),
-        _ => Line::from(change).dark_gray(),
+        _ => match &app.notice {
+            Some(n) => Line::from(n.clone()).fg(Color::Yellow),
+            None => Line::from(change).dark_gray(),
+        },
     };
     Paragraph::new(vec![settings, Line::from(latest), outcome])
         .wrap(Wrap { trim: true })
