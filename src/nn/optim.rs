@@ -140,6 +140,24 @@ impl StepRule {
     /// buffers (`s1`, `s2` empty when the rule keeps no such state).
     pub fn apply(&self, param: &mut [f32], grad: &[f32], s1: &mut [f32], s2: &mut [f32], penalty: Option<Penalty>) {
         debug_assert_eq!(param.len(), grad.len());
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.apply_avx2(param, grad, s1, s2, penalty) };
+        }
+        self.apply_any(param, grad, s1, s2, penalty)
+    }
+
+    /// The same loops compiled for AVX2 (8 lanes; no FMA contraction, so
+    /// the results are bit-identical to the baseline build's).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_avx2(&self, param: &mut [f32], grad: &[f32], s1: &mut [f32], s2: &mut [f32], p: Option<Penalty>) {
+        self.apply_any(param, grad, s1, s2, p)
+    }
+
+    #[inline(always)]
+    fn apply_any(&self, param: &mut [f32], grad: &[f32], s1: &mut [f32], s2: &mut [f32], penalty: Option<Penalty>) {
         match penalty {
             // Monomorphised: without a penalty the loops are plain vector code.
             Some(p) if p.l1 != 0.0 || p.l2 != 0.0 => self.apply_with::<true>(param, grad, s1, s2, p),
@@ -160,40 +178,50 @@ impl StepRule {
             if PENALTY { g + p.l2 * w + p.l1 * w.signum() * f32::from(w != 0.0) } else { g }
         };
         let lr = self.lr;
+        // Indexed loops over slices cut to one length: these vectorize,
+        // where zips of four iterators did not (Adam's update was half of a
+        // small network's step).
+        let n = param.len();
+        let g = &grad[..n];
         match self.kind {
             OptimizerKind::Sgd { momentum: 0.0, .. } => {
-                for (w, &g) in param.iter_mut().zip(grad) {
-                    *w -= lr * reg(g, *w);
+                for i in 0..n {
+                    param[i] -= lr * reg(g[i], param[i]);
                 }
             }
             OptimizerKind::Sgd { momentum, nesterov } => {
-                for ((w, &g), v) in param.iter_mut().zip(grad).zip(s1) {
-                    let g = reg(g, *w);
-                    *v = momentum * *v + g;
-                    *w -= lr * if nesterov { g + momentum * *v } else { *v };
+                let v = &mut s1[..n];
+                for i in 0..n {
+                    let gi = reg(g[i], param[i]);
+                    v[i] = momentum * v[i] + gi;
+                    param[i] -= lr * if nesterov { gi + momentum * v[i] } else { v[i] };
                 }
             }
             OptimizerKind::Adagrad => {
-                for ((w, &g), s) in param.iter_mut().zip(grad).zip(s1) {
-                    let g = reg(g, *w);
-                    *s += g * g;
-                    *w -= lr * g / (s.sqrt() + 1e-10);
+                let acc = &mut s1[..n];
+                for i in 0..n {
+                    let gi = reg(g[i], param[i]);
+                    acc[i] += gi * gi;
+                    param[i] -= lr * gi / (acc[i].sqrt() + 1e-10);
                 }
             }
             OptimizerKind::RmsProp { rho } => {
-                for ((w, &g), s) in param.iter_mut().zip(grad).zip(s1) {
-                    let g = reg(g, *w);
-                    *s = rho * *s + (1.0 - rho) * g * g;
-                    *w -= lr * g / (s.sqrt() + 1e-8);
+                let acc = &mut s1[..n];
+                for i in 0..n {
+                    let gi = reg(g[i], param[i]);
+                    acc[i] = rho * acc[i] + (1.0 - rho) * gi * gi;
+                    param[i] -= lr * gi / (acc[i].sqrt() + 1e-8);
                 }
             }
             OptimizerKind::Adam { beta1, beta2 } => {
-                let (c1, c2) = (self.c1, self.c2);
-                for (((w, &g), m), v) in param.iter_mut().zip(grad).zip(s1).zip(s2) {
-                    let g = reg(g, *w);
-                    *m = beta1 * *m + (1.0 - beta1) * g;
-                    *v = beta2 * *v + (1.0 - beta2) * g * g;
-                    *w -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+                // Reciprocals of the bias corrections: one division per element, not three.
+                let (ic1, ic2) = (1.0 / self.c1, 1.0 / self.c2);
+                let (m, v) = (&mut s1[..n], &mut s2[..n]);
+                for i in 0..n {
+                    let gi = reg(g[i], param[i]);
+                    m[i] = beta1 * m[i] + (1.0 - beta1) * gi;
+                    v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi;
+                    param[i] -= lr * (m[i] * ic1) / ((v[i] * ic2).sqrt() + 1e-8);
                 }
             }
         }

@@ -30,3 +30,47 @@ pub fn small(sets: &[&str]) -> Preset {
     all.extend_from_slice(sets);
     preset("mnist-mlp", &all)
 }
+
+/// What a headless run of a preset produced.
+pub struct Run {
+    pub events: Vec<fitcheck::train::Event>,
+    pub epochs: Vec<fitcheck::train::EpochMetrics>,
+    pub summary: fitcheck::train::Summary,
+}
+
+impl Run {
+    /// The best training accuracy in eval mode over the run.
+    pub fn best_train_acc(&self) -> f32 {
+        self.epochs.iter().map(|e| e.train_acc_eval).fold(0.0, f32::max)
+    }
+
+    pub fn min_val_loss(&self) -> f32 {
+        self.epochs.iter().map(|e| e.val_loss).fold(f32::INFINITY, f32::min)
+    }
+
+    pub fn count(&self, pred: impl Fn(&fitcheck::train::Event) -> bool) -> usize {
+        self.events.iter().filter(|e| pred(e)).count()
+    }
+}
+
+/// Runs a shipped preset (with overrides) to its summary, on the data it names.
+pub fn run(name: &str, sets: &[&str]) -> Run {
+    use fitcheck::train::{Event, Trainer, load_data, spawn};
+    let p = preset(name, sets);
+    let data = if p.dataset == fitcheck::data::DatasetSpec::Mnist { mnist() } else { load_data(&p).unwrap() };
+    let handle = spawn(Trainer::new(&p, data).unwrap()).unwrap();
+    let events: Vec<Event> = handle.events.iter().collect();
+    handle.thread.join().unwrap();
+    let epochs = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Epoch(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    let summary = match events.last() {
+        Some(Event::Summary(s)) => s.clone(),
+        other => panic!("{name}: the run ended with {other:?}"),
+    };
+    Run { events, epochs, summary }
+}

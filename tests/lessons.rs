@@ -1,0 +1,92 @@
+//! The lessons of LESSONS.md, each shown by its preset on real data. The
+//! quick checks run in `cargo test`; `cargo test --release -- --ignored`
+//! runs every preset in full and prints the table of the closing notes.
+
+mod common;
+
+use common::run;
+use fitcheck::train::{Event, Stopped};
+
+#[test]
+fn raw_pixels_fail_and_normalizing_fixes_them() {
+    let raw = run("mnist-raw-pixels", &["epochs=2"]);
+    assert!(raw.summary.best_val_acc < 0.5, "raw pixels: {}", raw.summary.best_val_acc);
+    let scaled = run("mnist-raw-pixels", &["epochs=2", "normalize=Scale255"]);
+    assert!(scaled.summary.best_val_acc >= 0.95, "scaled: {}", scaled.summary.best_val_acc);
+}
+
+#[test]
+fn a_bigger_network_learns_fizzbuzz() {
+    let shallow = run("fizzbuzz-shallow", &[]);
+    assert!(shallow.summary.test_acc <= 0.8, "shallow on 1..100: {}", shallow.summary.test_acc);
+    let deep = run("fizzbuzz-deep", &[]);
+    assert!(deep.summary.test_acc >= 0.95, "deep on 1..100: {}", deep.summary.test_acc);
+}
+
+#[test]
+fn deep_sigmoid_stalls_and_relu_learns() {
+    let sigmoid = run("mnist-deep-sigmoid", &["epochs=2"]);
+    assert!(sigmoid.summary.best_val_acc < 0.5, "sigmoid: {}", sigmoid.summary.best_val_acc);
+    let relu = run("mnist-deep-sigmoid", &["epochs=2", "activation=Relu"]);
+    assert!(relu.summary.best_val_acc >= 0.9, "relu: {}", relu.summary.best_val_acc);
+}
+
+#[test]
+fn a_deep_selu_net_trains_well() {
+    let selu = run("mnist-selu", &["epochs=3"]);
+    assert!(selu.summary.best_val_acc >= 0.95, "{}", selu.summary.best_val_acc);
+}
+
+#[test]
+fn a_learning_rate_too_high_is_caught_and_rolled_back() {
+    let r = run("mnist-lr-too-high", &["epochs=1"]);
+    assert!(r.count(|e| matches!(e, Event::Diverged { .. })) >= 1);
+    for e in &r.events {
+        let line = serde_json::to_string(e).unwrap();
+        let line = line.replace("\"saturated_fraction\":null", "").replace("\"dead_fraction\":null", "");
+        assert!(!line.contains("null") || matches!(e, Event::Diverged { .. }), "{line}");
+    }
+    assert!(r.summary.best_val_acc > 0.5, "it trains after the rollbacks: {}", r.summary.best_val_acc);
+}
+
+#[test]
+fn small_data_and_a_wide_net_overfit_and_early_stopping_stops() {
+    let over = run("mnist-overfit", &["epochs=20"]);
+    let gap = over.best_train_acc() - over.summary.best_val_acc;
+    assert!(over.best_train_acc() >= 0.99 && gap >= 0.05, "train {} gap {gap}", over.best_train_acc());
+    let early = run("mnist-early-stop", &[]);
+    assert_eq!(early.summary.stopped, Stopped::EarlyStop);
+    assert!(early.summary.epochs < 60);
+}
+
+/// Every preset in full; prints the lessons' numbers.
+#[test]
+#[ignore = "every preset in full (a few minutes): cargo test --release -- --ignored --nocapture"]
+fn every_remedy_beats_overfitting_in_full() {
+    let over = run("mnist-overfit", &[]);
+    let gap = over.best_train_acc() - over.summary.best_val_acc;
+    println!(
+        "mnist-overfit: train {:.4}, best val {:.4}, gap {gap:.4}, min val loss {:.4}",
+        over.best_train_acc(),
+        over.summary.best_val_acc,
+        over.min_val_loss()
+    );
+    assert!(over.best_train_acc() >= 0.99 && gap >= 0.05);
+    let mut worse = Vec::new();
+    for name in ["mnist-dropout", "mnist-l2", "mnist-augment", "mnist-cnn", "mnist-early-stop"] {
+        let r = run(name, &[]);
+        println!(
+            "{name}: best val {:.4} (overfit {:.4}), min val loss {:.4} (overfit {:.4}), epochs {}, {:?}",
+            r.summary.best_val_acc,
+            over.summary.best_val_acc,
+            r.min_val_loss(),
+            over.min_val_loss(),
+            r.summary.epochs,
+            r.summary.stopped
+        );
+        if name != "mnist-early-stop" && r.summary.best_val_acc <= over.summary.best_val_acc {
+            worse.push(name);
+        }
+    }
+    assert!(worse.is_empty(), "no better than mnist-overfit: {worse:?}");
+}
