@@ -6,15 +6,11 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::preset::Preset;
 use crate::train::log::RunLog;
-use crate::train::{Event, SetupError, Summary, Trainer, load_data, spawn};
+use crate::train::{Event, Summary, Trainer, spawn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
-    /// Bad input: the preset or the dataset (exit code 2).
-    #[error(transparent)]
-    Setup(#[from] SetupError),
     #[error("{path}: cannot write the run log: {source}")]
     Log { path: String, source: io::Error },
     #[error("cannot write the output: {0}")]
@@ -23,13 +19,11 @@ pub enum HeadlessError {
     Failed(String),
 }
 
-/// Trains `preset` to the end, writing JSON lines to `out`.
-pub fn run(preset: &Preset, metrics: Option<&Path>, out: &mut impl Write) -> Result<Summary, HeadlessError> {
+/// Trains to the end, writing JSON lines to `out`.
+pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Result<Summary, HeadlessError> {
     let log_err =
         |source| HeadlessError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
     let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
-    let data = load_data(preset)?;
-    let trainer = Trainer::new(preset, data)?;
     let handle = spawn(trainer).map_err(|e| HeadlessError::Failed(format!("cannot start the trainer: {e}")))?;
     let mut summary = None;
     let mut failure = None;

@@ -88,17 +88,29 @@ impl From<TuiError> for Failure {
 
 impl From<HeadlessError> for Failure {
     fn from(e: HeadlessError) -> Self {
-        let code = if matches!(e, HeadlessError::Setup(_)) { 2 } else { 1 };
-        Failure { code, message: e.to_string() }
+        Failure { code: 1, message: e.to_string() }
     }
 }
 
-fn load_preset(name: &str, sets: &[String]) -> Result<Preset, PresetError> {
-    let mut preset = Preset::load(&preset::resolve(name)?)?;
+/// A preset with its overrides, and where it came from (for errors found
+/// later, when the data is there to check against).
+fn load_preset(name: &str, sets: &[String]) -> Result<(Preset, PathBuf), PresetError> {
+    let path = preset::resolve(name)?;
+    let mut preset = Preset::load(&path)?;
     for s in sets {
         preset.set(s)?;
     }
-    Ok(preset)
+    Ok((preset, path))
+}
+
+/// Loads the data and builds the trainer; a bad field names its file line or `--set`.
+fn setup(preset: &Preset, path: &std::path::Path, sets: &[String]) -> Result<Trainer, Failure> {
+    let located = |e: SetupError| match e {
+        SetupError::Field { field, message, .. } => Failure::from(preset::field_error(path, sets, field, message)),
+        other => Failure::from(other),
+    };
+    let data = load_data(preset).map_err(located)?;
+    Trainer::new(preset, data).map_err(located)
 }
 
 fn real_main(cli: Cli) -> Result<(), Failure> {
@@ -107,16 +119,13 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Tui { preset, set, metrics }) => {
             Ok(fitcheck::tui::run(preset.as_deref().unwrap_or("mnist-mlp"), &set, metrics.as_deref())?)
         }
-        Some(Cmd::Run { preset, epochs, seed, set, metrics }) => {
-            let mut p = load_preset(&preset, &set)?;
-            if let Some(e) = epochs {
-                p.set(&format!("epochs={e}"))?;
-            }
-            if let Some(s) = seed {
-                p.set(&format!("seed={s}"))?;
-            }
+        Some(Cmd::Run { preset, epochs, seed, mut set, metrics }) => {
+            set.extend(epochs.map(|e| format!("epochs={e}")));
+            set.extend(seed.map(|s| format!("seed={s}")));
+            let (p, path) = load_preset(&preset, &set)?;
+            let trainer = setup(&p, &path, &set)?;
             let stdout = io::stdout();
-            headless::run(&p, metrics.as_deref(), &mut stdout.lock())?;
+            headless::run(trainer, metrics.as_deref(), &mut stdout.lock())?;
             Ok(())
         }
         Some(Cmd::Presets) => {
@@ -132,13 +141,15 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
         }
         Some(Cmd::Check { file }) => {
             let p = Preset::load(&file)?;
+            // The data too: sizes are checked against what it holds.
+            setup(&p, &file, &[])?;
             println!("{}: ok ({}: {})", file.display(), p.name, p.lesson);
             Ok(())
         }
         Some(Cmd::Bench { preset, epochs, set }) => {
             let name = preset.unwrap_or_else(|| "mnist-mlp".into());
-            let p = load_preset(&name, &set)?;
-            let mut trainer = Trainer::new(&p, load_data(&p)?)?;
+            let (p, path) = load_preset(&name, &set)?;
+            let mut trainer = setup(&p, &path, &set)?;
             let (train, eval) = trainer.bench(epochs.max(1));
             let line = serde_json::json!({
                 "type": "bench",

@@ -299,6 +299,17 @@ impl Preset {
     pub const LR_RANGE: (f32, f32) = (1e-6, 10.0);
 }
 
+/// An error about `field` of the preset loaded from `path` with the
+/// overrides `sets`: it names the last `--set` of that field if there was
+/// one, else the file, line and column where the field is written.
+pub fn field_error(path: &Path, sets: &[String], field: &str, message: String) -> PresetError {
+    if let Some(set) = sets.iter().rev().find(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == field)) {
+        return PresetError { origin: format!("--set {set}"), position: None, field: Some(field.into()), message };
+    }
+    let position = std::fs::read_to_string(path).ok().and_then(|text| locate_field(&text, field));
+    PresetError { origin: path.display().to_string(), position, field: Some(field.into()), message }
+}
+
 /// Folders searched for named presets: `./presets`, then the source tree's.
 pub fn preset_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("presets")];

@@ -190,3 +190,12 @@ fn bench_prints_one_json_line() {
     assert!(lines[0]["train_samples_per_s"].as_f64().unwrap() > 0.0);
     assert!(lines[0]["eval_samples_per_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn tui_with_bad_input_exits_2_before_touching_the_terminal() {
+    let out = fitcheck(&["tui", "mnist-mlp", "--set", "dropout=2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out).trim(), "fitcheck: --set dropout=2: field `dropout`: must be in [0, 1), got 2");
+    // No escape sequences: raw mode and the alternate screen were never entered.
+    assert!(!out.stdout.contains(&0x1b), "{:?}", String::from_utf8_lossy(&out.stdout));
+}

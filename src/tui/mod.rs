@@ -78,13 +78,18 @@ fn spawn_input(stop: Arc<AtomicBool>) -> std::io::Result<Receiver<TermEvent>> {
 /// until the user quits. Errors in the input come back before the terminal
 /// changes mode.
 pub fn run(preset_name: &str, sets: &[String], metrics: Option<&Path>) -> Result<(), TuiError> {
-    let mut preset = Preset::load(&preset::resolve(preset_name)?)?;
+    let path = preset::resolve(preset_name)?;
+    let mut preset = Preset::load(&path)?;
     for s in sets {
         preset.set(s)?;
     }
     let log_err = |source| TuiError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
     let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
-    let trainer = Trainer::new(&preset, load_data(&preset)?)?;
+    let located = |e: SetupError| match e {
+        SetupError::Field { field, message, .. } => TuiError::Preset(preset::field_error(&path, sets, field, message)),
+        other => TuiError::Setup(other),
+    };
+    let trainer = Trainer::new(&preset, load_data(&preset).map_err(located)?).map_err(located)?;
     let handle = spawn(trainer).map_err(|e| TuiError::Failed(format!("cannot start the trainer: {e}")))?;
 
     let mut guard = terminal::TerminalGuard::enter().map_err(TuiError::Terminal)?;
