@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// The dashboard, starting PRESET at once (default: mnist-mlp).
+    /// The dashboard, starting PRESET at once (without one: the preset picker).
     Tui {
         preset: Option<String>,
         /// Override a preset field, V in RON syntax: --set lr=0.01
@@ -115,10 +115,8 @@ fn setup(preset: &Preset, path: &std::path::Path, sets: &[String]) -> Result<Tra
 
 fn real_main(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        None => Ok(fitcheck::tui::run("mnist-mlp", &[], None)?),
-        Some(Cmd::Tui { preset, set, metrics }) => {
-            Ok(fitcheck::tui::run(preset.as_deref().unwrap_or("mnist-mlp"), &set, metrics.as_deref())?)
-        }
+        None => Ok(fitcheck::tui::run(None, &[], None)?),
+        Some(Cmd::Tui { preset, set, metrics }) => Ok(fitcheck::tui::run(preset.as_deref(), &set, metrics.as_deref())?),
         Some(Cmd::Run { preset, epochs, seed, mut set, metrics }) => {
             set.extend(epochs.map(|e| format!("epochs={e}")));
             set.extend(seed.map(|s| format!("seed={s}")));

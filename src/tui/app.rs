@@ -6,6 +6,7 @@ use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::keymap::{Action, action_for};
 use crate::history::Series;
+use crate::nn::OptimizerKind;
 use crate::preset::Preset;
 use crate::train::{Change, Command, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
 
@@ -34,6 +35,8 @@ impl Ema {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
+    /// No run yet: the preset picker is open.
+    Idle,
     Starting,
     Running,
     Paused,
@@ -44,6 +47,7 @@ pub enum Status {
 impl Status {
     pub fn label(&self) -> String {
         match self {
+            Status::Idle => "choose a preset".into(),
             Status::Starting => "… starting".into(),
             Status::Running => "▶ running".into(),
             Status::Paused => "⏸ paused".into(),
@@ -74,7 +78,54 @@ pub enum Msg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     Send(Command),
+    /// Several commands, applied in order at the next minibatch.
+    SendAll(Vec<Command>),
+    /// Stop this run and start another with these settings (the current
+    /// run becomes the ghost).
+    Restart(Box<Preset>),
+    /// Stop this run and start the named preset.
+    Start(String),
     Quit,
+}
+
+/// A preset as the picker lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PresetEntry {
+    pub name: String,
+    pub dataset: String,
+    pub lesson: String,
+}
+
+/// The previous run, kept on the charts for comparison after a restart.
+#[derive(Clone, Debug)]
+pub struct Ghost {
+    pub label: String,
+    pub train_loss: Series,
+    pub train_acc: Series,
+    pub epochs: Vec<EpochMetrics>,
+}
+
+/// The preset picker's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Picker {
+    pub selected: usize,
+}
+
+/// The L2 strengths the `l`/`L` keys step through (0, then decades).
+const L2_FIRST: f32 = 1e-4;
+const L2_MAX: f32 = 1.0;
+/// Patience of the early stopping `e` turns on.
+const EARLY_PATIENCE: usize = 5;
+
+/// The optimizer after `k` in the `o` cycle, with the learning rate it is
+/// usually started at (keeping SGD's 0.05 would make Adam diverge).
+pub fn next_optimizer(k: OptimizerKind) -> (OptimizerKind, f32) {
+    match k {
+        OptimizerKind::Sgd { .. } => (OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 }, 1e-3),
+        OptimizerKind::Adam { .. } => (OptimizerKind::RmsProp { rho: 0.9 }, 1e-3),
+        OptimizerKind::RmsProp { .. } => (OptimizerKind::Adagrad, 1e-2),
+        OptimizerKind::Adagrad => (OptimizerKind::Sgd { momentum: 0.9, nesterov: false }, 0.05),
+    }
 }
 
 #[derive(Debug)]
@@ -106,7 +157,23 @@ pub struct App {
     /// Rollbacks of the divergence guard so far.
     pub rollbacks: usize,
     pub show_help: bool,
+    /// The previous run, faded, after `r`.
+    pub ghost: Option<Ghost>,
+    pub picker: Option<Picker>,
+    /// Every shipped preset, for the picker (read by the event loop).
+    pub presets: Vec<PresetEntry>,
+    /// The loss axis is logarithmic.
+    pub log_scale: bool,
+    /// The charts show only the last few epochs.
+    pub recent_only: bool,
+    /// The layer the weights panel shows.
+    pub layer: usize,
+    /// Per layer, over steps (x in epochs): weight norm and gradient norm.
+    pub layer_norms: Vec<(Series, Series)>,
 }
+
+/// Epochs the recent-window view shows.
+pub const RECENT_EPOCHS: f64 = 5.0;
 
 impl App {
     pub fn new(preset: Preset) -> App {
@@ -130,9 +197,49 @@ impl App {
             notice: None,
             rollbacks: 0,
             show_help: false,
+            ghost: None,
+            picker: None,
+            presets: Vec::new(),
+            log_scale: false,
+            recent_only: false,
+            layer: 0,
+            layer_norms: Vec::new(),
         }
     }
 
+    /// No run yet: the picker over `presets` is open.
+    pub fn idle(preset: Preset, presets: Vec<PresetEntry>) -> App {
+        let mut app = App::new(preset);
+        app.status = Status::Idle;
+        // The healthy baseline first: Enter starts it.
+        let selected = presets.iter().position(|e| e.name == "mnist-mlp").unwrap_or(0);
+        app.picker = Some(Picker { selected });
+        app.presets = presets;
+        app
+    }
+
+    /// A new run with `preset` begins: the curves start empty; with `keep`
+    /// the finished one stays as the ghost.
+    pub fn begin_run(&mut self, preset: Preset, keep: bool) {
+        let ghost = keep.then(|| Ghost {
+            label: format!("before: {}", self.run_label()),
+            train_loss: self.train_loss.clone(),
+            train_acc: self.train_acc.clone(),
+            epochs: self.epochs.clone(),
+        });
+        let presets = std::mem::take(&mut self.presets);
+        let (log_scale, recent_only) = (self.log_scale, self.recent_only);
+        *self = App::new(preset);
+        self.presets = presets;
+        self.ghost = ghost.filter(|g| !g.epochs.is_empty() || !g.train_loss.is_empty());
+        (self.log_scale, self.recent_only) = (log_scale, recent_only);
+    }
+
+    /// A few words naming this run's settings (for the ghost's legend).
+    fn run_label(&self) -> String {
+        let p = &self.preset;
+        format!("{} {:?} lr {} drop {} l2 {}", p.activation.label(), p.hidden, p.lr, p.dropout, p.l2)
+    }
     /// Steps in one epoch (1 until the trainer says).
     pub fn steps_per_epoch(&self) -> u64 {
         self.info.as_ref().map_or(1, |i| i.steps_per_epoch.max(1))
@@ -155,6 +262,7 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Option<Effect> {
         match msg {
+            Msg::Key(key) if key.kind == KeyEventKind::Press && self.picker.is_some() => self.on_picker_key(key),
             Msg::Key(key) if key.kind == KeyEventKind::Press => self.on_action(action_for(&key)?),
             Msg::Key(_) => None,
             Msg::Trainer(event) => {
@@ -170,18 +278,63 @@ impl App {
         }
     }
 
+    fn on_picker_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+        let n = self.presets.len();
+        let picker = self.picker.as_mut()?;
+        match key.code {
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => return Some(Effect::Quit),
+            KeyCode::Char('q') => return Some(Effect::Quit),
+            KeyCode::Up | KeyCode::Char('k') => picker.selected = picker.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => picker.selected = (picker.selected + 1).min(n.saturating_sub(1)),
+            KeyCode::Enter => {
+                let name = self.presets.get(picker.selected)?.name.clone();
+                self.picker = None;
+                return Some(Effect::Start(name));
+            }
+            // Closing needs a run to go back to.
+            KeyCode::Esc | KeyCode::Char('p') if self.status != Status::Idle => self.picker = None,
+            _ => {}
+        }
+        None
+    }
+
     fn on_action(&mut self, action: Action) -> Option<Effect> {
         let live = self.status.is_live();
+        let p = &self.preset;
+        let send = |c: Command| Some(Effect::Send(c));
         match action {
             Action::Quit => Some(Effect::Quit),
             Action::ToggleHelp => {
                 self.show_help = !self.show_help;
                 None
             }
-            Action::TogglePause if live => {
-                Some(Effect::Send(if self.status == Status::Paused { Command::Resume } else { Command::Pause }))
+            Action::Presets => {
+                self.picker =
+                    Some(Picker { selected: self.presets.iter().position(|e| e.name == p.name).unwrap_or(0) });
+                None
             }
-            Action::StepOnce if self.status == Status::Paused => Some(Effect::Send(Command::Step)),
+            Action::ToggleLogScale => {
+                self.log_scale = !self.log_scale;
+                None
+            }
+            Action::ToggleWindow => {
+                self.recent_only = !self.recent_only;
+                None
+            }
+            Action::LayerNext => {
+                self.layer = (self.layer + 1).min(self.preset.hidden.len());
+                None
+            }
+            Action::LayerPrev => {
+                self.layer = self.layer.saturating_sub(1);
+                None
+            }
+            Action::Restart if self.status != Status::Idle => Some(Effect::Restart(Box::new(self.preset.clone()))),
+            Action::TogglePause if live => {
+                send(if self.status == Status::Paused { Command::Resume } else { Command::Pause })
+            }
+            Action::StepOnce if self.status == Status::Paused => send(Command::Step),
             Action::LrUp | Action::LrDown if live => {
                 let factor = if action == Action::LrUp { 2.0 } else { 0.5 };
                 let (lo, hi) = Preset::LR_RANGE;
@@ -190,9 +343,95 @@ impl App {
                     return None;
                 }
                 self.lr_requested = to;
-                Some(Effect::Send(Command::SetLearningRate(to)))
+                send(Command::SetLearningRate(to))
             }
-            Action::TogglePause | Action::StepOnce | Action::LrUp | Action::LrDown => None,
+            Action::AddLayer if live => send(Command::AddLayer),
+            Action::RemoveLayer if live && !p.hidden.is_empty() => send(Command::RemoveLayer),
+            Action::NextActivation if live => send(Command::SetActivation(p.activation.next())),
+            Action::DropoutUp | Action::DropoutDown if live => {
+                let step = if action == Action::DropoutUp { 0.1 } else { -0.1 };
+                // Rounded to tenths, so repeated presses land on 0.1, 0.2, ...
+                let to = ((p.dropout + step) * 10.0).round() / 10.0;
+                let to = to.clamp(0.0, crate::train::MAX_DROPOUT);
+                (to != p.dropout).then_some(Effect::Send(Command::SetDropout(to)))
+            }
+            Action::L2Up if live => {
+                let to = if p.l2 == 0.0 { L2_FIRST } else { (p.l2 * 10.0).min(L2_MAX) };
+                (to != p.l2).then_some(Effect::Send(Command::SetL2(to)))
+            }
+            Action::L2Down if live && p.l2 > 0.0 => {
+                let to = if p.l2 <= L2_FIRST * 1.01 { 0.0 } else { p.l2 / 10.0 };
+                send(Command::SetL2(to))
+            }
+            Action::NextOptimizer if live => {
+                let (kind, lr) = next_optimizer(p.optimizer);
+                self.lr_requested = lr;
+                Some(Effect::SendAll(vec![Command::SetOptimizer(kind), Command::SetLearningRate(lr)]))
+            }
+            Action::ToggleEarlyStopping if live => {
+                let to = match p.early_stopping {
+                    Some(_) => None,
+                    None => Some(crate::preset::EarlyStopping { patience: EARLY_PATIENCE, min_delta: 0.0 }),
+                };
+                send(Command::SetEarlyStopping(to))
+            }
+            Action::SaveCheckpoint if live => send(Command::SaveCheckpoint),
+            Action::TogglePause
+            | Action::StepOnce
+            | Action::LrUp
+            | Action::LrDown
+            | Action::AddLayer
+            | Action::RemoveLayer
+            | Action::NextActivation
+            | Action::DropoutUp
+            | Action::DropoutDown
+            | Action::L2Up
+            | Action::L2Down
+            | Action::NextOptimizer
+            | Action::ToggleEarlyStopping
+            | Action::SaveCheckpoint
+            | Action::Restart => None,
+        }
+    }
+
+    /// Keeps the live settings in step with a change the trainer applied.
+    fn apply_change(&mut self, c: &Change) {
+        let p = &mut self.preset;
+        let ron_of = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        match c.key.as_str() {
+            "lr" => {
+                if let Some(to) = c.to.as_f64() {
+                    p.lr = to as f32;
+                    self.lr = to as f32;
+                    // A change the trainer made itself (the guard) resets the request.
+                    self.lr_requested = to as f32;
+                }
+            }
+            "dropout" => p.dropout = c.to.as_f64().unwrap_or(p.dropout as f64) as f32,
+            "l1" => p.l1 = c.to.as_f64().unwrap_or(p.l1 as f64) as f32,
+            "l2" => p.l2 = c.to.as_f64().unwrap_or(p.l2 as f64) as f32,
+            "hidden" => {
+                if let Ok(h) = serde_json::from_value(c.to.clone()) {
+                    p.hidden = h;
+                    self.layer = self.layer.min(p.hidden.len());
+                }
+            }
+            "activation" => {
+                if let Some(a) = ron_of(&c.to).and_then(|t| ron::from_str(&t).ok()) {
+                    p.activation = a;
+                }
+            }
+            "optimizer" => {
+                if let Some(o) = ron_of(&c.to).and_then(|t| ron::from_str(&t).ok()) {
+                    p.optimizer = o;
+                }
+            }
+            "early_stopping" => {
+                if let Some(e) = ron_of(&c.to).and_then(|t| ron::from_str(&t).ok()) {
+                    p.early_stopping = e;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -218,14 +457,22 @@ impl App {
                 self.epochs.push(m);
             }
             Event::Change(c) => {
-                if c.key == "lr"
-                    && let Some(to) = c.to.as_f64()
-                {
-                    self.lr = to as f32;
-                }
+                self.apply_change(&c);
                 self.changes.push(c);
             }
-            Event::Stats(report) => self.stats = Some(report),
+            Event::Stats(report) => {
+                let x = self.step_to_x(report.step);
+                if self.layer_norms.len() != report.layers.len() {
+                    // The architecture changed: the old curves no longer match.
+                    self.layer_norms = report.layers.iter().map(|_| (Series::new(300), Series::new(300))).collect();
+                }
+                for ((w, g), l) in self.layer_norms.iter_mut().zip(&report.layers) {
+                    w.push(x, l.weight_norm as f64);
+                    g.push(x, l.grad_norm as f64);
+                }
+                self.layer = self.layer.min(report.layers.len().saturating_sub(1));
+                self.stats = Some(report);
+            }
             Event::Diverged { step, loss, rolled_back_to, lr_from, lr_to } => {
                 self.rollbacks += 1;
                 let loss = loss.map_or("not finite".to_string(), |l| format!("{l:.3e}"));

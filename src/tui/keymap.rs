@@ -11,64 +11,136 @@ pub enum Action {
     StepOnce,
     LrUp,
     LrDown,
+    AddLayer,
+    RemoveLayer,
+    NextActivation,
+    DropoutUp,
+    DropoutDown,
+    L2Up,
+    L2Down,
+    NextOptimizer,
+    ToggleEarlyStopping,
+    SaveCheckpoint,
+    Restart,
+    Presets,
+    ToggleLogScale,
+    ToggleWindow,
+    LayerNext,
+    LayerPrev,
     ToggleHelp,
 }
 
 /// One binding: the keys, how the footer and help show them, what they do.
 pub struct Binding {
     pub keys: &'static [KeyCode],
-    /// How the key is written in the footer and help ("+/-" style pairs are separate rows).
+    /// How the key is written in the footer and help.
     pub label: &'static str,
     /// A few words for the footer.
     pub short: &'static str,
     /// A sentence for the help overlay.
     pub help: &'static str,
     pub action: Action,
+    /// How the footer shows it (pairs like `+/-` once), or not at all.
+    pub footer: Option<(&'static str, &'static str)>,
 }
 
+const fn bind(
+    keys: &'static [KeyCode],
+    label: &'static str,
+    short: &'static str,
+    help: &'static str,
+    action: Action,
+) -> Binding {
+    Binding { keys, label, short, help, action, footer: Some((label, short)) }
+}
+
+/// A binding the footer shows as `label short` (or leaves to the help when `None`).
+const fn with_footer(b: Binding, footer: Option<(&'static str, &'static str)>) -> Binding {
+    Binding { footer, ..b }
+}
+
+use KeyCode::Char;
+
 pub const BINDINGS: &[Binding] = &[
-    Binding {
-        keys: &[KeyCode::Char('q')],
-        label: "q",
-        short: "quit",
-        help: "quit (Ctrl-C too); the terminal is restored",
-        action: Action::Quit,
-    },
-    Binding {
-        keys: &[KeyCode::Char(' ')],
-        label: "space",
-        short: "pause",
-        help: "pause / resume training",
-        action: Action::TogglePause,
-    },
-    Binding {
-        keys: &[KeyCode::Char('n')],
-        label: "n",
-        short: "step",
-        help: "one training step while paused",
-        action: Action::StepOnce,
-    },
-    Binding {
-        keys: &[KeyCode::Char('+'), KeyCode::Char('=')],
-        label: "+",
-        short: "lr×2",
-        help: "double the learning rate (applies at the next minibatch)",
-        action: Action::LrUp,
-    },
-    Binding {
-        keys: &[KeyCode::Char('-'), KeyCode::Char('_')],
-        label: "-",
-        short: "lr÷2",
-        help: "halve the learning rate",
-        action: Action::LrDown,
-    },
-    Binding {
-        keys: &[KeyCode::Char('?'), KeyCode::F(1)],
-        label: "?",
-        short: "help",
-        help: "show / hide this help",
-        action: Action::ToggleHelp,
-    },
+    bind(&[Char('q')], "q", "quit", "quit (Ctrl-C too); the terminal is restored", Action::Quit),
+    bind(&[Char(' ')], "space", "pause", "pause / resume training", Action::TogglePause),
+    with_footer(bind(&[Char('n')], "n", "step", "one training step while paused", Action::StepOnce), None),
+    with_footer(
+        bind(
+            &[Char('+'), Char('=')],
+            "+",
+            "lr×2",
+            "double the learning rate (applies at the next minibatch)",
+            Action::LrUp,
+        ),
+        Some(("+/-", "lr")),
+    ),
+    with_footer(bind(&[Char('-'), Char('_')], "-", "lr÷2", "halve the learning rate", Action::LrDown), None),
+    with_footer(
+        bind(
+            &[Char('>'), Char('.')],
+            ">",
+            "layer+",
+            "add a hidden layer, identity-initialised (the same function, exactly, for ReLU)",
+            Action::AddLayer,
+        ),
+        Some(("</>", "depth")),
+    ),
+    with_footer(
+        bind(
+            &[Char('<'), Char(',')],
+            "<",
+            "layer-",
+            "remove the last hidden layer (folded into the output)",
+            Action::RemoveLayer,
+        ),
+        None,
+    ),
+    bind(
+        &[Char('a')],
+        "a",
+        "act",
+        "next activation, weights kept (sigmoid tanh ReLU LeakyReLU ELU SELU linear)",
+        Action::NextActivation,
+    ),
+    with_footer(
+        bind(&[Char('d')], "d", "drop+", "dropout +0.1 on every hidden layer", Action::DropoutUp),
+        Some(("d/D", "dropout")),
+    ),
+    with_footer(bind(&[Char('D')], "D", "drop-", "dropout -0.1", Action::DropoutDown), None),
+    with_footer(
+        bind(&[Char('l')], "l", "l2+", "L2 weight decay up (0 → 1e-4, then ×10)", Action::L2Up),
+        Some(("l/L", "L2")),
+    ),
+    with_footer(bind(&[Char('L')], "L", "l2-", "L2 weight decay down (÷10, then 0)", Action::L2Down), None),
+    bind(
+        &[Char('o')],
+        "o",
+        "opt",
+        "next optimizer (SGD+momentum, Adam, RMSProp, Adagrad) at its usual learning rate",
+        Action::NextOptimizer,
+    ),
+    bind(&[Char('e')], "e", "early", "early stopping on (patience 5) / off", Action::ToggleEarlyStopping),
+    with_footer(
+        bind(&[Char('s')], "s", "save", "save a checkpoint (safetensors) under ./checkpoints", Action::SaveCheckpoint),
+        Some(("s", "save")),
+    ),
+    bind(
+        &[Char('r')],
+        "r",
+        "restart",
+        "restart with the current settings; this run stays as a faded ghost",
+        Action::Restart,
+    ),
+    bind(&[Char('p')], "p", "presets", "the preset picker (Enter starts one, Esc closes)", Action::Presets),
+    with_footer(bind(&[Char('g')], "g", "log", "loss axis: linear / logarithmic", Action::ToggleLogScale), None),
+    with_footer(
+        bind(&[Char('w')], "w", "window", "charts: the whole run / the recent window", Action::ToggleWindow),
+        None,
+    ),
+    with_footer(bind(&[Char(']')], "]", "layer→", "weights panel: next layer", Action::LayerNext), None),
+    with_footer(bind(&[Char('[')], "[", "layer←", "weights panel: previous layer", Action::LayerPrev), None),
+    bind(&[Char('?'), KeyCode::F(1)], "?", "help", "show / hide this help", Action::ToggleHelp),
 ];
 
 /// The action bound to a key press, if any.

@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! ┌ header: fitcheck · preset · dataset · epoch · step · samples/s · state ─ gauge ┐
-//! │ Loss (train, train(eval), val)          │ Accuracy (train, train(eval), val)   │
-//! ├─────────────────────────────────────────┴──────────────────────────────────────┤
-//! │ Controls: lr, hidden, act, opt, batch · latest epoch · last change / summary   │
+//! │ Loss (train, train(eval), val, ghost)  │ Accuracy (the same)                   │
+//! │ Weights: histograms, per-layer table,  │ Dropout: with vs without, the gap     │
+//! │   gradient norm per layer over time    │                                       │
+//! │ Controls: every knob and its key       │ Is it overfitting? (Lee's order)      │
 //! └ footer: keys ──────────────────────────────────────────────────────────────────┘
 //! ```
+//! Below 100x30 only the charts and the controls fit; below 60x16 a message.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -20,6 +22,8 @@ use super::panels;
 
 /// Smallest terminal the layout fits.
 pub const MIN_SIZE: (u16, u16) = (60, 16);
+/// From this size on every panel is shown.
+pub const FULL_SIZE: (u16, u16) = (100, 30);
 
 pub fn draw(app: &App, frame: &mut Frame) {
     render(app, frame.area(), frame.buffer_mut());
@@ -35,15 +39,35 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Paragraph::new(text).wrap(Wrap { trim: true }).render(area, buf);
         return;
     }
-    let [header, charts, controls, footer] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(5), Constraint::Length(1)])
-            .areas(area);
-    let [loss, accuracy] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
+    let full = area.width >= FULL_SIZE.0 && area.height >= FULL_SIZE.1;
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(1)]).areas(area);
     panels::header::render(app, header, buf);
-    panels::loss::render(app, loss, buf);
-    panels::accuracy::render(app, accuracy, buf);
-    panels::controls::render(app, controls, buf);
     panels::footer::render(footer, buf);
+    if full {
+        let [charts, middle, bottom] =
+            Layout::vertical([Constraint::Percentage(42), Constraint::Min(8), Constraint::Length(7)]).areas(body);
+        let halves = |r: Rect| Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas::<2>(r);
+        let [loss, accuracy] = halves(charts);
+        let [weights, dropout] = halves(middle);
+        let [controls, checklist] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
+        panels::loss::render(app, loss, buf);
+        panels::accuracy::render(app, accuracy, buf);
+        panels::weights::render(app, weights, buf);
+        panels::dropout::render(app, dropout, buf);
+        panels::controls::render(app, controls, buf);
+        panels::checklist::render(app, checklist, buf);
+    } else {
+        let [charts, controls] = Layout::vertical([Constraint::Min(8), Constraint::Length(6)]).areas(body);
+        let [loss, accuracy] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
+        panels::loss::render(app, loss, buf);
+        panels::accuracy::render(app, accuracy, buf);
+        panels::controls::render(app, controls, buf);
+    }
+    if app.picker.is_some() {
+        panels::picker::render(app, area, buf);
+    }
     if app.show_help {
         panels::help::render(area, buf);
     }
@@ -120,14 +144,26 @@ mod tests {
         for part in ["fitcheck", "mnist-mlp", "MNIST", "epoch 2/10", "step 200", "41k samples/s", "▶ running"] {
             assert!(first.contains(part), "header lacks {part:?}: {first}");
         }
-        for part in ["Loss", "Accuracy", "train(eval)", "val", "Controls", "lr 1.0e-1", "hidden [512, 512]"] {
+        for part in [
+            "Loss",
+            "Accuracy",
+            "train(eval)",
+            "val",
+            "Controls",
+            "lr 1.0e-1",
+            "hidden [512, 512]",
+            "Weights",
+            "Dropout",
+            "Is it overfitting?",
+        ] {
             assert!(s.contains(part), "screen lacks {part:?}:\n{s}");
         }
         assert!(s.contains("val acc 97.00%  (best 97.00% at epoch 2)"), "{s}");
         assert!(s.contains("last change: lr 0.05→0.1 at epoch 1.80"), "{s}");
+        assert!(s.contains("lr 0.05→0.1"), "the change is labelled on the charts");
         let last = s.lines().last().unwrap();
-        for b in BINDINGS {
-            assert!(last.contains(b.short), "footer lacks {}: {last}", b.short);
+        for (label, short) in BINDINGS.iter().filter_map(|b| b.footer) {
+            assert!(last.contains(&format!("{label} {short}")), "footer lacks {label} {short}: {last}");
         }
     }
 
@@ -143,8 +179,9 @@ mod tests {
         let mut app = App::new(preset());
         app.update(Msg::Trainer(Event::Start(info())));
         app.update(Msg::Trainer(Event::Epoch(epoch(1, 0.9))));
-        let s = screen(&app, 100, 30);
+        let s = screen(&app, 90, 24);
         assert!(s.contains("val acc 90.00%"), "{s}");
+        assert!(screen(&app, 160, 48).contains("val acc 90.0%, gap 2.0 points"), "the checklist's evidence");
     }
 
     #[test]

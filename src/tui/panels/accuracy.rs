@@ -12,11 +12,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     MetricPanel {
         title: "Accuracy",
         steps: &app.train_acc,
+        ghost_steps: app.ghost.as_ref().map(|g| &g.train_acc),
         pick: |e| (e.train_acc_eval, e.val_acc),
         floor: 0.0,
         ceil: Some(1.0),
         fmt: |v| format!("{:.0}%", v * 100.0),
         legend: LegendPosition::BottomRight,
+        loggable: false,
     }
     .render(app, area, buf);
 }

@@ -1,5 +1,7 @@
 //! The line chart both metric panels draw: named curves on an epoch axis,
-//! with a faint vertical line at every change the user made.
+//! the previous run as a faded ghost, a vertical line and a label at every
+//! change the user made, the best epoch marked; a log-scale and a recent
+//! window option.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,6 +9,10 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget};
+
+use crate::history::Series;
+use crate::train::EpochMetrics;
+use crate::tui::app::{App, RECENT_EPOCHS};
 
 type Points = Vec<(f64, f64)>;
 
@@ -24,62 +30,6 @@ fn labels(lo: f64, hi: f64, fmt: impl Fn(f64) -> String) -> Vec<Line<'static>> {
     vec![Line::from(fmt(lo)), Line::from(fmt((lo + hi) / 2.0)), Line::from(fmt(hi))]
 }
 
-/// Draws `curves` in `area` under `title`, with y within `y` labelled by
-/// `y_fmt`, and a vertical line at each x in `marks` (the changes).
-fn draw(
-    panel: &MetricPanel<'_>,
-    curves: &[Curve<'_>],
-    x_max: f64,
-    y: (f64, f64),
-    marks: &[f64],
-    area: Rect,
-    buf: &mut Buffer,
-) {
-    let (title, y_fmt) = (panel.title, panel.fmt);
-    let block = Block::bordered().title(Line::from(title.to_string()).bold());
-    if curves.iter().all(|c| c.points.is_empty()) {
-        Paragraph::new("waiting for the first metrics…").dark_gray().block(block).render(area, buf);
-        return;
-    }
-    let x_max = x_max.max(1e-3);
-    let mark_lines: Vec<[(f64, f64); 2]> = marks.iter().map(|&x| [(x, y.0), (x, y.1)]).collect();
-    let mut datasets: Vec<Dataset> = mark_lines
-        .iter()
-        .map(|line| {
-            Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Color::DarkGray).data(line)
-        })
-        .collect();
-    for c in curves {
-        datasets.push(
-            Dataset::default()
-                .name(c.name.to_string())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(c.color))
-                .data(c.points),
-        );
-        if c.dots {
-            datasets.push(
-                Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).style(c.color).data(c.points),
-            );
-        }
-    }
-    let x_axis =
-        Axis::default()
-            .title("epoch")
-            .style(Color::Gray)
-            .bounds([0.0, x_max])
-            .labels(labels(0.0, x_max, |v| format!("{v:.1}")));
-    let y_axis = Axis::default().style(Color::Gray).bounds([y.0, y.1]).labels(labels(y.0, y.1, y_fmt));
-    Chart::new(datasets)
-        .block(block)
-        .x_axis(x_axis)
-        .y_axis(y_axis)
-        .legend_position(Some(panel.legend))
-        .hidden_legend_constraints((ratatui::layout::Constraint::Ratio(1, 2), ratatui::layout::Constraint::Ratio(1, 2)))
-        .render(area, buf);
-}
-
 /// The quantile of step-level values the y axis must show: the first
 /// steps' huge losses would otherwise flatten the rest of the run.
 const STEP_QUANTILE: f64 = 0.95;
@@ -90,7 +40,7 @@ const STEP_QUANTILE: f64 = 0.95;
 pub fn y_bounds(curves: &[Curve<'_>], floor: f64, ceil: Option<f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for (i, c) in curves.iter().enumerate() {
-        let mut ys: Vec<f64> = c.points.iter().map(|p| p.1).collect();
+        let mut ys: Vec<f64> = c.points.iter().map(|p| p.1).filter(|y| y.is_finite()).collect();
         if ys.is_empty() {
             continue;
         }
@@ -121,35 +71,158 @@ pub fn y_bounds(curves: &[Curve<'_>], floor: f64, ceil: Option<f64>) -> (f64, f6
 /// (`(train_eval, val)` of an epoch), with the user's changes marked.
 pub struct MetricPanel<'a> {
     pub title: &'a str,
-    pub steps: &'a crate::history::Series,
-    pub pick: fn(&crate::train::EpochMetrics) -> (f32, f32),
+    pub steps: &'a Series,
+    /// The ghost's step-level curve, when there is a ghost.
+    pub ghost_steps: Option<&'a Series>,
+    pub pick: fn(&EpochMetrics) -> (f32, f32),
     pub floor: f64,
     pub ceil: Option<f64>,
     pub fmt: fn(f64) -> String,
     /// Where the legend sits: away from where the curves end up.
     pub legend: LegendPosition,
+    /// Whether the log-scale toggle applies (loss, not accuracy).
+    pub loggable: bool,
 }
 
 impl MetricPanel<'_> {
-    pub fn render(&self, app: &crate::tui::app::App, area: Rect, buf: &mut Buffer) {
-        let (train_eval, val): (Points, Points) = app
-            .epochs
-            .iter()
-            .map(|e| {
-                let (t, v) = (self.pick)(e);
-                ((e.epoch as f64, t as f64), (e.epoch as f64, v as f64))
-            })
-            .unzip();
-        let curves = [
-            Curve { name: "train", points: self.steps.points(), color: Color::Cyan, dots: false },
+    pub fn render(&self, app: &App, area: Rect, buf: &mut Buffer) {
+        let log = self.loggable && app.log_scale;
+        // Values as drawn: log10 on a log axis (non-positive values dropped).
+        let tf = |y: f64| if log { if y > 0.0 { y.log10() } else { f64::NAN } } else { y };
+        let x_max = app.step_to_x(app.step).max(app.epochs.len() as f64).max(1e-3);
+        let x_min = if app.recent_only { (x_max - RECENT_EPOCHS).max(0.0) } else { 0.0 };
+        let keep = |&(x, y): &(f64, f64)| (x >= x_min && y.is_finite()).then_some((x, y));
+        let series =
+            |s: &Series| -> Points { s.points().iter().map(|&(x, y)| (x, tf(y))).filter_map(|p| keep(&p)).collect() };
+        let epochs = |e: &[EpochMetrics], which: usize| -> Points {
+            e.iter()
+                .map(|m| {
+                    let (t, v) = (self.pick)(m);
+                    (m.epoch as f64, tf(if which == 0 { t } else { v } as f64))
+                })
+                .filter_map(|p| keep(&p))
+                .collect()
+        };
+        let steps = series(self.steps);
+        let (train_eval, val) = (epochs(&app.epochs, 0), epochs(&app.epochs, 1));
+        let ghost_steps = self.ghost_steps.map(series).unwrap_or_default();
+        let ghost_val = app.ghost.as_ref().map(|g| epochs(&g.epochs, 1)).unwrap_or_default();
+        let best: Points =
+            app.best_epoch().and_then(|b| keep(&(b.epoch as f64, tf((self.pick)(b).1 as f64)))).into_iter().collect();
+        let mut curves = vec![
+            Curve { name: "train", points: &steps, color: Color::Cyan, dots: false },
             Curve { name: "train(eval)", points: &train_eval, color: Color::Blue, dots: true },
             Curve { name: "val", points: &val, color: Color::Yellow, dots: true },
         ];
-        let y = y_bounds(&curves, self.floor, self.ceil);
-        let marks: Vec<f64> = app.changes.iter().map(|c| app.step_to_x(c.step)).collect();
-        let x_max = app.step_to_x(app.step).max(app.epochs.len() as f64);
-        draw(self, &curves, x_max, y, &marks, area, buf);
+        if app.ghost.is_some() {
+            curves.push(Curve { name: "before: train", points: &ghost_steps, color: Color::DarkGray, dots: false });
+            curves.push(Curve { name: "before: val", points: &ghost_val, color: Color::Gray, dots: true });
+        }
+        let (floor, ceil) = if log { (f64::NEG_INFINITY, None) } else { (self.floor, self.ceil) };
+        let y = y_bounds(&curves, floor, ceil);
+        let marks: Vec<(f64, String)> =
+            app.changes.iter().map(|c| (app.step_to_x(c.step), change_label(c))).filter(|(x, _)| *x >= x_min).collect();
+        let title = format!(
+            "{}{}{}",
+            self.title,
+            if log { " (log)" } else { "" },
+            if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() }
+        );
+        let block = Block::bordered().title(Line::from(title).bold());
+        if curves.iter().all(|c| c.points.is_empty()) {
+            Paragraph::new("waiting for the first metrics…").dark_gray().block(block).render(area, buf);
+            return;
+        }
+        let mark_lines: Vec<[(f64, f64); 2]> = marks.iter().map(|&(x, _)| [(x, y.0), (x, y.1)]).collect();
+        let mut datasets: Vec<Dataset> = mark_lines
+            .iter()
+            .map(|line| {
+                Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Color::DarkGray).data(line)
+            })
+            .collect();
+        for c in curves.iter().rev() {
+            datasets.push(
+                Dataset::default()
+                    .name(c.name.to_string())
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(Style::default().fg(c.color))
+                    .data(c.points),
+            );
+            if c.dots {
+                datasets.push(
+                    Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).style(c.color).data(c.points),
+                );
+            }
+        }
+        datasets.push(
+            Dataset::default()
+                .name("best epoch")
+                .marker(Marker::Block)
+                .graph_type(GraphType::Scatter)
+                .style(Color::LightGreen)
+                .data(&best),
+        );
+        let fmt = self.fmt;
+        let y_fmt = move |v: f64| if log { fmt(10f64.powf(v)) } else { fmt(v) };
+        let y_labels = labels(y.0, y.1, y_fmt);
+        let label_width = y_labels.iter().map(Line::width).max().unwrap_or(0) as u16;
+        let x_axis = Axis::default().title("epoch").style(Color::Gray).bounds([x_min, x_max]).labels(labels(
+            x_min,
+            x_max,
+            |v| format!("{v:.1}"),
+        ));
+        let y_axis = Axis::default().style(Color::Gray).bounds([y.0, y.1]).labels(y_labels);
+        Chart::new(datasets)
+            .block(block)
+            .x_axis(x_axis)
+            .y_axis(y_axis)
+            .legend_position(Some(self.legend))
+            .hidden_legend_constraints((
+                ratatui::layout::Constraint::Ratio(1, 2),
+                ratatui::layout::Constraint::Ratio(1, 2),
+            ))
+            .render(area, buf);
+        // Label each change at the top of its line: the graph starts after
+        // the border, the y labels and the axis line.
+        let left = area.x + 1 + label_width + 1;
+        let right = area.right().saturating_sub(1);
+        let width = right.saturating_sub(left) as f64;
+        // Away from the legend: from the bottom of the graph up when the
+        // legend is on top, else from the top down; a label that would
+        // overlap the previous one on its row moves one row further.
+        let top_legend = matches!(self.legend, LegendPosition::TopRight | LegendPosition::TopLeft | LegendPosition::Top);
+        let rows: Vec<u16> = (0..3)
+            .map(|i| if top_legend { area.bottom().saturating_sub(5 + i) } else { area.y + 1 + i })
+            .collect();
+        let mut ends = [0u16; 3];
+        for (x, label) in &marks {
+            let col = left + (((x - x_min) / (x_max - x_min).max(1e-9)) * width).round() as u16;
+            let Some(r) = (0..rows.len()).find(|&r| ends[r] <= col) else { continue };
+            if col < right && area.height > 8 {
+                let room = (right - col) as usize;
+                let text: String = label.chars().take(room).collect();
+                ends[r] = col + text.chars().count() as u16 + 1;
+                buf.set_string(col, rows[r], text, Style::default().fg(Color::DarkGray));
+            }
+        }
     }
+}
+
+/// "lr 0.05→0.1", "act ReLU→Tanh", "hidden [64]→[64, 64]".
+pub fn change_label(c: &crate::train::Change) -> String {
+    let v = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.split('(').next().unwrap_or(s).to_string(),
+        serde_json::Value::Number(n) => format!("{n}"),
+        other => other.to_string().replace(',', ", "),
+    };
+    let key = match c.key.as_str() {
+        "activation" => "act",
+        "optimizer" => "opt",
+        "early_stopping" => "early",
+        k => k,
+    };
+    format!("{key} {}→{}", v(&c.from), v(&c.to))
 }
 
 #[cfg(test)]
@@ -169,14 +242,35 @@ mod tests {
         assert!(lo > 0.2 && hi < 0.5, "({lo}, {hi})");
         // Epoch-level points are always inside.
         let spike = [(1.0, 3.0)];
-        let curves =
-            [curves[0].clone_with(&steps), Curve { name: "val", points: &spike, color: Color::Red, dots: true }];
+        let curves = [
+            Curve { name: "train", points: &steps, color: Color::Cyan, dots: false },
+            Curve { name: "val", points: &spike, color: Color::Red, dots: true },
+        ];
         assert!(y_bounds(&curves, 0.0, None).1 > 3.0);
     }
 
-    impl<'a> Curve<'a> {
-        fn clone_with(&self, points: &'a [(f64, f64)]) -> Curve<'a> {
-            Curve { name: self.name, points, color: self.color, dots: self.dots }
-        }
+    #[test]
+    fn change_labels_are_short() {
+        let c = |key: &str, from: serde_json::Value, to: serde_json::Value| crate::train::Change {
+            step: 1,
+            key: key.into(),
+            from,
+            to,
+            note: None,
+        };
+        assert_eq!(change_label(&c("lr", 0.05.into(), 0.1.into())), "lr 0.05→0.1");
+        assert_eq!(change_label(&c("activation", "Relu".into(), "Tanh".into())), "act Relu→Tanh");
+        assert_eq!(
+            change_label(&c(
+                "optimizer",
+                "Sgd(momentum:0.9,nesterov:false)".into(),
+                "Adam(beta1:0.9,beta2:0.999)".into()
+            )),
+            "opt Sgd→Adam"
+        );
+        assert_eq!(
+            change_label(&c("hidden", serde_json::json!([64]), serde_json::json!([64, 64]))),
+            "hidden [64]→[64, 64]"
+        );
     }
 }

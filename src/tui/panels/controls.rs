@@ -1,6 +1,7 @@
-//! The controls panel: the live hyperparameters (the learning rate as the
-//! trainer confirmed it, and where a key press has asked it to go), the last
-//! change, the latest epoch's numbers, and the summary or failure.
+//! The controls panel: every live hyperparameter beside its key (the
+//! learning rate as the trainer confirmed it, and where a key press has
+//! asked it to go), the latest epoch, and the last change, the trainer's
+//! latest notice, or the summary.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,14 +9,8 @@ use ratatui::style::{Color, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
+use super::chart::change_label;
 use crate::tui::app::{App, Status};
-
-fn value(v: &serde_json::Value) -> String {
-    match v.as_f64() {
-        Some(x) => format!("{x}"),
-        None => v.to_string(),
-    }
-}
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let p = &app.preset;
@@ -24,51 +19,48 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         format!("{:.1e}", app.lr)
     };
-    let key = |k: &str| Span::raw(format!("{k} ")).dark_gray();
-    let settings = Line::from(vec![
-        key("lr"),
-        Span::raw(lr).bold(),
-        Span::raw("  "),
-        key("hidden"),
-        Span::raw(format!("{:?}", p.hidden)),
-        Span::raw("  "),
-        key("act"),
-        Span::raw(p.activation.label()),
-        Span::raw("  "),
-        key("opt"),
-        Span::raw(p.optimizer.label()),
-        Span::raw("  "),
-        key("batch"),
-        Span::raw(p.batch_size.to_string()),
-        Span::raw("  "),
-        key("dropout"),
-        Span::raw(format!("{}", p.dropout)),
-        Span::raw("  "),
-        key("l2"),
-        Span::raw(format!("{}", p.l2)),
-    ]);
+    let item = |key: &'static str, name: &'static str, value: String| {
+        vec![Span::raw(format!("{name} ")).dark_gray(), Span::raw(value).bold(), Span::raw(format!(" {key}  ")).cyan()]
+    };
+    let early = match p.early_stopping {
+        Some(e) => format!("patience {}", e.patience),
+        None => "off".into(),
+    };
+    let mut settings: Vec<Span> = Vec::new();
+    settings.extend(item("+/-", "lr", lr));
+    settings.extend(item("</>", "hidden", format!("{:?}", p.hidden)));
+    settings.extend(item("a", "act", p.activation.label().into()));
+    settings.extend(item("o", "opt", p.optimizer.label()));
+    let mut regul: Vec<Span> = Vec::new();
+    regul.extend(item("d/D", "dropout", format!("{:.1}", p.dropout)));
+    regul.extend(item("l/L", "L2", format!("{}", p.l2)));
+    regul.extend(item("e", "early stop", early));
+    regul.push(Span::raw(format!("batch {}", p.batch_size)).dark_gray());
     let latest = match (app.epochs.last(), app.best_epoch()) {
         (Some(e), Some(b)) => format!(
-            "epoch {}: train loss {:.3}  val loss {:.3}  val acc {:.2}%  (best {:.2}% at epoch {})",
+            "epoch {}: train loss {:.3}  val loss {:.3}  val acc {:.2}%  (best {:.2}% at epoch {}){}",
             e.epoch,
             e.train_loss,
             e.val_loss,
             e.val_acc * 100.0,
             b.val_acc * 100.0,
-            b.epoch
+            b.epoch,
+            if app.rollbacks > 0 { format!("  · {} rollback(s)", app.rollbacks) } else { String::new() }
         ),
         _ => "no epoch finished yet".into(),
     };
     let change = match app.changes.last() {
         Some(c) => {
-            format!("last change: {} {}→{} at epoch {:.2}", c.key, value(&c.from), value(&c.to), app.step_to_x(c.step))
+            let note = c.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            format!("last change: {} at epoch {:.2}{note}", change_label(c), app.step_to_x(c.step))
         }
-        None => "no changes yet: + / - change the learning rate".into(),
+        None => "changes apply at the next minibatch and are marked on the charts".into(),
     };
     let outcome = match (&app.status, &app.summary) {
         (Status::Failed(message), _) => Line::from(message.clone()).fg(Color::Red),
         (_, Some(s)) => Line::from(format!(
-            "done: test accuracy {:.2}% (held-out test set, evaluated once), best validation {:.2}% at epoch {}",
+            "done ({:?}): test accuracy {:.2}% (held-out test set, evaluated once), best validation {:.2}% at epoch {}  · r restarts",
+            s.stopped,
             s.test_acc * 100.0,
             s.best_val_acc * 100.0,
             s.best_epoch
@@ -79,7 +71,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             None => Line::from(change).dark_gray(),
         },
     };
-    Paragraph::new(vec![settings, Line::from(latest), outcome])
+    Paragraph::new(vec![Line::from(settings), Line::from(regul), Line::from(latest), outcome])
         .wrap(Wrap { trim: true })
         .block(Block::bordered().title(Line::from("Controls").bold()))
         .render(area, buf);

@@ -1,4 +1,5 @@
-//! The footer: every key binding, generated from the keymap table.
+//! The footer: the main key bindings, generated from the keymap table
+//! (the help overlay lists them all).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,9 +11,9 @@ use crate::tui::keymap::BINDINGS;
 
 pub fn render(area: Rect, buf: &mut Buffer) {
     let mut spans = vec![Span::raw(" ")];
-    for b in BINDINGS {
-        spans.push(Span::raw(b.label).bold().reversed());
-        spans.push(Span::raw(format!(" {}  ", b.short)));
+    for (label, short) in BINDINGS.iter().filter_map(|b| b.footer) {
+        spans.push(Span::raw(label).bold().reversed());
+        spans.push(Span::raw(format!(" {short}  ")));
     }
     Line::from(spans).render(area, buf);
 }

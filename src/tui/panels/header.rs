@@ -23,7 +23,7 @@ pub fn si(x: f32) -> String {
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let status_color = match app.status {
         Status::Running => Color::Green,
-        Status::Paused | Status::Starting => Color::Yellow,
+        Status::Paused | Status::Starting | Status::Idle => Color::Yellow,
         Status::Finished(crate::train::Stopped::Diverged) | Status::Failed(_) => Color::Red,
         Status::Finished(_) => Color::Cyan,
     };

@@ -16,7 +16,7 @@ pub fn render(area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(""));
     lines.push(Line::from(" Changes apply at the next minibatch and are marked on the charts.").dark_gray());
     let height = (lines.len() as u16 + 2).min(area.height);
-    let width = 72.min(area.width);
+    let width = 100.min(area.width);
     let [_, mid, _] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)]).areas(area);
     let [_, popup, _] =

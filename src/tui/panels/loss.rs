@@ -12,11 +12,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     MetricPanel {
         title: "Loss",
         steps: &app.train_loss,
+        ghost_steps: app.ghost.as_ref().map(|g| &g.train_loss),
         pick: |e| (e.train_loss_eval, e.val_loss),
         floor: 0.0,
         ceil: None,
         fmt: |v| format!("{v:.2}"),
         legend: LegendPosition::TopRight,
+        loggable: true,
     }
     .render(app, area, buf);
 }

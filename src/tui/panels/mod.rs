@@ -3,8 +3,12 @@
 
 pub mod accuracy;
 pub mod chart;
+pub mod checklist;
 pub mod controls;
+pub mod dropout;
 pub mod footer;
 pub mod header;
 pub mod help;
 pub mod loss;
+pub mod picker;
+pub mod weights;

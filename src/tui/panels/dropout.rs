@@ -1,0 +1,87 @@
+//! The dropout panel: the training loss with dropout (as trained) against
+//! the same samples without it (eval mode), the generalization gap
+//! (validation − training in eval mode) over the epochs, the current rate,
+//! and, after the rate changed, the gap before and after.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Widget};
+
+use crate::tui::app::App;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let rate = app.preset.dropout;
+    let kind = if app.preset.activation == crate::nn::Activation::Selu { "AlphaDropout" } else { "dropout" };
+    let title = format!("Dropout  {kind} {rate:.1} on {} hidden layer(s)  d/D", app.preset.hidden.len());
+    let block = Block::bordered().title(Line::from(title).bold());
+    if app.epochs.is_empty() {
+        Paragraph::new("the effect shows after the first epoch…").dark_gray().block(block).render(area, buf);
+        return;
+    }
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let [text, chart] = Layout::vertical([Constraint::Length(3), Constraint::Min(3)]).areas(inner);
+    let last = app.epochs.last().expect("checked above");
+    let cost = last.train_loss - last.train_loss_eval;
+    let gap = last.val_loss - last.train_loss_eval;
+    let mut lines = vec![
+        Line::from(format!(
+            "epoch {}: train loss {:.3} with dropout, {:.3} without ({:+.3});  gap val − train {:.3}",
+            last.epoch, last.train_loss, last.train_loss_eval, cost, gap
+        )),
+        Line::from(format!(
+            "accuracy: train {:.1}% (eval), val {:.1}%: {:.1} points apart",
+            last.train_acc_eval * 100.0,
+            last.val_acc * 100.0,
+            (last.train_acc_eval - last.val_acc) * 100.0
+        )),
+    ];
+    // Before/after the last dropout change: the gap at the epochs around it.
+    if let Some(c) = app.changes.iter().rev().find(|c| c.key == "dropout") {
+        let at = app.step_to_x(c.step);
+        let before = app.epochs.iter().rev().find(|e| (e.epoch as f64) <= at);
+        let after = app.epochs.iter().rev().find(|e| (e.epoch as f64) > at);
+        let line = match (before, after) {
+            (Some(b), Some(a)) => format!(
+                "since dropout {}→{} at epoch {at:.1}: gap {:.3} → {:.3}, val acc {:.1}% → {:.1}%",
+                c.from,
+                c.to,
+                b.val_loss - b.train_loss_eval,
+                a.val_loss - a.train_loss_eval,
+                b.val_acc * 100.0,
+                a.val_acc * 100.0
+            ),
+            _ => format!("dropout {}→{} at epoch {at:.1}: its effect shows at the next epoch", c.from, c.to),
+        };
+        lines.push(Line::from(line).fg(Color::Yellow));
+    }
+    Paragraph::new(lines).render(text, buf);
+    let pts = |f: fn(&crate::train::EpochMetrics) -> f32| -> Vec<(f64, f64)> {
+        app.epochs.iter().map(|e| (e.epoch as f64, f(e) as f64)).collect()
+    };
+    let with = pts(|e| e.train_loss);
+    let without = pts(|e| e.train_loss_eval);
+    let gaps = pts(|e| e.val_loss - e.train_loss_eval);
+    let all = with.iter().chain(&without).chain(&gaps).map(|p| p.1);
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
+    let (lo, hi) = (lo.min(0.0), hi.max(lo + 1e-3) * 1.05);
+    let n = app.epochs.len() as f64;
+    fn line<'a>(name: &'static str, data: &'a [(f64, f64)], color: Color) -> Dataset<'a> {
+        Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(color).data(data)
+    }
+    let datasets = vec![
+        line("train, dropout on", &with, Color::Cyan),
+        line("train, dropout off", &without, Color::Blue),
+        line("gap val−train", &gaps, Color::Red),
+    ];
+    Chart::new(datasets)
+        .x_axis(Axis::default().bounds([1.0, n.max(2.0)]))
+        .y_axis(
+            Axis::default().bounds([lo, hi]).labels([Line::from(format!("{lo:.2}")), Line::from(format!("{hi:.2}"))]),
+        )
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+        .render(chart, buf);
+}

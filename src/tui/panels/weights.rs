@@ -1,0 +1,105 @@
+//! The weights panel: for the selected layer (`[`/`]`), a histogram of its
+//! weight values and of its units' incoming-weight norms; for every layer,
+//! its weight norm, gradient norm, update ratio, dead or saturated units
+//! and activation spread; and each layer's gradient norm over time on a log
+//! axis — the vanishing-gradient picture (the first layer's curve far below
+//! the last's).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Sparkline, Widget};
+
+use crate::nn::stats::Histogram;
+use crate::tui::app::App;
+
+/// A histogram as a one-line sparkline with its range written under it.
+fn histogram(title: &str, h: &Histogram, area: Rect, buf: &mut Buffer) {
+    if area.height < 3 {
+        return;
+    }
+    let [head, bars, range] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    Line::from(title.to_string()).dark_gray().render(head, buf);
+    let counts: Vec<u64> = h.counts.iter().map(|&c| c as u64).collect();
+    Sparkline::default().data(&counts).style(Style::default().fg(Color::Magenta)).render(bars, buf);
+    Line::from(format!("{:.3} … {:.3}", h.lo, h.hi)).dark_gray().render(range, buf);
+}
+
+const LAYER_COLORS: [Color; 6] = [Color::Red, Color::Yellow, Color::Green, Color::Cyan, Color::Blue, Color::Magenta];
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let block = Block::bordered().title(Line::from("Weights  [ ] layer").bold());
+    let Some(stats) = &app.stats else {
+        Paragraph::new("layer statistics arrive after the first steps…").dark_gray().block(block).render(area, buf);
+        return;
+    };
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let [left, right] = Layout::horizontal([Constraint::Min(58), Constraint::Percentage(35)]).areas(inner);
+    let l = app.layer.min(stats.layers.len().saturating_sub(1));
+    let sel = &stats.layers[l];
+    let table_rows = stats.layers.len() as u16 + 2;
+    let [hists, table] = Layout::vertical([Constraint::Min(3), Constraint::Length(table_rows)]).areas(left);
+    let [h1, h2] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(hists);
+    let name = if l + 1 == stats.layers.len() { "output".to_string() } else { format!("hidden {}", l + 1) };
+    histogram(&format!("layer {l} ({name}, {}→{}) weights", sel.fan_in, sel.fan_out), &sel.weights, h1, buf);
+    histogram(" per-unit |w| norms", &sel.unit_norms, h2, buf);
+    let mut lines = vec![Line::from("layer   |w|   |grad|   Δw/w   dead/sat   act μ±σ").dark_gray()];
+    for (i, s) in stats.layers.iter().enumerate() {
+        let units = match (s.dead_fraction, s.saturated_fraction) {
+            (Some(d), _) => format!("{:>4.0}% dead", d * 100.0),
+            (_, Some(sat)) => format!("{:>4.0}% sat ", sat * 100.0),
+            _ => "     -    ".to_string(),
+        };
+        let mark = if i == l { "▶" } else { " " };
+        let color = LAYER_COLORS[i % LAYER_COLORS.len()];
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark}{i:<4}"), Style::default().fg(color)),
+            Span::raw(format!(
+                "{:>6.1} {:>7.1e} {:>7.1e} {units} {:>5.2}±{:<5.2}",
+                s.weight_norm, s.grad_norm, s.update_ratio, s.act_mean, s.act_std
+            )),
+        ]));
+    }
+    Paragraph::new(lines).render(table, buf);
+
+    // Gradient norm per layer over time, log10.
+    let curves: Vec<Vec<(f64, f64)>> = app
+        .layer_norms
+        .iter()
+        .map(|(_, g)| g.points().iter().filter(|p| p.1 > 0.0).map(|&(x, y)| (x, y.log10())).collect())
+        .collect();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in curves.iter().flatten() {
+        lo = lo.min(p.1);
+        hi = hi.max(p.1);
+    }
+    if !lo.is_finite() {
+        return;
+    }
+    let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
+    let x_max = app.step_to_x(app.step).max(1e-3);
+    let names: Vec<String> = (0..curves.len()).map(|i| format!("L{i}")).collect();
+    let datasets: Vec<Dataset> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Dataset::default()
+                .name(names[i].clone())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(LAYER_COLORS[i % LAYER_COLORS.len()])
+                .data(c)
+        })
+        .collect();
+    let exp = |v: f64| Line::from(format!("1e{v:.0}"));
+    Chart::new(datasets)
+        .block(Block::new().title(Line::from(" gradient norm per layer").dark_gray()))
+        .x_axis(Axis::default().bounds([0.0, x_max]))
+        .y_axis(Axis::default().bounds([lo, hi]).labels([exp(lo), exp(hi)]))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+        .render(right, buf);
+}
