@@ -222,7 +222,7 @@ impl App {
     /// the finished one stays as the ghost.
     pub fn begin_run(&mut self, preset: Preset, keep: bool) {
         let ghost = keep.then(|| Ghost {
-            label: format!("before: {}", self.run_label()),
+            label: format!("before, {}", self.run_label()),
             train_loss: self.train_loss.clone(),
             train_acc: self.train_acc.clone(),
             epochs: self.epochs.clone(),
@@ -356,11 +356,12 @@ impl App {
                 (to != p.dropout).then_some(Effect::Send(Command::SetDropout(to)))
             }
             Action::L2Up if live => {
-                let to = if p.l2 == 0.0 { L2_FIRST } else { (p.l2 * 10.0).min(L2_MAX) };
+                // Whole decades (1e-4, 1e-3, ...), not repeated ×10 drifting in f32.
+                let to = if p.l2 == 0.0 { L2_FIRST } else { 10f32.powi(p.l2.log10().round() as i32 + 1).min(L2_MAX) };
                 (to != p.l2).then_some(Effect::Send(Command::SetL2(to)))
             }
             Action::L2Down if live && p.l2 > 0.0 => {
-                let to = if p.l2 <= L2_FIRST * 1.01 { 0.0 } else { p.l2 / 10.0 };
+                let to = if p.l2 <= L2_FIRST * 1.01 { 0.0 } else { 10f32.powi(p.l2.log10().round() as i32 - 1) };
                 send(Command::SetL2(to))
             }
             Action::NextOptimizer if live => {
@@ -617,5 +618,100 @@ pub(crate) mod tests {
         assert!((x - 0.6).abs() < 1e-12 && (y - (0.6 * 0.7 + 0.4 * 0.2)).abs() < 1e-6, "{y}");
         assert_eq!(app.samples_per_s, 9000.0);
         assert!((app.progress() - 0.06).abs() < 1e-9);
+    }
+
+    fn live() -> App {
+        let mut app = App::new(preset());
+        app.update(Msg::Trainer(Event::Start(info())));
+        app
+    }
+
+    fn change(app: &mut App, key: &str, from: serde_json::Value, to: serde_json::Value) {
+        app.update(Msg::Trainer(Event::Change(Change { step: 10, key: key.into(), from, to, note: None })));
+    }
+
+    #[test]
+    fn every_live_edit_key_sends_its_command() {
+        use crate::nn::Activation;
+        let mut app = live();
+        assert_eq!(app.update(key('>')), Some(Effect::Send(Command::AddLayer)));
+        assert_eq!(app.update(key('<')), Some(Effect::Send(Command::RemoveLayer)));
+        assert_eq!(app.update(key('a')), Some(Effect::Send(Command::SetActivation(Activation::LeakyRelu))));
+        assert_eq!(app.update(key('d')), Some(Effect::Send(Command::SetDropout(0.1))));
+        assert_eq!(app.update(key('D')), None, "dropout is already 0");
+        assert_eq!(app.update(key('l')), Some(Effect::Send(Command::SetL2(1e-4))));
+        assert_eq!(app.update(key('L')), None, "L2 is already 0");
+        assert_eq!(
+            app.update(key('o')),
+            Some(Effect::SendAll(vec![
+                Command::SetOptimizer(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 }),
+                Command::SetLearningRate(1e-3)
+            ]))
+        );
+        assert!(matches!(app.update(key('e')), Some(Effect::Send(Command::SetEarlyStopping(Some(_))))));
+        assert_eq!(app.update(key('s')), Some(Effect::Send(Command::SaveCheckpoint)));
+        assert!(matches!(app.update(key('r')), Some(Effect::Restart(_))));
+    }
+
+    #[test]
+    fn the_settings_follow_the_changes_the_trainer_reports() {
+        let mut app = live();
+        change(&mut app, "dropout", json_f32(0.0), json_f32(0.2));
+        change(&mut app, "l2", json_f32(0.0), json_f32(1e-4));
+        change(&mut app, "activation", "Relu".into(), "Tanh".into());
+        change(&mut app, "hidden", serde_json::json!([512, 512]), serde_json::json!([512, 512, 512]));
+        change(&mut app, "optimizer", "Sgd(momentum:0.9,nesterov:false)".into(), "Adagrad".into());
+        change(&mut app, "early_stopping", "None".into(), "Some((patience:5,min_delta:0.0))".into());
+        let p = &app.preset;
+        assert_eq!((p.dropout, p.l2, p.hidden.len()), (0.2, 1e-4, 3));
+        assert_eq!(p.activation, crate::nn::Activation::Tanh);
+        assert_eq!(p.optimizer, OptimizerKind::Adagrad);
+        assert_eq!(p.early_stopping.map(|e| e.patience), Some(5));
+        // The next presses build on the confirmed values.
+        assert_eq!(app.update(key('d')), Some(Effect::Send(Command::SetDropout(0.3))));
+        assert_eq!(app.update(key('D')), Some(Effect::Send(Command::SetDropout(0.1))));
+        assert_eq!(app.update(key('l')), Some(Effect::Send(Command::SetL2(1e-3))));
+        assert_eq!(app.update(key('L')), Some(Effect::Send(Command::SetL2(0.0))));
+        assert_eq!(app.update(key('e')), Some(Effect::Send(Command::SetEarlyStopping(None))));
+    }
+
+    #[test]
+    fn restart_keeps_the_old_run_as_a_ghost() {
+        let mut app = live();
+        app.update(Msg::Trainer(Event::Step(crate::train::StepMetrics {
+            epoch: 1,
+            step: 50,
+            loss: 0.7,
+            acc: 0.8,
+            samples_per_s: 9000.0,
+        })));
+        let Some(Effect::Restart(p)) = app.update(key('r')) else { panic!("r restarts") };
+        app.begin_run(*p, true);
+        assert!(app.train_loss.is_empty() && app.epochs.is_empty());
+        let ghost = app.ghost.as_ref().expect("a ghost");
+        assert_eq!(ghost.train_loss.points().len(), 1);
+        assert!(ghost.label.contains("ReLU"));
+        assert_eq!(app.status, Status::Starting);
+    }
+
+    #[test]
+    fn the_picker_moves_starts_and_closes() {
+        let entries: Vec<PresetEntry> = ["a-preset", "mnist-mlp", "z-preset"]
+            .iter()
+            .map(|n| PresetEntry { name: n.to_string(), dataset: "MNIST".into(), lesson: "x".into() })
+            .collect();
+        let mut app = App::idle(preset(), entries);
+        assert_eq!(app.picker, Some(Picker { selected: 1 }), "the baseline is preselected");
+        let code = |c: KeyCode| Msg::Key(KeyEvent::from(c));
+        app.update(code(KeyCode::Down));
+        app.update(code(KeyCode::Down));
+        assert_eq!(app.picker, Some(Picker { selected: 2 }));
+        assert_eq!(app.update(code(KeyCode::Esc)), None);
+        assert!(app.picker.is_some(), "with no run yet the picker stays");
+        assert_eq!(app.update(code(KeyCode::Enter)), Some(Effect::Start("z-preset".into())));
+        assert!(app.picker.is_none());
+        // Keys meant for a run do nothing before it starts.
+        assert_eq!(app.update(key('+')), None);
+        assert_eq!(app.update(key('r')), None);
     }
 }

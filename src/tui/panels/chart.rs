@@ -123,10 +123,11 @@ impl MetricPanel<'_> {
         let marks: Vec<(f64, String)> =
             app.changes.iter().map(|c| (app.step_to_x(c.step), change_label(c))).filter(|(x, _)| *x >= x_min).collect();
         let title = format!(
-            "{}{}{}",
+            "{}{}{}{}",
             self.title,
             if log { " (log)" } else { "" },
-            if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() }
+            if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() },
+            app.ghost.as_ref().map(|g| format!(" · grey: {}", g.label)).unwrap_or_default()
         );
         let block = Block::bordered().title(Line::from(title).bold());
         if curves.iter().all(|c| c.points.is_empty()) {
@@ -191,10 +192,10 @@ impl MetricPanel<'_> {
         // Away from the legend: from the bottom of the graph up when the
         // legend is on top, else from the top down; a label that would
         // overlap the previous one on its row moves one row further.
-        let top_legend = matches!(self.legend, LegendPosition::TopRight | LegendPosition::TopLeft | LegendPosition::Top);
-        let rows: Vec<u16> = (0..3)
-            .map(|i| if top_legend { area.bottom().saturating_sub(5 + i) } else { area.y + 1 + i })
-            .collect();
+        let top_legend =
+            matches!(self.legend, LegendPosition::TopRight | LegendPosition::TopLeft | LegendPosition::Top);
+        let rows: Vec<u16> =
+            (0..3).map(|i| if top_legend { area.bottom().saturating_sub(5 + i) } else { area.y + 1 + i }).collect();
         let mut ends = [0u16; 3];
         for (x, label) in &marks {
             let col = left + (((x - x_min) / (x_max - x_min).max(1e-9)) * width).round() as u16;

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
 use crate::tui::app::App;
 
@@ -34,9 +34,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .collect();
     lines.push(Line::from(""));
     let selected = app.presets.get(picker.selected).map(|e| e.lesson.clone()).unwrap_or_default();
-    lines.push(Line::from(selected).dark_gray());
+    lines.push(Line::from(format!(" {selected}")).dark_gray());
+    // One line per preset, cut at the edge; the highlighted one's whole
+    // lesson is under the list.
     Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
         .block(Block::bordered().title(Line::from(" Presets  ↑/↓ choose · Enter start · Esc close · q quit ").bold()))
         .render(popup, buf);
 }
