@@ -1,7 +1,7 @@
 //! The headless runner (`fitcheck run`): the same event stream the TUI
 //! reads, printed as JSON lines — every epoch and every event the trainer
-//! caused on stdout (step metrics and layer statistics only go to the
-//! `--metrics` log), then the summary.
+//! caused on stdout (step metrics, layer statistics and the data view only
+//! go to the `--metrics` log), then the summary.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -33,7 +33,7 @@ pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Re
         }
         match &event {
             // Step metrics and layer statistics only go to the run log.
-            Event::Step(_) | Event::Start(_) | Event::Stats(_) => continue,
+            Event::Step(_) | Event::Start(_) | Event::Stats(_) | Event::DataView(_) => continue,
             Event::Summary(s) => summary = Some(s.clone()),
             Event::Failed { message } => failure = Some(message.clone()),
             _ => {}

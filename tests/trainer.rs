@@ -201,8 +201,13 @@ fn all_numbers_finite(events: &[Event]) {
         // serde_json writes a non-finite float as null; the only nulls
         // allowed are the optional statistics and a diverged loss.
         let line = serde_json::to_string(e).unwrap();
-        let line = line.replace("\"saturated_fraction\":null", "").replace("\"dead_fraction\":null", "");
-        assert!(!line.contains("null") || matches!(e, Event::Diverged { .. }), "non-finite number in {line}");
+        let line = line
+            .replace("\"saturated_fraction\":null", "")
+            .replace("\"dead_fraction\":null", "")
+            .replace("\"boundary\":null", "")
+            .replace("\"image\":null", "");
+        let head: String = line.chars().take(300).collect();
+        assert!(!line.contains("null") || matches!(e, Event::Diverged { .. }), "non-finite number in {head}");
         assert!(!line.contains("NaN") && !line.contains("inf"), "{line}");
     }
 }
@@ -282,4 +287,47 @@ fn a_checkpoint_is_written_on_request() {
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     assert_eq!(header["dense.0.weight"]["shape"], serde_json::json!([64, 784]));
     assert_eq!(header["__metadata__"]["preset"], "mnist-mlp");
+}
+
+#[test]
+fn each_epoch_brings_a_data_view_of_the_validation_split() {
+    let events = collect(&[], &[]);
+    let views: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DataView(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(views.len(), 2, "one per epoch");
+    let v = &views[1];
+    let total: u32 = v.confusion.iter().flatten().sum();
+    assert_eq!(total, 500, "every validation digit counted once");
+    let right: u32 = (0..10).map(|i| v.confusion[i][i]).sum();
+    let acc = epochs(&events)[1].val_acc;
+    assert!((right as f32 / 500.0 - acc).abs() < 1e-6, "the diagonal is the accuracy");
+    assert_eq!(v.image, Some((28, 28)));
+    assert!(!v.misclassified.is_empty());
+    assert!(v.misclassified.iter().all(|m| m.label != m.predicted && m.pixels.len() == 784));
+    assert!(v.boundary.is_none());
+}
+
+#[test]
+fn a_two_d_set_gets_its_decision_boundary() {
+    let p = common::preset("spirals", &["epochs=2"]);
+    let handle = spawn(Trainer::new(&p, fitcheck::train::load_data(&p).unwrap()).unwrap()).unwrap();
+    let events: Vec<Event> = handle.events.iter().collect();
+    handle.thread.join().unwrap();
+    let b = events
+        .iter()
+        .find_map(|e| match e {
+            Event::DataView(v) => v.boundary.clone(),
+            _ => None,
+        })
+        .expect("a boundary");
+    assert_eq!(b.classes.len(), b.cols * b.rows);
+    assert!(b.classes.iter().all(|&c| c < 3));
+    assert!(b.points.len() >= 100 && b.points.iter().all(|p| p.0 >= b.x.0 && p.0 <= b.x.1));
+    let distinct: std::collections::HashSet<u8> = b.classes.iter().copied().collect();
+    assert!(distinct.len() >= 2, "the plane is split between classes");
 }

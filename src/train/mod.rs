@@ -26,7 +26,8 @@ use crate::nn::stats::layer_stats;
 use crate::nn::{Fidelity, Network, Optimizer, StepRunner, Workspace};
 use crate::preset::Preset;
 pub use protocol::{
-    Change, Command, EpochMetrics, Event, RunInfo, StatsReport, StepMetrics, Stopped, Summary, json_f32,
+    Boundary, Change, Command, DataView, EpochMetrics, Event, Misclassified, RunInfo, StatsReport, StepMetrics,
+    Stopped, Summary, json_f32,
 };
 
 /// Capacity of the event channel: a slow reader makes step events coalesce
@@ -38,6 +39,12 @@ const STEP_EVENT_INTERVAL: Duration = Duration::from_millis(50);
 const EVAL_BATCH: usize = 1000;
 /// At most this many training samples are re-evaluated in eval mode each epoch.
 const TRAIN_PROBE_SIZE: usize = 10_000;
+/// Misclassified validation samples sent per epoch.
+const DATA_VIEW_WRONG: usize = 12;
+/// The decision-boundary grid of 2-D sets: cells across and down.
+const BOUNDARY_GRID: (usize, usize) = (72, 36);
+/// Validation points drawn over the boundary.
+const BOUNDARY_POINTS: usize = 300;
 /// How often layer statistics are computed and sent.
 const STATS_INTERVAL: Duration = Duration::from_millis(500);
 /// Training samples run forward for the activation statistics.
@@ -263,17 +270,100 @@ impl Trainer {
     /// Mean loss and accuracy in eval mode over `indices` of the training set
     /// (`test == false`) or of the test set.
     fn evaluate(&mut self, indices: &[u32], test: bool) -> (f32, f32) {
+        self.evaluate_with(indices, test, |_, _, _| {})
+    }
+
+    /// [`Trainer::evaluate`], also calling `seen(sample, label, predicted)`
+    /// for every sample.
+    fn evaluate_with(&mut self, indices: &[u32], test: bool, mut seen: impl FnMut(u32, u8, u8)) -> (f32, f32) {
         let set = if test { &self.data.test } else { &self.data.train };
         let mut total = LossSum::default();
         for chunk in indices.chunks(EVAL_BATCH) {
             let n = chunk.len();
             set.gather(chunk, &self.norm, self.eval_x.view_mut(), &mut self.eval_y);
-            let s = self.net.evaluate(self.eval_x.slice(s![..n, ..]), &self.eval_y[..n], &mut self.ws_eval);
+            let labels = &self.eval_y[..n];
+            let logits = self.net.forward(self.eval_x.slice(s![..n, ..]), &mut self.ws_eval);
+            let s = self.net.loss().compute(logits.view(), labels, None, 1.0);
+            for ((&i, &y), row) in chunk.iter().zip(labels).zip(logits.rows()) {
+                let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b });
+                seen(i, y, best as u8);
+            }
             total.loss += s.loss;
             total.correct += s.correct;
         }
         let n = indices.len().max(1);
         ((total.loss / n as f64) as f32, total.correct as f32 / n as f32)
+    }
+
+    /// The data view of the validation split after an epoch: confusion,
+    /// misclassified samples, and the decision boundary of 2-D sets.
+    fn data_view(&mut self, epoch: usize) -> DataView {
+        let classes = self.data.train.classes;
+        let mut confusion = vec![vec![0u32; classes]; classes];
+        let mut wrong: Vec<(u32, u8, u8)> = Vec::new();
+        let val = std::mem::take(&mut self.split.val);
+        self.evaluate_with(&val, false, |i, y, p| {
+            confusion[y as usize][p as usize] += 1;
+            if y != p && wrong.len() < DATA_VIEW_WRONG {
+                wrong.push((i, y, p));
+            }
+        });
+        let train = &self.data.train;
+        let misclassified = wrong
+            .iter()
+            .map(|&(i, label, predicted)| {
+                let pixels = match (&train.features, train.image) {
+                    (crate::data::Features::U8(f), Some(_)) => {
+                        f[i as usize * train.dim..(i as usize + 1) * train.dim].to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                Misclassified { label, predicted, pixels }
+            })
+            .collect();
+        let boundary = (train.dim == 2).then(|| self.boundary(&val));
+        self.split.val = val;
+        DataView { epoch, confusion, misclassified, image: self.data.train.image, boundary }
+    }
+
+    /// Predictions over a grid covering the 2-D training data, and a
+    /// sample of validation points in raw coordinates.
+    fn boundary(&mut self, val: &[u32]) -> Boundary {
+        let d = &self.data.train;
+        let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+        for i in 0..d.len() {
+            for j in 0..2 {
+                lo[j] = lo[j].min(d.value(i, j));
+                hi[j] = hi[j].max(d.value(i, j));
+            }
+        }
+        let pad = |j: usize| 0.05 * (hi[j] - lo[j]).max(1e-3);
+        let (x, y) = ((lo[0] - pad(0), hi[0] + pad(0)), (lo[1] - pad(1), hi[1] + pad(1)));
+        let (cols, rows) = (BOUNDARY_GRID.0, BOUNDARY_GRID.1);
+        let mut classes = Vec::with_capacity(cols * rows);
+        let mut grid = Array2::zeros((cols, 2));
+        for r in 0..rows {
+            let gy = y.1 - (y.1 - y.0) * (r as f32 + 0.5) / rows as f32;
+            for c in 0..cols {
+                let gx = x.0 + (x.1 - x.0) * (c as f32 + 0.5) / cols as f32;
+                grid[[c, 0]] = (gx - self.norm.offset[0]) * self.norm.scale[0];
+                grid[[c, 1]] = (gy - self.norm.offset[1]) * self.norm.scale[1];
+            }
+            let logits = self.net.forward(grid.view(), &mut self.ws_eval);
+            classes.extend(
+                logits
+                    .rows()
+                    .into_iter()
+                    .map(|row| row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b }) as u8),
+            );
+        }
+        let step = (val.len() / BOUNDARY_POINTS).max(1);
+        let points = val
+            .iter()
+            .step_by(step)
+            .map(|&i| (d.value(i as usize, 0), d.value(i as usize, 1), d.labels[i as usize]))
+            .collect();
+        Boundary { x, y, cols, rows, classes, points }
     }
 
     /// Sends an event that must not be dropped; `Err` when nobody listens.
@@ -637,6 +727,8 @@ impl Trainer {
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
+            let view = self.data_view(epoch);
+            Self::emit(events, Event::DataView(view))?;
             if self.early_stopping_says_stop(epoch, val_loss, events)? {
                 stopped = Stopped::EarlyStop;
                 break 'epochs;

@@ -65,6 +65,8 @@ pub enum Event {
         best_val_loss: f32,
         patience: usize,
     },
+    /// What the network gets wrong on validation, at each epoch's end.
+    DataView(DataView),
     Checkpoint {
         step: u64,
         path: String,
@@ -172,6 +174,39 @@ pub enum Stopped {
     EarlyStop,
     Diverged,
     Interrupted,
+}
+
+/// The validation confusion matrix, a few misclassified samples, and for
+/// two-dimensional sets the decision boundary over the input plane.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataView {
+    pub epoch: usize,
+    /// `confusion[true][predicted]` over the validation split.
+    pub confusion: Vec<Vec<u32>>,
+    pub misclassified: Vec<Misclassified>,
+    /// `(rows, cols)` of the images in `misclassified`, when they are images.
+    pub image: Option<(usize, usize)>,
+    pub boundary: Option<Boundary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Misclassified {
+    pub label: u8,
+    pub predicted: u8,
+    /// The raw pixels (row-major), for image datasets.
+    pub pixels: Vec<u8>,
+}
+
+/// The predicted class on a `cols × rows` grid over `x` × `y` (row 0 at the
+/// top, i.e. the largest y), and a sample of validation points `(x, y, label)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Boundary {
+    pub x: (f32, f32),
+    pub y: (f32, f32),
+    pub cols: usize,
+    pub rows: usize,
+    pub classes: Vec<u8>,
+    pub points: Vec<(f32, f32, u8)>,
 }
 
 /// The last event of a run.

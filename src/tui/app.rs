@@ -5,10 +5,11 @@
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::keymap::{Action, action_for};
+use crate::data::DatasetSpec;
 use crate::history::Series;
 use crate::nn::OptimizerKind;
 use crate::preset::Preset;
-use crate::train::{Change, Command, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
+use crate::train::{Change, Command, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
 
 /// Points kept per step-level curve (the whole run, downsampled).
 const STEP_HISTORY: usize = 1000;
@@ -170,6 +171,10 @@ pub struct App {
     pub layer: usize,
     /// Per layer, over steps (x in epochs): weight norm and gradient norm.
     pub layer_norms: Vec<(Series, Series)>,
+    /// The latest confusion matrix, misclassified samples, boundary.
+    pub data_view: Option<DataView>,
+    /// The middle row shows the data view instead of weights and dropout.
+    pub show_data: bool,
 }
 
 /// Epochs the recent-window view shows.
@@ -177,6 +182,15 @@ pub const RECENT_EPOCHS: f64 = 5.0;
 
 impl App {
     pub fn new(preset: Preset) -> App {
+        // A 2-D set's decision boundary is the point of it: shown at once.
+        let show_data = matches!(
+            preset.dataset,
+            DatasetSpec::Spirals { .. }
+                | DatasetSpec::Moons { .. }
+                | DatasetSpec::Circles { .. }
+                | DatasetSpec::Xor
+                | DatasetSpec::Blobs { .. }
+        );
         App {
             lr: preset.lr,
             lr_requested: preset.lr,
@@ -204,6 +218,8 @@ impl App {
             recent_only: false,
             layer: 0,
             layer_norms: Vec::new(),
+            data_view: None,
+            show_data,
         }
     }
 
@@ -320,6 +336,10 @@ impl App {
             }
             Action::ToggleWindow => {
                 self.recent_only = !self.recent_only;
+                None
+            }
+            Action::ToggleDataView => {
+                self.show_data = !self.show_data;
                 None
             }
             Action::LayerNext => {
@@ -461,6 +481,7 @@ impl App {
                 self.apply_change(&c);
                 self.changes.push(c);
             }
+            Event::DataView(view) => self.data_view = Some(view),
             Event::Stats(report) => {
                 let x = self.step_to_x(report.step);
                 if self.layer_norms.len() != report.layers.len() {

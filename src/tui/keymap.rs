@@ -25,6 +25,7 @@ pub enum Action {
     Presets,
     ToggleLogScale,
     ToggleWindow,
+    ToggleDataView,
     LayerNext,
     LayerPrev,
     ToggleHelp,
@@ -137,6 +138,13 @@ pub const BINDINGS: &[Binding] = &[
     with_footer(
         bind(&[Char('w')], "w", "window", "charts: the whole run / the recent window", Action::ToggleWindow),
         None,
+    ),
+    bind(
+        &[Char('v')],
+        "v",
+        "data",
+        "data view: confusion matrix, misclassified digits, the decision boundary of 2-D sets",
+        Action::ToggleDataView,
     ),
     with_footer(bind(&[Char(']')], "]", "layer→", "weights panel: next layer", Action::LayerNext), None),
     with_footer(bind(&[Char('[')], "[", "layer←", "weights panel: previous layer", Action::LayerPrev), None),

@@ -54,8 +54,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
         panels::loss::render(app, loss, buf);
         panels::accuracy::render(app, accuracy, buf);
-        panels::weights::render(app, weights, buf);
-        panels::dropout::render(app, dropout, buf);
+        if app.show_data {
+            panels::data::render(app, middle, buf);
+        } else {
+            panels::weights::render(app, weights, buf);
+            panels::dropout::render(app, dropout, buf);
+        }
         panels::controls::render(app, controls, buf);
         panels::checklist::render(app, checklist, buf);
     } else {
@@ -194,6 +198,66 @@ mod tests {
         for (w, h) in [(1, 1), (59, 16), (60, 15), (60, 16)] {
             screen(&app, w, h);
         }
+    }
+
+    #[test]
+    fn the_data_view_draws_the_confusion_matrix_and_the_gallery_or_the_boundary() {
+        use crate::train::{Boundary, DataView, Misclassified};
+        let mut app = running_app();
+        let mut confusion = vec![vec![0u32; 10]; 10];
+        (0..10).for_each(|i| confusion[i][i] = 90);
+        confusion[3][5] = 10;
+        // A vertical bar: reads as a 1 in half blocks.
+        let pixels: Vec<u8> = (0..784).map(|i| if i % 28 == 14 || i % 28 == 15 { 255 } else { 0 }).collect();
+        let mis = Misclassified { label: 1, predicted: 7, pixels };
+        let view = DataView { epoch: 2, confusion, misclassified: vec![mis], image: Some((28, 28)), boundary: None };
+        app.update(Msg::Trainer(Event::DataView(view.clone())));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('v'))));
+        let s = screen(&app, 160, 48);
+        assert!(s.contains("Confusion (validation, epoch 2)") && s.contains("98.9% right"), "{s}");
+        assert!(s.contains("1→7") && s.contains("█"), "{s}");
+        let boundary = Boundary {
+            x: (-1.0, 1.0),
+            y: (-1.0, 1.0),
+            cols: 2,
+            rows: 1,
+            classes: vec![0, 1],
+            points: vec![(-0.5, 0.0, 0), (0.5, 0.5, 1)],
+        };
+        app.update(Msg::Trainer(Event::DataView(DataView { boundary: Some(boundary), image: None, ..view })));
+        let s = screen(&app, 160, 48);
+        assert!(s.contains("Decision boundary") && s.contains('·'), "{s}");
+    }
+
+    #[test]
+    fn a_long_run_with_statistics_renders_every_panel() {
+        use crate::nn::stats::layer_stats;
+        use crate::nn::{Activation, Init, Network};
+        use rand::SeedableRng;
+        let mut app = running_app();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let net = Network::new(784, &[64, 32], 10, Activation::Relu, Init::Auto, &mut rng);
+        let probe = ndarray::Array2::from_elem((16, 784), 0.5f32);
+        let layers = layer_stats(&net, &net.grads(), None, probe.view(), &mut net.workspace(16, 0));
+        for step in (201..200_000u64).step_by(7) {
+            app.update(Msg::Trainer(Event::Step(StepMetrics {
+                epoch: 3,
+                step,
+                loss: 1.0 / step as f32,
+                acc: 0.99,
+                samples_per_s: 1.0,
+            })));
+            if (step - 201) % 7_000 == 0 {
+                app.update(Msg::Trainer(Event::Stats(crate::train::StatsReport { step, layers: layers.clone() })));
+            }
+        }
+        assert!(app.train_loss.points().len() <= 1000, "bounded history");
+        let s = screen(&app, 160, 48);
+        assert!(s.contains("784→64") && s.contains("per-unit |w| norms") && s.contains("44% dead"), "{s}");
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('g'))));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('w'))));
+        let s = screen(&app, 160, 48);
+        assert!(s.contains("Loss (log) · last 5 epochs"), "{s}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod accuracy;
 pub mod chart;
 pub mod checklist;
 pub mod controls;
+pub mod data;
 pub mod dropout;
 pub mod footer;
 pub mod header;
