@@ -175,7 +175,12 @@ pub struct App {
     pub data_view: Option<DataView>,
     /// The middle row shows the data view instead of weights and dropout.
     pub show_data: bool,
+    /// The panel shown alone over the whole body (1-based, screen order), if any.
+    pub zoom: Option<u8>,
 }
+
+/// Panels that can be zoomed, in screen order (keys 1-7).
+pub const PANELS: [&str; 7] = ["loss", "accuracy", "weights", "dropout", "data", "controls", "checklist"];
 
 /// Epochs the recent-window view shows.
 pub const RECENT_EPOCHS: f64 = 5.0;
@@ -220,6 +225,7 @@ impl App {
             layer_norms: Vec::new(),
             data_view: None,
             show_data,
+            zoom: None,
         }
     }
 
@@ -340,6 +346,18 @@ impl App {
             }
             Action::ToggleDataView => {
                 self.show_data = !self.show_data;
+                None
+            }
+            Action::Zoom(n) => {
+                self.zoom = if n == 0 || self.zoom == Some(n) { None } else { Some(n) };
+                None
+            }
+            Action::ZoomNext => {
+                self.zoom = match self.zoom {
+                    None => Some(1),
+                    Some(n) if (n as usize) < PANELS.len() => Some(n + 1),
+                    Some(_) => None,
+                };
                 None
             }
             Action::LayerNext => {
@@ -734,5 +752,21 @@ pub(crate) mod tests {
         // Keys meant for a run do nothing before it starts.
         assert_eq!(app.update(key('+')), None);
         assert_eq!(app.update(key('r')), None);
+    }
+
+    #[test]
+    fn number_keys_and_tab_zoom_panels() {
+        let mut app = live();
+        app.update(key('3'));
+        assert_eq!(app.zoom, Some(3));
+        app.update(key('3'));
+        assert_eq!(app.zoom, None, "the same key goes back");
+        app.update(key('5'));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Esc)));
+        assert_eq!(app.zoom, None);
+        for want in [Some(1), Some(2), Some(3), Some(4), Some(5), Some(6), Some(7), None] {
+            app.update(Msg::Key(KeyEvent::from(KeyCode::Tab)));
+            assert_eq!(app.zoom, want);
+        }
     }
 }

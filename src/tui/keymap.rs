@@ -26,6 +26,10 @@ pub enum Action {
     ToggleLogScale,
     ToggleWindow,
     ToggleDataView,
+    /// Show one panel (1-based, in screen order) over the whole body; again to go back.
+    Zoom(u8),
+    /// Zoom the next panel (Tab), or back to all panels after the last.
+    ZoomNext,
     LayerNext,
     LayerPrev,
     ToggleHelp,
@@ -146,6 +150,17 @@ pub const BINDINGS: &[Binding] = &[
         "data view: confusion matrix, misclassified digits, the decision boundary of 2-D sets",
         Action::ToggleDataView,
     ),
+    with_footer(
+        bind(
+            &[Char('1'), Char('2'), Char('3'), Char('4'), Char('5'), Char('6'), Char('7')],
+            "1-7",
+            "zoom",
+            "zoom a panel (1 loss, 2 accuracy, 3 weights, 4 dropout, 5 data, 6 controls, 7 checklist); again, Esc or 0 to go back",
+            Action::Zoom(0),
+        ),
+        None,
+    ),
+    with_footer(bind(&[KeyCode::Tab], "Tab", "next panel", "zoom the next panel in turn", Action::ZoomNext), None),
     with_footer(bind(&[Char(']')], "]", "layer→", "weights panel: next layer", Action::LayerNext), None),
     with_footer(bind(&[Char('[')], "[", "layer←", "weights panel: previous layer", Action::LayerPrev), None),
     bind(&[Char('?'), KeyCode::F(1)], "?", "help", "show / hide this help", Action::ToggleHelp),
@@ -156,7 +171,11 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return (key.code == KeyCode::Char('c')).then_some(Action::Quit);
     }
-    BINDINGS.iter().find(|b| b.keys.contains(&key.code)).map(|b| b.action)
+    match key.code {
+        Char(d @ '1'..='7') => Some(Action::Zoom(d as u8 - b'0')),
+        Char('0') | KeyCode::Esc => Some(Action::Zoom(0)),
+        code => BINDINGS.iter().find(|b| b.keys.contains(&code)).map(|b| b.action),
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(1)]).areas(area);
     panels::header::render(app, header, buf);
     panels::footer::render(footer, buf);
-    if full {
+    if let Some(n) = app.zoom {
+        match n {
+            1 => panels::loss::render(app, body, buf),
+            2 => panels::accuracy::render(app, body, buf),
+            3 => panels::weights::render(app, body, buf),
+            4 => panels::dropout::render(app, body, buf),
+            5 => panels::data::render(app, body, buf),
+            6 => panels::controls::render(app, body, buf),
+            _ => panels::checklist::render(app, body, buf),
+        }
+    } else if full {
         let [charts, middle, bottom] =
             Layout::vertical([Constraint::Percentage(42), Constraint::Min(8), Constraint::Length(7)]).areas(body);
         let halves = |r: Rect| Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas::<2>(r);
@@ -258,6 +268,14 @@ mod tests {
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('w'))));
         let s = screen(&app, 160, 48);
         assert!(s.contains("Loss (log) · last 5 epochs"), "{s}");
+    }
+
+    #[test]
+    fn a_zoomed_panel_fills_the_body() {
+        let mut app = running_app();
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('7'))));
+        let s = screen(&app, 160, 48);
+        assert!(s.contains("Is it overfitting?") && !s.contains("Accuracy"), "{s}");
     }
 
     #[test]
