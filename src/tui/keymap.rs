@@ -155,7 +155,7 @@ pub const BINDINGS: &[Binding] = &[
             &[Char('1'), Char('2'), Char('3'), Char('4'), Char('5'), Char('6'), Char('7')],
             "1-7",
             "zoom",
-            "zoom a panel: 1 loss 2 accuracy 3 weights 4 dropout 5 data 6 controls 7 checklist (again or 0: back)",
+            "zoom: 1 loss 2 accuracy 3 weights 4 dropout 5 data 6 controls 7 checklist; 0 back",
             Action::Zoom(0),
         ),
         None,
