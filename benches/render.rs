@@ -35,6 +35,8 @@ fn long_run() -> App {
         lr: 0.05,
         batch_size: 3,
         threads: 2,
+        classes: 10,
+        input_scale: 1.0,
     })));
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let net = Network::new(784, &[512, 512], 10, Activation::Relu, Init::Auto, &mut rng);

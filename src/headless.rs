@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::train::log::RunLog;
 use crate::train::{Event, Summary, Trainer, spawn};
+use crate::verdict::RunRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
@@ -24,17 +25,28 @@ pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Re
     let log_err =
         |source| HeadlessError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
     let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
+    let mut record = RunRecord::new(trainer.preset().clone());
     let handle = spawn(trainer).map_err(|e| HeadlessError::Failed(format!("cannot start the trainer: {e}")))?;
     let mut summary = None;
     let mut failure = None;
     for event in handle.events.iter() {
+        record.record(&event);
         if let Some(log) = log.as_mut() {
             log.record(&event).map_err(log_err)?;
         }
         match &event {
             // Step metrics and layer statistics only go to the run log.
             Event::Step(_) | Event::Start(_) | Event::Stats(_) | Event::DataView(_) => continue,
-            Event::Summary(s) => summary = Some(s.clone()),
+            Event::Summary(s) => {
+                summary = Some(s.clone());
+                // The summary line carries the checklist's verdict.
+                let mut line = serde_json::to_value(&event).map_err(|e| HeadlessError::Output(e.into()))?;
+                line["diagnosis"] =
+                    serde_json::to_value(record.diagnosis()).map_err(|e| HeadlessError::Output(e.into()))?;
+                serde_json::to_writer(&mut *out, &line).map_err(|e| HeadlessError::Output(e.into()))?;
+                out.write_all(b"\n").and_then(|()| out.flush()).map_err(HeadlessError::Output)?;
+                continue;
+            }
             Event::Failed { message } => failure = Some(message.clone()),
             _ => {}
         }

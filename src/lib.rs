@@ -2,9 +2,11 @@
 //! everything testable; `main.rs` is only the command line.
 
 pub mod data;
+pub mod diagnose;
 pub mod headless;
 pub mod history;
 pub mod nn;
 pub mod preset;
 pub mod train;
 pub mod tui;
+pub mod verdict;

@@ -227,6 +227,11 @@ impl Trainer {
         })
     }
 
+    /// The settings the run starts with.
+    pub fn preset(&self) -> &Preset {
+        &self.preset
+    }
+
     /// Where checkpoints go (the folder is created when the first is saved).
     pub fn set_checkpoint_dir(&mut self, dir: PathBuf) {
         self.checkpoint_dir = dir;
@@ -252,6 +257,8 @@ impl Trainer {
             lr: self.opt.learning_rate(),
             batch_size: self.runner.batch(),
             threads: rayon::current_num_threads(),
+            classes: self.data.train.classes,
+            input_scale: self.norm.max_abs(&self.data.train, &self.probe[..self.probe.len().min(1000)]),
         }
     }
 

@@ -110,6 +110,10 @@ pub struct RunInfo {
     pub lr: f32,
     pub batch_size: usize,
     pub threads: usize,
+    pub classes: usize,
+    /// The largest absolute network input over (up to 1,000) training
+    /// samples: how far the inputs are from normalized.
+    pub input_scale: f32,
 }
 
 /// Training metrics averaged over the steps since the previous `Step` event.

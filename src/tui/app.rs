@@ -435,43 +435,13 @@ impl App {
 
     /// Keeps the live settings in step with a change the trainer applied.
     fn apply_change(&mut self, c: &Change) {
-        let p = &mut self.preset;
-        let ron_of = |v: &serde_json::Value| v.as_str().map(str::to_string);
-        match c.key.as_str() {
-            "lr" => {
-                if let Some(to) = c.to.as_f64() {
-                    p.lr = to as f32;
-                    self.lr = to as f32;
-                    // A change the trainer made itself (the guard) resets the request.
-                    self.lr_requested = to as f32;
-                }
-            }
-            "dropout" => p.dropout = c.to.as_f64().unwrap_or(p.dropout as f64) as f32,
-            "l1" => p.l1 = c.to.as_f64().unwrap_or(p.l1 as f64) as f32,
-            "l2" => p.l2 = c.to.as_f64().unwrap_or(p.l2 as f64) as f32,
-            "hidden" => {
-                if let Ok(h) = serde_json::from_value(c.to.clone()) {
-                    p.hidden = h;
-                    self.layer = self.layer.min(p.hidden.len());
-                }
-            }
-            "activation" => {
-                if let Some(a) = ron_of(&c.to).and_then(|t| ron::from_str(&t).ok()) {
-                    p.activation = a;
-                }
-            }
-            "optimizer" => {
-                if let Some(o) = ron_of(&c.to).and_then(|t| ron::from_str(&t).ok()) {
-                    p.optimizer = o;
-                }
-            }
-            "early_stopping" => {
-                if let Some(e) = ron_of(&c.to).and_then(|t| ron::from_str(&t).ok()) {
-                    p.early_stopping = e;
-                }
-            }
-            _ => {}
+        crate::verdict::apply_change(&mut self.preset, c);
+        if c.key == "lr" {
+            self.lr = self.preset.lr;
+            // A change the trainer made itself (the guard) resets the request.
+            self.lr_requested = self.preset.lr;
         }
+        self.layer = self.layer.min(self.preset.hidden.len());
     }
 
     fn on_event(&mut self, event: Event) {
@@ -581,6 +551,8 @@ pub(crate) mod tests {
             lr: 0.05,
             batch_size: 64,
             threads: 2,
+            classes: 10,
+            input_scale: 1.0,
         }
     }
 
