@@ -354,7 +354,7 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
         } else {
             Verdict::Underfitting
         };
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         return Diagnosis {
             verdict,
             findings,
@@ -435,7 +435,7 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
         }
     }
     if overfitting {
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         return Diagnosis {
             verdict: Verdict::Overfitting,
             findings,
@@ -453,7 +453,7 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
         ),
         remedies: vec![],
     });
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Diagnosis {
         verdict: if diverging { Verdict::Diverging } else { Verdict::Healthy },
         findings,
