@@ -6,10 +6,12 @@ use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::keymap::{Action, action_for};
 use crate::data::DatasetSpec;
+use crate::diagnose::Remedy;
 use crate::history::Series;
 use crate::nn::OptimizerKind;
 use crate::preset::Preset;
 use crate::train::{Change, Command, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
+use crate::verdict::RunRecord;
 
 /// Points kept per step-level curve (the whole run, downsampled).
 const STEP_HISTORY: usize = 1000;
@@ -177,6 +179,21 @@ pub struct App {
     pub show_data: bool,
     /// The panel shown alone over the whole body (1-based, screen order), if any.
     pub zoom: Option<u8>,
+    /// What the checklist reads: the run as its events describe it.
+    pub record: RunRecord,
+    /// The highlighted remedy while the checklist is open.
+    pub remedy: Option<usize>,
+    /// The last remedy applied from the checklist, to report its effect.
+    pub applied: Option<Applied>,
+}
+
+/// A remedy applied from the checklist, and where the run stood then.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    pub label: &'static str,
+    pub epoch: usize,
+    pub val_loss: f32,
+    pub val_acc: f32,
 }
 
 /// Panels that can be zoomed, in screen order (keys 1-7).
@@ -187,6 +204,7 @@ pub const RECENT_EPOCHS: f64 = 5.0;
 
 impl App {
     pub fn new(preset: Preset) -> App {
+        let record = RunRecord::new(preset.clone());
         // A 2-D set's decision boundary is the point of it: shown at once.
         let show_data = matches!(
             preset.dataset,
@@ -226,6 +244,9 @@ impl App {
             data_view: None,
             show_data,
             zoom: None,
+            record,
+            remedy: None,
+            applied: None,
         }
     }
 
@@ -285,6 +306,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Option<Effect> {
         match msg {
             Msg::Key(key) if key.kind == KeyEventKind::Press && self.picker.is_some() => self.on_picker_key(key),
+            Msg::Key(key) if key.kind == KeyEventKind::Press && self.remedy.is_some() => self.on_checklist_key(key),
             Msg::Key(key) if key.kind == KeyEventKind::Press => self.on_action(action_for(&key)?),
             Msg::Key(_) => None,
             Msg::Trainer(event) => {
@@ -321,6 +343,89 @@ impl App {
         None
     }
 
+    /// The remedies the checklist offers now, in order.
+    pub fn remedies(&self) -> Vec<Remedy> {
+        self.record.diagnosis().findings.into_iter().flat_map(|f| f.remedies).collect()
+    }
+
+    fn on_checklist_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+        let remedies = self.remedies();
+        let sel = self.remedy?;
+        match key.code {
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => return Some(Effect::Quit),
+            KeyCode::Up | KeyCode::Char('k') => self.remedy = Some(sel.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.remedy = Some((sel + 1).min(remedies.len().saturating_sub(1))),
+            KeyCode::Enter => {
+                let remedy = remedies.get(sel)?.clone();
+                self.remedy = None;
+                self.zoom = None;
+                return self.apply_remedy(&remedy);
+            }
+            KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => {
+                self.remedy = None;
+                self.zoom = None;
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// What a remedy does: commands at the next minibatch, or a restart for
+    /// what only a fresh start can change (the data's normalization or size).
+    fn apply_remedy(&mut self, r: &Remedy) -> Option<Effect> {
+        use crate::diagnose::Action as A;
+        use crate::nn::Activation;
+        if let Some(last) = self.epochs.last() {
+            self.applied =
+                Some(Applied { label: r.label, epoch: last.epoch, val_loss: last.val_loss, val_acc: last.val_acc });
+        }
+        let p = &self.preset;
+        let send = |c: Command| Some(Effect::Send(c));
+        match r.action {
+            A::HalveLr => {
+                self.lr_requested = p.lr / 2.0;
+                send(Command::SetLearningRate(p.lr / 2.0))
+            }
+            A::DoubleLr => {
+                self.lr_requested = p.lr * 2.0;
+                send(Command::SetLearningRate(p.lr * 2.0))
+            }
+            A::UseRelu => send(Command::SetActivation(Activation::Relu)),
+            A::UseSelu => send(Command::SetActivation(Activation::Selu)),
+            A::UseAdam => {
+                self.lr_requested = 1e-3;
+                Some(Effect::SendAll(vec![
+                    Command::SetOptimizer(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 }),
+                    Command::SetLearningRate(1e-3),
+                ]))
+            }
+            A::AddLayer => send(Command::AddLayer),
+            A::EarlyStopping => send(Command::SetEarlyStopping(Some(crate::preset::EarlyStopping {
+                patience: EARLY_PATIENCE,
+                min_delta: 0.0,
+            }))),
+            A::Dropout(rate) => send(Command::SetDropout(rate)),
+            A::AddL2 => send(Command::SetL2(if p.l2 == 0.0 { 1e-3 } else { (p.l2 * 10.0).min(L2_MAX) })),
+            A::LessDropout => send(Command::SetDropout(((p.dropout - 0.2) * 10.0).round().max(0.0) / 10.0)),
+            A::Normalize => {
+                let mut next = p.clone();
+                // Pixels scale to [0, 1]; real-valued features standardize.
+                let images = matches!(p.dataset, DatasetSpec::Mnist | DatasetSpec::Idx { .. });
+                next.normalize =
+                    if images { crate::data::Normalize::Scale255 } else { crate::data::Normalize::Standardize };
+                self.applied = None;
+                Some(Effect::Restart(Box::new(next)))
+            }
+            A::Augment => {
+                let mut next = p.clone();
+                next.augment = crate::preset::Augment::Shift { pixels: 2 };
+                self.applied = None;
+                Some(Effect::Restart(Box::new(next)))
+            }
+        }
+    }
+
     fn on_action(&mut self, action: Action) -> Option<Effect> {
         let live = self.status.is_live();
         let p = &self.preset;
@@ -348,6 +453,12 @@ impl App {
                 self.show_data = !self.show_data;
                 None
             }
+            Action::Checklist if self.status != Status::Idle => {
+                self.remedy = Some(0);
+                self.zoom = Some(PANELS.len() as u8);
+                None
+            }
+            Action::Checklist => None,
             Action::Zoom(n) => {
                 self.zoom = if n == 0 || self.zoom == Some(n) { None } else { Some(n) };
                 None
@@ -445,6 +556,7 @@ impl App {
     }
 
     fn on_event(&mut self, event: Event) {
+        self.record.record(&event);
         match event {
             Event::Start(info) => {
                 self.lr = info.lr;
@@ -740,5 +852,46 @@ pub(crate) mod tests {
             app.update(Msg::Key(KeyEvent::from(KeyCode::Tab)));
             assert_eq!(app.zoom, want);
         }
+    }
+
+    fn epoch_event(epoch: usize, train_acc: f32, val_acc: f32, val_loss: f32) -> Msg {
+        Msg::Trainer(Event::Epoch(EpochMetrics {
+            epoch,
+            step: 100 * epoch as u64,
+            train_loss: 0.01,
+            train_acc,
+            train_loss_eval: 0.01,
+            train_acc_eval: train_acc,
+            val_loss,
+            val_acc,
+            lr: 0.05,
+            penalty: 0.0,
+            samples_per_s: 1.0,
+            elapsed_s: 1.0,
+        }))
+    }
+
+    #[test]
+    fn two_keys_take_an_overfitting_run_to_a_remedy() {
+        let mut app = live();
+        for (e, vl) in [(1, 0.30), (2, 0.32), (3, 0.36), (4, 0.40), (5, 0.45)] {
+            app.update(epoch_event(e, 1.0, 0.90, vl));
+        }
+        assert_eq!(app.record.diagnosis().verdict, crate::diagnose::Verdict::Overfitting);
+        assert_eq!(app.update(key('c')), None);
+        assert_eq!(app.remedy, Some(0));
+        assert_eq!(app.zoom, Some(7), "the checklist opens over the body");
+        // The first remedy of the worst finding: early stopping.
+        let effect = app.update(Msg::Key(KeyEvent::from(KeyCode::Enter)));
+        assert!(matches!(effect, Some(Effect::Send(Command::SetEarlyStopping(Some(_))))), "{effect:?}");
+        let applied = app.applied.clone().expect("the remedy is remembered");
+        assert_eq!((applied.label, applied.epoch, applied.val_loss), ("early stopping", 5, 0.45));
+        assert_eq!((app.remedy, app.zoom), (None, None));
+        // Arrows pick another remedy; Esc closes without applying.
+        app.update(key('c'));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        assert_eq!(app.remedy, Some(1));
+        assert_eq!(app.update(Msg::Key(KeyEvent::from(KeyCode::Esc))), None);
+        assert_eq!(app.remedy, None);
     }
 }

@@ -26,6 +26,8 @@ pub enum Action {
     ToggleLogScale,
     ToggleWindow,
     ToggleDataView,
+    /// Open the checklist with its remedies (arrows pick one, Enter applies it).
+    Checklist,
     /// Show one panel (1-based, in screen order) over the whole body; again to go back.
     Zoom(u8),
     /// Zoom the next panel (Tab), or back to all panels after the last.
@@ -144,6 +146,13 @@ pub const BINDINGS: &[Binding] = &[
         None,
     ),
     bind(
+        &[Char('c')],
+        "c",
+        "checklist",
+        "is it overfitting? the checklist with its remedies: ↑/↓ pick one, Enter applies it",
+        Action::Checklist,
+    ),
+    bind(
         &[Char('v')],
         "v",
         "data",
@@ -194,10 +203,10 @@ mod tests {
     }
 
     #[test]
-    fn ctrl_c_quits_and_plain_c_does_not() {
+    fn ctrl_c_quits_and_plain_c_opens_the_checklist() {
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action_for(&ctrl_c), Some(Action::Quit));
-        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('c'))), None);
+        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('c'))), Some(Action::Checklist));
         assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('+'))), Some(Action::LrUp));
     }
 }

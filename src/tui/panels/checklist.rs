@@ -1,47 +1,103 @@
-//! The "is it overfitting?" panel, in Lee's order: first whether the
-//! network learns the training data, then whether validation follows. It
-//! shows the live evidence for each step; the verdicts and one-key
-//! remedies belong to the diagnosis (`src/diagnose/`, a later issue).
+//! The "is it overfitting?" checklist in Lee's order: step 1 (does it learn
+//! the training data?) before step 2 (is validation good?), each with ✓, ✗
+//! or … and its live evidence; the verdict; the findings with their
+//! evidence; and, opened with `c`, the remedies to apply with Enter. After
+//! a remedy it reports the measured effect since.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::Stylize;
-use ratatui::text::Line;
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
+use crate::diagnose::{Mark, Severity, Verdict};
 use crate::tui::app::App;
 
-/// The change of `f` over the last `k` epochs (newest minus oldest).
-fn trend(app: &App, k: usize, f: fn(&crate::train::EpochMetrics) -> f32) -> Option<f32> {
-    let n = app.epochs.len();
-    (n >= 2).then(|| f(&app.epochs[n - 1]) - f(&app.epochs[n.saturating_sub(k + 1)]))
+fn mark(m: Mark) -> Span<'static> {
+    match m {
+        Mark::Pass => Span::styled("✓", Style::default().fg(Color::Green).bold()),
+        Mark::Fail => Span::styled("✗", Style::default().fg(Color::Red).bold()),
+        Mark::Pending => Span::styled("…", Style::default().fg(Color::DarkGray)),
+    }
+}
+
+fn verdict(v: Verdict) -> Span<'static> {
+    let (text, color) = match v {
+        Verdict::Healthy => ("healthy", Color::Green),
+        Verdict::Underfitting => ("underfitting", Color::Yellow),
+        Verdict::Overfitting => ("overfitting", Color::Red),
+        Verdict::Diverging => ("diverging", Color::Red),
+        Verdict::Stalled => ("stalled", Color::Red),
+        Verdict::TooEarly => ("too early to tell", Color::DarkGray),
+    };
+    Span::styled(text, Style::default().fg(color).bold())
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let block = Block::bordered().title(Line::from("Is it overfitting?").bold());
-    let Some(last) = app.epochs.last() else {
-        Paragraph::new("1 Does it learn the training data?  … after the first epoch").block(block).render(area, buf);
-        return;
-    };
-    let train_trend =
-        trend(app, 3, |e| e.train_loss_eval).map_or(String::new(), |d| format!(", {d:+.3} over 3 epochs"));
-    let best = app.epochs.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).expect("non-empty");
-    let lines = vec![
-        Line::from("1 Does it learn the training data?").bold(),
-        Line::from(format!(
-            "   train acc {:.1}% (eval mode), loss {:.3}{train_trend}",
-            last.train_acc_eval * 100.0,
-            last.train_loss_eval
-        )),
-        Line::from("2 Only then: is validation good?").bold(),
-        Line::from(format!(
-            "   val acc {:.1}%, gap {:.1} points; val loss {:.3} (best {:.3} at epoch {})",
-            last.val_acc * 100.0,
-            (last.train_acc_eval - last.val_acc) * 100.0,
-            last.val_loss,
-            best.val_loss,
-            best.epoch
-        )),
+    let d = app.record.diagnosis();
+    let open = app.remedy.is_some();
+    let title = Line::from(vec![
+        Span::raw("Is it overfitting?  ").bold(),
+        verdict(d.verdict),
+        Span::raw(if open { "   ↑/↓ pick a remedy · Enter apply · Esc close " } else { "   c: remedies " }).dark_gray(),
+    ]);
+    let mut lines = vec![
+        Line::from(vec![
+            mark(d.steps[0].0),
+            Span::raw(" 1 Does it learn the training data?  ").bold(),
+            Span::raw(d.steps[0].1.clone()),
+        ]),
+        Line::from(vec![
+            mark(d.steps[1].0),
+            Span::raw(" 2 Only then: is validation good?  ").bold(),
+            Span::raw(d.steps[1].1.clone()),
+        ]),
     ];
-    Paragraph::new(lines).wrap(Wrap { trim: false }).block(block).render(area, buf);
+    if let (Some(a), Some(now)) = (&app.applied, app.epochs.last()) {
+        let text = if now.epoch > a.epoch {
+            format!(
+                "since {} at epoch {}: val loss {:.3} → {:.3}, val acc {:.1}% → {:.1}%",
+                a.label,
+                a.epoch,
+                a.val_loss,
+                now.val_loss,
+                a.val_acc * 100.0,
+                now.val_acc * 100.0
+            )
+        } else {
+            format!("{} applied at epoch {}: its effect shows at the next epoch", a.label, a.epoch)
+        };
+        lines.push(Line::from(text).fg(Color::Cyan));
+    }
+    let mut k = 0;
+    for f in &d.findings {
+        let color = match f.severity {
+            Severity::Bad => Color::Red,
+            Severity::Warn => Color::Yellow,
+            Severity::Info => Color::Green,
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("• {} ", f.id), Style::default().fg(color).bold()),
+            Span::raw(f.evidence.clone()),
+        ]));
+        if f.remedies.is_empty() {
+            continue;
+        }
+        if open {
+            for r in &f.remedies {
+                let selected = app.remedy == Some(k);
+                let style = if selected {
+                    Style::default().fg(Color::Black).bg(Color::Cyan)
+                } else {
+                    Style::default().fg(Color::Cyan)
+                };
+                lines.push(Line::from(vec![Span::raw("    "), Span::styled(format!("→ {}", r.label), style)]));
+                k += 1;
+            }
+        } else {
+            let all: Vec<&str> = f.remedies.iter().map(|r| r.label).collect();
+            lines.push(Line::from(format!("    → {}", all.join(" · "))).fg(Color::Cyan));
+        }
+    }
+    Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(title)).render(area, buf);
 }
