@@ -5,41 +5,50 @@
 mod common;
 
 use common::run;
+use fitcheck::diagnose::Verdict;
 use fitcheck::train::{Event, Stopped};
 
 #[test]
 fn raw_pixels_fail_and_normalizing_fixes_them() {
     let raw = run("mnist-raw-pixels", &["epochs=2"]);
     assert!(raw.summary.best_val_acc < 0.5, "raw pixels: {}", raw.summary.best_val_acc);
+    raw.assert_verdict(Verdict::Stalled, "unnormalized_inputs");
     let scaled = run("mnist-raw-pixels", &["epochs=2", "normalize=Scale255"]);
     assert!(scaled.summary.best_val_acc >= 0.95, "scaled: {}", scaled.summary.best_val_acc);
+    scaled.assert_verdict(Verdict::Healthy, "healthy");
 }
 
 #[test]
 fn a_bigger_network_learns_fizzbuzz() {
     let shallow = run("fizzbuzz-shallow", &[]);
     assert!(shallow.summary.test_acc <= 0.8, "shallow on 1..100: {}", shallow.summary.test_acc);
+    shallow.assert_verdict(Verdict::Underfitting, "capacity_too_small");
     let deep = run("fizzbuzz-deep", &[]);
     assert!(deep.summary.test_acc >= 0.95, "deep on 1..100: {}", deep.summary.test_acc);
+    deep.assert_verdict(Verdict::Healthy, "healthy");
 }
 
 #[test]
 fn deep_sigmoid_stalls_and_relu_learns() {
     let sigmoid = run("mnist-deep-sigmoid", &["epochs=2"]);
     assert!(sigmoid.summary.best_val_acc < 0.5, "sigmoid: {}", sigmoid.summary.best_val_acc);
+    sigmoid.assert_verdict(Verdict::Stalled, "vanishing_gradients");
     let relu = run("mnist-deep-sigmoid", &["epochs=2", "activation=Relu"]);
     assert!(relu.summary.best_val_acc >= 0.9, "relu: {}", relu.summary.best_val_acc);
+    relu.assert_verdict(Verdict::Healthy, "healthy");
 }
 
 #[test]
 fn a_deep_selu_net_trains_well() {
     let selu = run("mnist-selu", &["epochs=3"]);
     assert!(selu.summary.best_val_acc >= 0.95, "{}", selu.summary.best_val_acc);
+    selu.assert_verdict(Verdict::Healthy, "healthy");
 }
 
 #[test]
 fn a_learning_rate_too_high_is_caught_and_rolled_back() {
-    let r = run("mnist-lr-too-high", &["epochs=1"]);
+    let r = run("mnist-lr-too-high", &["epochs=2"]);
+    r.assert_verdict(Verdict::Diverging, "lr_too_high");
     assert!(r.count(|e| matches!(e, Event::Diverged { .. })) >= 1);
     for e in &r.events {
         let line = serde_json::to_string(e).unwrap();
@@ -59,7 +68,11 @@ fn small_data_and_a_wide_net_overfit_and_early_stopping_stops() {
     let over = run("mnist-overfit", &["epochs=20"]);
     let gap = over.best_train_acc() - over.summary.best_val_acc;
     assert!(over.best_train_acc() >= 0.99 && gap >= 0.05, "train {} gap {gap}", over.best_train_acc());
+    over.assert_verdict(Verdict::Overfitting, "overfitting_gap");
+    over.assert_verdict(Verdict::Overfitting, "val_loss_rising");
+    over.assert_verdict(Verdict::Overfitting, "early_stop_recommended");
     let early = run("mnist-early-stop", &[]);
+    early.assert_verdict(Verdict::Overfitting, "overfitting_gap");
     assert_eq!(early.summary.stopped, Stopped::EarlyStop);
     assert!(early.summary.epochs < 60);
 }
@@ -97,6 +110,11 @@ fn every_remedy_beats_overfitting_in_full() {
             "mnist-l2" => r.min_val_loss() < over.min_val_loss() - 0.02,
             _ => r.summary.best_val_acc > over.summary.best_val_acc,
         };
+        println!(
+            "  verdict {:?}: {:?}",
+            r.diagnosis().verdict,
+            r.diagnosis().findings.iter().map(|f| f.id).collect::<Vec<_>>()
+        );
         if !better {
             worse.push(name);
         }

@@ -33,6 +33,8 @@ pub fn small(sets: &[&str]) -> Preset {
 
 /// What a headless run of a preset produced.
 pub struct Run {
+    pub name: String,
+    pub sets: Vec<String>,
     pub events: Vec<fitcheck::train::Event>,
     pub epochs: Vec<fitcheck::train::EpochMetrics>,
     pub summary: fitcheck::train::Summary,
@@ -50,6 +52,26 @@ impl Run {
 
     pub fn count(&self, pred: impl Fn(&fitcheck::train::Event) -> bool) -> usize {
         self.events.iter().filter(|e| pred(e)).count()
+    }
+
+    /// The checklist's diagnosis of this run, as the headless summary has it.
+    pub fn diagnosis(&self) -> fitcheck::diagnose::Diagnosis {
+        let sets: Vec<&str> = self.sets.iter().map(String::as_str).collect();
+        let mut record = fitcheck::verdict::RunRecord::new(preset(&self.name, &sets));
+        self.events.iter().for_each(|e| record.record(e));
+        record.diagnosis()
+    }
+
+    /// Asserts the verdict and that `finding` is among the findings, each
+    /// with its evidence in numbers.
+    pub fn assert_verdict(&self, verdict: fitcheck::diagnose::Verdict, finding: &str) {
+        let d = self.diagnosis();
+        let ids: Vec<&str> = d.findings.iter().map(|f| f.id).collect();
+        assert_eq!(d.verdict, verdict, "{} {:?}: {ids:?}", self.name, self.sets);
+        assert!(ids.contains(&finding), "{} {:?}: {finding} not in {ids:?}", self.name, self.sets);
+        for f in &d.findings {
+            assert!(f.evidence.chars().any(|c| c.is_ascii_digit()), "evidence in numbers: {}", f.evidence);
+        }
     }
 }
 
@@ -72,5 +94,5 @@ pub fn run(name: &str, sets: &[&str]) -> Run {
         Some(Event::Summary(s)) => s.clone(),
         other => panic!("{name}: the run ended with {other:?}"),
     };
-    Run { events, epochs, summary }
+    Run { name: name.into(), sets: sets.iter().map(|s| s.to_string()).collect(), events, epochs, summary }
 }
