@@ -196,22 +196,6 @@ fn layer_statistics_arrive_while_training() {
     assert!(hidden.dead_fraction.is_some() && s.layers[1].dead_fraction.is_none());
 }
 
-fn all_numbers_finite(events: &[Event]) {
-    for e in events {
-        // serde_json writes a non-finite float as null; the only nulls
-        // allowed are the optional statistics and a diverged loss.
-        let line = serde_json::to_string(e).unwrap();
-        let line = line
-            .replace("\"saturated_fraction\":null", "")
-            .replace("\"dead_fraction\":null", "")
-            .replace("\"boundary\":null", "")
-            .replace("\"image\":null", "");
-        let head: String = line.chars().take(300).collect();
-        assert!(!line.contains("null") || matches!(e, Event::Diverged { .. }), "non-finite number in {head}");
-        assert!(!line.contains("NaN") && !line.contains("inf"), "{line}");
-    }
-}
-
 #[test]
 fn a_diverging_run_rolls_back_halves_the_rate_and_never_reports_nan() {
     let events = collect(&["lr=20.0", "hidden=[64, 64]"], &[]);
@@ -228,7 +212,7 @@ fn a_diverging_run_rolls_back_halves_the_rate_and_never_reports_nan() {
     let (from, to, back, at) = diverged[0];
     assert_eq!((from, to), (20.0, 10.0));
     assert!(back < at);
-    all_numbers_finite(&events);
+    common::assert_all_finite(&events);
     assert!(epochs(&events).iter().all(|e| e.train_loss.is_finite() && e.val_loss.is_finite()));
 }
 

@@ -127,51 +127,39 @@ mod tests {
         assert_eq!(s.correct, 1);
     }
 
+    /// Every logit's gradient of `loss` against central differences (f64 sums).
+    fn gradcheck(loss: Loss, labels: [u8; 2]) {
+        let z = array![[0.3f32, -1.2, 2.0, 0.5], [1.0, 1.1, -0.3, 0.0]];
+        let mut g = Array2::zeros(z.dim());
+        loss.compute(z.view(), &labels, Some(g.view_mut()), 1.0);
+        let eps = 1e-2f32;
+        for ((i, j), &theoretical) in g.indexed_iter() {
+            let at = |d: f32| {
+                let mut zd = z.clone();
+                zd[[i, j]] += d;
+                loss.compute(zd.view(), &labels, None, 1.0).loss
+            };
+            let numerical = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+            let theoretical = theoretical as f64;
+            assert!(
+                (numerical - theoretical).abs() < 1e-3,
+                "{loss:?}: numerical={numerical}, theoretical={theoretical}"
+            );
+        }
+    }
+
+    /// d loss / d z_j = softmax(z)_j - [j == y].
+    #[test]
+    fn gradcheck_softmax_cross_entropy_matches_finite_differences() {
+        gradcheck(Loss::CrossEntropy, [2, 0]);
+    }
+
+    /// d loss / d z_i = 2 p_i ((p_i - y_i) - Σ_j (p_j - y_j) p_j).
     #[test]
     fn gradcheck_softmax_mse_matches_finite_differences() {
-        let z = array![[0.3f32, -1.2, 2.0, 0.5], [1.0, 1.1, -0.3, 0.0]];
-        let labels = [1u8, 0];
-        let mut g = Array2::zeros(z.dim());
-        softmax_mse(z.view(), &labels, Some(g.view_mut()), 1.0);
-        let eps = 1e-2f32;
-        for i in 0..2 {
-            for j in 0..4 {
-                let mut zp = z.clone();
-                zp[[i, j]] += eps;
-                let mut zm = z.clone();
-                zm[[i, j]] -= eps;
-                let lp = softmax_mse(zp.view(), &labels, None, 1.0).loss;
-                let lm = softmax_mse(zm.view(), &labels, None, 1.0).loss;
-                let numerical = (lp - lm) / (2.0 * eps as f64);
-                let theoretical = g[[i, j]] as f64;
-                assert!((numerical - theoretical).abs() < 1e-3, "numerical={numerical}, theoretical={theoretical}");
-            }
-        }
+        gradcheck(Loss::Mse, [1, 0]);
         // A perfect prediction has no loss.
         let sure = array![[50.0f32, 0.0]];
         assert!(softmax_mse(sure.view(), &[0], None, 1.0).loss < 1e-12);
-    }
-
-    /// d loss / d z_j = softmax(z)_j - [j == y], checked by central differences in f64.
-    #[test]
-    fn gradcheck_softmax_cross_entropy_matches_finite_differences() {
-        let z = array![[0.3f32, -1.2, 2.0, 0.5], [1.0, 1.1, -0.3, 0.0]];
-        let labels = [2u8, 0];
-        let mut g = Array2::zeros(z.dim());
-        softmax_cross_entropy(z.view(), &labels, Some(g.view_mut()), 1.0);
-        let eps = 1e-2f32;
-        for i in 0..2 {
-            for j in 0..4 {
-                let mut zp = z.clone();
-                zp[[i, j]] += eps;
-                let mut zm = z.clone();
-                zm[[i, j]] -= eps;
-                let lp = softmax_cross_entropy(zp.view(), &labels, None, 1.0).loss;
-                let lm = softmax_cross_entropy(zm.view(), &labels, None, 1.0).loss;
-                let numerical = (lp - lm) / (2.0 * eps as f64);
-                let theoretical = g[[i, j]] as f64;
-                assert!((numerical - theoretical).abs() < 1e-3, "numerical={numerical}, theoretical={theoretical}");
-            }
-        }
     }
 }

@@ -96,3 +96,19 @@ pub fn run(name: &str, sets: &[&str]) -> Run {
     };
     Run { name: name.into(), sets: sets.iter().map(|s| s.to_string()).collect(), events, epochs, summary }
 }
+
+/// No event carries a non-finite number (serde_json writes those as null;
+/// the only nulls allowed are optional fields and a diverged loss).
+pub fn assert_all_finite(events: &[fitcheck::train::Event]) {
+    for e in events {
+        let line = serde_json::to_string(e).unwrap();
+        let line = line
+            .replace("\"saturated_fraction\":null", "")
+            .replace("\"dead_fraction\":null", "")
+            .replace("\"boundary\":null", "")
+            .replace("\"image\":null", "");
+        let head: String = line.chars().take(300).collect();
+        let diverged = matches!(e, fitcheck::train::Event::Diverged { .. });
+        assert!(!line.contains("null") || diverged, "non-finite number in {head}");
+    }
+}
