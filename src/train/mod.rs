@@ -304,17 +304,10 @@ impl Trainer {
 
     /// The data view of the validation split after an epoch: confusion,
     /// misclassified samples, and the decision boundary of 2-D sets.
-    fn data_view(&mut self, epoch: usize) -> DataView {
-        let classes = self.data.train.classes;
-        let mut confusion = vec![vec![0u32; classes]; classes];
-        let mut wrong: Vec<(u32, u8, u8)> = Vec::new();
+    /// `confusion` and `wrong` (sample, label, prediction) come from the
+    /// epoch's validation pass, so validation is evaluated once an epoch.
+    fn data_view(&mut self, epoch: usize, confusion: Vec<Vec<u32>>, wrong: &[(u32, u8, u8)]) -> DataView {
         let val = std::mem::take(&mut self.split.val);
-        self.evaluate_with(&val, false, |i, y, p| {
-            confusion[y as usize][p as usize] += 1;
-            if y != p && wrong.len() < DATA_VIEW_WRONG {
-                wrong.push((i, y, p));
-            }
-        });
         let train = &self.data.train;
         let misclassified = wrong
             .iter()
@@ -618,16 +611,30 @@ impl Trainer {
 
     /// Evaluation of the training probe and the validation split, with the
     /// guard applied: non-finite results roll back and evaluate again.
-    fn evaluate_epoch(&mut self, events: &Sender<Event>) -> Result<Option<[f32; 4]>, Halt> {
+    /// Also returns the validation confusion matrix and the first few
+    /// misclassified samples, for the data view.
+    #[allow(clippy::type_complexity)]
+    fn evaluate_epoch(
+        &mut self,
+        events: &Sender<Event>,
+    ) -> Result<Option<([f32; 4], Vec<Vec<u32>>, Vec<(u32, u8, u8)>)>, Halt> {
         loop {
             let probe = std::mem::take(&mut self.probe);
             let (train_loss_eval, train_acc_eval) = self.evaluate(&probe, false);
             self.probe = probe;
+            let classes = self.data.train.classes;
+            let mut confusion = vec![vec![0u32; classes]; classes];
+            let mut wrong: Vec<(u32, u8, u8)> = Vec::new();
             let val = std::mem::take(&mut self.split.val);
-            let (val_loss, val_acc) = self.evaluate(&val, false);
+            let (val_loss, val_acc) = self.evaluate_with(&val, false, |i, y, p| {
+                confusion[y as usize][p as usize] += 1;
+                if y != p && wrong.len() < DATA_VIEW_WRONG {
+                    wrong.push((i, y, p));
+                }
+            });
             self.split.val = val;
             if train_loss_eval.is_finite() && val_loss.is_finite() {
-                return Ok(Some([train_loss_eval, train_acc_eval, val_loss, val_acc]));
+                return Ok(Some(([train_loss_eval, train_acc_eval, val_loss, val_acc], confusion, wrong)));
             }
             if !self.recover(events, val_loss)? {
                 return Ok(None);
@@ -705,7 +712,9 @@ impl Trainer {
                 }
             }
             self.order = order;
-            let Some([train_loss_eval, train_acc_eval, val_loss, val_acc]) = self.evaluate_epoch(events)? else {
+            let Some(([train_loss_eval, train_acc_eval, val_loss, val_acc], confusion, wrong)) =
+                self.evaluate_epoch(events)?
+            else {
                 stopped = Stopped::Diverged;
                 break 'epochs;
             };
@@ -734,7 +743,7 @@ impl Trainer {
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
-            let view = self.data_view(epoch);
+            let view = self.data_view(epoch, confusion, &wrong);
             Self::emit(events, Event::DataView(view))?;
             if self.early_stopping_says_stop(epoch, val_loss, events)? {
                 stopped = Stopped::EarlyStop;
