@@ -20,6 +20,14 @@ pub enum HeadlessError {
     Failed(String),
 }
 
+/// The summary event with the diagnosis beside its fields, in their order.
+#[derive(serde::Serialize)]
+struct SummaryLine<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    diagnosis: crate::diagnose::Diagnosis,
+}
+
 /// Trains to the end, writing JSON lines to `out`.
 pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Result<Summary, HeadlessError> {
     let log_err =
@@ -40,9 +48,7 @@ pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Re
             Event::Summary(s) => {
                 summary = Some(s.clone());
                 // The summary line carries the checklist's verdict.
-                let mut line = serde_json::to_value(&event).map_err(|e| HeadlessError::Output(e.into()))?;
-                line["diagnosis"] =
-                    serde_json::to_value(record.diagnosis()).map_err(|e| HeadlessError::Output(e.into()))?;
+                let line = SummaryLine { event: &event, diagnosis: record.diagnosis() };
                 serde_json::to_writer(&mut *out, &line).map_err(|e| HeadlessError::Output(e.into()))?;
                 out.write_all(b"\n").and_then(|()| out.flush()).map_err(HeadlessError::Output)?;
                 continue;
