@@ -38,6 +38,11 @@ impl Loss {
     }
 }
 
+/// The index of the largest value (the first of ties): a row's predicted class.
+pub fn argmax(row: ndarray::ArrayView1<f32>) -> usize {
+    row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
+}
+
 /// Sum of the per-sample losses and the number of correct argmax predictions.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossSum {
@@ -98,7 +103,7 @@ pub fn softmax_mse(
         p.iter_mut().zip(row.iter()).for_each(|(v, &z)| *v = (z - max).exp());
         let denom: f32 = p.iter().sum();
         p.iter_mut().for_each(|v| *v /= denom);
-        let arg = p.iter().enumerate().fold(0, |best, (j, &v)| if v > p[best] { j } else { best });
+        let arg = argmax(ndarray::ArrayView1::from(&*p));
         sum.correct += usize::from(arg == y);
         let err = |j: usize| p[j] - f32::from(u8::from(j == y));
         sum.loss += (0..p.len()).map(|j| (err(j) * err(j)) as f64).sum::<f64>();

@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::data::{Augment, DataError, Normalizer, Split, TrainTest, add_label_noise};
-use crate::nn::loss::LossSum;
+use crate::nn::loss::{LossSum, argmax};
 use crate::nn::optim::Penalty;
 use crate::nn::stats::layer_stats;
 use crate::nn::{Fidelity, Network, Optimizer, StepRunner, Workspace};
@@ -292,8 +292,7 @@ impl Trainer {
             let logits = self.net.forward(self.eval_x.slice(s![..n, ..]), &mut self.ws_eval);
             let s = self.net.loss().compute(logits.view(), labels, None, 1.0);
             for ((&i, &y), row) in chunk.iter().zip(labels).zip(logits.rows()) {
-                let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b });
-                seen(i, y, best as u8);
+                seen(i, y, argmax(row) as u8);
             }
             total.loss += s.loss;
             total.correct += s.correct;
@@ -350,12 +349,7 @@ impl Trainer {
                 grid[[c, 1]] = (gy - self.norm.offset[1]) * self.norm.scale[1];
             }
             let logits = self.net.forward(grid.view(), &mut self.ws_eval);
-            classes.extend(
-                logits
-                    .rows()
-                    .into_iter()
-                    .map(|row| row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b }) as u8),
-            );
+            classes.extend(logits.rows().into_iter().map(|row| argmax(row) as u8));
         }
         let step = (val.len() / BOUNDARY_POINTS).max(1);
         let points = val

@@ -668,6 +668,10 @@ pub(crate) mod tests {
         }
     }
 
+    fn step_event(step: u64, loss: f32, acc: f32) -> Msg {
+        Msg::Trainer(Event::Step(crate::train::StepMetrics { epoch: 1, step, loss, acc, samples_per_s: 9000.0 }))
+    }
+
     fn key(c: char) -> Msg {
         Msg::Key(KeyEvent::from(KeyCode::Char(c)))
     }
@@ -721,21 +725,9 @@ pub(crate) mod tests {
     fn step_metrics_feed_the_curves_on_an_epoch_axis() {
         let mut app = App::new(preset());
         app.update(Msg::Trainer(Event::Start(info())));
-        app.update(Msg::Trainer(Event::Step(crate::train::StepMetrics {
-            epoch: 1,
-            step: 50,
-            loss: 0.7,
-            acc: 0.8,
-            samples_per_s: 9000.0,
-        })));
+        app.update(step_event(50, 0.7, 0.8));
         assert_eq!(app.train_loss.last(), Some((0.5, 0.699999988079071)));
-        app.update(Msg::Trainer(Event::Step(crate::train::StepMetrics {
-            epoch: 1,
-            step: 60,
-            loss: 0.2,
-            acc: 0.9,
-            samples_per_s: 9000.0,
-        })));
+        app.update(step_event(60, 0.2, 0.9));
         // Smoothed: 0.6 of the previous point, 0.4 of the new one.
         let (x, y) = app.train_loss.last().unwrap();
         assert!((x - 0.6).abs() < 1e-12 && (y - (0.6 * 0.7 + 0.4 * 0.2)).abs() < 1e-6, "{y}");
@@ -801,13 +793,7 @@ pub(crate) mod tests {
     #[test]
     fn restart_keeps_the_old_run_as_a_ghost() {
         let mut app = live();
-        app.update(Msg::Trainer(Event::Step(crate::train::StepMetrics {
-            epoch: 1,
-            step: 50,
-            loss: 0.7,
-            acc: 0.8,
-            samples_per_s: 9000.0,
-        })));
+        app.update(step_event(50, 0.7, 0.8));
         let Some(Effect::Restart(p)) = app.update(key('r')) else { panic!("r restarts") };
         app.begin_run(*p, true);
         assert!(app.train_loss.is_empty() && app.epochs.is_empty());
