@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use fitcheck::nn::stats::layer_stats;
 use fitcheck::nn::{Activation, Init, Network};
 use fitcheck::preset::{self, Preset};
-use fitcheck::train::{Change, EpochMetrics, Event, RunInfo, StatsReport, StepMetrics, json_f32};
+use fitcheck::settings::Setting;
+use fitcheck::train::{Change, EpochMetrics, Event, RunInfo, StatsReport, StepMetrics};
 use fitcheck::tui::app::{App, Msg};
 use fitcheck::tui::ui;
 use ndarray::Array2;
@@ -37,6 +38,7 @@ fn long_run() -> App {
         threads: 2,
         classes: 10,
         input_scale: 1.0,
+        settings: None,
     })));
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let net = Network::new(784, &[512, 512], 10, Activation::Relu, Init::Auto, &mut rng);
@@ -74,10 +76,10 @@ fn long_run() -> App {
         if step % 200_000 == 1 {
             app.update(Msg::Trainer(Event::Change(Change {
                 step,
-                key: "lr".into(),
-                from: json_f32(0.05),
-                to: json_f32(0.1),
+                from: Setting::LearningRate(0.05),
+                to: Setting::LearningRate(0.1),
                 note: None,
+                by_trainer: false,
             })));
         }
     }

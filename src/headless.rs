@@ -1,65 +1,96 @@
-//! The headless runner (`fitcheck run`): the same event stream the TUI
-//! reads, printed as JSON lines — every epoch and every event the trainer
-//! caused on stdout (step metrics, layer statistics and the data view only
-//! go to the `--metrics` log), then the summary.
+//! The headless runner (`fitcheck run`): the same event stream the
+//! dashboard reads, through the same run model, printed as JSON lines —
+//! every epoch and every event the trainer caused on stdout (step metrics,
+//! layer statistics, the data view and the verdict changes only go to the
+//! `--metrics` log), then the summary with the diagnosis.
 
 use std::io::{self, Write};
-use std::path::Path;
 
-use crate::train::log::RunLog;
-use crate::train::{Event, Summary, Trainer, spawn};
-use crate::verdict::RunRecord;
+use crossbeam_channel::{Receiver, never, select};
+
+use crate::run::Run;
+use crate::session::Session;
+use crate::train::{Command, Event, Summary, Trainer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
-    #[error("{path}: cannot write the run log: {source}")]
-    Log { path: String, source: io::Error },
     #[error("cannot write the output: {0}")]
     Output(io::Error),
     #[error("{0}")]
     Failed(String),
 }
 
-/// The summary event with the diagnosis beside its fields, in their order.
+/// The summary event with the diagnosis beside its fields, in their order:
+/// the summary line of stdout and of the run log.
 #[derive(serde::Serialize)]
-struct SummaryLine<'a> {
+pub struct SummaryLine<'a> {
     #[serde(flatten)]
-    event: &'a Event,
-    diagnosis: crate::diagnose::Diagnosis,
+    pub event: &'a Event,
+    pub diagnosis: &'a crate::diagnose::Diagnosis,
 }
 
-/// Trains to the end, writing JSON lines to `out`.
-pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Result<Summary, HeadlessError> {
-    let log_err =
-        |source| HeadlessError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
-    let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
-    let mut record = RunRecord::new(trainer.preset().clone());
-    let handle = spawn(trainer).map_err(|e| HeadlessError::Failed(format!("cannot start the trainer: {e}")))?;
-    let mut summary = None;
-    let mut failure = None;
-    for event in handle.events.iter() {
-        record.record(&event);
-        if let Some(log) = log.as_mut() {
-            log.record(&event).map_err(log_err)?;
-        }
+fn write_line(out: &mut impl Write, line: &impl serde::Serialize) -> Result<(), HeadlessError> {
+    serde_json::to_writer(&mut *out, line).map_err(|e| HeadlessError::Output(e.into()))?;
+    out.write_all(b"\n").and_then(|()| out.flush()).map_err(HeadlessError::Output)
+}
+
+/// Trains to the end, writing JSON lines to `out` and every event to the
+/// session's run log.
+pub fn run(trainer: Trainer, session: Session, out: &mut impl Write) -> Result<Summary, HeadlessError> {
+    run_until(trainer, session, out, &never::<()>())
+}
+
+/// [`run`], stopping early (with an `interrupted` summary) when `stop`
+/// delivers anything: a signal, say.
+pub fn run_until<T>(
+    trainer: Trainer,
+    mut session: Session,
+    out: &mut impl Write,
+    stop: &Receiver<T>,
+) -> Result<Summary, HeadlessError> {
+    let mut run = Run::new(trainer.preset().clone());
+    session.start_trainer(trainer).map_err(|e| HeadlessError::Failed(format!("cannot start the trainer: {e}")))?;
+    let events = session.events();
+    let (mut summary, mut failure) = (None, None);
+    let mut stopping = false;
+    loop {
+        let event = select! {
+            recv(events) -> e => match e { Ok(e) => e, Err(_) => break },
+            recv(stop) -> _ => {
+                if !stopping {
+                    stopping = true;
+                    session.send(Command::Stop);
+                }
+                continue;
+            }
+        };
+        let verdict = run.apply(&event);
         match &event {
-            // Step metrics and layer statistics only go to the run log.
-            Event::Step(_) | Event::Start(_) | Event::Stats(_) | Event::DataView(_) => continue,
             Event::Summary(s) => {
                 summary = Some(s.clone());
-                // The summary line carries the checklist's verdict.
-                let line = SummaryLine { event: &event, diagnosis: record.diagnosis() };
-                serde_json::to_writer(&mut *out, &line).map_err(|e| HeadlessError::Output(e.into()))?;
-                out.write_all(b"\n").and_then(|()| out.flush()).map_err(HeadlessError::Output)?;
-                continue;
+                let line = SummaryLine { event: &event, diagnosis: run.diagnosis() };
+                session.record_line(&event, &line);
+                write_line(out, &line)?;
+                break;
             }
             Event::Failed { message } => failure = Some(message.clone()),
             _ => {}
         }
-        serde_json::to_writer(&mut *out, &event).map_err(|e| HeadlessError::Output(e.into()))?;
-        out.write_all(b"\n").and_then(|()| out.flush()).map_err(HeadlessError::Output)?;
+        session.record(&event);
+        if let Some(v) = &verdict {
+            session.record(v);
+        }
+        // Step metrics, layer statistics and verdicts only go to the run log.
+        if !matches!(event, Event::Step(_) | Event::Start(_) | Event::Stats(_) | Event::DataView(_)) {
+            write_line(out, &event)?;
+        }
     }
-    let _ = handle.thread.join();
+    if let Some(message) = session.log_failure() {
+        eprintln!("fitcheck: {message}");
+    }
+    // The trainer waits for more epochs after its summary: dropping the
+    // session stops it.
+    session.shutdown(std::time::Duration::from_secs(3));
     match (summary, failure) {
         (_, Some(message)) => Err(HeadlessError::Failed(message)),
         (Some(s), None) => Ok(s),

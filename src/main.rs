@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 use fitcheck::headless::{self, HeadlessError};
 use fitcheck::preset::{self, Preset, PresetError};
+use fitcheck::session::Session;
+use fitcheck::train::log::RunLog;
 use fitcheck::train::{SetupError, Trainer, load_data};
 use fitcheck::tui::TuiError;
 
@@ -113,17 +115,35 @@ fn setup(preset: &Preset, path: &std::path::Path, sets: &[String]) -> Result<Tra
     Trainer::new(preset, data).map_err(located)
 }
 
+/// A session writing to the `--metrics` run log, if any.
+fn session(metrics: Option<&std::path::Path>, interactive: bool) -> Result<Session, Failure> {
+    let log = match metrics {
+        Some(path) => {
+            let log = RunLog::open(path).map_err(|e| Failure {
+                code: 2,
+                message: format!("{}: cannot write the run log: {e}", path.display()),
+            })?;
+            Some((log, path))
+        }
+        None => None,
+    };
+    Ok(if interactive { Session::interactive(log) } else { Session::new(log) })
+}
+
 fn real_main(cli: Cli) -> Result<(), Failure> {
+    let never = crossbeam_channel::never::<()>();
     match cli.command {
-        None => Ok(fitcheck::tui::run(None, &[], None)?),
-        Some(Cmd::Tui { preset, set, metrics }) => Ok(fitcheck::tui::run(preset.as_deref(), &set, metrics.as_deref())?),
+        None => Ok(fitcheck::tui::run(None, &[], session(None, true)?, &never)?),
+        Some(Cmd::Tui { preset, set, metrics }) => {
+            Ok(fitcheck::tui::run(preset.as_deref(), &set, session(metrics.as_deref(), true)?, &never)?)
+        }
         Some(Cmd::Run { preset, epochs, seed, mut set, metrics }) => {
             set.extend(epochs.map(|e| format!("epochs={e}")));
             set.extend(seed.map(|s| format!("seed={s}")));
             let (p, path) = load_preset(&preset, &set)?;
             let trainer = setup(&p, &path, &set)?;
             let stdout = io::stdout();
-            headless::run(trainer, metrics.as_deref(), &mut stdout.lock())?;
+            headless::run_until(trainer, session(metrics.as_deref(), false)?, &mut stdout.lock(), &never)?;
             Ok(())
         }
         Some(Cmd::Presets) => {
@@ -148,7 +168,8 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             let name = preset.unwrap_or_else(|| "mnist-mlp".into());
             let (p, path) = load_preset(&name, &set)?;
             let mut trainer = setup(&p, &path, &set)?;
-            let (train, eval) = trainer.bench(epochs.max(1));
+            let speed = trainer.bench(epochs.max(1));
+            let (train, eval) = (speed.train, speed.eval);
             let line = serde_json::json!({
                 "type": "bench",
                 "preset": p.name,

@@ -5,13 +5,9 @@
 mod common;
 
 use fitcheck::diagnose::{Diagnosis, Verdict};
-use fitcheck::verdict::RunRecord;
 
 fn diagnose(name: &str, sets: &[&str]) -> Diagnosis {
-    let r = common::run(name, sets);
-    let mut record = RunRecord::new(common::preset(name, sets));
-    r.events.iter().for_each(|e| record.record(e));
-    record.diagnosis()
+    common::run(name, sets).diagnosis()
 }
 
 fn check(name: &str, sets: &[&str], verdict: Verdict, finding: &str) {

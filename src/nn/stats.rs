@@ -8,7 +8,7 @@
 //! 10% of its maximum), and the mean and std of the activations.
 
 use ndarray::{Array2, ArrayView2, Axis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Activation;
 use super::network::{Grads, Network, Workspace};
@@ -20,7 +20,7 @@ pub const HIST_BINS: usize = 24;
 pub const SATURATION: f32 = 0.1;
 
 /// Counts of values in `HIST_BINS` equal bins over `[lo, hi]`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
     pub lo: f32,
     pub hi: f32,
@@ -54,7 +54,7 @@ impl Histogram {
 }
 
 /// What one layer looks like now.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
     pub fan_in: usize,
     pub fan_out: usize,

@@ -20,9 +20,15 @@ impl RunLog {
     }
 
     pub fn record(&mut self, event: &Event) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, event)?;
+        self.record_line(event, !event.is_coalescable())
+    }
+
+    /// Writes any serializable line (the summary with its diagnosis),
+    /// flushing when `flush`.
+    pub fn record_line(&mut self, line: &impl serde::Serialize, flush: bool) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, line)?;
         self.out.write_all(b"\n")?;
-        if !event.is_coalescable() {
+        if flush {
             self.out.flush()?;
         }
         Ok(())

@@ -2,42 +2,41 @@
 //! or the headless runner): `Command` in, `Event` out. Events serialize to
 //! the JSON lines of DESIGN.md section 3 (`{"type":"epoch",...}`).
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::nn::stats::LayerStats;
-use crate::nn::{Activation, OptimizerKind};
-use crate::preset::EarlyStopping;
+pub use crate::settings::{Change, Setting, json_f32};
 
 /// What the driver asks of the trainer; applied between two minibatches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    SetLearningRate(f32),
-    /// Change the hidden activation in place (weights kept).
-    SetActivation(Activation),
+    /// Change one live setting. The activation changes in place (weights
+    /// kept); a new optimizer starts with fresh state; `Hidden` is changed
+    /// only through `AddLayer` / `RemoveLayer`.
+    Set(Setting),
     /// Insert an identity hidden layer before the output layer.
     AddLayer,
     /// Remove the last hidden layer (folded into the output layer).
     RemoveLayer,
-    SetDropout(f32),
-    SetL1(f32),
-    SetL2(f32),
-    /// Switch optimizer; the new one starts with fresh state.
-    SetOptimizer(OptimizerKind),
-    /// Turn early stopping on (with these settings) or off.
-    SetEarlyStopping(Option<EarlyStopping>),
-    /// Write the current weights to a safetensors file.
+    /// Write the current weights to a safetensors file (also after the end).
     SaveCheckpoint,
     Pause,
     Resume,
     /// One training step while paused.
     Step,
+    /// Train this many more epochs after the run finished (the model, the
+    /// optimizer state and the history are kept).
+    Continue {
+        epochs: usize,
+    },
+    /// At most this many training steps a second (`None`: as fast as it goes).
+    SetPace(Option<f32>),
     Stop,
 }
 
 /// What the trainer reports. Step metrics may be coalesced when the
 /// channel is full; every other event is always delivered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Start(RunInfo),
@@ -80,6 +79,23 @@ pub enum Event {
         step: u64,
     },
     Summary(Summary),
+    /// The run continues after its summary for `epochs` more epochs.
+    Continued {
+        step: u64,
+        epochs: usize,
+    },
+    /// The user started a new run; the previous one ended above (written by
+    /// the session into the run log, never sent by a trainer).
+    Restart {
+        preset: String,
+        seed: u64,
+    },
+    /// The checklist's verdict changed (written by the run model).
+    Verdict {
+        epoch: usize,
+        verdict: crate::diagnose::Verdict,
+        findings: Vec<String>,
+    },
     /// The trainer hit an error it cannot recover from.
     Failed {
         message: String,
@@ -94,7 +110,7 @@ impl Event {
 }
 
 /// What is being trained, sent once at the start.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub preset: String,
     pub dataset: String,
@@ -114,10 +130,13 @@ pub struct RunInfo {
     /// The largest absolute network input over (up to 1,000) training
     /// samples: how far the inputs are from normalized.
     pub input_scale: f32,
+    /// Every setting the run starts with, so a recorded log can be replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Box<crate::preset::Preset>>,
 }
 
 /// Training metrics averaged over the steps since the previous `Step` event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     pub epoch: usize,
     pub step: u64,
@@ -127,7 +146,7 @@ pub struct StepMetrics {
 }
 
 /// The end of an epoch: training as trained, training in eval mode, validation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub step: u64,
@@ -145,33 +164,13 @@ pub struct EpochMetrics {
 }
 
 /// Statistics of every layer (input side first) after step `step`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatsReport {
     pub step: u64,
     pub layers: Vec<LayerStats>,
 }
 
-/// A hyperparameter changed (by the user or the trainer) at `step`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Change {
-    pub step: u64,
-    /// The preset field that changed.
-    pub key: String,
-    pub from: Value,
-    pub to: Value,
-    /// What the change did beyond the value, when that matters ("optimizer
-    /// state starts fresh", "approximate: ...").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// An `f32` as a JSON number with its shortest decimal form (0.1, not
-/// 0.10000000149011612); non-finite values become `null`.
-pub fn json_f32(x: f32) -> Value {
-    format!("{x}").parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stopped {
     Completed,
@@ -182,7 +181,7 @@ pub enum Stopped {
 
 /// The validation confusion matrix, a few misclassified samples, and for
 /// two-dimensional sets the decision boundary over the input plane.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataView {
     pub epoch: usize,
     /// `confusion[true][predicted]` over the validation split.
@@ -193,7 +192,7 @@ pub struct DataView {
     pub boundary: Option<Boundary>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Misclassified {
     pub label: u8,
     pub predicted: u8,
@@ -203,7 +202,7 @@ pub struct Misclassified {
 
 /// The predicted class on a `cols × rows` grid over `x` × `y` (row 0 at the
 /// top, i.e. the largest y), and a sample of validation points `(x, y, label)`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Boundary {
     pub x: (f32, f32),
     pub y: (f32, f32),
@@ -214,13 +213,14 @@ pub struct Boundary {
 }
 
 /// The last event of a run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub epochs: usize,
     pub best_epoch: usize,
     pub best_val_acc: f32,
-    pub test_acc: f32,
-    pub test_loss: f32,
+    /// `None` when the run was interrupted: the test set is not evaluated then.
+    pub test_acc: Option<f32>,
+    pub test_loss: Option<f32>,
     pub stopped: Stopped,
 }
 
@@ -248,7 +248,13 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"type":"epoch","epoch":3,"step":1170,"train_loss":0.081,"train_acc":0.975,"train_loss_eval":0.07,"train_acc_eval":0.98,"val_loss":0.094,"val_acc":0.971,"lr":0.1,"penalty":0.0,"samples_per_s":41000.0,"elapsed_s":4.2}"#
         );
-        let c = Event::Change(Change { step: 5, key: "lr".into(), from: json_f32(0.1), to: json_f32(0.2), note: None });
+        let c = Event::Change(Change {
+            step: 5,
+            from: Setting::LearningRate(0.1),
+            to: Setting::LearningRate(0.2),
+            note: None,
+            by_trainer: false,
+        });
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"change","step":5,"key":"lr","from":0.1,"to":0.2}"#);
     }
 }

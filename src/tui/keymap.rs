@@ -1,7 +1,21 @@
-//! The key bindings as data: one table maps keys to actions and feeds the
-//! footer and the help overlay, so neither can drift from the keys.
+//! The key bindings as data: one table maps a key (with its modifiers, in a
+//! context) to an action, and feeds the footer and the help overlay, so
+//! neither can drift from the keys. `App::update` maps a key to an action
+//! through [`action_for`] first, then matches the action in one place.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where the keyboard is: the dashboard, or an overlay that takes the keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    Main,
+    /// The preset picker.
+    Picker,
+    /// The checklist with its remedies open.
+    Checklist,
+    /// Bindings that work everywhere (quit).
+    Any,
+}
 
 /// What a key asks for; `App::update` matches these in one place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,169 +36,221 @@ pub enum Action {
     ToggleEarlyStopping,
     SaveCheckpoint,
     Restart,
+    Slower,
+    Faster,
     Presets,
     ToggleLogScale,
     ToggleWindow,
     ToggleDataView,
     /// Open the checklist with its remedies (arrows pick one, Enter applies it).
     Checklist,
-    /// Show one panel (1-based, in screen order) over the whole body; again to go back.
+    /// Show one panel (1-based, in screen order) over the whole body; 0 goes back.
     Zoom(u8),
     /// Zoom the next panel (Tab), or back to all panels after the last.
     ZoomNext,
     LayerNext,
     LayerPrev,
     ToggleHelp,
+    /// In a list (picker, remedies): move, choose, close.
+    Up,
+    Down,
+    Choose,
+    Close,
 }
 
-/// One binding: the keys, how the footer and help show them, what they do.
+/// One binding: a key in a context, how the footer and help show it, what it does.
 pub struct Binding {
-    pub keys: &'static [KeyCode],
-    /// How the key is written in the footer and help.
+    pub key: KeyCode,
+    pub mods: KeyModifiers,
+    pub context: Context,
+    /// How the key is written in the help.
     pub label: &'static str,
-    /// A few words for the footer.
-    pub short: &'static str,
-    /// A sentence for the help overlay.
+    /// A sentence for the help overlay (empty: an alias, not listed again).
     pub help: &'static str,
     pub action: Action,
-    /// How the footer shows it (pairs like `+/-` once), or not at all.
+    /// How the footer shows it (`label`, words), or not at all.
     pub footer: Option<(&'static str, &'static str)>,
 }
 
-const fn bind(
-    keys: &'static [KeyCode],
-    label: &'static str,
-    short: &'static str,
-    help: &'static str,
-    action: Action,
-) -> Binding {
-    Binding { keys, label, short, help, action, footer: Some((label, short)) }
-}
-
-/// A binding the footer shows as `label short` (or leaves to the help when `None`).
-const fn with_footer(b: Binding, footer: Option<(&'static str, &'static str)>) -> Binding {
-    Binding { footer, ..b }
-}
-
 use KeyCode::Char;
+const NONE: KeyModifiers = KeyModifiers::NONE;
 
+const fn main(key: KeyCode, label: &'static str, help: &'static str, action: Action) -> Binding {
+    Binding { key, mods: NONE, context: Context::Main, label, help, action, footer: None }
+}
+
+/// The same binding, shown in the footer as `keys words`.
+const fn foot(b: Binding, keys: &'static str, words: &'static str) -> Binding {
+    Binding { footer: Some((keys, words)), ..b }
+}
+
+const fn in_ctx(b: Binding, context: Context) -> Binding {
+    Binding { context, ..b }
+}
+
+/// An alias of another binding: the same action, not listed again in help.
+const fn alias(key: KeyCode, context: Context, action: Action) -> Binding {
+    Binding { key, mods: NONE, context, label: "", help: "", action, footer: None }
+}
+
+/// The footer shows bindings in this order; a narrow one drops entries
+/// before the last (`? help`), which always shows.
 pub const BINDINGS: &[Binding] = &[
-    bind(&[Char('q')], "q", "quit", "quit (Ctrl-C too); the terminal is restored", Action::Quit),
-    bind(&[Char(' ')], "space", "pause", "pause / resume training", Action::TogglePause),
-    with_footer(bind(&[Char('n')], "n", "step", "one training step while paused", Action::StepOnce), None),
-    with_footer(
-        bind(
-            &[Char('+'), Char('=')],
-            "+",
-            "lr×2",
-            "double the learning rate (applies at the next minibatch)",
-            Action::LrUp,
-        ),
-        Some(("+/-", "lr")),
+    foot(main(Char('q'), "q", "quit; the terminal is restored", Action::Quit), "q", "quit"),
+    Binding {
+        key: Char('c'),
+        mods: KeyModifiers::CONTROL,
+        context: Context::Any,
+        label: "Ctrl-C",
+        help: "quit from anywhere",
+        action: Action::Quit,
+        footer: None,
+    },
+    foot(
+        main(Char(' '), "space", "pause / resume; after the end, train more epochs", Action::TogglePause),
+        "space",
+        "pause",
     ),
-    with_footer(bind(&[Char('-'), Char('_')], "-", "lr÷2", "halve the learning rate", Action::LrDown), None),
-    with_footer(
-        bind(
-            &[Char('>'), Char('.')],
-            ">",
-            "layer+",
-            "add a hidden layer, identity-initialised (the same function, exactly, for ReLU)",
-            Action::AddLayer,
-        ),
-        Some(("</>", "depth")),
+    main(Char('n'), "n", "one training step while paused", Action::StepOnce),
+    foot(main(Char('+'), "+", "double the learning rate (applies at the next minibatch)", Action::LrUp), "+/-", "lr"),
+    alias(Char('='), Context::Main, Action::LrUp),
+    main(Char('-'), "-", "halve the learning rate", Action::LrDown),
+    alias(Char('_'), Context::Main, Action::LrDown),
+    foot(
+        main(Char('>'), ">", "add a hidden layer, identity-initialised (the same function for ReLU)", Action::AddLayer),
+        "</>",
+        "depth",
     ),
-    with_footer(
-        bind(
-            &[Char('<'), Char(',')],
-            "<",
-            "layer-",
-            "remove the last hidden layer (folded into the output)",
-            Action::RemoveLayer,
+    alias(Char('.'), Context::Main, Action::AddLayer),
+    main(Char('<'), "<", "remove the last hidden layer (folded into the output)", Action::RemoveLayer),
+    alias(Char(','), Context::Main, Action::RemoveLayer),
+    foot(
+        main(
+            Char('a'),
+            "a",
+            "next activation, weights kept (sigmoid tanh ReLU LeakyReLU ELU SELU linear)",
+            Action::NextActivation,
         ),
-        None,
-    ),
-    bind(
-        &[Char('a')],
         "a",
         "act",
-        "next activation, weights kept (sigmoid tanh ReLU LeakyReLU ELU SELU linear)",
-        Action::NextActivation,
     ),
-    with_footer(
-        bind(&[Char('d')], "d", "drop+", "dropout +0.1 on every hidden layer", Action::DropoutUp),
-        Some(("d/D", "dropout")),
-    ),
-    with_footer(bind(&[Char('D')], "D", "drop-", "dropout -0.1", Action::DropoutDown), None),
-    with_footer(
-        bind(&[Char('l')], "l", "l2+", "L2 weight decay up (0 → 1e-4, then ×10)", Action::L2Up),
-        Some(("l/L", "L2")),
-    ),
-    with_footer(bind(&[Char('L')], "L", "l2-", "L2 weight decay down (÷10, then 0)", Action::L2Down), None),
-    bind(
-        &[Char('o')],
+    foot(main(Char('d'), "d", "dropout +0.1 on every hidden layer", Action::DropoutUp), "d/D", "dropout"),
+    main(Char('D'), "D", "dropout -0.1", Action::DropoutDown),
+    foot(main(Char('l'), "l", "L2 weight decay up (0 → 1e-4, then ×10)", Action::L2Up), "l/L", "L2"),
+    main(Char('L'), "L", "L2 weight decay down (÷10, then 0)", Action::L2Down),
+    foot(
+        main(
+            Char('o'),
+            "o",
+            "next optimizer (SGD+momentum, Adam, RMSProp, Adagrad) at its usual rate",
+            Action::NextOptimizer,
+        ),
         "o",
         "opt",
-        "next optimizer (SGD+momentum, Adam, RMSProp, Adagrad) at its usual learning rate",
-        Action::NextOptimizer,
     ),
-    bind(&[Char('e')], "e", "early", "early stopping on (patience 5) / off", Action::ToggleEarlyStopping),
-    with_footer(
-        bind(&[Char('s')], "s", "save", "save a checkpoint (safetensors) under ./checkpoints", Action::SaveCheckpoint),
-        Some(("s", "save")),
-    ),
-    bind(
-        &[Char('r')],
-        "r",
-        "restart",
-        "restart with the current settings; this run stays as a faded ghost",
-        Action::Restart,
-    ),
-    bind(&[Char('p')], "p", "presets", "the preset picker (Enter starts one, Esc closes)", Action::Presets),
-    with_footer(bind(&[Char('g')], "g", "log", "loss axis: linear / logarithmic", Action::ToggleLogScale), None),
-    with_footer(
-        bind(&[Char('w')], "w", "window", "charts: the whole run / the recent window", Action::ToggleWindow),
-        None,
-    ),
-    bind(
-        &[Char('c')],
+    foot(main(Char('e'), "e", "early stopping on (patience 5) / off", Action::ToggleEarlyStopping), "e", "early"),
+    foot(
+        main(Char('c'), "c", "the checklist's remedies: ↑/↓ pick one, Enter applies it", Action::Checklist),
         "c",
         "checklist",
-        "is it overfitting? the checklist with its remedies: ↑/↓ pick one, Enter applies it",
-        Action::Checklist,
     ),
-    bind(
-        &[Char('v')],
+    foot(
+        main(
+            Char('s'),
+            "s",
+            "save the weights (safetensors) under ./checkpoints, also after the end",
+            Action::SaveCheckpoint,
+        ),
+        "s",
+        "save",
+    ),
+    foot(
+        main(Char('r'), "r", "restart with the current settings; this run stays as a faded ghost", Action::Restart),
+        "r",
+        "restart",
+    ),
+    foot(
+        main(Char('{'), "{", "slower: fewer training steps a second, to watch a run unfold", Action::Slower),
+        "{/}",
+        "pace",
+    ),
+    main(Char('}'), "}", "faster (back to full speed)", Action::Faster),
+    foot(main(Char('p'), "p", "the preset picker (Enter starts one, Esc closes)", Action::Presets), "p", "presets"),
+    foot(
+        main(
+            Char('v'),
+            "v",
+            "data view: confusion matrix, misclassified digits, 2-D decision boundary",
+            Action::ToggleDataView,
+        ),
         "v",
         "data",
-        "data view: confusion matrix, misclassified digits, the decision boundary of 2-D sets",
-        Action::ToggleDataView,
     ),
-    with_footer(
-        bind(
-            &[Char('1'), Char('2'), Char('3'), Char('4'), Char('5'), Char('6'), Char('7')],
-            "1-7",
-            "zoom",
-            "zoom: 1 loss 2 accuracy 3 weights 4 dropout 5 data 6 controls 7 checklist; 0 back",
-            Action::Zoom(0),
-        ),
-        None,
+    foot(main(Char('?'), "?", "show / hide this help", Action::ToggleHelp), "?", "help"),
+    alias(KeyCode::F(1), Context::Main, Action::ToggleHelp),
+    main(Char('g'), "g", "loss axis: linear / logarithmic", Action::ToggleLogScale),
+    main(Char('w'), "w", "charts: the whole run / the recent window", Action::ToggleWindow),
+    main(
+        Char('1'),
+        "1-7",
+        "zoom a panel: 1 loss 2 accuracy 3 weights 4 dropout 5 data 6 controls 7 checklist",
+        Action::Zoom(1),
     ),
-    with_footer(bind(&[KeyCode::Tab], "Tab", "next panel", "zoom the next panel in turn", Action::ZoomNext), None),
-    with_footer(bind(&[Char(']')], "]", "layer→", "weights panel: next layer", Action::LayerNext), None),
-    with_footer(bind(&[Char('[')], "[", "layer←", "weights panel: previous layer", Action::LayerPrev), None),
-    bind(&[Char('?'), KeyCode::F(1)], "?", "help", "show / hide this help", Action::ToggleHelp),
+    alias(Char('2'), Context::Main, Action::Zoom(2)),
+    alias(Char('3'), Context::Main, Action::Zoom(3)),
+    alias(Char('4'), Context::Main, Action::Zoom(4)),
+    alias(Char('5'), Context::Main, Action::Zoom(5)),
+    alias(Char('6'), Context::Main, Action::Zoom(6)),
+    alias(Char('7'), Context::Main, Action::Zoom(7)),
+    main(Char('0'), "0 Esc", "back to every panel", Action::Zoom(0)),
+    alias(KeyCode::Esc, Context::Main, Action::Zoom(0)),
+    main(KeyCode::Tab, "Tab", "zoom the next panel in turn", Action::ZoomNext),
+    main(Char(']'), "]", "weights panel: next layer", Action::LayerNext),
+    main(Char('['), "[", "weights panel: previous layer", Action::LayerPrev),
+    in_ctx(main(KeyCode::Up, "↑/k", "picker and remedies: previous", Action::Up), Context::Picker),
+    alias(Char('k'), Context::Picker, Action::Up),
+    in_ctx(main(KeyCode::Down, "↓/j", "picker and remedies: next", Action::Down), Context::Picker),
+    alias(Char('j'), Context::Picker, Action::Down),
+    in_ctx(
+        main(KeyCode::Enter, "Enter", "picker: start the preset; remedies: apply it", Action::Choose),
+        Context::Picker,
+    ),
+    in_ctx(main(KeyCode::Esc, "Esc", "close the picker or the remedies", Action::Close), Context::Picker),
+    alias(Char('p'), Context::Picker, Action::Close),
+    alias(Char('q'), Context::Picker, Action::Quit),
+    alias(KeyCode::Up, Context::Checklist, Action::Up),
+    alias(Char('k'), Context::Checklist, Action::Up),
+    alias(KeyCode::Down, Context::Checklist, Action::Down),
+    alias(Char('j'), Context::Checklist, Action::Down),
+    alias(KeyCode::Enter, Context::Checklist, Action::Choose),
+    alias(KeyCode::Esc, Context::Checklist, Action::Close),
+    alias(Char('c'), Context::Checklist, Action::Close),
+    alias(Char('q'), Context::Checklist, Action::Close),
 ];
 
-/// The action bound to a key press, if any.
-pub fn action_for(key: &KeyEvent) -> Option<Action> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) {
-        return (key.code == KeyCode::Char('c')).then_some(Action::Quit);
-    }
-    match key.code {
-        Char(d @ '1'..='7') => Some(Action::Zoom(d as u8 - b'0')),
-        Char('0') | KeyCode::Esc => Some(Action::Zoom(0)),
-        code => BINDINGS.iter().find(|b| b.keys.contains(&code)).map(|b| b.action),
-    }
+/// Whether `b` matches `key`. Shifted characters arrive with SHIFT set on
+/// some terminals: for characters only CONTROL and ALT count.
+fn matches(b: &Binding, key: &KeyEvent) -> bool {
+    let mods = match key.code {
+        Char(_) => key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT),
+        _ => key.modifiers,
+    };
+    b.key == key.code && b.mods == mods
+}
+
+/// The action bound to a key press in `context`, if any.
+pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
+    BINDINGS.iter().find(|b| (b.context == context || b.context == Context::Any) && matches(b, key)).map(|b| b.action)
+}
+
+/// The footer's entries, in table order.
+pub fn footer() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BINDINGS.iter().filter_map(|b| b.footer)
+}
+
+/// The help overlay's lines: key label and sentence, aliases left out.
+pub fn help_lines() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BINDINGS.iter().filter(|b| !b.help.is_empty()).map(|b| (b.label, b.help))
 }
 
 #[cfg(test)]
@@ -192,21 +258,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_key_is_bound_twice() {
-        let mut seen = Vec::new();
-        for b in BINDINGS {
-            for k in b.keys {
-                assert!(!seen.contains(k), "{k:?} bound twice");
-                seen.push(*k);
+    fn no_key_is_bound_twice_in_one_context() {
+        for (i, a) in BINDINGS.iter().enumerate() {
+            for b in &BINDINGS[i + 1..] {
+                assert!(
+                    !(a.key == b.key && a.mods == b.mods && a.context == b.context),
+                    "{:?} bound twice in {:?}",
+                    a.key,
+                    a.context
+                );
             }
         }
     }
 
     #[test]
-    fn ctrl_c_quits_and_plain_c_opens_the_checklist() {
+    fn ctrl_c_quits_everywhere_and_plain_c_opens_the_checklist() {
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(action_for(&ctrl_c), Some(Action::Quit));
-        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('c'))), Some(Action::Checklist));
-        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('+'))), Some(Action::LrUp));
+        for ctx in [Context::Main, Context::Picker, Context::Checklist] {
+            assert_eq!(action_for(&ctrl_c, ctx), Some(Action::Quit));
+        }
+        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('c')), Context::Main), Some(Action::Checklist));
+        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('c')), Context::Checklist), Some(Action::Close));
+        assert_eq!(action_for(&KeyEvent::from(KeyCode::Char('+')), Context::Main), Some(Action::LrUp));
+        let shifted_d = KeyEvent::new(KeyCode::Char('D'), KeyModifiers::SHIFT);
+        assert_eq!(action_for(&shifted_d, Context::Main), Some(Action::DropoutDown));
+    }
+
+    #[test]
+    fn the_footer_ends_with_nothing_cut_off_and_help_lists_every_action() {
+        let footer: Vec<_> = footer().collect();
+        assert_eq!(footer.first(), Some(&("q", "quit")));
+        assert_eq!(footer.last(), Some(&("?", "help")), "help ends the footer: a narrow footer drops from the middle");
+        let help: Vec<_> = help_lines().collect();
+        assert!(help.iter().any(|(k, _)| *k == "{"));
+        assert!(help.len() > 30);
     }
 }

@@ -12,7 +12,6 @@ pub mod panels;
 pub mod terminal;
 pub mod ui;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -21,11 +20,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded, never, select, tick};
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-use crate::data::{DatasetSpec, TrainTest};
+use crate::headless::SummaryLine;
 use crate::preset::{self, Preset, PresetError};
-use crate::train::log::RunLog;
-use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data, spawn};
-use app::{App, Effect, Msg, PresetEntry, Status};
+use crate::run::RunState;
+use crate::session::Session;
+use crate::train::{Event, SetupError};
+use app::{App, Effect, Msg, PresetEntry};
 
 /// At most this many frames a second.
 const FRAME: Duration = Duration::from_millis(33);
@@ -38,8 +38,6 @@ pub enum TuiError {
     Preset(#[from] PresetError),
     #[error(transparent)]
     Setup(#[from] SetupError),
-    #[error("{path}: cannot write the run log: {source}")]
-    Log { path: String, source: std::io::Error },
     #[error("terminal: {0}")]
     Terminal(std::io::Error),
     #[error("{0}")]
@@ -86,55 +84,18 @@ fn preset_entries() -> Vec<PresetEntry> {
         .collect()
 }
 
-/// The datasets loaded so far, so a restart does not read MNIST again.
-#[derive(Default)]
-struct DataCache {
-    entries: Vec<(DatasetSpec, u64, TrainTest)>,
-}
-
-impl DataCache {
-    fn get(&mut self, preset: &Preset) -> Result<TrainTest, SetupError> {
-        if let Some((_, _, d)) = self.entries.iter().find(|(s, seed, _)| *s == preset.dataset && *seed == preset.seed) {
-            return Ok(d.clone());
-        }
-        let data = load_data(preset)?;
-        self.entries.push((preset.dataset.clone(), preset.seed, data.clone()));
-        Ok(data)
-    }
-}
-
-/// Stops a run: asks the trainer to stop, keeps its last events (the
-/// `interrupted` summary) in the run log, and waits for the thread.
-fn stop(handle: TrainerHandle, log: &mut Option<RunLog>) {
-    let _ = handle.commands.send(Command::Stop);
-    let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
-    while let Ok(event) = handle.events.recv_deadline(deadline) {
-        if let Some(log) = log.as_mut() {
-            let _ = log.record(&event);
-        }
-        if matches!(event, Event::Summary(_) | Event::Failed { .. }) {
-            break;
-        }
-    }
-    drop(handle.events);
-    let _ = handle.thread.join();
-}
-
-fn start(preset: &Preset, cache: &mut DataCache) -> Result<TrainerHandle, String> {
-    let data = cache.get(preset).map_err(|e| e.to_string())?;
-    let trainer = Trainer::new(preset, data).map_err(|e| e.to_string())?;
-    spawn(trainer).map_err(|e| format!("cannot start the trainer: {e}"))
-}
-
 /// Runs the dashboard on `preset_name` (with overrides), or on the preset
-/// picker when there is none, until the user quits. Errors in the input
-/// come back before the terminal changes mode.
-pub fn run(preset_name: Option<&str>, sets: &[String], metrics: Option<&Path>) -> Result<(), TuiError> {
-    let log_err = |source| TuiError::Log { path: metrics.map(|p| p.display().to_string()).unwrap_or_default(), source };
-    let mut log = metrics.map(RunLog::open).transpose().map_err(log_err)?;
-    let mut cache = DataCache::default();
+/// picker when there is none, until the user quits or `stop` delivers
+/// anything (a signal). Errors in the input come back before the terminal
+/// changes mode. Returns how the last run ended.
+pub fn run<T>(
+    preset_name: Option<&str>,
+    sets: &[String],
+    mut session: Session,
+    stop: &Receiver<T>,
+) -> Result<(), TuiError> {
     let entries = preset_entries();
-    let (mut app, mut current) = match preset_name {
+    let mut app = match preset_name {
         Some(name) => {
             let path = preset::resolve(name)?;
             let mut preset = Preset::load(&path)?;
@@ -147,16 +108,16 @@ pub fn run(preset_name: Option<&str>, sets: &[String], metrics: Option<&Path>) -
                 }
                 other => TuiError::Setup(other),
             };
-            let trainer = Trainer::new(&preset, cache.get(&preset).map_err(located)?).map_err(located)?;
-            let handle = spawn(trainer).map_err(|e| TuiError::Failed(format!("cannot start the trainer: {e}")))?;
+            let trainer = session.prepare(&preset).map_err(located)?;
+            session.start_trainer(trainer).map_err(|e| TuiError::Failed(format!("cannot start the trainer: {e}")))?;
             let mut app = App::new(preset);
             app.presets = entries;
-            (app, Some(handle))
+            app
         }
         None => {
             let first = entries.first().map(|e| e.name.clone()).unwrap_or_else(|| "mnist-mlp".into());
             let preset = Preset::load(&preset::resolve(&first)?)?;
-            (App::idle(preset, entries), None)
+            App::idle(preset, entries)
         }
     };
 
@@ -164,12 +125,12 @@ pub fn run(preset_name: Option<&str>, sets: &[String], metrics: Option<&Path>) -
     let stop_input = Arc::new(AtomicBool::new(false));
     let input = spawn_input(stop_input.clone()).map_err(TuiError::Terminal)?;
     let ticks = tick(FRAME);
-    let mut events = current.as_ref().map_or_else(never, |h| h.events.clone());
+    let mut events = session.events();
     // `dirty`: redraw now (a key, a resize). `stale`: trainer events arrived;
     // redraw at the next tick, so bursts of events cost one frame.
     let mut dirty = true;
     let mut stale = false;
-    let mut outcome = Ok(());
+    let mut log_noticed = false;
     loop {
         if dirty {
             guard.terminal.draw(|f| ui::draw(&app, f)).map_err(TuiError::Terminal)?;
@@ -185,13 +146,25 @@ pub fn run(preset_name: Option<&str>, sets: &[String], metrics: Option<&Path>) -
             recv(events) -> ev => match ev {
                 Ok(event) => {
                     stale = true;
-                    if let Some(log) = log.as_mut()
-                        && let Err(e) = log.record(&event) {
-                        outcome = Err(log_err(e));
-                        Some(Effect::Quit)
+                    let verdict = app.run.verdicts.len();
+                    let effect = app.update(Msg::Trainer(event.clone()));
+                    if let Event::Summary(_) = &event {
+                        let line = SummaryLine { event: &event, diagnosis: app.run.diagnosis() };
+                        session.record_line(&event, &line);
                     } else {
-                        app.update(Msg::Trainer(event))
+                        session.record(&event);
                     }
+                    if app.run.verdicts.len() > verdict
+                        && let Some(v) = app.run.verdicts.last()
+                    {
+                        let epoch = app.run.epochs.last().map_or(v.epoch, |e| e.epoch);
+                        session.record(&Event::Verdict { epoch, verdict: v.verdict, findings: v.findings.clone() });
+                    }
+                    if !log_noticed && let Some(message) = session.log_failure() {
+                        log_noticed = true;
+                        app.update(Msg::Notice(message.to_string()));
+                    }
+                    effect
                 }
                 Err(_) => {
                     stale = true;
@@ -199,49 +172,35 @@ pub fn run(preset_name: Option<&str>, sets: &[String], metrics: Option<&Path>) -
                     app.update(Msg::TrainerGone)
                 }
             },
+            recv(stop) -> _ => Some(Effect::Quit),
             recv(ticks) -> _ => {
                 dirty |= std::mem::take(&mut stale);
                 None
             },
         };
         match effect {
-            Some(Effect::Send(cmd)) => {
-                if let Some(h) = &current {
-                    let _ = h.commands.send(cmd);
-                }
-            }
-            Some(Effect::SendAll(cmds)) => {
-                if let Some(h) = &current {
-                    cmds.into_iter().for_each(|c| drop(h.commands.send(c)));
-                }
-            }
+            Some(Effect::Send(cmd)) => session.send(cmd),
+            Some(Effect::SendAll(cmds)) => cmds.into_iter().for_each(|c| session.send(c)),
             Some(Effect::Restart(preset)) => {
-                if let Some(h) = current.take() {
-                    stop(h, &mut log);
-                }
-                match start(&preset, &mut cache) {
-                    Ok(h) => {
-                        events = h.events.clone();
-                        current = Some(h);
-                        app.begin_run(*preset, true);
-                    }
-                    Err(message) => app.notice = Some(message),
-                }
+                let msg = match session.start((*preset).clone()) {
+                    Ok(()) => Msg::RunStarted { preset, keep: true },
+                    Err(e) => Msg::StartFailed(format!("cannot start the trainer: {e}")),
+                };
+                events = session.events();
+                app.update(msg);
                 dirty = true;
             }
             Some(Effect::Start(name)) => {
                 let loaded = preset::resolve(&name).and_then(|p| Preset::load(&p));
-                match loaded.map_err(|e| e.to_string()).and_then(|p| start(&p, &mut cache).map(|h| (p, h))) {
-                    Ok((preset, h)) => {
-                        if let Some(old) = current.take() {
-                            stop(old, &mut log);
-                        }
-                        events = h.events.clone();
-                        current = Some(h);
-                        app.begin_run(preset, false);
-                    }
-                    Err(message) => app.notice = Some(message),
-                }
+                let msg = match loaded {
+                    Ok(preset) => match session.start(preset.clone()) {
+                        Ok(()) => Msg::RunStarted { preset: Box::new(preset), keep: false },
+                        Err(e) => Msg::StartFailed(format!("cannot start the trainer: {e}")),
+                    },
+                    Err(e) => Msg::StartFailed(e.to_string()),
+                };
+                events = session.events();
+                app.update(msg);
                 dirty = true;
             }
             Some(Effect::Quit) => break,
@@ -251,11 +210,9 @@ pub fn run(preset_name: Option<&str>, sets: &[String], metrics: Option<&Path>) -
     stop_input.store(true, Ordering::Relaxed);
     drop(guard);
     drop(events);
-    if let Some(h) = current.take() {
-        stop(h, &mut log);
-    }
-    if let Status::Failed(message) = &app.status {
+    session.shutdown(SHUTDOWN_WAIT);
+    if let RunState::Failed(message) = &app.run.state {
         return Err(TuiError::Failed(message.clone()));
     }
-    outcome
+    Ok(())
 }

@@ -36,7 +36,7 @@ fn install_panic_hook() {
         // ratatui's hook (installed by try_init) restores and then prints.
         let restore_and_print = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if std::thread::current().name() == Some("trainer") {
+            if std::thread::current().name().is_some_and(|n| n.starts_with("trainer")) {
                 return;
             }
             restore_and_print(info);

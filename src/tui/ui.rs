@@ -90,10 +90,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{Change, EpochMetrics, Event, StepMetrics, json_f32};
+    use crate::settings::Setting;
+    use crate::train::{Change, EpochMetrics, Event, StepMetrics};
     use crate::tui::app::tests::{info, preset};
     use crate::tui::app::{App, Msg};
-    use crate::tui::keymap::BINDINGS;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::{KeyCode, KeyEvent};
@@ -143,10 +143,10 @@ mod tests {
         }
         app.update(Msg::Trainer(Event::Change(Change {
             step: 180,
-            key: "lr".into(),
-            from: json_f32(0.05),
-            to: json_f32(0.1),
+            from: Setting::LearningRate(0.05),
+            to: Setting::LearningRate(0.1),
             note: None,
+            by_trainer: false,
         })));
         app
     }
@@ -164,7 +164,7 @@ mod tests {
             "train(eval)",
             "val",
             "Controls",
-            "lr 1.0e-1",
+            "lr 0.1 +/-",
             "hidden [512, 512]",
             "Weights",
             "Dropout",
@@ -173,10 +173,10 @@ mod tests {
             assert!(s.contains(part), "screen lacks {part:?}:\n{s}");
         }
         assert!(s.contains("val acc 97.00%  (best 97.00% at epoch 2)"), "{s}");
-        assert!(s.contains("last change: lr 0.05→0.1 at epoch 1.80"), "{s}");
-        assert!(s.contains("lr 0.05→0.1"), "the change is labelled on the charts");
+        assert!(s.contains("last change: learning rate 0.05 → 0.1 at epoch 1.80"), "{s}");
+        assert!(s.contains("lr 0.05→0.1"), "the change is labelled on the charts:\n{s}");
         let last = s.lines().last().unwrap();
-        for (label, short) in BINDINGS.iter().filter_map(|b| b.footer) {
+        for (label, short) in crate::tui::panels::footer::fitting(160) {
             assert!(last.contains(&format!("{label} {short}")), "footer lacks {label} {short}: {last}");
         }
     }
@@ -262,7 +262,7 @@ mod tests {
                 app.update(Msg::Trainer(Event::Stats(crate::train::StatsReport { step, layers: layers.clone() })));
             }
         }
-        assert!(app.train_loss.points().len() <= 1000, "bounded history");
+        assert!(app.run.train_loss.points().len() <= 1000, "bounded history");
         let s = screen(&app, 160, 48);
         assert!(s.contains("784→64") && s.contains("per-unit |w| norms") && s.contains("44% dead"), "{s}");
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('g'))));
@@ -284,10 +284,11 @@ mod tests {
         let mut app = running_app();
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
         let s = screen(&app, 160, 48);
-        for b in BINDINGS {
-            assert!(s.contains(b.help), "help lacks {:?}:\n{s}", b.help);
+        for (_, help) in crate::tui::keymap::help_lines() {
+            assert!(s.contains(help), "help lacks {help:?}:\n{s}");
         }
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
-        assert!(!screen(&app, 160, 48).contains(BINDINGS[0].help));
+        let first = crate::tui::keymap::help_lines().next().unwrap().1;
+        assert!(!screen(&app, 160, 48).contains(first));
     }
 }

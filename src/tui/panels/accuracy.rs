@@ -11,8 +11,8 @@ use crate::tui::app::App;
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     MetricPanel {
         title: "Accuracy",
-        steps: &app.train_acc,
-        ghost_steps: app.ghost.as_ref().map(|g| &g.train_acc),
+        steps: &app.run.train_acc,
+        ghost_steps: |g| &g.train_acc,
         pick: |e| (e.train_acc_eval, e.val_acc),
         floor: 0.0,
         ceil: Some(1.0),

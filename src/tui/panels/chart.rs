@@ -12,7 +12,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, P
 
 use crate::history::Series;
 use crate::train::EpochMetrics;
-use crate::tui::app::{App, RECENT_EPOCHS};
+use crate::tui::app::{App, Ghost, RECENT_EPOCHS};
 
 type Points = Vec<(f64, f64)>;
 
@@ -72,8 +72,8 @@ pub fn y_bounds(curves: &[Curve<'_>], floor: f64, ceil: Option<f64>) -> (f64, f6
 pub struct MetricPanel<'a> {
     pub title: &'a str,
     pub steps: &'a Series,
-    /// The ghost's step-level curve, when there is a ghost.
-    pub ghost_steps: Option<&'a Series>,
+    /// A ghost's step-level curve of this metric.
+    pub ghost_steps: fn(&Ghost) -> &Series,
     pub pick: fn(&EpochMetrics) -> (f32, f32),
     pub floor: f64,
     pub ceil: Option<f64>,
@@ -89,7 +89,7 @@ impl MetricPanel<'_> {
         let log = self.loggable && app.log_scale;
         // Values as drawn: log10 on a log axis (non-positive values dropped).
         let tf = |y: f64| if log { if y > 0.0 { y.log10() } else { f64::NAN } } else { y };
-        let x_max = app.step_to_x(app.step).max(app.epochs.len() as f64).max(1e-3);
+        let x_max = app.run.step_to_x(app.run.step).max(app.run.epochs.len() as f64).max(1e-3);
         let x_min = if app.recent_only { (x_max - RECENT_EPOCHS).max(0.0) } else { 0.0 };
         let keep = |&(x, y): &(f64, f64)| (x >= x_min && y.is_finite()).then_some((x, y));
         let series =
@@ -104,30 +104,52 @@ impl MetricPanel<'_> {
                 .collect()
         };
         let steps = series(self.steps);
-        let (train_eval, val) = (epochs(&app.epochs, 0), epochs(&app.epochs, 1));
-        let ghost_steps = self.ghost_steps.map(series).unwrap_or_default();
-        let ghost_val = app.ghost.as_ref().map(|g| epochs(&g.epochs, 1)).unwrap_or_default();
-        let best: Points =
-            app.best_epoch().and_then(|b| keep(&(b.epoch as f64, tf((self.pick)(b).1 as f64)))).into_iter().collect();
+        let (train_eval, val) = (epochs(&app.run.epochs, 0), epochs(&app.run.epochs, 1));
+        // Older ghosts fainter; only the latest is named in the legend.
+        let ghosts: Vec<(Points, Points)> =
+            app.ghosts.iter().map(|g| (series((self.ghost_steps)(g)), epochs(&g.epochs, 1))).collect();
+        let best: Points = app
+            .run
+            .best_epoch()
+            .and_then(|b| keep(&(b.epoch as f64, tf((self.pick)(b).1 as f64))))
+            .into_iter()
+            .collect();
         let mut curves = vec![
             Curve { name: "train", points: &steps, color: Color::Cyan, dots: false },
             Curve { name: "train(eval)", points: &train_eval, color: Color::Blue, dots: true },
             Curve { name: "val", points: &val, color: Color::Yellow, dots: true },
         ];
-        if app.ghost.is_some() {
-            curves.push(Curve { name: "before: train", points: &ghost_steps, color: Color::DarkGray, dots: false });
-            curves.push(Curve { name: "before: val", points: &ghost_val, color: Color::Gray, dots: true });
+        let latest = ghosts.len().saturating_sub(1);
+        for (i, (steps, val)) in ghosts.iter().enumerate() {
+            let named = i == latest;
+            curves.push(Curve {
+                name: if named { "before: train" } else { "" },
+                points: steps,
+                color: Color::DarkGray,
+                dots: false,
+            });
+            curves.push(Curve {
+                name: if named { "before: val" } else { "" },
+                points: val,
+                color: Color::Gray,
+                dots: true,
+            });
         }
         let (floor, ceil) = if log { (f64::NEG_INFINITY, None) } else { (self.floor, self.ceil) };
         let y = y_bounds(&curves, floor, ceil);
-        let marks: Vec<(f64, String)> =
-            app.changes.iter().map(|c| (app.step_to_x(c.step), change_label(c))).filter(|(x, _)| *x >= x_min).collect();
+        let marks: Vec<(f64, String)> = app
+            .run
+            .changes
+            .iter()
+            .map(|c| (app.run.step_to_x(c.step), c.chart_label()))
+            .filter(|(x, _)| *x >= x_min)
+            .collect();
         let title = format!(
             "{}{}{}{}",
             self.title,
             if log { " (log)" } else { "" },
             if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() },
-            app.ghost.as_ref().map(|g| format!(" · grey: {}", g.label)).unwrap_or_default()
+            app.ghosts.last().map(|g| format!(" · grey: {}", g.label)).unwrap_or_default()
         );
         let block = Block::bordered().title(Line::from(title).bold());
         if curves.iter().all(|c| c.points.is_empty()) {
@@ -199,31 +221,17 @@ impl MetricPanel<'_> {
         let mut ends = [0u16; 3];
         for (x, label) in &marks {
             let col = left + (((x - x_min) / (x_max - x_min).max(1e-9)) * width).round() as u16;
-            let Some(r) = (0..rows.len()).find(|&r| ends[r] <= col) else { continue };
-            if col < right && area.height > 8 {
-                let room = (right - col) as usize;
-                let text: String = label.chars().take(room).collect();
-                ends[r] = col + text.chars().count() as u16 + 1;
-                buf.set_string(col, rows[r], text, Style::default().fg(Color::DarkGray));
+            let len = label.chars().count() as u16;
+            // Right of the line when it fits, else ending at it; never cut.
+            let start = if col + len <= right { col } else { col.saturating_sub(len).max(left) };
+            if start + len > right || col >= right || area.height <= 8 {
+                continue;
             }
+            let Some(r) = (0..rows.len()).find(|&r| ends[r] <= start) else { continue };
+            ends[r] = start + len + 1;
+            buf.set_string(start, rows[r], label, Style::default().fg(Color::DarkGray));
         }
     }
-}
-
-/// "lr 0.05→0.1", "act ReLU→Tanh", "hidden [64]→[64, 64]".
-pub fn change_label(c: &crate::train::Change) -> String {
-    let v = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.split('(').next().unwrap_or(s).to_string(),
-        serde_json::Value::Number(n) => format!("{n}"),
-        other => other.to_string().replace(',', ", "),
-    };
-    let key = match c.key.as_str() {
-        "activation" => "act",
-        "optimizer" => "opt",
-        "early_stopping" => "early",
-        k => k,
-    };
-    format!("{key} {}→{}", v(&c.from), v(&c.to))
 }
 
 #[cfg(test)]
@@ -248,30 +256,5 @@ mod tests {
             Curve { name: "val", points: &spike, color: Color::Red, dots: true },
         ];
         assert!(y_bounds(&curves, 0.0, None).1 > 3.0);
-    }
-
-    #[test]
-    fn change_labels_are_short() {
-        let c = |key: &str, from: serde_json::Value, to: serde_json::Value| crate::train::Change {
-            step: 1,
-            key: key.into(),
-            from,
-            to,
-            note: None,
-        };
-        assert_eq!(change_label(&c("lr", 0.05.into(), 0.1.into())), "lr 0.05→0.1");
-        assert_eq!(change_label(&c("activation", "Relu".into(), "Tanh".into())), "act Relu→Tanh");
-        assert_eq!(
-            change_label(&c(
-                "optimizer",
-                "Sgd(momentum:0.9,nesterov:false)".into(),
-                "Adam(beta1:0.9,beta2:0.999)".into()
-            )),
-            "opt Sgd→Adam"
-        );
-        assert_eq!(
-            change_label(&c("hidden", serde_json::json!([64]), serde_json::json!([64, 64]))),
-            "hidden [64]→[64, 64]"
-        );
     }
 }

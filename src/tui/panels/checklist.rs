@@ -34,11 +34,16 @@ fn verdict(v: Verdict) -> Span<'static> {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let d = app.record.diagnosis();
+    let d = app.run.diagnosis();
     let open = app.remedy.is_some();
+    let since = match app.run.verdict_since() {
+        Some(e) if d.verdict != Verdict::TooEarly => format!(" since epoch {e}"),
+        _ => String::new(),
+    };
     let title = Line::from(vec![
         Span::raw("Is it overfitting?  ").bold(),
         verdict(d.verdict),
+        Span::raw(since).dark_gray(),
         Span::raw(if open { "   ↑/↓ pick a remedy · Enter apply · Esc close " } else { "   c: remedies " }).dark_gray(),
     ]);
     let mut lines = vec![
@@ -53,7 +58,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Span::raw(d.steps[1].1.clone()),
         ]),
     ];
-    if let (Some(a), Some(now)) = (&app.applied, app.epochs.last()) {
+    if let (Some(a), Some(now)) = (&app.applied, app.run.epochs.last()) {
         let text = if now.epoch > a.epoch {
             format!(
                 "since {} at epoch {}: val loss {:.3} → {:.3}, val acc {:.1}% → {:.1}%",
@@ -69,7 +74,6 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         };
         lines.push(Line::from(text).fg(Color::Cyan));
     }
-    let mut k = 0;
     for f in &d.findings {
         let color = match f.severity {
             Severity::Bad => Color::Red,
@@ -80,23 +84,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled(format!("• {} ", f.id), Style::default().fg(color).bold()),
             Span::raw(f.evidence.clone()),
         ]));
-        if f.remedies.is_empty() {
-            continue;
-        }
-        if open {
-            for r in &f.remedies {
-                let selected = app.remedy == Some(k);
-                let style = if selected {
-                    Style::default().fg(Color::Black).bg(Color::Cyan)
-                } else {
-                    Style::default().fg(Color::Cyan)
-                };
-                lines.push(Line::from(vec![Span::raw("    "), Span::styled(format!("→ {}", r.label), style)]));
-                k += 1;
-            }
-        } else {
+        if !f.remedies.is_empty() && !open {
             let all: Vec<&str> = f.remedies.iter().map(|r| r.label).collect();
             lines.push(Line::from(format!("    → {}", all.join(" · "))).fg(Color::Cyan));
+        }
+    }
+    // The remedies as they were when the list opened: what Enter applies.
+    if let Some(list) = &app.remedy {
+        lines.push(Line::from("Remedies (Enter applies the highlighted one):").bold());
+        if list.remedies.is_empty() {
+            lines.push(Line::from("    none: nothing to fix").dark_gray());
+        }
+        for (k, r) in list.remedies.iter().enumerate() {
+            let style = if k == list.selected {
+                Style::default().fg(Color::Black).bg(Color::Cyan)
+            } else {
+                Style::default().fg(Color::Cyan)
+            };
+            lines.push(Line::from(vec![Span::raw("    "), Span::styled(format!("→ {}", r.label), style)]));
         }
     }
     Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(title)).render(area, buf);

@@ -9,34 +9,37 @@ use ratatui::style::{Color, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
-use super::chart::change_label;
-use crate::tui::app::{App, Status};
+use crate::run::RunState;
+use crate::settings::{hidden_name, optimizer_name, short_float};
+use crate::tui::app::{App, PACES};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let p = &app.preset;
-    let lr = if app.lr_requested != app.lr {
-        format!("{:.1e} → {:.1e}", app.lr, app.lr_requested)
-    } else {
-        format!("{:.1e}", app.lr)
+    let p = &app.run.settings;
+    let lr = match app.lr_requested {
+        Some(want) if want != p.lr => format!("{} → {}", short_float(p.lr), short_float(want)),
+        _ => short_float(p.lr),
     };
     let item = |key: &'static str, name: &'static str, value: String| {
         vec![Span::raw(format!("{name} ")).dark_gray(), Span::raw(value).bold(), Span::raw(format!(" {key}  ")).cyan()]
     };
     let early = match p.early_stopping {
-        Some(e) => format!("patience {}", e.patience),
+        Some(e) => format!("on, patience {}", e.patience),
         None => "off".into(),
     };
     let mut settings: Vec<Span> = Vec::new();
     settings.extend(item("+/-", "lr", lr));
-    settings.extend(item("</>", "hidden", format!("{:?}", p.hidden)));
+    settings.extend(item("</>", "hidden", hidden_name(&p.hidden)));
     settings.extend(item("a", "act", p.activation.label().into()));
-    settings.extend(item("o", "opt", p.optimizer.label()));
+    settings.extend(item("o", "opt", optimizer_name(p.optimizer)));
     let mut regul: Vec<Span> = Vec::new();
     regul.extend(item("d/D", "dropout", format!("{:.1}", p.dropout)));
-    regul.extend(item("l/L", "L2", format!("{}", p.l2)));
+    regul.extend(item("l/L", "L2", short_float(p.l2)));
     regul.extend(item("e", "early stop", early));
     regul.push(Span::raw(format!("batch {}", p.batch_size)).dark_gray());
-    let latest = match (app.epochs.last(), app.best_epoch()) {
+    if let Some(pace) = PACES[app.pace] {
+        regul.push(Span::raw(format!("  pace {pace} steps/s {{/}}")).yellow());
+    }
+    let latest = match (app.run.epochs.last(), app.run.best_epoch()) {
         (Some(e), Some(b)) => format!(
             "epoch {}: train loss {:.3}  val loss {:.3}  val acc {:.2}%  (best {:.2}% at epoch {}){}",
             e.epoch,
@@ -45,28 +48,37 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             e.val_acc * 100.0,
             b.val_acc * 100.0,
             b.epoch,
-            if app.rollbacks > 0 { format!("  · {} rollback(s)", app.rollbacks) } else { String::new() }
+            if !app.run.rollbacks.is_empty() {
+                format!("  · {} rollback(s)", app.run.rollbacks.len())
+            } else {
+                String::new()
+            }
         ),
         _ => "no epoch finished yet".into(),
     };
-    let change = match app.changes.last() {
+    let change = match app.run.changes.last() {
         Some(c) => {
             let note = c.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            format!("last change: {} at epoch {:.2}{note}", change_label(c), app.step_to_x(c.step))
+            format!("last change: {} at epoch {:.2}{note}", c.label(), app.run.step_to_x(c.step))
         }
         None => "changes apply at the next minibatch and are marked on the charts".into(),
     };
-    let outcome = match (&app.status, &app.summary) {
-        (Status::Failed(message), _) => Line::from(message.clone()).fg(Color::Red),
-        (_, Some(s)) => Line::from(format!(
-            "done ({:?}): test accuracy {:.2}% (held-out test set, evaluated once), best validation {:.2}% at epoch {}  · r restarts",
-            s.stopped,
-            s.test_acc * 100.0,
-            s.best_val_acc * 100.0,
-            s.best_epoch
-        ))
-        .fg(Color::Cyan),
-        _ => match &app.notice {
+    let outcome = match (&app.run.state, &app.run.summary) {
+        (RunState::Failed(message), _) => Line::from(message.clone()).fg(Color::Red),
+        (_, Some(s)) => {
+            let test = match s.test_acc {
+                Some(t) => format!("test accuracy {:.2}% (held-out test set, evaluated once)", t * 100.0),
+                None => "no test pass (interrupted)".into(),
+            };
+            Line::from(format!(
+                "{}: {test}; best validation {:.2}% at epoch {}  · space: more epochs · r restarts",
+                app.run.state.label(),
+                s.best_val_acc * 100.0,
+                s.best_epoch
+            ))
+            .fg(Color::Cyan)
+        }
+        _ => match app.notice.as_ref().or(app.run.notice.as_ref()) {
             Some(n) => Line::from(n.clone()).fg(Color::Yellow),
             None => Line::from(change).dark_gray(),
         },

@@ -29,7 +29,7 @@ const CLASS_COLORS: [Color; 10] = [
 const REGION_GLYPHS: [char; 4] = [' ', '·', ':', '░'];
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let Some(view) = &app.data_view else {
+    let Some(view) = &app.run.data_view else {
         let block = Block::bordered().title(Line::from("Data  v").bold());
         Paragraph::new("the data view arrives after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
@@ -54,7 +54,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 fn confusion(app: &App, area: Rect, buf: &mut Buffer) {
-    let view = app.data_view.as_ref().expect("checked by the caller");
+    let view = app.run.data_view.as_ref().expect("checked by the caller");
     let m = &view.confusion;
     let total: u32 = m.iter().flatten().sum();
     let right: u32 = (0..m.len()).map(|i| m[i][i]).sum();

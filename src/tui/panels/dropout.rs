@@ -13,18 +13,18 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Widget
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let rate = app.preset.dropout;
-    let kind = if app.preset.activation == crate::nn::Activation::Selu { "AlphaDropout" } else { "dropout" };
-    let title = format!("Dropout  {kind} {rate:.1} on {} hidden layer(s)  d/D", app.preset.hidden.len());
+    let rate = app.run.settings.dropout;
+    let kind = if app.run.settings.activation == crate::nn::Activation::Selu { "AlphaDropout" } else { "dropout" };
+    let title = format!("Dropout  {kind} {rate:.1} on {} hidden layer(s)  d/D", app.run.settings.hidden.len());
     let block = Block::bordered().title(Line::from(title).bold());
-    if app.epochs.is_empty() {
+    if app.run.epochs.is_empty() {
         Paragraph::new("the effect shows after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
     }
     let inner = block.inner(area);
     block.render(area, buf);
     let [text, chart] = Layout::vertical([Constraint::Length(3), Constraint::Min(3)]).areas(inner);
-    let last = app.epochs.last().expect("checked above");
+    let last = app.run.epochs.last().expect("checked above");
     let cost = last.train_loss - last.train_loss_eval;
     let gap = last.val_loss - last.train_loss_eval;
     let mut lines = vec![
@@ -40,27 +40,31 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         )),
     ];
     // Before/after the last dropout change: the gap at the epochs around it.
-    if let Some(c) = app.changes.iter().rev().find(|c| c.key == "dropout") {
-        let at = app.step_to_x(c.step);
-        let before = app.epochs.iter().rev().find(|e| (e.epoch as f64) <= at);
-        let after = app.epochs.iter().rev().find(|e| (e.epoch as f64) > at);
+    if let Some(c) = app.run.changes.iter().rev().find(|c| c.key() == crate::settings::SettingKey::Dropout) {
+        let at = app.run.step_to_x(c.step);
+        let before = app.run.epochs.iter().rev().find(|e| (e.epoch as f64) <= at);
+        let after = app.run.epochs.iter().rev().find(|e| (e.epoch as f64) > at);
         let line = match (before, after) {
             (Some(b), Some(a)) => format!(
                 "since dropout {}→{} at epoch {at:.1}: gap {:.3} → {:.3}, val acc {:.1}% → {:.1}%",
-                c.from,
-                c.to,
+                c.from.value_label(),
+                c.to.value_label(),
                 b.val_loss - b.train_loss_eval,
                 a.val_loss - a.train_loss_eval,
                 b.val_acc * 100.0,
                 a.val_acc * 100.0
             ),
-            _ => format!("dropout {}→{} at epoch {at:.1}: its effect shows at the next epoch", c.from, c.to),
+            _ => format!(
+                "dropout {}→{} at epoch {at:.1}: its effect shows at the next epoch",
+                c.from.value_label(),
+                c.to.value_label()
+            ),
         };
         lines.push(Line::from(line).fg(Color::Yellow));
     }
     Paragraph::new(lines).render(text, buf);
     let pts = |f: fn(&crate::train::EpochMetrics) -> f32| -> Vec<(f64, f64)> {
-        app.epochs.iter().map(|e| (e.epoch as f64, f(e) as f64)).collect()
+        app.run.epochs.iter().map(|e| (e.epoch as f64, f(e) as f64)).collect()
     };
     let with = pts(|e| e.train_loss);
     let without = pts(|e| e.train_loss_eval);
@@ -68,7 +72,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let all = with.iter().chain(&without).chain(&gaps).map(|p| p.1);
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (lo, hi) = (lo.min(0.0), hi.max(lo + 1e-3) * 1.05);
-    let n = app.epochs.len() as f64;
+    let n = app.run.epochs.len() as f64;
     fn line<'a>(name: &'static str, data: &'a [(f64, f64)], color: Color) -> Dataset<'a> {
         Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(color).data(data)
     }

@@ -7,7 +7,8 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Widget};
 
-use crate::tui::app::{App, Status};
+use crate::run::RunState;
+use crate::tui::app::App;
 
 /// "41k" style throughput.
 pub fn si(x: f32) -> String {
@@ -21,34 +22,34 @@ pub fn si(x: f32) -> String {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let status_color = match app.status {
-        Status::Running => Color::Green,
-        Status::Paused | Status::Starting | Status::Idle => Color::Yellow,
-        Status::Finished(crate::train::Stopped::Diverged) | Status::Failed(_) => Color::Red,
-        Status::Finished(_) => Color::Cyan,
+    let status_color = match app.run.state {
+        RunState::Running => Color::Green,
+        RunState::Paused | RunState::Starting | RunState::Idle => Color::Yellow,
+        RunState::Finished(crate::train::Stopped::Diverged) | RunState::Failed(_) => Color::Red,
+        RunState::Finished(_) => Color::Cyan,
     };
-    let dataset = app.info.as_ref().map_or_else(|| app.preset.dataset.label(), |i| i.dataset.clone());
+    let dataset = app.run.info.as_ref().map_or_else(|| app.run.settings.dataset.label(), |i| i.dataset.clone());
     let sep = || Span::raw(" · ").dark_gray();
     let line = Line::from(vec![
         Span::raw(" fitcheck").bold(),
         sep(),
-        Span::raw(app.preset.name.clone()).bold(),
+        Span::raw(app.run.settings.name.clone()).bold(),
         sep(),
         Span::raw(dataset),
         sep(),
-        Span::raw(format!("epoch {}/{}", app.epoch, app.total_epochs())),
+        Span::raw(format!("epoch {}/{}", app.run.epoch, app.run.total_epochs)),
         sep(),
-        Span::raw(format!("step {}", app.step)),
+        Span::raw(format!("step {}", app.run.step)),
         sep(),
-        Span::raw(format!("{} samples/s", si(app.samples_per_s))),
+        Span::raw(format!("{} samples/s", si(app.run.samples_per_s))),
         sep(),
-        Span::styled(app.status.label(), Style::default().fg(status_color).bold()),
+        Span::styled(app.run.state.label(), Style::default().fg(status_color).bold()),
     ]);
     let [text, gauge] = Layout::horizontal([Constraint::Min(0), Constraint::Length(22)]).areas(area);
     line.render(text, buf);
     LineGauge::default()
         .filled_style(Style::default().fg(Color::Green))
         .unfilled_style(Style::default().fg(Color::DarkGray))
-        .ratio(app.progress())
+        .ratio(app.run.progress())
         .render(gauge, buf);
 }

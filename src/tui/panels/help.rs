@@ -1,26 +1,36 @@
-//! The help overlay: the live key bindings, from the same table as the footer.
+//! The help overlay: the live key bindings, from the same table as the
+//! footer; in two columns when one does not fit the screen's height.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Widget};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
-use crate::tui::keymap::BINDINGS;
+use crate::tui::keymap;
 
 pub fn render(area: Rect, buf: &mut Buffer) {
-    let mut lines: Vec<Line> = BINDINGS
-        .iter()
-        .map(|b| Line::from(vec![Span::raw(format!(" {:>6}  ", b.label)).bold(), Span::raw(b.help)]))
+    let lines: Vec<Line> = keymap::help_lines()
+        .map(|(label, help)| Line::from(vec![Span::raw(format!(" {label:>6}  ")).bold(), Span::raw(help)]))
         .collect();
-    lines.push(Line::from(""));
-    lines.push(Line::from(" Changes apply at the next minibatch and are marked on the charts.").dark_gray());
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let width = 100.min(area.width);
+    let note = Line::from(" Changes apply at the next minibatch and are marked on the charts.").dark_gray();
+    // Two columns when one would not fit between the borders.
+    let columns = if lines.len() + 3 > area.height as usize { 2 } else { 1 };
+    let per_column = lines.len().div_ceil(columns);
+    let height = (per_column as u16 + 4).min(area.height);
+    let width = (100 * columns as u16).min(area.width);
     let [_, mid, _] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)]).areas(area);
     let [_, popup, _] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(mid);
     Clear.render(popup, buf);
-    Paragraph::new(lines).block(Block::bordered().title(Line::from(" Keys (? to close) ").bold())).render(popup, buf);
+    let block = Block::bordered().title(Line::from(" Keys (? to close) ").bold());
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(body);
+    for (chunk, area) in lines.chunks(per_column).zip(cols.iter()) {
+        Paragraph::new(chunk.to_vec()).wrap(Wrap { trim: false }).render(*area, buf);
+    }
+    note.render(foot, buf);
 }

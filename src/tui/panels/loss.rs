@@ -11,8 +11,8 @@ use crate::tui::app::App;
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     MetricPanel {
         title: "Loss",
-        steps: &app.train_loss,
-        ghost_steps: app.ghost.as_ref().map(|g| &g.train_loss),
+        steps: &app.run.train_loss,
+        ghost_steps: |g| &g.train_loss,
         pick: |e| (e.train_loss_eval, e.val_loss),
         floor: 0.0,
         ceil: None,

@@ -32,7 +32,7 @@ const LAYER_COLORS: [Color; 6] = [Color::Red, Color::Yellow, Color::Green, Color
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(Line::from("Weights  [ ] layer").bold());
-    let Some(stats) = &app.stats else {
+    let Some(stats) = &app.run.stats else {
         Paragraph::new("layer statistics arrive after the first steps…").dark_gray().block(block).render(area, buf);
         return;
     };
@@ -68,6 +68,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
 
     // Gradient norm per layer over time, log10.
     let curves: Vec<Vec<(f64, f64)>> = app
+        .run
         .layer_norms
         .iter()
         .map(|(_, g)| g.points().iter().filter(|p| p.1 > 0.0).map(|&(x, y)| (x, y.log10())).collect())
@@ -81,7 +82,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
-    let x_max = app.step_to_x(app.step).max(1e-3);
+    let x_max = app.run.step_to_x(app.run.step).max(1e-3);
     let names: Vec<String> = (0..curves.len()).map(|i| format!("L{i}")).collect();
     let datasets: Vec<Dataset> = curves
         .iter()

@@ -1,0 +1,384 @@
+//! One model of a run, fed by events. Whatever the source — the built-in
+//! trainer live, a recorded run log, a run trained elsewhere — a [`Run`]
+//! takes `Event`s one at a time and keeps what every view reads: the run's
+//! info, its state, the current settings, the epochs, the step curves, the
+//! changes, the layer statistics, the rollbacks, the summary, and the
+//! checklist's diagnosis (recomputed once per epoch, change or end — never
+//! per frame) with the history of its verdicts.
+//!
+//! ```text
+//!   trainer ─┐                     ┌─> dashboard (App: view state only)
+//!   run log ─┼─ Event ─> Run ──────┼─> headless JSON lines
+//!   replay  ─┘     (apply)         └─> diagnosis, verdict events
+//! ```
+
+pub mod replay;
+
+use crate::diagnose::{self, Diagnosis, EpochPoint, Inputs, LayerPoint, Verdict};
+use crate::history::Series;
+use crate::preset::{Augment, Preset};
+use crate::settings::Setting;
+use crate::train::{Change, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
+
+/// Points kept per step-level curve (the whole run, downsampled).
+const STEP_HISTORY: usize = 1000;
+/// Points kept per layer-norm curve.
+const LAYER_HISTORY: usize = 300;
+/// Exponential smoothing of the step-level curves, TensorBoard's default
+/// weight: raw minibatch losses are too noisy to read trends from.
+pub const SMOOTHING: f64 = 0.6;
+
+/// An exponential moving average, starting at the first value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ema(Option<f64>);
+
+impl Ema {
+    pub fn next(&mut self, x: f64) -> f64 {
+        let v = match self.0 {
+            Some(prev) if x.is_finite() => SMOOTHING * prev + (1.0 - SMOOTHING) * x,
+            _ => x,
+        };
+        if v.is_finite() {
+            self.0 = Some(v);
+        }
+        v
+    }
+}
+
+/// Where a run is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    /// Nothing started yet (the preset picker is open).
+    Idle,
+    Starting,
+    Running,
+    Paused,
+    Finished(Stopped),
+    Failed(String),
+}
+
+impl RunState {
+    /// The state in words, with its symbol.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunState::Idle => "choose a preset",
+            RunState::Starting => "… starting",
+            RunState::Running => "▶ running",
+            RunState::Paused => "⏸ paused",
+            RunState::Finished(Stopped::Completed) => "■ finished",
+            RunState::Finished(Stopped::EarlyStop) => "■ stopped early",
+            RunState::Finished(Stopped::Diverged) => "✗ diverged",
+            RunState::Finished(Stopped::Interrupted) => "■ interrupted",
+            RunState::Failed(_) => "✗ failed",
+        }
+    }
+
+    /// Whether the trainer trains (or waits paused) now.
+    pub fn is_training(&self) -> bool {
+        matches!(self, RunState::Starting | RunState::Running | RunState::Paused)
+    }
+
+    /// Whether the trainer still takes commands: while it trains, and after
+    /// a finished run (settings, checkpoints, more epochs) until it is stopped.
+    pub fn takes_commands(&self) -> bool {
+        self.is_training() || matches!(self, RunState::Finished(s) if *s != Stopped::Interrupted)
+    }
+}
+
+/// The verdict changed at the end of `epoch`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerdictChange {
+    pub epoch: usize,
+    pub verdict: Verdict,
+    pub findings: Vec<String>,
+}
+
+/// A rollback of the divergence guard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollback {
+    pub step: u64,
+    pub loss: Option<f32>,
+    pub rolled_back_to: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub info: Option<RunInfo>,
+    /// The settings as they are now: the preset with every change applied.
+    pub settings: Preset,
+    pub state: RunState,
+    pub step: u64,
+    pub epoch: usize,
+    /// Samples/s of the latest step window.
+    pub samples_per_s: f32,
+    /// Training loss and accuracy as trained, over steps, smoothed; x in epochs.
+    pub train_loss: Series,
+    pub train_acc: Series,
+    smooth_loss: Ema,
+    smooth_acc: Ema,
+    pub epochs: Vec<EpochMetrics>,
+    pub changes: Vec<Change>,
+    /// The latest layer statistics.
+    pub stats: Option<StatsReport>,
+    /// Per layer, over steps (x in epochs): weight norm and gradient norm.
+    pub layer_norms: Vec<(Series, Series)>,
+    pub rollbacks: Vec<Rollback>,
+    /// The latest confusion matrix, misclassified samples, boundary.
+    pub data_view: Option<DataView>,
+    pub summary: Option<Summary>,
+    /// The latest thing the trainer did on its own, in words.
+    pub notice: Option<String>,
+    /// The epochs the run is to train (grows when it continues).
+    pub total_epochs: usize,
+    /// Always `Some` after `new` (computed from the run as it stands).
+    diagnosis: Option<Diagnosis>,
+    /// Every change of verdict, oldest first.
+    pub verdicts: Vec<VerdictChange>,
+}
+
+impl Run {
+    pub fn new(settings: Preset) -> Run {
+        let mut run = Run {
+            info: None,
+            total_epochs: settings.epochs,
+            settings,
+            state: RunState::Starting,
+            step: 0,
+            epoch: 0,
+            samples_per_s: 0.0,
+            train_loss: Series::new(STEP_HISTORY),
+            train_acc: Series::new(STEP_HISTORY),
+            smooth_loss: Ema::default(),
+            smooth_acc: Ema::default(),
+            epochs: Vec::new(),
+            changes: Vec::new(),
+            stats: None,
+            layer_norms: Vec::new(),
+            rollbacks: Vec::new(),
+            data_view: None,
+            summary: None,
+            notice: None,
+            diagnosis: None,
+            verdicts: Vec::new(),
+        };
+        run.diagnosis = Some(run.diagnose());
+        run
+    }
+
+    /// Steps in one epoch (1 until the trainer says).
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.info.as_ref().map_or(1, |i| i.steps_per_epoch.max(1))
+    }
+
+    /// A step count as a position on the epoch axis.
+    pub fn step_to_x(&self, step: u64) -> f64 {
+        step as f64 / self.steps_per_epoch() as f64
+    }
+
+    /// Fraction of the run done, 0..=1.
+    pub fn progress(&self) -> f64 {
+        let total = self.total_epochs as f64 * self.steps_per_epoch() as f64;
+        (self.step as f64 / total.max(1.0)).clamp(0.0, 1.0)
+    }
+
+    /// The epoch with the best validation accuracy so far.
+    pub fn best_epoch(&self) -> Option<&EpochMetrics> {
+        self.epochs.iter().max_by(|a, b| a.val_acc.total_cmp(&b.val_acc))
+    }
+
+    /// The checklist's diagnosis as of the last epoch, change or end.
+    pub fn diagnosis(&self) -> &Diagnosis {
+        self.diagnosis.as_ref().expect("a run is diagnosed from its creation on")
+    }
+
+    /// The epoch since which the current verdict holds.
+    pub fn verdict_since(&self) -> Option<usize> {
+        self.verdicts.last().map(|v| v.epoch)
+    }
+
+    /// Takes in one event. Returns a `Verdict` event when the checklist's
+    /// verdict (or its findings) changed, for the run log.
+    pub fn apply(&mut self, event: &Event) -> Option<Event> {
+        let mut rediagnose = false;
+        match event {
+            Event::Start(info) => {
+                self.info = Some(info.clone());
+                self.total_epochs = info.epochs;
+                self.state = RunState::Running;
+                rediagnose = true;
+            }
+            Event::Step(m) => {
+                self.step = m.step;
+                self.epoch = m.epoch;
+                self.samples_per_s = m.samples_per_s;
+                let x = self.step_to_x(m.step);
+                self.train_loss.push(x, self.smooth_loss.next(m.loss as f64));
+                self.train_acc.push(x, self.smooth_acc.next(m.acc as f64));
+            }
+            Event::Epoch(m) => {
+                self.step = m.step;
+                self.epoch = m.epoch;
+                self.epochs.push(m.clone());
+                rediagnose = true;
+            }
+            Event::Change(c) => {
+                c.to.apply_to(&mut self.settings);
+                self.changes.push(c.clone());
+                rediagnose = true;
+            }
+            Event::Stats(report) => {
+                let x = self.step_to_x(report.step);
+                if self.layer_norms.len() != report.layers.len() {
+                    // The architecture changed: the old curves no longer match.
+                    self.layer_norms = report
+                        .layers
+                        .iter()
+                        .map(|_| (Series::new(LAYER_HISTORY), Series::new(LAYER_HISTORY)))
+                        .collect();
+                }
+                for ((w, g), l) in self.layer_norms.iter_mut().zip(&report.layers) {
+                    w.push(x, l.weight_norm as f64);
+                    g.push(x, l.grad_norm as f64);
+                }
+                self.stats = Some(report.clone());
+            }
+            Event::Diverged { step, loss, rolled_back_to, lr_from, lr_to } => {
+                self.rollbacks.push(Rollback { step: *step, loss: *loss, rolled_back_to: *rolled_back_to });
+                let loss = loss.map_or("not finite".to_string(), |l| format!("{l:.3e}"));
+                self.notice = Some(format!(
+                    "diverged at step {step} (loss {loss}): rolled back to step {rolled_back_to}, lr {} → {}",
+                    crate::settings::short_float(*lr_from),
+                    crate::settings::short_float(*lr_to)
+                ));
+                rediagnose = true;
+            }
+            Event::EarlyStop { epoch, best_epoch, best_val_loss, patience, .. } => {
+                self.notice = Some(format!(
+                    "early stop at epoch {epoch}: no better validation loss for {patience} epochs; \
+                     keeping epoch {best_epoch} ({best_val_loss:.4})"
+                ));
+            }
+            Event::DataView(view) => self.data_view = Some(view.clone()),
+            Event::Checkpoint { path, error, .. } => {
+                self.notice = Some(match error {
+                    None => format!("checkpoint saved: {path}"),
+                    Some(e) => format!("checkpoint {path} failed: {e}"),
+                });
+            }
+            Event::Paused { step } => {
+                self.step = *step;
+                self.state = RunState::Paused;
+            }
+            Event::Resumed { step } => {
+                self.step = *step;
+                self.state = RunState::Running;
+            }
+            Event::Summary(s) => {
+                self.state = RunState::Finished(s.stopped);
+                self.summary = Some(s.clone());
+                rediagnose = true;
+            }
+            Event::Continued { step, epochs } => {
+                self.step = *step;
+                self.total_epochs = *epochs;
+                self.state = RunState::Running;
+                self.summary = None;
+                self.notice = Some(format!("continuing to epoch {epochs}"));
+                rediagnose = true;
+            }
+            Event::Failed { message } => self.state = RunState::Failed(message.clone()),
+            Event::Restart { .. } | Event::Verdict { .. } => {}
+        }
+        if !rediagnose {
+            return None;
+        }
+        self.diagnosis = Some(self.diagnose());
+        self.note_verdict()
+    }
+
+    /// Records a new verdict (or new findings) and returns its event.
+    fn note_verdict(&mut self) -> Option<Event> {
+        if self.epochs.is_empty() {
+            return None;
+        }
+        let diagnosis = self.diagnosis();
+        let verdict = diagnosis.verdict;
+        let findings: Vec<String> = diagnosis.findings.iter().map(|f| f.id.to_string()).collect();
+        if self.verdicts.last().is_some_and(|v| v.verdict == verdict && v.findings == findings) {
+            return None;
+        }
+        let epoch = self.epochs.last().map_or(0, |e| e.epoch);
+        // "since when" counts from the first epoch of this verdict, even
+        // when only its findings changed.
+        let since = match self.verdicts.last() {
+            Some(v) if v.verdict == verdict => v.epoch,
+            _ => epoch,
+        };
+        self.verdicts.push(VerdictChange { epoch: since, verdict, findings: findings.clone() });
+        Some(Event::Verdict { epoch, verdict, findings })
+    }
+
+    /// The checklist's inputs from the run as it stands.
+    fn diagnose(&self) -> Diagnosis {
+        let p = &self.settings;
+        let epochs: Vec<EpochPoint> = self
+            .epochs
+            .iter()
+            .map(|m| EpochPoint {
+                epoch: m.epoch,
+                train_loss: m.train_loss,
+                train_loss_eval: m.train_loss_eval,
+                train_acc_eval: m.train_acc_eval,
+                val_loss: m.val_loss,
+                val_acc: m.val_acc,
+            })
+            .collect();
+        let layers: Vec<LayerPoint> = self.stats.as_ref().map_or_else(Vec::new, |r| {
+            r.layers
+                .iter()
+                .map(|l| LayerPoint {
+                    grad_norm: l.grad_norm,
+                    dead_fraction: l.dead_fraction,
+                    saturated_fraction: l.saturated_fraction,
+                })
+                .collect()
+        });
+        // Rollbacks since the epoch before the last one ended: "recent".
+        let since = self.epochs.len().checked_sub(2).map_or(0, |i| self.epochs[i].step);
+        let recent = self.rollbacks.iter().filter(|r| r.step > since).count();
+        let stopped = self.summary.as_ref().map(|s| s.stopped);
+        diagnose::diagnose(&Inputs {
+            epochs: &epochs,
+            classes: self.info.as_ref().map_or(10, |i| i.classes),
+            settings: diagnose::Settings {
+                lr: p.lr,
+                hidden: p.hidden.clone(),
+                activation: p.activation.label().to_string(),
+                optimizer: p.optimizer.label(),
+                dropout: p.dropout,
+                l2: p.l2,
+                early_stopping: p.early_stopping.is_some(),
+                label_noise: p.label_noise,
+                augmenting: p.augment != Augment::None,
+                convolutional: p.conv.is_some(),
+                images: matches!(p.dataset, crate::data::DatasetSpec::Mnist | crate::data::DatasetSpec::Idx { .. }),
+            },
+            input_scale: self.info.as_ref().map_or(1.0, |i| i.input_scale),
+            layers: &layers,
+            rollbacks: self.rollbacks.len(),
+            recent_rollbacks: recent,
+            gave_up: stopped == Some(Stopped::Diverged),
+            stopped_early: stopped == Some(Stopped::EarlyStop),
+        })
+    }
+
+    /// The last change of `key`, if any.
+    pub fn last_change(&self) -> Option<&Change> {
+        self.changes.last()
+    }
+
+    /// The value of a setting now.
+    pub fn setting(&self, key: crate::settings::SettingKey) -> Setting {
+        key.read(&self.settings)
+    }
+}

@@ -1,0 +1,227 @@
+//! A session: the runs one front end drives, one after another. It owns the
+//! data cache, the current trainer, the trainers being stopped, and the run
+//! log (with a `restart` line between runs). Starting and stopping never
+//! block the caller: a new trainer loads its data on its own thread, and a
+//! stopped one drains into the log in the background of later calls.
+//! Both front ends (the dashboard and the headless runner) use it.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, never};
+
+use crate::data::{DatasetSpec, TrainTest};
+use crate::preset::Preset;
+use crate::train::log::RunLog;
+use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data, spawn, spawn_with};
+
+/// The datasets loaded so far, so a restart does not read MNIST again.
+#[derive(Default)]
+pub struct DataCache {
+    entries: Vec<(DatasetSpec, u64, TrainTest)>,
+}
+
+impl DataCache {
+    pub fn get(&mut self, preset: &Preset) -> Result<TrainTest, SetupError> {
+        if let Some((_, _, d)) = self.entries.iter().find(|(s, seed, _)| *s == preset.dataset && *seed == preset.seed) {
+            return Ok(d.clone());
+        }
+        let data = load_data(preset)?;
+        self.entries.push((preset.dataset.clone(), preset.seed, data.clone()));
+        Ok(data)
+    }
+}
+
+/// Where the run log stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogStatus {
+    None,
+    Writing(String),
+    /// Writing failed (a full disk): logging stopped; the run goes on.
+    Failed(String),
+}
+
+pub struct Session {
+    cache: Arc<Mutex<DataCache>>,
+    current: Option<TrainerHandle>,
+    /// Stopped trainers whose last events (the `interrupted` summary) still
+    /// go to the log.
+    retiring: Vec<TrainerHandle>,
+    log: Option<RunLog>,
+    log_path: Option<String>,
+    log_error: Option<String>,
+    runs: usize,
+    /// Runs stay after their end, for more epochs (the dashboard).
+    interactive: bool,
+}
+
+impl Session {
+    /// A session writing its run log to `log` (already opened), if any.
+    pub fn new(log: Option<(RunLog, &Path)>) -> Session {
+        let (log, log_path) = match log {
+            Some((l, p)) => (Some(l), Some(p.display().to_string())),
+            None => (None, None),
+        };
+        Session {
+            cache: Arc::default(),
+            current: None,
+            retiring: Vec::new(),
+            log,
+            log_path,
+            log_error: None,
+            runs: 0,
+            interactive: false,
+        }
+    }
+
+    /// A session whose runs stay after their end, taking more epochs,
+    /// settings and checkpoints until stopped (the dashboard's).
+    pub fn interactive(log: Option<(RunLog, &Path)>) -> Session {
+        Session { interactive: true, ..Session::new(log) }
+    }
+
+    /// Loads data and builds a trainer now, on the caller's thread: for the
+    /// first run, whose errors are bad input (exit 2) before any screen.
+    pub fn prepare(&self, preset: &Preset) -> Result<Trainer, SetupError> {
+        let data = self.cache.lock().map_err(|_| poisoned())?.get(preset)?;
+        Trainer::new(preset, data)
+    }
+
+    /// Starts a prepared trainer as the current run (stopping any other).
+    pub fn start_trainer(&mut self, mut trainer: Trainer) -> std::io::Result<()> {
+        if self.interactive {
+            trainer.stay_after_end();
+        }
+        let restart = Event::Restart { preset: trainer.preset().name.clone(), seed: trainer.preset().seed };
+        let handle = spawn(trainer)?;
+        self.replace(handle, restart);
+        Ok(())
+    }
+
+    /// Starts `preset` as the current run without waiting: its data loads
+    /// on the trainer's thread; a setup error arrives as `Event::Failed`.
+    pub fn start(&mut self, preset: Preset) -> std::io::Result<()> {
+        let restart = Event::Restart { preset: preset.name.clone(), seed: preset.seed };
+        let cache = self.cache.clone();
+        let interactive = self.interactive;
+        let handle = spawn_with(move || {
+            let data = cache.lock().map_err(|_| "the data cache is unusable".to_string())?.get(&preset);
+            let mut trainer = Trainer::new(&preset, data.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            if interactive {
+                trainer.stay_after_end();
+            }
+            Ok(trainer)
+        })?;
+        self.replace(handle, restart);
+        Ok(())
+    }
+
+    fn replace(&mut self, handle: TrainerHandle, restart: Event) {
+        self.stop();
+        if self.runs > 0 {
+            self.drain_retiring();
+            self.write(&restart);
+        }
+        self.runs += 1;
+        self.current = Some(handle);
+    }
+
+    /// The current run's events (never ready when there is none).
+    pub fn events(&self) -> Receiver<Event> {
+        self.current.as_ref().map_or_else(never, |h| h.events.clone())
+    }
+
+    /// Sends a command to the current run (nothing when there is none).
+    pub fn send(&self, cmd: Command) {
+        if let Some(h) = &self.current {
+            let _ = h.commands.send(cmd);
+        }
+    }
+
+    /// Writes one event of the current run (and what stopped runs left) to
+    /// the log. A write error stops logging; the run goes on.
+    pub fn record(&mut self, event: &Event) {
+        self.drain_retiring();
+        self.write(event);
+    }
+
+    /// Writes `event` to the log as `line` (the summary with its diagnosis).
+    pub fn record_line(&mut self, event: &Event, line: &impl serde::Serialize) {
+        self.drain_retiring();
+        self.write_as(event, line);
+    }
+
+    fn write(&mut self, event: &Event) {
+        self.write_as(event, event);
+    }
+
+    fn write_as(&mut self, event: &Event, line: &impl serde::Serialize) {
+        let Some(log) = self.log.as_mut() else { return };
+        if let Err(e) = log.record_line(line, !event.is_coalescable()) {
+            let path = self.log_path.clone().unwrap_or_default();
+            let message = format!("{path}: cannot write the run log ({e}); logging stopped, training goes on");
+            self.log_error = Some(message);
+            self.log = None;
+        }
+    }
+
+    /// Why logging stopped, if it did.
+    pub fn log_failure(&self) -> Option<&str> {
+        self.log_error.as_deref()
+    }
+
+    /// The run log's state, for the screen.
+    pub fn log_status(&self) -> LogStatus {
+        match (&self.log_error, &self.log_path) {
+            (Some(e), _) => LogStatus::Failed(e.clone()),
+            (None, Some(p)) if self.log.is_some() => LogStatus::Writing(p.clone()),
+            _ => LogStatus::None,
+        }
+    }
+
+    /// Asks the current run to stop and moves it aside, without waiting.
+    pub fn stop(&mut self) {
+        if let Some(h) = self.current.take() {
+            let _ = h.commands.send(Command::Stop);
+            self.retiring.push(h);
+        }
+    }
+
+    /// Logs whatever the stopped runs sent, and forgets the finished ones.
+    fn drain_retiring(&mut self) {
+        let mut retiring = std::mem::take(&mut self.retiring);
+        retiring.retain(|h| {
+            while let Ok(event) = h.events.try_recv() {
+                self.write(&event);
+            }
+            !h.thread.is_finished()
+        });
+        // A finished thread may have sent its last events after the check above.
+        self.retiring = retiring;
+    }
+
+    /// Ends the session: stops the current run and waits up to `wait` for
+    /// every stopped run's last events (the `interrupted` summary) to reach
+    /// the log.
+    pub fn shutdown(mut self, wait: Duration) {
+        self.stop();
+        let deadline = Instant::now() + wait;
+        for h in std::mem::take(&mut self.retiring) {
+            while let Ok(event) = h.events.recv_deadline(deadline) {
+                self.write(&event);
+                if matches!(event, Event::Summary(_) | Event::Failed { .. }) {
+                    break;
+                }
+            }
+            drop(h.events);
+            if h.thread.is_finished() || Instant::now() < deadline {
+                let _ = h.thread.join();
+            }
+        }
+    }
+}
+
+fn poisoned() -> SetupError {
+    SetupError::Field { preset: String::new(), field: "dataset", message: "the data cache is unusable".into() }
+}

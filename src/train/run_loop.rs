@@ -1,0 +1,273 @@
+//! The training loop: epochs of shuffled minibatches with the pending
+//! commands applied between two of them, step metrics and layer
+//! statistics sent as it goes, the epoch's evaluation, early stopping, the
+//! summary — and after the end, waiting for more epochs or a checkpoint
+//! until the driver stops it.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use ndarray::s;
+use rand::seq::SliceRandom;
+
+use super::{
+    Command, EpochMetrics, Event, Halt, STATS_INTERVAL, STATS_PROBE, STEP_EVENT_INTERVAL, StatsReport, StepMetrics,
+    Stopped, Summary, Trainer, guard,
+};
+use crate::data::Augment;
+use crate::nn::loss::LossSum;
+use crate::nn::stats::layer_stats;
+
+/// Running sums of a stretch of training steps.
+#[derive(Default)]
+struct Tally {
+    loss: f64,
+    correct: usize,
+    samples: usize,
+    time: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, s: LossSum, samples: usize, time: Duration) {
+        self.loss += s.loss;
+        self.correct += s.correct;
+        self.samples += samples;
+        self.time += time;
+    }
+    fn mean_loss(&self) -> f32 {
+        (self.loss / self.samples.max(1) as f64) as f32
+    }
+    fn acc(&self) -> f32 {
+        self.correct as f32 / self.samples.max(1) as f32
+    }
+    fn per_s(&self) -> f32 {
+        self.samples as f32 / self.time.as_secs_f32().max(1e-9)
+    }
+}
+
+/// How a stretch of epochs ended.
+enum Ended {
+    Completed,
+    EarlyStop,
+    Diverged,
+    Interrupted,
+}
+
+/// The best validation accuracy so far and its epoch.
+struct Best {
+    epoch: usize,
+    val_acc: f32,
+}
+
+impl Trainer {
+    /// Trains every epoch of the preset, reporting as it goes, and sends a
+    /// `Summary`; then waits: `Continue` trains more epochs (and sends
+    /// another summary), `Stop` or a closed channel ends the thread.
+    pub fn run(mut self, commands: &Receiver<Command>, events: &Sender<Event>) {
+        let started = Instant::now();
+        if Self::emit(events, Event::Start(self.info())).is_err() {
+            return;
+        }
+        let mut best = Best { epoch: 0, val_acc: f32::NEG_INFINITY };
+        let (mut done, mut until) = (0, self.preset.epochs);
+        loop {
+            let ended = self.epochs(done + 1..=until, &mut done, &mut best, started, commands, events);
+            let stopped = match ended {
+                Ok(Ended::Completed) => Stopped::Completed,
+                Ok(Ended::EarlyStop) => Stopped::EarlyStop,
+                Ok(Ended::Diverged) => Stopped::Diverged,
+                Ok(Ended::Interrupted) | Err(Halt) => Stopped::Interrupted,
+            };
+            let kept_epoch = self.kept_epoch();
+            self.restore_best();
+            // An interrupted run skips the test pass: stopping is immediate.
+            let test = (stopped != Stopped::Interrupted).then(|| self.evaluate_test());
+            let summary = Summary {
+                epochs: done,
+                best_epoch: kept_epoch.unwrap_or(best.epoch),
+                best_val_acc: best.val_acc.max(0.0),
+                test_acc: test.map(|t| if t.acc.is_finite() { t.acc } else { 0.0 }),
+                test_loss: test.and_then(|t| t.loss.is_finite().then_some(t.loss)),
+                stopped,
+            };
+            if Self::emit(events, Event::Summary(summary)).is_err()
+                || stopped == Stopped::Interrupted
+                || !self.stay_after_end
+            {
+                return;
+            }
+            match self.after_end(commands, events) {
+                Some(more) => {
+                    until = done + more;
+                    if Self::emit(events, Event::Continued { step: self.step, epochs: until }).is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Trains the epochs `range`, counting finished ones in `done`.
+    fn epochs(
+        &mut self,
+        range: std::ops::RangeInclusive<usize>,
+        done: &mut usize,
+        best: &mut Best,
+        started: Instant,
+        commands: &Receiver<Command>,
+        events: &Sender<Event>,
+    ) -> Result<Ended, Halt> {
+        for epoch in range {
+            let Some(whole) = self.train_epoch(epoch, commands, events)? else {
+                return Ok(Ended::Interrupted);
+            };
+            let Some(whole) = whole else { return Ok(Ended::Diverged) };
+            let Some(mut eval) = self.evaluate_epoch(events)? else { return Ok(Ended::Diverged) };
+            *done = epoch;
+            if eval.val.acc > best.val_acc {
+                (best.epoch, best.val_acc) = (epoch, eval.val.acc);
+            }
+            // An epoch whose every batch tripped the guard has no training
+            // numbers of its own: report the eval-mode ones.
+            let (train_loss, train_acc) =
+                if whole.samples > 0 { (whole.mean_loss(), whole.acc()) } else { (eval.train.loss, eval.train.acc) };
+            Self::emit(
+                events,
+                Event::Epoch(EpochMetrics {
+                    epoch,
+                    step: self.step,
+                    train_loss,
+                    train_acc,
+                    train_loss_eval: eval.train.loss,
+                    train_acc_eval: eval.train.acc,
+                    val_loss: eval.val.loss,
+                    val_acc: eval.val.acc,
+                    lr: self.opt.learning_rate(),
+                    penalty: self.net.penalty_value(self.penalty) as f32,
+                    samples_per_s: whole.per_s(),
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                }),
+            )?;
+            let view = self.data_view(epoch, &mut eval);
+            Self::emit(events, Event::DataView(view))?;
+            if self.early_stopping_says_stop(epoch, eval.val.loss, events)? {
+                return Ok(Ended::EarlyStop);
+            }
+        }
+        Ok(Ended::Completed)
+    }
+
+    /// One epoch of minibatches. `Ok(None)`: stopped by the driver;
+    /// `Ok(Some(None))`: the guard gave up; else the epoch's tally.
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        commands: &Receiver<Command>,
+        events: &Sender<Event>,
+    ) -> Result<Option<Option<Tally>>, Halt> {
+        let mut order = std::mem::take(&mut self.order);
+        order.shuffle(&mut self.rng);
+        self.mark_good();
+        let mut whole = Tally::default();
+        let mut window = Tally::default();
+        let mut last_sent = Instant::now();
+        let mut last_stats: Option<Instant> = None;
+        let mut next_at: Option<Instant> = None;
+        let mut start = 0;
+        while start < order.len() {
+            if self.between_steps(commands, events, next_at).is_err() {
+                self.order = order;
+                return Ok(None);
+            }
+            // The batch size may have changed between two steps.
+            let idx = &order[start..(start + self.runner.batch().max(1)).min(order.len())];
+            start += idx.len();
+            let want_stats = last_stats.is_none_or(|t| t.elapsed() >= STATS_INTERVAL);
+            if want_stats {
+                self.snapshot_weights();
+            }
+            let t0 = Instant::now();
+            next_at = self.pace.map(|p| t0 + Duration::from_secs_f32(1.0 / p));
+            let sum = self.train_batch(idx);
+            let dt = t0.elapsed();
+            self.step += 1;
+            if self.guard.trips(sum.loss, idx.len()) {
+                // Nothing of this batch is reported: no NaN reaches a curve.
+                if !self.recover(events, (sum.loss / idx.len() as f64) as f32)? {
+                    self.order = order;
+                    return Ok(Some(None));
+                }
+                continue;
+            }
+            if self.step.is_multiple_of(guard::GOOD_SNAPSHOT_STEPS) {
+                self.mark_good();
+            }
+            if want_stats {
+                last_stats = Some(Instant::now());
+                let report = self.stats();
+                if let Err(TrySendError::Disconnected(_)) = events.try_send(Event::Stats(report)) {
+                    return Err(Halt);
+                }
+            }
+            whole.add(sum, idx.len(), dt);
+            window.add(sum, idx.len(), dt);
+            let last = start >= order.len();
+            // Short epochs (spirals, FizzBuzz) end before the interval: their
+            // last window is sent too, so every epoch has a step curve.
+            if last_sent.elapsed() >= STEP_EVENT_INTERVAL || last || self.paused || self.pace.is_some() {
+                let m = StepMetrics {
+                    epoch,
+                    step: self.step,
+                    loss: window.mean_loss(),
+                    acc: window.acc(),
+                    samples_per_s: window.per_s(),
+                };
+                match events.try_send(Event::Step(m)) {
+                    Ok(()) => {
+                        window = Tally::default();
+                        last_sent = Instant::now();
+                    }
+                    // Full: keep summing, so the next event covers these steps too.
+                    Err(TrySendError::Full(_)) => {}
+                    Err(TrySendError::Disconnected(_)) => return Err(Halt),
+                }
+            }
+        }
+        self.order = order;
+        Ok(Some(Some(whole)))
+    }
+
+    /// One optimizer step on the training samples `idx`.
+    pub(super) fn train_batch(&mut self, idx: &[u32]) -> LossSum {
+        let (data, norm) = (&self.data.train, &self.norm);
+        // Shifts are drawn from the step and the position in the batch.
+        let seed = self.preset.seed ^ self.step.wrapping_mul(0xA24B_AED4_963E_E407);
+        let augment = self.preset.augment;
+        self.runner.step(&mut self.net, &mut self.opt, self.penalty, idx.len(), |range, x, y| match augment {
+            Augment::None => data.gather(&idx[range], norm, x, y),
+            Augment::Shift { pixels } => data.gather_shifted(&idx[range.clone()], range, norm, pixels, seed, x, y),
+        })
+    }
+
+    /// Statistics of every layer after the step just taken (weights before
+    /// it in `self.before`).
+    fn stats(&mut self) -> StatsReport {
+        let n = self.probe.len().min(STATS_PROBE);
+        self.data.train.gather(&self.probe[..n], &self.norm, self.eval_x.view_mut(), &mut self.eval_y);
+        let probe = self.eval_x.slice(s![..n, ..]);
+        let before = (!self.before.is_empty()).then_some(self.before.as_slice());
+        let layers = layer_stats(&self.net, self.runner.grads(), before, probe, &mut self.ws_eval);
+        StatsReport { step: self.step, layers }
+    }
+
+    /// Keeps a copy of the weights before the next step.
+    fn snapshot_weights(&mut self) {
+        let layers = self.net.layers();
+        if self.before.len() != layers.len() || self.before.iter().zip(layers).any(|(b, l)| b.dim() != l.w.dim()) {
+            self.before = layers.iter().map(|l| l.w.clone()).collect();
+        } else {
+            self.before.iter_mut().zip(layers).for_each(|(b, l)| b.assign(&l.w));
+        }
+    }
+}
