@@ -69,6 +69,7 @@ fn long_run() -> App {
                 val_acc: 0.93,
                 lr: 0.05,
                 penalty: 0.0,
+                noise_memorized: None,
                 samples_per_s: 25_000.0,
                 elapsed_s: epoch as f64,
             })));

@@ -23,6 +23,8 @@ pub(super) struct EpochEval {
     /// The training probe in eval mode.
     pub train: Score,
     pub val: Score,
+    /// The share of relabelled training samples predicted as their new label.
+    pub noise_memorized: Option<f32>,
     /// `confusion[true][predicted]` over validation.
     pub confusion: Vec<Vec<u32>>,
     /// The first misclassified validation samples: (sample, label, predicted).
@@ -77,7 +79,10 @@ impl Trainer {
             });
             self.split.val = val_idx;
             if train.loss.is_finite() && val.loss.is_finite() {
-                return Ok(Some(EpochEval { train, val, confusion, wrong }));
+                let noisy = std::mem::take(&mut self.noisy);
+                let noise_memorized = (!noisy.is_empty()).then(|| self.evaluate(&noisy, false).acc);
+                self.noisy = noisy;
+                return Ok(Some(EpochEval { train, val, noise_memorized, confusion, wrong }));
             }
             if !self.recover(events, val.loss)? {
                 return Ok(None);

@@ -49,6 +49,8 @@ const STEP_EVENT_INTERVAL: Duration = Duration::from_millis(50);
 const EVAL_BATCH: usize = 1000;
 /// At most this many training samples are re-evaluated in eval mode each epoch.
 const TRAIN_PROBE_SIZE: usize = 10_000;
+/// At most this many relabelled samples are checked for memorization each epoch.
+const NOISY_PROBE: usize = 5_000;
 /// How often layer statistics are computed and sent.
 const STATS_INTERVAL: Duration = Duration::from_millis(500);
 /// Training samples run forward for the activation statistics.
@@ -84,6 +86,10 @@ pub struct Trainer {
     split: Split,
     /// Training samples re-evaluated in eval mode at each epoch end.
     probe: Vec<u32>,
+    /// Training samples whose labels `label_noise` replaced (up to
+    /// `NOISY_PROBE`): the share of them the net predicts as the replaced
+    /// label is how much noise it has memorized.
+    noisy: Vec<u32>,
     norm: Normalizer,
     net: Network,
     opt: Optimizer,
@@ -119,7 +125,8 @@ impl Trainer {
         let field = |field, message| SetupError::Field { preset: preset.name.clone(), field, message };
         let split = Split::new(&data.train, preset.val_size, preset.train_size, preset.seed)
             .map_err(|m| field(if m.starts_with("val_size") { "val_size" } else { "train_size" }, m))?;
-        add_label_noise(&mut data.train, &split.train, preset.label_noise, preset.seed);
+        let mut noisy = add_label_noise(&mut data.train, &split.train, preset.label_noise, preset.seed);
+        noisy.truncate(NOISY_PROBE);
         let norm = Normalizer::fit(preset.normalize, &data.train, &split.train).map_err(|m| field("normalize", m))?;
         if matches!(preset.augment, Augment::Shift { .. }) && data.train.image.is_none() {
             return Err(field("augment", format!("shifting needs images; {} has none", data.name)));
@@ -150,6 +157,7 @@ impl Trainer {
             data,
             split,
             probe,
+            noisy,
             norm,
             net,
             opt,

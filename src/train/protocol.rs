@@ -159,6 +159,10 @@ pub struct EpochMetrics {
     pub lr: f32,
     /// The L1/L2 penalty of the weights at the epoch's end, apart from the data loss.
     pub penalty: f32,
+    /// With `label_noise`: the share of the relabelled training samples the
+    /// net predicts as their replaced (wrong) label — memorized noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_memorized: Option<f32>,
     pub samples_per_s: f32,
     pub elapsed_s: f64,
 }
@@ -241,6 +245,7 @@ mod tests {
             val_acc: 0.971,
             lr: 0.1,
             penalty: 0.0,
+            noise_memorized: None,
             samples_per_s: 41000.0,
             elapsed_s: 4.2,
         });

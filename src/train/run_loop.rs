@@ -145,6 +145,7 @@ impl Trainer {
                     val_acc: eval.val.acc,
                     lr: self.opt.learning_rate(),
                     penalty: self.net.penalty_value(self.penalty) as f32,
+                    noise_memorized: eval.noise_memorized,
                     samples_per_s: whole.per_s(),
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),

@@ -735,6 +735,7 @@ pub(crate) mod tests {
             val_acc,
             lr: 0.05,
             penalty: 0.0,
+            noise_memorized: None,
             samples_per_s: 1.0,
             elapsed_s: 1.0,
         }))

@@ -120,6 +120,7 @@ mod tests {
             val_acc,
             lr: 0.05,
             penalty: 0.0,
+            noise_memorized: None,
             samples_per_s: 41_000.0,
             elapsed_s: n as f64,
         }
