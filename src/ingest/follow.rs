@@ -1,0 +1,639 @@
+//! Following a run as its files grow, and finding the runs in a folder.
+//!
+//! A [`Follower`] reads a file (CSV, JSON lines, one event file) or a
+//! TensorBoard run folder. Each [`Follower::poll`] reads only the bytes
+//! appended since the last one; an incomplete last line or record waits for
+//! the next poll. A file that shrinks, or a CSV whose header changes
+//! (Lightning rewrites `metrics.csv` when a new metric appears), is read again
+//! from the start. In a run folder, new event files (a restarted writer) and
+//! Keras' `train/` and `validation/` sub-folders are picked up as they
+//! appear. Polling keeps this simple and portable; callers poll every second
+//! or so.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::assemble::{Store, assemble};
+use super::csv::CsvReader;
+use super::detect::{Format, Sniff, event_files, is_event_file_name, sniff_file, split_dirs};
+use super::error::IngestError;
+use super::jsonl::JsonlReader;
+use super::proto::{Tensor, ValueKind, decode_event};
+use super::tags::TagMap;
+use super::tfrecord::{Frame, RecordReader};
+use super::{ExternalEpoch, ExternalRun, TagHistogram};
+
+/// Warnings kept per run; past this one line says more were dropped.
+const MAX_WARNINGS: usize = 200;
+/// Histograms kept per run (they feed a panel, not the diagnosis).
+const MAX_HISTOGRAMS: usize = 5000;
+/// Folder depth searched by [`list_runs`].
+const MAX_DEPTH: usize = 6;
+/// Folder entries looked at by [`list_runs`] before it stops looking.
+const MAX_ENTRIES: usize = 50_000;
+
+/// What one poll brought.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// Epochs that are new or changed since the last poll, in order. An
+    /// epoch whose number was returned before replaces it (Lightning writes
+    /// an epoch's training value after its validation values).
+    pub epochs: Vec<ExternalEpoch>,
+    /// The epochs were rebuilt (a file was rewritten or an epoch vanished):
+    /// drop what you had and take [`Follower::run`]'s epochs.
+    pub reset: bool,
+    pub histograms: Vec<TagHistogram>,
+    pub warnings: Vec<String>,
+    /// Tags seen for the first time.
+    pub new_tags: Vec<String>,
+    /// Files read for the first time (event files appearing in a run folder).
+    pub new_files: Vec<PathBuf>,
+}
+
+impl Update {
+    pub fn is_empty(&self) -> bool {
+        self.epochs.is_empty()
+            && !self.reset
+            && self.histograms.is_empty()
+            && self.warnings.is_empty()
+            && self.new_tags.is_empty()
+            && self.new_files.is_empty()
+    }
+}
+
+/// Where a run's files are.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Layout {
+    /// One file.
+    File(PathBuf),
+    /// A TensorBoard run folder: its event files and those of its Keras
+    /// split sub-folders.
+    TbRun(PathBuf),
+}
+
+#[derive(Debug)]
+enum Parser {
+    Tb {
+        records: RecordReader,
+        /// Plugin name per tag: TF2 writers send it with the first value only.
+        plugins: HashMap<String, String>,
+    },
+    Csv(CsvReader),
+    Jsonl(JsonlReader),
+}
+
+impl Parser {
+    fn new(format: Format) -> Parser {
+        match format {
+            Format::TensorBoard => Parser::Tb { records: RecordReader::new(), plugins: HashMap::new() },
+            Format::Csv => Parser::Csv(CsvReader::new()),
+            Format::JsonLines | Format::FitcheckLog => Parser::Jsonl(JsonlReader::new()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Source {
+    id: u32,
+    path: PathBuf,
+    format: Format,
+    /// Prefix of its tags (`validation/` in a Keras split folder).
+    prefix: String,
+    /// Bytes of the file read so far.
+    read_pos: u64,
+    parser: Parser,
+    /// Set once the file could not be opened, so the warning is said once.
+    unreadable: bool,
+}
+
+/// Follows one run as it grows.
+#[derive(Debug)]
+pub struct Follower {
+    path: PathBuf,
+    format: Format,
+    layout: Layout,
+    maps: TagMap,
+    sources: Vec<Source>,
+    store: Store,
+    run: ExternalRun,
+    warnings_dropped: bool,
+    finished: bool,
+}
+
+impl Follower {
+    /// Opens a run: a CSV or JSON-lines file, an event file, or a folder
+    /// holding one run (a TensorBoard run folder, or one CSV/JSON-lines
+    /// file). Nothing is read until [`poll`](Self::poll).
+    ///
+    /// Errors: the path cannot be read; it is empty so far
+    /// ([`IngestError::NotYetWritten`], worth retrying); unknown format; a
+    /// fitcheck run log ([`IngestError::FitcheckLog`]); a folder with
+    /// several runs ([`IngestError::SeveralRuns`]: use [`list_runs`]).
+    pub fn new(path: &Path, maps: TagMap) -> Result<Follower, IngestError> {
+        let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
+        let (format, layout) = if meta.is_dir() {
+            resolve_dir(path)?
+        } else {
+            match sniff_file(path)? {
+                Sniff::Format(f) => (f, Layout::File(path.to_path_buf())),
+                Sniff::NotYet => return Err(IngestError::NotYetWritten { path: path.to_path_buf() }),
+                Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: path.to_path_buf(), detail }),
+            }
+        };
+        if format == Format::FitcheckLog {
+            let file = match &layout {
+                Layout::File(f) | Layout::TbRun(f) => f.clone(),
+            };
+            return Err(IngestError::FitcheckLog { path: file });
+        }
+        let name = run_name(match &layout {
+            Layout::File(f) | Layout::TbRun(f) => f,
+        });
+        let source = match &layout {
+            Layout::File(f) | Layout::TbRun(f) => f.clone(),
+        };
+        let mut follower = Follower {
+            path: path.to_path_buf(),
+            format,
+            layout: layout.clone(),
+            maps,
+            sources: Vec::new(),
+            store: Store::default(),
+            run: ExternalRun {
+                name,
+                source,
+                format,
+                epochs: Vec::new(),
+                histograms: Vec::new(),
+                tags_seen: Vec::new(),
+                mapped: Vec::new(),
+                warnings: Vec::new(),
+            },
+            warnings_dropped: false,
+            finished: false,
+        };
+        if let Layout::File(f) = layout {
+            follower.add_source(f, format, String::new());
+        }
+        Ok(follower)
+    }
+
+    /// The path it was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Everything understood so far.
+    pub fn run(&self) -> &ExternalRun {
+        &self.run
+    }
+
+    fn add_source(&mut self, path: PathBuf, format: Format, prefix: String) {
+        let id = self.sources.len() as u32;
+        self.sources.push(Source {
+            id,
+            path,
+            format,
+            prefix,
+            read_pos: 0,
+            parser: Parser::new(format),
+            unreadable: false,
+        });
+    }
+
+    /// Reads what was appended since the last poll. I/O problems with one
+    /// file are warnings (the run goes on with the others); the result is an
+    /// error only when the run's own path has become unreadable.
+    pub fn poll(&mut self) -> Result<Update, IngestError> {
+        let mut update = Update::default();
+        let mut warnings = Vec::new();
+        if let Layout::TbRun(root) = &self.layout {
+            if let Err(e) = std::fs::metadata(root) {
+                return Err(IngestError::unreadable(root, e));
+            }
+            let known: HashSet<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
+            let mut found: Vec<(PathBuf, String)> = event_files(root).into_iter().map(|f| (f, String::new())).collect();
+            for (dir, name) in split_dirs(root) {
+                found.extend(event_files(&dir).into_iter().map(|f| (f, format!("{name}/"))));
+            }
+            for (f, prefix) in found {
+                if !known.contains(&f) {
+                    update.new_files.push(f.clone());
+                    self.add_source(f, Format::TensorBoard, prefix);
+                }
+            }
+        } else if self.sources.iter().all(|s| s.read_pos == 0) {
+            update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
+        }
+        let tags_before = self.store.tags().len();
+        for i in 0..self.sources.len() {
+            self.read_source(i, &mut update.histograms, &mut warnings);
+        }
+        self.refresh(update, warnings, tags_before)
+    }
+
+    /// Declares the files complete (one-shot reading): a last line without
+    /// newline is read, and an incomplete last record is reported.
+    pub fn finish(&mut self) -> Update {
+        if self.finished {
+            return Update::default();
+        }
+        self.finished = true;
+        let mut warnings = Vec::new();
+        let tags_before = self.store.tags().len();
+        for s in &mut self.sources {
+            match &mut s.parser {
+                Parser::Csv(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
+                Parser::Jsonl(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
+                Parser::Tb { records, .. } => {
+                    if records.pending_len() > 0 {
+                        warnings.push(format!(
+                            "{}: the last record (from byte {}, {} bytes so far) is incomplete; the writer may still be writing it",
+                            s.path.display(),
+                            records.pending_offset(),
+                            records.pending_len()
+                        ));
+                    }
+                }
+            }
+        }
+        // `refresh` cannot fail; it returns Result for `poll`'s sake.
+        self.refresh(Update::default(), warnings, tags_before).unwrap_or_default()
+    }
+
+    fn refresh(
+        &mut self,
+        mut update: Update,
+        warnings: Vec<String>,
+        tags_before: usize,
+    ) -> Result<Update, IngestError> {
+        for w in warnings {
+            if self.run.warnings.len() < MAX_WARNINGS {
+                self.run.warnings.push(w.clone());
+                update.warnings.push(w);
+            } else if !self.warnings_dropped {
+                self.warnings_dropped = true;
+                let w = format!("more than {MAX_WARNINGS} warnings; the rest are not shown");
+                self.run.warnings.push(w.clone());
+                update.warnings.push(w);
+            }
+        }
+        for h in &update.histograms {
+            if self.run.histograms.len() < MAX_HISTOGRAMS {
+                self.run.histograms.push(h.clone());
+            }
+        }
+        update.new_tags = self.store.tags()[tags_before..].to_vec();
+        self.run.tags_seen = self.store.tags().to_vec();
+        let assembled = assemble(&self.store, &self.maps);
+        let old = std::mem::take(&mut self.run.epochs);
+        update.reset =
+            assembled.epochs.len() < old.len() || assembled.epochs.iter().zip(&old).any(|(n, o)| n.epoch != o.epoch);
+        update.epochs = if update.reset {
+            assembled.epochs.clone()
+        } else {
+            assembled
+                .epochs
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| old.get(*i) != Some(*e))
+                .map(|(_, e)| e.clone())
+                .collect()
+        };
+        self.run.epochs = assembled.epochs;
+        self.run.mapped = assembled.mapped;
+        Ok(update)
+    }
+
+    fn read_source(&mut self, i: usize, histograms: &mut Vec<TagHistogram>, warnings: &mut Vec<String>) {
+        let s = &mut self.sources[i];
+        let mut file = match std::fs::File::open(&s.path) {
+            Ok(f) => f,
+            Err(e) => {
+                if !s.unreadable {
+                    s.unreadable = true;
+                    warnings.push(format!("cannot read {}: {e}", s.path.display()));
+                }
+                return;
+            }
+        };
+        s.unreadable = false;
+        let len = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => {
+                warnings.push(format!("cannot read {}: {e}", s.path.display()));
+                return;
+            }
+        };
+        let rewritten = len < s.read_pos
+            || match &s.parser {
+                Parser::Csv(r) => r.header().is_some_and(|h| !starts_with(&mut file, &h.raw)),
+                _ => false,
+            };
+        if rewritten {
+            warnings.push(format!("{} was rewritten; reading it again from the start", s.path.display()));
+            self.store.drop_source(s.id);
+            s.read_pos = 0;
+            s.parser = Parser::new(s.format);
+        }
+        let mut bytes = Vec::new();
+        let read = file.seek(SeekFrom::Start(s.read_pos)).and_then(|_| file.read_to_end(&mut bytes));
+        if let Err(e) = read {
+            warnings.push(format!("cannot read {}: {e}", s.path.display()));
+            return;
+        }
+        s.read_pos += bytes.len() as u64;
+        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, warnings);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    parser: &mut Parser,
+    bytes: &[u8],
+    path: &Path,
+    prefix: &str,
+    id: u32,
+    store: &mut Store,
+    histograms: &mut Vec<TagHistogram>,
+    warnings: &mut Vec<String>,
+) {
+    match parser {
+        Parser::Csv(r) => r.feed(bytes, path, store, id, warnings),
+        Parser::Jsonl(r) => r.feed(bytes, path, store, id, warnings),
+        Parser::Tb { records, plugins } => {
+            for frame in records.feed(bytes) {
+                read_frame(frame, path, prefix, id, plugins, store, histograms, warnings);
+            }
+        }
+    }
+}
+
+/// Reads a whole run from bytes in memory, as if they were the complete
+/// file `name` in `format` (no file system; for fuzzing, pipes and tests).
+/// Never fails: what cannot be read becomes warnings.
+pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> ExternalRun {
+    let path = PathBuf::from(name);
+    let mut parser = Parser::new(format);
+    let mut store = Store::default();
+    let mut histograms = Vec::new();
+    let mut warnings = Vec::new();
+    feed(&mut parser, bytes, &path, "", 0, &mut store, &mut histograms, &mut warnings);
+    match &mut parser {
+        Parser::Csv(r) => r.finish(&path, &mut store, 0, &mut warnings),
+        Parser::Jsonl(r) => r.finish(&path, &mut store, 0, &mut warnings),
+        Parser::Tb { records, .. } => {
+            if records.pending_len() > 0 {
+                warnings
+                    .push(format!("{name}: the last record (from byte {}) is incomplete", records.pending_offset()));
+            }
+        }
+    }
+    let assembled = assemble(&store, maps);
+    ExternalRun {
+        name: name.to_string(),
+        source: path,
+        format,
+        epochs: assembled.epochs,
+        histograms,
+        tags_seen: store.tags().to_vec(),
+        mapped: assembled.mapped,
+        warnings,
+    }
+}
+
+/// True when the file starts with `prefix` (the CSV header is unchanged).
+fn starts_with(file: &mut std::fs::File, prefix: &[u8]) -> bool {
+    let mut buf = vec![0u8; prefix.len()];
+    file.seek(SeekFrom::Start(0)).and_then(|_| file.read_exact(&mut buf)).is_ok() && buf == prefix
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_frame(
+    frame: Frame,
+    path: &Path,
+    prefix: &str,
+    source: u32,
+    plugins: &mut HashMap<String, String>,
+    store: &mut Store,
+    histograms: &mut Vec<TagHistogram>,
+    warnings: &mut Vec<String>,
+) {
+    let (offset, data) = match frame {
+        Frame::Record { offset, data } => (offset, data),
+        Frame::BadDataCrc { offset } => {
+            warnings.push(format!("{}: the record at byte {offset} fails its CRC; skipped", path.display()));
+            return;
+        }
+        Frame::BadLengthCrc { offset } => {
+            warnings.push(format!(
+                "{}: the record length at byte {offset} fails its CRC; the rest of this file is not read",
+                path.display()
+            ));
+            return;
+        }
+    };
+    let ev = match decode_event(&data) {
+        Ok(ev) => ev,
+        Err(e) => {
+            warnings
+                .push(format!("{}: the record at byte {offset} is not a valid event ({e}); skipped", path.display()));
+            return;
+        }
+    };
+    if ev.values.is_empty() {
+        return;
+    }
+    let step = u64::try_from(ev.step).ok();
+    let wall = ev.wall_time.is_finite().then_some(ev.wall_time);
+    let row = store.row(source, step, None, wall);
+    for v in ev.values {
+        if let Some(p) = &v.plugin_name {
+            plugins.insert(v.tag.clone(), p.clone());
+        }
+        let plugin = plugins.get(&v.tag).map(String::as_str);
+        let tag = format!("{prefix}{}", v.tag);
+        match v.kind {
+            ValueKind::Simple(x) => store.push(&row, &tag, x),
+            ValueKind::Tensor(t) => match plugin {
+                Some("histograms") => {
+                    if let Some(h) = tensor_histogram(&t, &tag, step.unwrap_or(0), ev.wall_time) {
+                        histograms.push(h);
+                    }
+                }
+                None | Some("scalars") => {
+                    if let Some(x) = t.scalar() {
+                        store.push(&row, &tag, x as f32);
+                    }
+                }
+                Some(_) => {}
+            },
+            ValueKind::Histo(h) => histograms.push(TagHistogram {
+                tag,
+                step: step.unwrap_or(0),
+                wall_time: ev.wall_time,
+                min: h.min,
+                max: h.max,
+                num: h.num,
+                sum: Some(h.sum),
+                sum_squares: Some(h.sum_squares),
+                bucket_limits: h.bucket_limit,
+                bucket_counts: h.bucket,
+            }),
+            ValueKind::Other => {}
+        }
+    }
+}
+
+/// A TF2 histogram: a `[k, 3]` tensor of (left edge, right edge, count).
+fn tensor_histogram(t: &Tensor, tag: &str, step: u64, wall_time: f64) -> Option<TagHistogram> {
+    if t.shape.len() != 2 || t.shape[1] != 3 || t.shape[0] <= 0 {
+        return None;
+    }
+    let v = t.values_f64()?;
+    if v.len() != t.element_count()? {
+        return None;
+    }
+    let buckets: Vec<&[f64]> = v.chunks_exact(3).collect();
+    Some(TagHistogram {
+        tag: tag.to_string(),
+        step,
+        wall_time,
+        min: buckets.first()?[0],
+        max: buckets.last()?[1],
+        num: buckets.iter().map(|b| b[2]).sum(),
+        sum: None,
+        sum_squares: None,
+        bucket_limits: buckets.iter().map(|b| b[1]).collect(),
+        bucket_counts: buckets.iter().map(|b| b[2]).collect(),
+    })
+}
+
+fn run_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+/// One run found in a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct RunEntry {
+    /// Its path relative to the folder listed (`.` for the folder itself).
+    pub name: String,
+    /// What to give [`Follower::new`].
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+/// The runs in a folder, sorted by name: every folder with event files
+/// directly in it (with Keras' `train/` + `validation/` sub-folders counted
+/// as one run of their parent), and every CSV, JSON-lines or fitcheck log
+/// file, recognised by content. Hidden entries (`.name`) are skipped, as are
+/// symbolic links to folders; the search stops at depth 6. A file path
+/// lists itself.
+pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
+    let meta = std::fs::metadata(dir).map_err(|e| IngestError::unreadable(dir, e))?;
+    if !meta.is_dir() {
+        let format = match sniff_file(dir)? {
+            Sniff::Format(f) => f,
+            Sniff::NotYet => return Err(IngestError::NotYetWritten { path: dir.to_path_buf() }),
+            Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: dir.to_path_buf(), detail }),
+        };
+        return Ok(vec![RunEntry { name: run_name(dir), path: dir.to_path_buf(), format }]);
+    }
+    std::fs::read_dir(dir).map_err(|e| IngestError::unreadable(dir, e))?;
+    let mut out = Vec::new();
+    let mut seen = 0usize;
+    let mut queue = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((d, depth)) = queue.pop() {
+        let splits: Vec<PathBuf> = split_dirs(&d).into_iter().map(|(p, _)| p).collect();
+        if !event_files(&d).is_empty() || !splits.is_empty() {
+            out.push(RunEntry { name: relative(dir, &d), path: d.clone(), format: Format::TensorBoard });
+        }
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for entry in rd.filter_map(Result::ok) {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                break;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(t) = entry.file_type() else { continue };
+            let p = entry.path();
+            if t.is_dir() {
+                if depth < MAX_DEPTH && !splits.contains(&p) {
+                    queue.push((p, depth + 1));
+                }
+            } else if !t.is_symlink() || p.is_file() {
+                if is_event_file_name(&name) {
+                    continue;
+                }
+                if let Ok(Sniff::Format(format)) = sniff_file(&p)
+                    && format != Format::TensorBoard
+                {
+                    out.push(RunEntry { name: relative(dir, &p), path: p, format });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn relative(root: &Path, p: &Path) -> String {
+    match p.strip_prefix(root) {
+        Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
+        Ok(r) => r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+/// The one run a folder holds.
+pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
+    if !event_files(dir).is_empty() || !split_dirs(dir).is_empty() {
+        return Ok((Format::TensorBoard, Layout::TbRun(dir.to_path_buf())));
+    }
+    let runs = list_runs(dir)?;
+    match runs.as_slice() {
+        [] => Err(IngestError::UnknownFormat {
+            path: dir.to_path_buf(),
+            detail: "the folder holds no event files, CSV or JSON-lines files".into(),
+        }),
+        [one] => Ok((
+            one.format,
+            if one.format == Format::TensorBoard {
+                Layout::TbRun(one.path.clone())
+            } else {
+                Layout::File(one.path.clone())
+            },
+        )),
+        many => Err(IngestError::SeveralRuns {
+            path: dir.to_path_buf(),
+            runs: many.iter().map(|r| r.name.clone()).collect(),
+        }),
+    }
+}
+
+/// Notices runs appearing in a folder: each poll returns the runs not
+/// returned before.
+#[derive(Debug)]
+pub struct RunLister {
+    dir: PathBuf,
+    known: HashSet<PathBuf>,
+}
+
+impl RunLister {
+    pub fn new(dir: &Path) -> RunLister {
+        RunLister { dir: dir.to_path_buf(), known: HashSet::new() }
+    }
+
+    pub fn poll(&mut self) -> Result<Vec<RunEntry>, IngestError> {
+        let runs = list_runs(&self.dir)?;
+        Ok(runs.into_iter().filter(|r| self.known.insert(r.path.clone())).collect())
+    }
+}
