@@ -224,11 +224,17 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
     // Training tags and lr: a tag the name does not place is per-epoch when
     // all its points fall where validation points are.
     let val_keys: HashSet<u64> = if by_epoch { HashSet::new() } else { val_points.iter().map(|p| key(p)).collect() };
+    // Points after the last validation point are not judged: a follower
+    // sees `Loss/train` for an epoch before its `Loss/val` arrives, and one
+    // such point must not turn the whole history over.
+    let last_val_key = val_keys.iter().max().copied();
     let mut keys_by_tag: HashMap<u32, bool> = HashMap::new();
     if !by_epoch {
         for p in points {
-            let all = keys_by_tag.entry(p.tag).or_insert(true);
-            *all = *all && val_keys.contains(&key(p));
+            if last_val_key.is_some_and(|last| key(p) <= last) {
+                let all = keys_by_tag.entry(p.tag).or_insert(true);
+                *all = *all && val_keys.contains(&key(p));
+            }
         }
     }
     for (id, role) in roles.iter().enumerate() {
@@ -417,6 +423,12 @@ mod tests {
         ]);
         let a = assemble(&s, &TagMap::new());
         assert_eq!(a.epochs[0].train_loss, Some(0.25));
+        // The next epoch's `Loss/train` arrives before its `Loss/val`: the
+        // first epoch must not change.
+        let mut s = s;
+        let r = s.row(0, Some(4), None, None);
+        s.push(&r, "Loss/train", 0.125);
+        assert_eq!(assemble(&s, &TagMap::new()).epochs[0].train_loss, Some(0.25));
     }
 
     #[test]

@@ -53,7 +53,9 @@ fn read_line(n: usize, line: &[u8], file: &Path, store: &mut Store, source: u32,
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    let obj = match serde_json::from_slice::<Value>(line) {
+    let parsed = serde_json::from_slice::<Value>(line)
+        .or_else(|e| quote_non_finite(line).ok_or(e).and_then(|l| serde_json::from_slice::<Value>(&l)));
+    let obj = match parsed {
         Ok(Value::Object(obj)) => obj,
         Ok(_) => {
             warnings.push(format!("{}:{n}: not a JSON object; line skipped", file.display()));
@@ -83,6 +85,11 @@ fn push_value(store: &mut Store, row: &super::assemble::Row, key: &str, v: &Valu
                 store.push(row, key, x as f32);
             }
         }
+        Value::String(t) => {
+            if let Some(x) = non_finite(t) {
+                store.push(row, key, x);
+            }
+        }
         Value::Object(m) if depth < MAX_DEPTH => {
             for (k, v) in m {
                 push_value(store, row, &format!("{key}/{k}"), v, depth + 1);
@@ -92,9 +99,73 @@ fn push_value(store: &mut Store, row: &super::assemble::Row, key: &str, v: &Valu
     }
 }
 
+/// The non-finite numbers written as text.
+fn non_finite(s: &str) -> Option<f32> {
+    match s.to_ascii_lowercase().as_str() {
+        "nan" | "-nan" => Some(f32::NAN),
+        "inf" | "infinity" | "+inf" => Some(f32::INFINITY),
+        "-inf" | "-infinity" => Some(f32::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// The line with bare `NaN`, `Infinity` and `-Infinity` (outside strings)
+/// put in quotes, or None when there are none.
+fn quote_non_finite(line: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(line.len() + 8);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut changed = false;
+    let mut i = 0;
+    while i < line.len() {
+        let c = line[i];
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+        }
+        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| line[i..].starts_with(t));
+        if let Some(t) = token {
+            out.push(b'"');
+            out.extend_from_slice(t);
+            out.push(b'"');
+            i += t.len();
+            changed = true;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_losses_are_kept() {
+        let mut store = Store::default();
+        let mut w = Vec::new();
+        let text = "{\"train_loss\":NaN,\"val_loss\":-Infinity,\"note\":\"NaN here\"}\n{\"train_loss\":\"inf\"}\n";
+        JsonlReader::new().feed(text.as_bytes(), Path::new("d.jsonl"), &mut store, 0, &mut w);
+        assert!(w.is_empty(), "{w:?}");
+        let v: Vec<f32> = store.points().iter().map(|p| p.value).collect();
+        assert_eq!(v.len(), 3);
+        assert!(v[0].is_nan());
+        assert_eq!(v[1], f32::NEG_INFINITY);
+        assert_eq!(v[2], f32::INFINITY);
+    }
 
     #[test]
     fn lines_give_points_and_bad_lines_warnings() {
