@@ -552,6 +552,7 @@ fn the_python_bridge_takes_keys_from_fitcheck() {
         .arg(&script)
         .arg(&log)
         .args(["--epochs", "2000", "--sleep", "0.01", "--lr", "0.01"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

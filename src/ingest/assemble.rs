@@ -48,6 +48,8 @@ pub struct Store {
     index: HashMap<String, u32>,
     points: Vec<Point>,
     next_seq: u64,
+    /// Bumped by every change, so callers can skip an unchanged assembly.
+    generation: u64,
 }
 
 /// A row or event under construction: its points share a `seq`.
@@ -70,6 +72,7 @@ impl Store {
 
     pub fn push(&mut self, row: &Row, tag: &str, value: f32) {
         let id = self.intern(tag);
+        self.generation += 1;
         self.points.push(Point {
             tag: id,
             value,
@@ -94,7 +97,13 @@ impl Store {
 
     /// Drops what one file contributed (it is being read again).
     pub fn drop_source(&mut self, source: u32) {
+        self.generation += 1;
         self.points.retain(|p| p.source != source);
+    }
+
+    /// Changes with every point added or dropped.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Tags in the order first seen.

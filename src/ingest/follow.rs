@@ -119,6 +119,11 @@ pub struct Follower {
     run: ExternalRun,
     warnings_dropped: bool,
     finished: bool,
+    /// The single file of a file run was reported in `new_files`.
+    announced: bool,
+    /// The store generation the epochs were assembled from (assembly is
+    /// skipped when nothing changed).
+    assembled_at: Option<u64>,
 }
 
 impl Follower {
@@ -172,6 +177,8 @@ impl Follower {
             },
             warnings_dropped: false,
             finished: false,
+            announced: false,
+            assembled_at: None,
         };
         if let Layout::File(f) = layout {
             follower.add_source(f, format, String::new());
@@ -227,7 +234,8 @@ impl Follower {
                     self.add_source(f, Format::TensorBoard, prefix);
                 }
             }
-        } else if self.sources.iter().all(|s| s.read_pos == 0) {
+        } else if !self.announced {
+            self.announced = true;
             update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
         }
         let tags_before = self.store.tags().len();
@@ -290,6 +298,10 @@ impl Follower {
         }
         update.new_tags = self.store.tags()[tags_before..].to_vec();
         self.run.tags_seen = self.store.tags().to_vec();
+        if self.assembled_at == Some(self.store.generation()) {
+            return Ok(update);
+        }
+        self.assembled_at = Some(self.store.generation());
         let assembled = assemble(&self.store, &self.maps);
         let old = std::mem::take(&mut self.run.epochs);
         update.reset =

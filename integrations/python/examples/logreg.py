@@ -18,6 +18,7 @@ import random
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep the repository free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from fitcheck_bridge import Bridge  # noqa: E402
 
