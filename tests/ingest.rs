@@ -584,11 +584,21 @@ fn the_python_bridge_takes_keys_from_fitcheck() {
         assert!(first_doubled >= sent_at, "the change came after the key");
         assert!(f.run().epochs[..first_doubled].iter().all(|e| e.lr == Some(0.01)));
 
-        // Pause: no epoch is logged while paused; resume goes on.
+        // Pause: epochs stop coming (the loop sees the key after its
+        // current epoch), and stay stopped; resume goes on.
         commands.send(&BridgeCommand::Pause).expect("send");
-        std::thread::sleep(Duration::from_millis(300));
-        f.poll().expect("poll");
-        let paused_at = f.run().epochs.len();
+        let start = Instant::now();
+        let mut seen = f.run().epochs.len();
+        let paused_at = loop {
+            std::thread::sleep(Duration::from_millis(300));
+            f.poll().expect("poll");
+            let now = f.run().epochs.len();
+            if now == seen {
+                break now;
+            }
+            assert!(start.elapsed() < limit, "epochs kept coming after pause");
+            seen = now;
+        };
         std::thread::sleep(Duration::from_millis(300));
         f.poll().expect("poll");
         assert_eq!(f.run().epochs.len(), paused_at, "no epochs while paused");
@@ -623,4 +633,28 @@ fn the_python_bridge_takes_keys_from_fitcheck() {
         std::panic::resume_unwind(p);
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped after epoch"));
+}
+
+#[test]
+fn a_keras_validation_folder_appearing_later_joins_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("fit");
+    let copy_split = |split: &str| {
+        let to = run.join(split);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        let src = event_file(&format!("keras-tb/overfit/{split}"));
+        std::fs::copy(&src, to.join(src.file_name().expect("name"))).expect("copy");
+    };
+    copy_split("train");
+    let mut f = Follower::new(&run, TagMap::new()).expect("a train/ folder is a run");
+    assert_eq!(f.format(), Format::TensorBoard);
+    let u = f.poll().expect("poll");
+    assert_eq!(u.new_files.len(), 1);
+    assert!(f.run().epochs.is_empty(), "no validation yet");
+    assert!(f.run().require_metrics().is_err());
+    copy_split("validation");
+    let u = f.poll().expect("poll");
+    assert_eq!(u.new_files.len(), 1);
+    assert_eq!(u.epochs.len(), 30);
+    assert_eq!(f.run().epochs, read("keras-tb/overfit").epochs);
 }

@@ -534,6 +534,39 @@ mod tests {
     }
 
     #[test]
+    fn tensor_values_come_from_content_or_typed_fields() {
+        let double = Tensor { dtype: DT_DOUBLE, content: 0.75f64.to_le_bytes().to_vec(), ..Tensor::default() };
+        assert_eq!(double.scalar(), Some(0.75));
+        let float = Tensor { dtype: DT_FLOAT, content: 0.5f32.to_le_bytes().to_vec(), ..Tensor::default() };
+        assert_eq!(float.scalar(), Some(0.5));
+        let int = Tensor { dtype: DT_INT64, int64_val: vec![(-3i64) as u64], ..Tensor::default() };
+        assert_eq!(int.scalar(), Some(-3.0));
+        let bf16 = Tensor { dtype: DT_BFLOAT16, half_val: vec![0x3f80], ..Tensor::default() };
+        assert_eq!(bf16.scalar(), Some(1.0));
+        // Not one element: not a scalar.
+        let vector = Tensor { dtype: DT_FLOAT, shape: vec![2], float_val: vec![1.0, 2.0], ..Tensor::default() };
+        assert_eq!(vector.scalar(), None);
+        // A string tensor (text plugin): no number.
+        let text = Tensor { dtype: 7, ..Tensor::default() };
+        assert_eq!(text.scalar(), None);
+    }
+
+    #[test]
+    fn repeated_fields_read_packed_or_one_by_one() {
+        // float_val = 5 as two unpacked fixed32 fields, then packed.
+        let mut t = vec![0x08, 0x01];
+        for v in [1.5f32, 2.5] {
+            t.push((5 << 3) | 5);
+            t.extend_from_slice(&v.to_le_bytes());
+        }
+        t.push((5 << 3) | 2);
+        t.push(4);
+        t.extend_from_slice(&3.5f32.to_le_bytes());
+        let decoded = decode_tensor(&t).expect("decodes");
+        assert_eq!(decoded.float_val, vec![1.5, 2.5, 3.5]);
+    }
+
+    #[test]
     fn half_precision_values_convert() {
         assert_eq!(f16_to_f32(0x3c00), 1.0);
         assert_eq!(f16_to_f32(0xc000), -2.0);
