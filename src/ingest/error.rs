@@ -41,11 +41,7 @@ pub enum IngestError {
     #[error("bad --map {arg:?}: {reason}")]
     BadMap { arg: String, reason: String },
 
-    #[error(
-        "{} holds several runs ({}); pick one of them",
-        path.display(),
-        runs.join(", ")
-    )]
+    #[error("{} holds several runs ({}); pick one of them", path.display(), listed(runs))]
     SeveralRuns { path: PathBuf, runs: Vec<String> },
 
     #[error("cannot write the command file {}: {source}", path.display())]
@@ -64,6 +60,15 @@ fn found_tags(tags: &[String]) -> String {
     let mut s = format!("found tags: {}", tags.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", "));
     if tags.len() > SHOWN {
         s.push_str(&format!(" (and {} more)", tags.len() - SHOWN));
+    }
+    s
+}
+
+fn listed(runs: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut s = runs.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if runs.len() > SHOWN {
+        s.push_str(&format!(" and {} more", runs.len() - SHOWN));
     }
     s
 }

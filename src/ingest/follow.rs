@@ -242,7 +242,7 @@ impl Follower {
         for i in 0..self.sources.len() {
             self.read_source(i, &mut update.histograms, &mut warnings);
         }
-        self.refresh(update, warnings, tags_before)
+        Ok(self.refresh(update, warnings, tags_before))
     }
 
     /// Declares the files complete (one-shot reading): a last line without
@@ -270,16 +270,12 @@ impl Follower {
                 }
             }
         }
-        // `refresh` cannot fail; it returns Result for `poll`'s sake.
-        self.refresh(Update::default(), warnings, tags_before).unwrap_or_default()
+        self.refresh(Update::default(), warnings, tags_before)
     }
 
-    fn refresh(
-        &mut self,
-        mut update: Update,
-        warnings: Vec<String>,
-        tags_before: usize,
-    ) -> Result<Update, IngestError> {
+    /// Takes in the warnings and histograms of a read and rebuilds the
+    /// epochs when points changed.
+    fn refresh(&mut self, mut update: Update, warnings: Vec<String>, tags_before: usize) -> Update {
         for w in warnings {
             if self.run.warnings.len() < MAX_WARNINGS {
                 self.run.warnings.push(w.clone());
@@ -299,7 +295,7 @@ impl Follower {
         update.new_tags = self.store.tags()[tags_before..].to_vec();
         self.run.tags_seen = self.store.tags().to_vec();
         if self.assembled_at == Some(self.store.generation()) {
-            return Ok(update);
+            return update;
         }
         self.assembled_at = Some(self.store.generation());
         let assembled = assemble(&self.store, &self.maps);
@@ -319,7 +315,7 @@ impl Follower {
         };
         self.run.epochs = assembled.epochs;
         self.run.mapped = assembled.mapped;
-        Ok(update)
+        update
     }
 
     fn read_source(&mut self, i: usize, histograms: &mut Vec<TagHistogram>, warnings: &mut Vec<String>) {
