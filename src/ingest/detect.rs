@@ -183,7 +183,7 @@ pub fn split_dirs(dir: &Path) -> Vec<(PathBuf, String)> {
 pub fn detect_format(path: &Path) -> Result<Format, IngestError> {
     let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
     if meta.is_dir() {
-        return super::follow::resolve_dir(path).map(|(f, _)| f);
+        return super::logdir::resolve_dir(path).map(|(f, _)| f);
     }
     match sniff_file(path)? {
         Sniff::Format(f) => Ok(f),

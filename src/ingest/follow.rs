@@ -1,4 +1,5 @@
-//! Following a run as its files grow, and finding the runs in a folder.
+//! Following a run as its files grow (finding the runs in a folder is
+//! [`super::logdir`]).
 //!
 //! A [`Follower`] reads a file (CSV, JSON lines, one event file) or a
 //! TensorBoard run folder. Each [`Follower::poll`] reads only the bytes
@@ -16,22 +17,19 @@ use std::path::{Path, PathBuf};
 
 use super::assemble::{Store, assemble};
 use super::csv::CsvReader;
-use super::detect::{Format, Sniff, event_files, is_event_file_name, sniff_file, split_dirs};
+use super::detect::{Format, Sniff, event_files, sniff_file, split_dirs};
 use super::error::IngestError;
+use super::events::read_frame;
 use super::jsonl::JsonlReader;
-use super::proto::{Tensor, ValueKind, decode_event};
+use super::logdir::resolve_dir;
 use super::tags::TagMap;
-use super::tfrecord::{Frame, RecordReader};
+use super::tfrecord::RecordReader;
 use super::{ExternalEpoch, ExternalRun, TagHistogram};
 
 /// Warnings kept per run; past this one line says more were dropped.
 const MAX_WARNINGS: usize = 200;
 /// Histograms kept per run (they feed a panel, not the diagnosis).
 const MAX_HISTOGRAMS: usize = 5000;
-/// Folder depth searched by [`list_runs`].
-const MAX_DEPTH: usize = 6;
-/// Folder entries looked at by [`list_runs`] before it stops looking.
-const MAX_ENTRIES: usize = 50_000;
 
 /// What one poll brought.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -421,227 +419,6 @@ fn starts_with(file: &mut std::fs::File, prefix: &[u8]) -> bool {
     file.seek(SeekFrom::Start(0)).and_then(|_| file.read_exact(&mut buf)).is_ok() && buf == prefix
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_frame(
-    frame: Frame,
-    path: &Path,
-    prefix: &str,
-    source: u32,
-    plugins: &mut HashMap<String, String>,
-    store: &mut Store,
-    histograms: &mut Vec<TagHistogram>,
-    warnings: &mut Vec<String>,
-) {
-    let (offset, data) = match frame {
-        Frame::Record { offset, data } => (offset, data),
-        Frame::BadDataCrc { offset } => {
-            warnings.push(format!("{}: the record at byte {offset} fails its CRC; skipped", path.display()));
-            return;
-        }
-        Frame::BadLengthCrc { offset } => {
-            warnings.push(format!(
-                "{}: the record length at byte {offset} fails its CRC; the rest of this file is not read",
-                path.display()
-            ));
-            return;
-        }
-    };
-    let ev = match decode_event(&data) {
-        Ok(ev) => ev,
-        Err(e) => {
-            warnings
-                .push(format!("{}: the record at byte {offset} is not a valid event ({e}); skipped", path.display()));
-            return;
-        }
-    };
-    if ev.values.is_empty() {
-        return;
-    }
-    let step = u64::try_from(ev.step).ok();
-    let wall = ev.wall_time.is_finite().then_some(ev.wall_time);
-    let row = store.row(source, step, None, wall);
-    for v in ev.values {
-        if let Some(p) = &v.plugin_name {
-            plugins.insert(v.tag.clone(), p.clone());
-        }
-        let plugin = plugins.get(&v.tag).map(String::as_str);
-        let tag = format!("{prefix}{}", v.tag);
-        match v.kind {
-            ValueKind::Simple(x) => store.push(&row, &tag, x),
-            ValueKind::Tensor(t) => match plugin {
-                Some("histograms") => {
-                    if let Some(h) = tensor_histogram(&t, &tag, step.unwrap_or(0), ev.wall_time) {
-                        histograms.push(h);
-                    }
-                }
-                None | Some("scalars") => {
-                    if let Some(x) = t.scalar() {
-                        store.push(&row, &tag, x as f32);
-                    }
-                }
-                Some(_) => {}
-            },
-            ValueKind::Histo(h) => histograms.push(TagHistogram {
-                tag,
-                step: step.unwrap_or(0),
-                wall_time: ev.wall_time,
-                min: h.min,
-                max: h.max,
-                num: h.num,
-                sum: Some(h.sum),
-                sum_squares: Some(h.sum_squares),
-                bucket_limits: h.bucket_limit,
-                bucket_counts: h.bucket,
-            }),
-            ValueKind::Other => {}
-        }
-    }
-}
-
-/// A TF2 histogram: a `[k, 3]` tensor of (left edge, right edge, count).
-fn tensor_histogram(t: &Tensor, tag: &str, step: u64, wall_time: f64) -> Option<TagHistogram> {
-    if t.shape.len() != 2 || t.shape[1] != 3 || t.shape[0] <= 0 {
-        return None;
-    }
-    let v = t.values_f64()?;
-    if v.len() != t.element_count()? {
-        return None;
-    }
-    let buckets: Vec<&[f64]> = v.chunks_exact(3).collect();
-    Some(TagHistogram {
-        tag: tag.to_string(),
-        step,
-        wall_time,
-        min: buckets.first()?[0],
-        max: buckets.last()?[1],
-        num: buckets.iter().map(|b| b[2]).sum(),
-        sum: None,
-        sum_squares: None,
-        bucket_limits: buckets.iter().map(|b| b[1]).collect(),
-        bucket_counts: buckets.iter().map(|b| b[2]).collect(),
-    })
-}
-
-fn run_name(path: &Path) -> String {
+pub(crate) fn run_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
-}
-
-/// One run found in a folder.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct RunEntry {
-    /// Its path relative to the folder listed (`.` for the folder itself).
-    pub name: String,
-    /// What to give [`Follower::new`].
-    pub path: PathBuf,
-    pub format: Format,
-}
-
-/// The runs in a folder, sorted by name: every folder with event files
-/// directly in it (with Keras' `train/` + `validation/` sub-folders counted
-/// as one run of their parent), and every CSV, JSON-lines or fitcheck log
-/// file, recognised by content. Hidden entries (`.name`) are skipped, as are
-/// symbolic links to folders; the search stops at depth 6. A file path
-/// lists itself.
-pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
-    let meta = std::fs::metadata(dir).map_err(|e| IngestError::unreadable(dir, e))?;
-    if !meta.is_dir() {
-        let format = match sniff_file(dir)? {
-            Sniff::Format(f) => f,
-            Sniff::NotYet => return Err(IngestError::NotYetWritten { path: dir.to_path_buf() }),
-            Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: dir.to_path_buf(), detail }),
-        };
-        return Ok(vec![RunEntry { name: run_name(dir), path: dir.to_path_buf(), format }]);
-    }
-    std::fs::read_dir(dir).map_err(|e| IngestError::unreadable(dir, e))?;
-    let mut out = Vec::new();
-    let mut seen = 0usize;
-    let mut queue = vec![(dir.to_path_buf(), 0usize)];
-    while let Some((d, depth)) = queue.pop() {
-        let splits: Vec<PathBuf> = split_dirs(&d).into_iter().map(|(p, _)| p).collect();
-        if !event_files(&d).is_empty() || !splits.is_empty() {
-            out.push(RunEntry { name: relative(dir, &d), path: d.clone(), format: Format::TensorBoard });
-        }
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for entry in rd.filter_map(Result::ok) {
-            seen += 1;
-            if seen > MAX_ENTRIES {
-                break;
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let Ok(t) = entry.file_type() else { continue };
-            let p = entry.path();
-            if t.is_dir() {
-                if depth < MAX_DEPTH && !splits.contains(&p) {
-                    queue.push((p, depth + 1));
-                }
-            } else if !t.is_symlink() || p.is_file() {
-                if is_event_file_name(&name) {
-                    continue;
-                }
-                if let Ok(Sniff::Format(format)) = sniff_file(&p)
-                    && format != Format::TensorBoard
-                {
-                    out.push(RunEntry { name: relative(dir, &p), path: p, format });
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
-fn relative(root: &Path, p: &Path) -> String {
-    match p.strip_prefix(root) {
-        Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
-        Ok(r) => r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"),
-        Err(_) => p.display().to_string(),
-    }
-}
-
-/// The one run a folder holds.
-pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
-    if !event_files(dir).is_empty() || !split_dirs(dir).is_empty() {
-        return Ok((Format::TensorBoard, Layout::TbRun(dir.to_path_buf())));
-    }
-    let runs = list_runs(dir)?;
-    match runs.as_slice() {
-        [] => Err(IngestError::UnknownFormat {
-            path: dir.to_path_buf(),
-            detail: "the folder holds no event files, CSV or JSON-lines files".into(),
-        }),
-        [one] => Ok((
-            one.format,
-            if one.format == Format::TensorBoard {
-                Layout::TbRun(one.path.clone())
-            } else {
-                Layout::File(one.path.clone())
-            },
-        )),
-        many => Err(IngestError::SeveralRuns {
-            path: dir.to_path_buf(),
-            runs: many.iter().map(|r| r.name.clone()).collect(),
-        }),
-    }
-}
-
-/// Notices runs appearing in a folder: each poll returns the runs not
-/// returned before.
-#[derive(Debug)]
-pub struct RunLister {
-    dir: PathBuf,
-    known: HashSet<PathBuf>,
-}
-
-impl RunLister {
-    pub fn new(dir: &Path) -> RunLister {
-        RunLister { dir: dir.to_path_buf(), known: HashSet::new() }
-    }
-
-    pub fn poll(&mut self) -> Result<Vec<RunEntry>, IngestError> {
-        let runs = list_runs(&self.dir)?;
-        Ok(runs.into_iter().filter(|r| self.known.insert(r.path.clone())).collect())
-    }
 }

@@ -9,21 +9,26 @@
 //! warnings met while reading. The `watch` and `diagnose` commands turn it into
 //! the run model the checklist reads.
 //!
-//! Pipeline, per file: bytes -> complete records or lines ([`tfrecord`],
-//! [`csv`], [`jsonl`]) -> raw points (tag, value, step, epoch) -> tag mapping
-//! ([`tags`]) -> epoch assembly ([`assemble`]). The assembly is redone from all
-//! points kept so far on every poll: it is cheap (points are a few dozen bytes
-//! each) and makes the result independent of the order in which files and
-//! records arrived. See `docs/watch.md` for the rules.
+//! Pipeline, per file: format by content ([`detect`]) -> bytes -> complete
+//! records or lines ([`tfrecord`] + [`proto`] + [`events`], [`csv`],
+//! [`jsonl`], over [`lines`]) -> raw points (tag, value, step, epoch) -> tag
+//! mapping ([`tags`]) -> epoch assembly ([`assemble`]), driven by
+//! [`follow`]; [`logdir`] finds the runs in a folder, [`command`] writes the
+//! bridge's command file. The assembly is redone from all points kept so far
+//! whenever points arrive: it is cheap (200,000 step points in ~0.1 s) and
+//! makes the result independent of the order in which files and records
+//! arrived. See `docs/watch.md` for the rules.
 
 pub mod assemble;
 pub mod command;
 pub mod csv;
 pub mod detect;
 pub mod error;
+pub mod events;
 pub mod follow;
 pub mod jsonl;
 pub mod lines;
+pub mod logdir;
 pub mod proto;
 pub mod tags;
 pub mod tfrecord;
@@ -33,7 +38,8 @@ use std::path::{Path, PathBuf};
 pub use command::{BridgeCommand, CommandWriter, command_file_for};
 pub use detect::{Format, detect_format};
 pub use error::IngestError;
-pub use follow::{Follower, RunEntry, RunLister, Update, list_runs, read_bytes};
+pub use follow::{Follower, Update, read_bytes};
+pub use logdir::{RunEntry, RunLister, list_runs};
 pub use tags::{Field, TagMap};
 
 /// One epoch of an external run, as understood from its logs.
