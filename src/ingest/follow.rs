@@ -132,7 +132,7 @@ impl Follower {
     /// Errors: the path cannot be read; it is empty so far
     /// ([`IngestError::NotYetWritten`], worth retrying); unknown format; a
     /// fitcheck run log ([`IngestError::FitcheckLog`]); a folder with
-    /// several runs ([`IngestError::SeveralRuns`]: use [`list_runs`]).
+    /// several runs ([`IngestError::SeveralRuns`]: use [`super::list_runs`]).
     pub fn new(path: &Path, maps: TagMap) -> Result<Follower, IngestError> {
         let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
         let (format, layout) = if meta.is_dir() {

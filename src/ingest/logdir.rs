@@ -20,7 +20,7 @@ const MAX_ENTRIES: usize = 50_000;
 pub struct RunEntry {
     /// Its path relative to the folder listed (`.` for the folder itself).
     pub name: String,
-    /// What to give [`Follower::new`].
+    /// What to give [`super::Follower::new`].
     pub path: PathBuf,
     pub format: Format,
 }
