@@ -5,6 +5,7 @@ pub mod data;
 pub mod diagnose;
 pub mod headless;
 pub mod history;
+pub mod ingest;
 pub mod nn;
 pub mod preset;
 pub mod run;

@@ -1,0 +1,543 @@
+//! From raw points (tag, value, step, epoch) to epochs.
+//!
+//! Rules (the user-facing version is in `docs/watch.md`):
+//! - An epoch exists when a validation metric exists for it.
+//! - With epoch numbers (an `epoch` column or key on the row, or TensorBoard
+//!   `epoch` scalars at the same step, as Lightning writes), points are
+//!   grouped by epoch number. Numbers counted from 0 (Keras, Lightning) are
+//!   shifted to count from 1, like fitcheck's own epochs.
+//! - Without them, points are ordered by step (or by arrival when some have
+//!   no step) and each validation point closes an epoch: the epochs are
+//!   numbered 1, 2, ... in the order of the validation points.
+//! - An epoch's training value is the epoch-level value logged for it when
+//!   there is one (a tag named as per-epoch, one whose points all fall on
+//!   validation steps, or a value on the same row as the validation values),
+//!   otherwise the mean of the per-step values since the
+//!   previous epoch.
+//! - The learning rate is the last one logged up to the epoch, carried over
+//!   epochs that log none.
+//! - An accuracy tag whose values ever exceed 1.5 is in percent: all its
+//!   values are divided by 100.
+//! - When several tags map to one field, the first seen of each kind
+//!   (per-epoch, per-step) is used; the rest are ignored.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::ExternalEpoch;
+use super::tags::{Field, Level, TagMap, TagRole};
+
+/// One value read from a file, before mapping.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub tag: u32,
+    pub value: f32,
+    pub step: Option<u64>,
+    /// The epoch written on the same row (CSV column, JSON key).
+    pub epoch: Option<u32>,
+    pub wall_time: Option<f64>,
+    /// Arrival order; points of one row or one event share it.
+    pub seq: u64,
+    /// Which file it came from (a file read again drops its points).
+    pub source: u32,
+}
+
+/// Every point kept so far, with interned tags.
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    tags: Vec<String>,
+    index: HashMap<String, u32>,
+    points: Vec<Point>,
+    next_seq: u64,
+    /// Bumped by every change, so callers can skip an unchanged assembly.
+    generation: u64,
+}
+
+/// A row or event under construction: its points share a `seq`.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub step: Option<u64>,
+    pub epoch: Option<u32>,
+    pub wall_time: Option<f64>,
+    pub source: u32,
+    seq: u64,
+}
+
+impl Store {
+    /// Starts a row; values pushed with it share its step, epoch and order.
+    pub fn row(&mut self, source: u32, step: Option<u64>, epoch: Option<u32>, wall_time: Option<f64>) -> Row {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Row { step, epoch, wall_time, source, seq }
+    }
+
+    pub fn push(&mut self, row: &Row, tag: &str, value: f32) {
+        let id = self.intern(tag);
+        self.generation += 1;
+        self.points.push(Point {
+            tag: id,
+            value,
+            step: row.step,
+            epoch: row.epoch,
+            wall_time: row.wall_time,
+            seq: row.seq,
+            source: row.source,
+        });
+    }
+
+    /// Records a tag as seen (a CSV header names columns before any value).
+    pub fn intern(&mut self, tag: &str) -> u32 {
+        if let Some(&id) = self.index.get(tag) {
+            return id;
+        }
+        let id = self.tags.len() as u32;
+        self.tags.push(tag.to_string());
+        self.index.insert(tag.to_string(), id);
+        id
+    }
+
+    /// Drops what one file contributed (it is being read again).
+    pub fn drop_source(&mut self, source: u32) {
+        self.generation += 1;
+        self.points.retain(|p| p.source != source);
+    }
+
+    /// Changes with every point added or dropped.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Tags in the order first seen.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+}
+
+/// The tags chosen for one field.
+#[derive(Debug, Default, Clone, Copy)]
+struct Chosen {
+    /// One value per epoch.
+    epoch: Option<u32>,
+    /// Values to average over the epoch (per step, or not said).
+    mean: Option<u32>,
+}
+
+/// Sum and count for a mean; the last epoch-level value.
+#[derive(Debug, Default, Clone, Copy)]
+struct Acc {
+    sum: f64,
+    n: u32,
+    epoch_value: Option<f32>,
+}
+
+impl Acc {
+    fn value(&self) -> Option<f32> {
+        self.epoch_value.or((self.n > 0).then(|| (self.sum / f64::from(self.n)) as f32))
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Window {
+    fields: [Acc; 5],
+    step: Option<u64>,
+    wall_time: Option<f64>,
+    has_val: bool,
+    lr: Option<f32>,
+}
+
+fn slot(f: Field) -> usize {
+    match f {
+        Field::TrainLoss => 0,
+        Field::ValLoss => 1,
+        Field::TrainAcc => 2,
+        Field::ValAcc => 3,
+        Field::Lr => 4,
+    }
+}
+
+/// The result of an assembly.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assembled {
+    pub epochs: Vec<ExternalEpoch>,
+    /// The tags used, with their field, in the order first seen.
+    pub mapped: Vec<(String, Field)>,
+}
+
+/// Builds the epochs from every point kept.
+pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
+    let roles: Vec<TagRole> = store.tags.iter().map(|t| maps.classify(t)).collect();
+    let points = &store.points;
+
+    // Percent accuracies: judged per tag on all its values.
+    let mut max_by_tag: HashMap<u32, f32> = HashMap::new();
+    for p in points {
+        if let TagRole::Metric { field, .. } = roles[p.tag as usize]
+            && field.is_accuracy()
+            && p.value.is_finite()
+        {
+            let m = max_by_tag.entry(p.tag).or_insert(f32::MIN);
+            *m = m.max(p.value);
+        }
+    }
+    let percent: HashSet<u32> = max_by_tag.into_iter().filter(|&(_, m)| m > 1.5).map(|(t, _)| t).collect();
+
+    // Steps -> epochs: TensorBoard `epoch` scalars (Lightning logs one at
+    // every step it logs anything) and rows that carry both. A point with a
+    // step but no epoch (Lightning's LearningRateMonitor logs straight to the
+    // logger, at the start of an epoch) takes the epoch of the same step, else
+    // of the next step that has one, else of the last.
+    let mut epoch_at_step: BTreeMap<u64, u32> = BTreeMap::new();
+    for p in points {
+        let Some(step) = p.step else { continue };
+        if roles[p.tag as usize] == TagRole::Epoch {
+            if let Some(e) = epoch_number(f64::from(p.value)) {
+                epoch_at_step.insert(step, e);
+            }
+        } else if let Some(e) = p.epoch {
+            epoch_at_step.entry(step).or_insert(e);
+        }
+    }
+    let epoch_of = |p: &Point| -> Option<u32> {
+        p.epoch.or_else(|| {
+            let s = p.step?;
+            epoch_at_step.range(s..).next().or_else(|| epoch_at_step.range(..s).next_back()).map(|(_, &e)| e)
+        })
+    };
+
+    // Validation tags first: their points decide the epochs.
+    let mut chosen = [Chosen::default(); 5];
+    for (id, role) in roles.iter().enumerate() {
+        if let TagRole::Metric { field, level } = *role
+            && field.is_validation()
+        {
+            choose(&mut chosen[slot(field)], id as u32, level == Level::Epoch);
+        }
+    }
+    let is_val_tag = |t: u32| {
+        [Field::ValLoss, Field::ValAcc].iter().any(|&f| {
+            let c = chosen[slot(f)];
+            c.epoch == Some(t) || (c.epoch.is_none() && c.mean == Some(t))
+        })
+    };
+    let val_points: Vec<&Point> = points.iter().filter(|p| is_val_tag(p.tag)).collect();
+    // A training value on the same row or event as a validation value is
+    // that epoch's value (a Keras CSV row, a JSON line with val_loss).
+    let val_rows: HashSet<u64> = val_points.iter().map(|p| p.seq).collect();
+    let by_epoch = !val_points.is_empty() && val_points.iter().any(|p| epoch_of(p).is_some());
+    let use_steps = points.iter().all(|p| p.step.is_some());
+    let key = |p: &Point| if use_steps && !by_epoch { p.step.unwrap_or(0) } else { p.seq };
+
+    // Training tags and lr: a tag the name does not place is per-epoch when
+    // all its points fall where validation points are.
+    let val_keys: HashSet<u64> = if by_epoch { HashSet::new() } else { val_points.iter().map(|p| key(p)).collect() };
+    // Points after the last validation point are not judged: a follower
+    // sees `Loss/train` for an epoch before its `Loss/val` arrives, and one
+    // such point must not turn the whole history over.
+    let last_val_key = val_keys.iter().max().copied();
+    let mut keys_by_tag: HashMap<u32, bool> = HashMap::new();
+    if !by_epoch {
+        for p in points {
+            if last_val_key.is_some_and(|last| key(p) <= last) {
+                let all = keys_by_tag.entry(p.tag).or_insert(true);
+                *all = *all && val_keys.contains(&key(p));
+            }
+        }
+    }
+    for (id, role) in roles.iter().enumerate() {
+        if let TagRole::Metric { field, level } = *role
+            && !field.is_validation()
+        {
+            let per_epoch = match level {
+                Level::Epoch => true,
+                Level::Step => false,
+                Level::Unknown => !by_epoch && keys_by_tag.get(&(id as u32)).copied().unwrap_or(false),
+            };
+            choose(&mut chosen[slot(field)], id as u32, per_epoch);
+        }
+    }
+    // tag -> (field, per-epoch?)
+    let mut used: HashMap<u32, (Field, bool)> = HashMap::new();
+    for f in Field::ALL {
+        let c = chosen[slot(f)];
+        if f.is_validation() {
+            if let Some(t) = c.epoch.or(c.mean) {
+                used.insert(t, (f, true));
+            }
+        } else {
+            if let Some(t) = c.epoch {
+                used.insert(t, (f, true));
+            }
+            if let Some(t) = c.mean {
+                used.insert(t, (f, false));
+            }
+        }
+    }
+    let mut mapped: Vec<(String, Field)> =
+        used.iter().map(|(&t, &(f, _))| (store.tags[t as usize].clone(), f)).collect();
+    mapped.sort_by_key(|(t, _)| store.index.get(t).copied().unwrap_or(u32::MAX));
+
+    let value_of = |p: &Point, f: Field| -> f32 {
+        if f.is_accuracy() && percent.contains(&p.tag) { p.value / 100.0 } else { p.value }
+    };
+
+    let mut relevant: Vec<&Point> = points.iter().filter(|p| used.contains_key(&p.tag)).collect();
+    let epochs = if by_epoch {
+        relevant.sort_by_key(|p| (epoch_of(p), p.step, p.seq));
+        let base = relevant.iter().filter_map(|p| epoch_of(p)).min().unwrap_or(0);
+        let shift = usize::from(base == 0);
+        let mut groups: BTreeMap<u32, Window> = BTreeMap::new();
+        for p in &relevant {
+            let Some(e) = epoch_of(p) else { continue };
+            let (f, per_epoch) = used[&p.tag];
+            let per_epoch = per_epoch || val_rows.contains(&p.seq);
+            add(groups.entry(e).or_default(), p, f, per_epoch, value_of(p, f));
+        }
+        let mut out = Vec::new();
+        let mut lr = None;
+        for (e, w) in groups {
+            lr = w.lr.or(lr);
+            if w.has_val {
+                out.push(finish(&w, e as usize + shift, lr));
+            }
+        }
+        out
+    } else {
+        relevant.sort_by_key(|p| (key(p), p.seq));
+        let mut out = Vec::new();
+        let mut w = Window::default();
+        let mut lr = None;
+        let mut i = 0;
+        while i < relevant.len() {
+            let k = key(relevant[i]);
+            let mut j = i;
+            while j < relevant.len() && key(relevant[j]) == k {
+                let p = relevant[j];
+                let (f, per_epoch) = used[&p.tag];
+                let per_epoch = per_epoch || val_rows.contains(&p.seq);
+                add(&mut w, p, f, per_epoch, value_of(p, f));
+                j += 1;
+            }
+            lr = w.lr.or(lr);
+            if w.has_val {
+                out.push(finish(&w, out.len() + 1, lr));
+                w = Window::default();
+            }
+            i = j;
+        }
+        out
+    };
+    Assembled { epochs, mapped }
+}
+
+fn choose(c: &mut Chosen, tag: u32, per_epoch: bool) {
+    let slot = if per_epoch { &mut c.epoch } else { &mut c.mean };
+    if slot.is_none() {
+        *slot = Some(tag);
+    }
+}
+
+fn add(w: &mut Window, p: &Point, f: Field, per_epoch: bool, v: f32) {
+    if f == Field::Lr {
+        w.lr = Some(v);
+        return;
+    }
+    let acc = &mut w.fields[slot(f)];
+    if per_epoch {
+        acc.epoch_value = Some(v);
+    } else {
+        acc.sum += f64::from(v);
+        acc.n += 1;
+    }
+    if f.is_validation() {
+        w.has_val = true;
+        w.step = w.step.max(p.step);
+        w.wall_time = match (w.wall_time, p.wall_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+fn finish(w: &Window, epoch: usize, lr: Option<f32>) -> ExternalEpoch {
+    ExternalEpoch {
+        epoch,
+        step: w.step,
+        train_loss: w.fields[slot(Field::TrainLoss)].value(),
+        train_acc: w.fields[slot(Field::TrainAcc)].value(),
+        val_loss: w.fields[slot(Field::ValLoss)].value(),
+        val_acc: w.fields[slot(Field::ValAcc)].value(),
+        lr,
+        wall_time: w.wall_time,
+    }
+}
+
+/// An epoch written as a number: a non-negative whole number (3, 3.0).
+pub fn epoch_number(v: f64) -> Option<u32> {
+    (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX)).then_some(v as u32)
+}
+
+/// A step written as a number: a non-negative whole number below 2^53.
+pub fn step_number(v: f64) -> Option<u64> {
+    (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 9.0e15).then_some(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (step, epoch, values) per row.
+    type Rows<'a> = [(Option<u64>, Option<u32>, &'a [(&'a str, f32)])];
+
+    fn store(rows: &Rows) -> Store {
+        let mut s = Store::default();
+        for (step, epoch, values) in rows {
+            let r = s.row(0, *step, *epoch, None);
+            for (t, v) in *values {
+                s.push(&r, t, *v);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn a_validation_point_closes_an_epoch_with_the_mean_of_the_steps_before_it() {
+        let s = store(&[
+            (Some(1), None, &[("train_loss", 1.0)]),
+            (Some(2), None, &[("train_loss", 3.0)]),
+            (Some(2), None, &[("val_loss", 2.5)]),
+            (Some(3), None, &[("train_loss", 0.5)]),
+            (Some(4), None, &[("train_loss", 0.7)]),
+            (Some(4), None, &[("val_loss", 1.5), ("val_acc", 0.5)]),
+            (Some(5), None, &[("train_loss", 0.1)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs.len(), 2);
+        assert_eq!(a.epochs[0].epoch, 1);
+        assert_eq!(a.epochs[0].train_loss, Some(2.0));
+        assert_eq!(a.epochs[0].step, Some(2));
+        assert_eq!(a.epochs[1].train_loss, Some(0.6));
+        assert_eq!(a.epochs[1].val_acc, Some(0.5));
+    }
+
+    #[test]
+    fn a_train_tag_on_validation_steps_is_the_epoch_value() {
+        // Step losses every step, `Loss/train` only where `Loss/val` is.
+        let s = store(&[
+            (Some(1), None, &[("train/loss", 9.0)]),
+            (Some(2), None, &[("train/loss", 9.0)]),
+            (Some(2), None, &[("Loss/train", 0.25), ("Loss/val", 0.5)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs[0].train_loss, Some(0.25));
+        // The next epoch's `Loss/train` arrives before its `Loss/val`: the
+        // first epoch must not change.
+        let mut s = s;
+        let r = s.row(0, Some(4), None, None);
+        s.push(&r, "Loss/train", 0.125);
+        assert_eq!(assemble(&s, &TagMap::new()).epochs[0].train_loss, Some(0.25));
+    }
+
+    #[test]
+    fn validation_written_before_training_at_the_same_step_still_pairs() {
+        let s = store(&[(Some(0), None, &[("val_loss", 0.5)]), (Some(0), None, &[("loss", 0.25)])]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs.len(), 1);
+        assert_eq!(a.epochs[0].train_loss, Some(0.25));
+    }
+
+    #[test]
+    fn epoch_columns_group_sparse_rows_and_count_from_one() {
+        // Lightning's layout: step rows, a validation row, an epoch row.
+        let s = store(&[
+            (Some(4), Some(0), &[("train_loss_step", 2.0)]),
+            (Some(9), Some(0), &[("train_loss_step", 1.0)]),
+            (Some(9), Some(0), &[("val_loss", 1.2), ("val_acc", 0.6)]),
+            (Some(9), Some(0), &[("train_loss_epoch", 1.4), ("lr-SGD", 0.1)]),
+            (Some(14), Some(1), &[("train_loss_step", 0.8)]),
+            (Some(19), Some(1), &[("val_loss", 1.0), ("val_acc", 0.7)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs.len(), 2);
+        assert_eq!((a.epochs[0].epoch, a.epochs[0].train_loss, a.epochs[0].lr), (1, Some(1.4), Some(0.1)));
+        // No epoch value for epoch 1: the step mean; the lr carries over.
+        assert_eq!((a.epochs[1].epoch, a.epochs[1].train_loss, a.epochs[1].lr), (2, Some(0.8), Some(0.1)));
+    }
+
+    #[test]
+    fn a_value_without_epoch_takes_the_epoch_of_the_next_step() {
+        // LearningRateMonitor rows: a step, no epoch, at each epoch start.
+        let s = store(&[
+            (Some(0), None, &[("lr-SGD", 0.1)]),
+            (Some(4), Some(0), &[("train_loss_step", 2.0)]),
+            (Some(4), Some(0), &[("val_loss", 1.0)]),
+            (Some(5), None, &[("lr-SGD", 0.05)]),
+            (Some(9), Some(1), &[("train_loss_step", 1.0)]),
+            (Some(9), Some(1), &[("val_loss", 0.8)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        let got: Vec<_> = a.epochs.iter().map(|e| (e.epoch, e.lr)).collect();
+        assert_eq!(got, vec![(1, Some(0.1)), (2, Some(0.05))]);
+    }
+
+    #[test]
+    fn tensorboard_epoch_scalars_give_epoch_numbers() {
+        let s = store(&[
+            (Some(5), None, &[("epoch", 0.0), ("train_loss_step", 1.0)]),
+            (Some(10), None, &[("epoch", 0.0), ("val_loss", 0.9)]),
+            (Some(15), None, &[("epoch", 1.0), ("train_loss_step", 0.5)]),
+            (Some(20), None, &[("epoch", 1.0), ("val_loss", 0.8)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        let got: Vec<_> = a.epochs.iter().map(|e| (e.epoch, e.train_loss)).collect();
+        assert_eq!(got, vec![(1, Some(1.0)), (2, Some(0.5))]);
+    }
+
+    #[test]
+    fn percent_accuracies_are_scaled_by_tag() {
+        let s = store(&[
+            (Some(1), None, &[("Accuracy/train", 1.2), ("Accuracy/val", 1.0), ("loss", 1.0), ("val_loss", 1.0)]),
+            (Some(2), None, &[("Accuracy/train", 95.0), ("Accuracy/val", 0.9), ("loss", 1.0), ("val_loss", 1.0)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs[0].train_acc, Some(0.012));
+        assert_eq!(a.epochs[1].train_acc, Some(0.95));
+        // A fraction column stays as it is.
+        assert_eq!(a.epochs[1].val_acc, Some(0.9));
+    }
+
+    #[test]
+    fn rows_without_steps_follow_arrival_order() {
+        let s = store(&[
+            (None, None, &[("loss", 1.0)]),
+            (None, None, &[("loss", 2.0)]),
+            (None, None, &[("val_loss", 2.0)]),
+            (None, None, &[("loss", 0.25)]),
+            (None, None, &[("loss", 3.0), ("val_loss", 1.0)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        let got: Vec<_> = a.epochs.iter().map(|e| (e.epoch, e.train_loss, e.val_loss)).collect();
+        // Epoch 1: the mean of the lines before; epoch 2: the loss on the
+        // validation row is that epoch's value.
+        assert_eq!(got, vec![(1, Some(1.5), Some(2.0)), (2, Some(3.0), Some(1.0))]);
+    }
+
+    #[test]
+    fn a_train_value_on_the_validation_row_beats_the_step_mean() {
+        // The JSON-lines schema: step lines, then one epoch line with both.
+        let s = store(&[
+            (Some(5), Some(0), &[("train_loss", 2.0)]),
+            (Some(10), Some(0), &[("train_loss", 1.0)]),
+            (Some(10), Some(0), &[("train_loss", 0.9), ("val_loss", 1.1)]),
+        ]);
+        assert_eq!(assemble(&s, &TagMap::new()).epochs[0].train_loss, Some(0.9));
+    }
+
+    #[test]
+    fn training_without_validation_makes_no_epoch() {
+        let s = store(&[(Some(1), None, &[("loss", 1.0)]), (Some(2), None, &[("loss", 0.5)])]);
+        assert!(assemble(&s, &TagMap::new()).epochs.is_empty());
+    }
+}

@@ -1,0 +1,213 @@
+//! Which format a file is, from its first bytes (never from its name), and
+//! what a folder holds.
+//!
+//! - TensorBoard: the first 12 bytes are a TFRecord header whose length CRC
+//!   checks (a random file passes with odds of 1 in 2^32).
+//! - JSON lines: the first non-blank line is a JSON object. With a string
+//!   `"type"` field it is fitcheck's own run log instead.
+//! - CSV: the first non-blank line is a header: split by `,` `;` or tab into
+//!   at least two cells, at least one of them a name (not a number).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::csv::{separator, split_fields};
+use super::error::IngestError;
+use super::tfrecord::masked_crc32c;
+
+/// How much of a file is looked at to recognise it.
+const SNIFF_BYTES: u64 = 64 * 1024;
+
+/// The formats an external run comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// TensorBoard event files (one file, or a run folder of them).
+    TensorBoard,
+    /// CSV with a header (Keras, Lightning CSVLogger).
+    Csv,
+    /// The minimal JSON-lines schema.
+    JsonLines,
+    /// fitcheck's own run log: recognised here, read by the replay code.
+    FitcheckLog,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::TensorBoard => "TensorBoard event files",
+            Format::Csv => "CSV",
+            Format::JsonLines => "JSON lines",
+            Format::FitcheckLog => "fitcheck run log",
+        })
+    }
+}
+
+/// What the first bytes of a file say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sniff {
+    Format(Format),
+    /// Nothing complete to judge yet (empty, a partial first line or record).
+    NotYet,
+    Unknown(String),
+}
+
+/// Judges a file from its first bytes. `complete` says the bytes are the
+/// whole file (a last line without newline then counts).
+pub fn sniff(bytes: &[u8], complete: bool) -> Sniff {
+    if bytes.len() >= 12 {
+        let len_crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if masked_crc32c(&bytes[..8]) == len_crc {
+            return Sniff::Format(Format::TensorBoard);
+        }
+    }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    // The first non-blank line.
+    let mut rest = bytes;
+    let line = loop {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(nl) => {
+                let line = &rest[..nl];
+                rest = &rest[nl + 1..];
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    break line;
+                }
+            }
+            None if complete && !rest.iter().all(u8::is_ascii_whitespace) => break rest,
+            None => {
+                // A first line longer than what was read is judged on what
+                // there is; otherwise wait for its newline.
+                if bytes.len() as u64 >= SNIFF_BYTES {
+                    break rest;
+                }
+                return if rest.len() < 12 && !looks_like_text(rest) && !rest.is_empty() {
+                    Sniff::Unknown("binary data that is not TFRecord framing".into())
+                } else {
+                    Sniff::NotYet
+                };
+            }
+        }
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !looks_like_text(line) {
+        return Sniff::Unknown(if bytes.len() >= 12 {
+            "binary data that is not TFRecord framing (the first record's length CRC fails)".into()
+        } else {
+            "binary data".into()
+        });
+    }
+    let text = String::from_utf8_lossy(line);
+    let trimmed = text.trim();
+    if trimmed.starts_with('{') {
+        return match serde_json::from_str::<serde_json::Value>(trimmed) {
+            Ok(serde_json::Value::Object(obj)) => {
+                if obj.get("type").is_some_and(serde_json::Value::is_string) {
+                    Sniff::Format(Format::FitcheckLog)
+                } else {
+                    Sniff::Format(Format::JsonLines)
+                }
+            }
+            Ok(_) => Sniff::Unknown("the first line is JSON but not an object".into()),
+            Err(e) => Sniff::Unknown(format!("the first line starts like JSON but is not ({e})")),
+        };
+    }
+    if let Some(sep) = separator(trimmed) {
+        let cells = split_fields(trimmed, sep);
+        let named = cells.iter().any(|c| {
+            let c = c.trim();
+            !c.is_empty() && c.parse::<f64>().is_err()
+        });
+        if cells.len() >= 2 && named {
+            return Sniff::Format(Format::Csv);
+        }
+        return Sniff::Unknown("the first line looks like CSV data without a header".into());
+    }
+    let shown: String = trimmed.chars().take(60).collect();
+    Sniff::Unknown(format!("the first line ({shown:?}) is neither a CSV header nor a JSON object"))
+}
+
+fn looks_like_text(b: &[u8]) -> bool {
+    std::str::from_utf8(b).is_ok_and(|s| !s.chars().any(|c| c.is_control() && c != '\t' && c != '\r'))
+}
+
+/// Reads the first bytes of a file and judges them.
+pub fn sniff_file(path: &Path) -> Result<Sniff, IngestError> {
+    let mut f = std::fs::File::open(path).map_err(|e| IngestError::unreadable(path, e))?;
+    let len = f.metadata().map_err(|e| IngestError::unreadable(path, e))?.len();
+    let mut buf = Vec::new();
+    (&mut f).take(SNIFF_BYTES).read_to_end(&mut buf).map_err(|e| IngestError::unreadable(path, e))?;
+    Ok(sniff(&buf, len <= SNIFF_BYTES))
+}
+
+/// True for names TensorBoard writers give event files.
+pub fn is_event_file_name(name: &str) -> bool {
+    name.contains("tfevents")
+}
+
+/// Event files directly in `dir`, sorted by name (writers put a timestamp
+/// in the name, so this is the order they were written in).
+pub fn event_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| is_event_file_name(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Sub-folders that Keras' TensorBoard callback writes one run into:
+/// `train/` and `validation/` (also `val`, `eval`, ...), each with event
+/// files. Their names prefix the tags (`validation/epoch_loss`).
+pub fn split_dirs(dir: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(PathBuf, String)> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let split = matches!(
+                name.to_lowercase().as_str(),
+                "train" | "training" | "validation" | "val" | "valid" | "eval" | "evaluation"
+            );
+            (split && !event_files(&e.path()).is_empty()).then(|| (e.path(), name))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The format of a file, or of the one run a folder holds.
+pub fn detect_format(path: &Path) -> Result<Format, IngestError> {
+    let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
+    if meta.is_dir() {
+        return super::logdir::resolve_dir(path).map(|(f, _)| f);
+    }
+    match sniff_file(path)? {
+        Sniff::Format(f) => Ok(f),
+        Sniff::NotYet => Err(IngestError::NotYetWritten { path: path.to_path_buf() }),
+        Sniff::Unknown(detail) => Err(IngestError::UnknownFormat { path: path.to_path_buf(), detail }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::tfrecord::frame_record;
+
+    #[test]
+    fn formats_are_told_apart_by_content() {
+        assert_eq!(sniff(&frame_record(b"x"), true), Sniff::Format(Format::TensorBoard));
+        assert_eq!(sniff(b"epoch,accuracy,loss\n0,0.5,1.0\n", true), Sniff::Format(Format::Csv));
+        assert_eq!(sniff(b"\xef\xbb\xbfepoch;loss\n", true), Sniff::Format(Format::Csv));
+        assert_eq!(sniff(b"\n{\"step\":1,\"val_loss\":2}\n", true), Sniff::Format(Format::JsonLines));
+        assert_eq!(sniff(b"{\"type\":\"epoch\",\"epoch\":1}\n", true), Sniff::Format(Format::FitcheckLog));
+        assert_eq!(sniff(b"", true), Sniff::NotYet);
+        assert_eq!(sniff(b"{\"step\":1,\"val_lo", false), Sniff::NotYet);
+        assert!(matches!(sniff(b"1,2,3\n", true), Sniff::Unknown(_)));
+        assert!(matches!(sniff(b"hello world\n", true), Sniff::Unknown(_)));
+        assert!(matches!(sniff(&[0u8, 159, 146, 150, 7, 7, 7, 7, 7, 7, 7, 7, 7], true), Sniff::Unknown(_)));
+    }
+}

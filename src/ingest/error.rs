@@ -1,0 +1,80 @@
+//! The errors of reading an external run: each names the file and says what
+//! to do about it, in one paragraph.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file exists but holds nothing to recognise yet (empty, or not one
+    /// complete line or record): a writer may just have created it. Callers
+    /// that follow may retry later.
+    #[error(
+        "{} holds no complete record or line yet (empty, or still being written); try again once the run has logged something",
+        path.display()
+    )]
+    NotYetWritten { path: PathBuf },
+
+    #[error(
+        "{} is not a run fitcheck can read: {detail}. Expected TensorBoard event files (events.out.tfevents.*), a CSV with a header (Keras or Lightning CSVLogger), or JSON lines (see docs/watch.md)",
+        path.display()
+    )]
+    UnknownFormat { path: PathBuf, detail: String },
+
+    /// fitcheck's own run log: read it with the replay reader, not this one.
+    #[error("{} is a fitcheck run log (JSON lines with a \"type\" field): replay it", path.display())]
+    FitcheckLog { path: PathBuf },
+
+    #[error(
+        "no usable train/validation metrics in {}: {}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr)",
+        path.display(),
+        found_tags(tags)
+    )]
+    NoMetrics { path: PathBuf, tags: Vec<String> },
+
+    #[error("bad --map {arg:?}: {reason}")]
+    BadMap { arg: String, reason: String },
+
+    #[error("{} holds several runs ({}); pick one of them", path.display(), listed(runs))]
+    SeveralRuns { path: PathBuf, runs: Vec<String> },
+
+    #[error("cannot write the command file {}: {source}", path.display())]
+    CommandWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn found_tags(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "no scalar tags or columns at all".to_string();
+    }
+    const SHOWN: usize = 40;
+    let mut s = format!("found tags: {}", tags.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", "));
+    if tags.len() > SHOWN {
+        s.push_str(&format!(" (and {} more)", tags.len() - SHOWN));
+    }
+    s
+}
+
+fn listed(runs: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut s = runs.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if runs.len() > SHOWN {
+        s.push_str(&format!(" and {} more", runs.len() - SHOWN));
+    }
+    s
+}
+
+impl IngestError {
+    pub(crate) fn unreadable(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        IngestError::Unreadable { path: path.into(), source }
+    }
+}

@@ -1,0 +1,117 @@
+//! From TensorBoard records to points and histograms: decodes each event,
+//! keeps scalars (`simple_value`, or one-element tensors of the `scalars`
+//! plugin or of none) and histograms (`HistogramProto`, or TF2's `[k, 3]`
+//! tensors of the `histograms` plugin), and turns damage into warnings
+//! naming the file and the byte offset.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::TagHistogram;
+use super::assemble::Store;
+use super::proto::{Tensor, ValueKind, decode_event};
+use super::tfrecord::Frame;
+
+/// Reads one frame of the file at `path`; `prefix` goes before every tag
+/// (`validation/` in a Keras split folder), `plugins` remembers each tag's
+/// plugin (TF2 sends it with the first value only).
+#[allow(clippy::too_many_arguments)]
+pub fn read_frame(
+    frame: Frame,
+    path: &Path,
+    prefix: &str,
+    source: u32,
+    plugins: &mut HashMap<String, String>,
+    store: &mut Store,
+    histograms: &mut Vec<TagHistogram>,
+    warnings: &mut Vec<String>,
+) {
+    let (offset, data) = match frame {
+        Frame::Record { offset, data } => (offset, data),
+        Frame::BadDataCrc { offset } => {
+            warnings.push(format!("{}: the record at byte {offset} fails its CRC; skipped", path.display()));
+            return;
+        }
+        Frame::BadLengthCrc { offset } => {
+            warnings.push(format!(
+                "{}: the record length at byte {offset} fails its CRC; the rest of this file is not read",
+                path.display()
+            ));
+            return;
+        }
+    };
+    let ev = match decode_event(&data) {
+        Ok(ev) => ev,
+        Err(e) => {
+            warnings
+                .push(format!("{}: the record at byte {offset} is not a valid event ({e}); skipped", path.display()));
+            return;
+        }
+    };
+    if ev.values.is_empty() {
+        return;
+    }
+    let step = u64::try_from(ev.step).ok();
+    let wall = ev.wall_time.is_finite().then_some(ev.wall_time);
+    let row = store.row(source, step, None, wall);
+    for v in ev.values {
+        if let Some(p) = &v.plugin_name {
+            plugins.insert(v.tag.clone(), p.clone());
+        }
+        let plugin = plugins.get(&v.tag).map(String::as_str);
+        let tag = format!("{prefix}{}", v.tag);
+        match v.kind {
+            ValueKind::Simple(x) => store.push(&row, &tag, x),
+            ValueKind::Tensor(t) => match plugin {
+                Some("histograms") => {
+                    if let Some(h) = tensor_histogram(&t, &tag, step.unwrap_or(0), ev.wall_time) {
+                        histograms.push(h);
+                    }
+                }
+                None | Some("scalars") => {
+                    if let Some(x) = t.scalar() {
+                        store.push(&row, &tag, x as f32);
+                    }
+                }
+                Some(_) => {}
+            },
+            ValueKind::Histo(h) => histograms.push(TagHistogram {
+                tag,
+                step: step.unwrap_or(0),
+                wall_time: ev.wall_time,
+                min: h.min,
+                max: h.max,
+                num: h.num,
+                sum: Some(h.sum),
+                sum_squares: Some(h.sum_squares),
+                bucket_limits: h.bucket_limit,
+                bucket_counts: h.bucket,
+            }),
+            ValueKind::Other => {}
+        }
+    }
+}
+
+/// A TF2 histogram: a `[k, 3]` tensor of (left edge, right edge, count).
+fn tensor_histogram(t: &Tensor, tag: &str, step: u64, wall_time: f64) -> Option<TagHistogram> {
+    if t.shape.len() != 2 || t.shape[1] != 3 || t.shape[0] <= 0 {
+        return None;
+    }
+    let v = t.values_f64()?;
+    if v.len() != t.element_count()? {
+        return None;
+    }
+    let buckets: Vec<&[f64]> = v.chunks_exact(3).collect();
+    Some(TagHistogram {
+        tag: tag.to_string(),
+        step,
+        wall_time,
+        min: buckets.first()?[0],
+        max: buckets.last()?[1],
+        num: buckets.iter().map(|b| b[2]).sum(),
+        sum: None,
+        sum_squares: None,
+        bucket_limits: buckets.iter().map(|b| b[1]).collect(),
+        bucket_counts: buckets.iter().map(|b| b[2]).collect(),
+    })
+}

@@ -1,0 +1,424 @@
+//! Following a run as its files grow (finding the runs in a folder is
+//! [`super::logdir`]).
+//!
+//! A [`Follower`] reads a file (CSV, JSON lines, one event file) or a
+//! TensorBoard run folder. Each [`Follower::poll`] reads only the bytes
+//! appended since the last one; an incomplete last line or record waits for
+//! the next poll. A file that shrinks, or a CSV whose header changes
+//! (Lightning rewrites `metrics.csv` when a new metric appears), is read again
+//! from the start. In a run folder, new event files (a restarted writer) and
+//! Keras' `train/` and `validation/` sub-folders are picked up as they
+//! appear. Polling keeps this simple and portable; callers poll every second
+//! or so.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::assemble::{Store, assemble};
+use super::csv::CsvReader;
+use super::detect::{Format, Sniff, event_files, sniff_file, split_dirs};
+use super::error::IngestError;
+use super::events::read_frame;
+use super::jsonl::JsonlReader;
+use super::logdir::resolve_dir;
+use super::tags::TagMap;
+use super::tfrecord::RecordReader;
+use super::{ExternalEpoch, ExternalRun, TagHistogram};
+
+/// Warnings kept per run; past this one line says more were dropped.
+const MAX_WARNINGS: usize = 200;
+/// Histograms kept per run (they feed a panel, not the diagnosis).
+const MAX_HISTOGRAMS: usize = 5000;
+
+/// What one poll brought.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// Epochs that are new or changed since the last poll, in order. An
+    /// epoch whose number was returned before replaces it (Lightning writes
+    /// an epoch's training value after its validation values).
+    pub epochs: Vec<ExternalEpoch>,
+    /// The epochs were rebuilt (a file was rewritten or an epoch vanished):
+    /// drop what you had and take [`Follower::run`]'s epochs.
+    pub reset: bool,
+    pub histograms: Vec<TagHistogram>,
+    pub warnings: Vec<String>,
+    /// Tags seen for the first time.
+    pub new_tags: Vec<String>,
+    /// Files read for the first time (event files appearing in a run folder).
+    pub new_files: Vec<PathBuf>,
+}
+
+impl Update {
+    pub fn is_empty(&self) -> bool {
+        self.epochs.is_empty()
+            && !self.reset
+            && self.histograms.is_empty()
+            && self.warnings.is_empty()
+            && self.new_tags.is_empty()
+            && self.new_files.is_empty()
+    }
+}
+
+/// Where a run's files are.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Layout {
+    /// One file.
+    File(PathBuf),
+    /// A TensorBoard run folder: its event files and those of its Keras
+    /// split sub-folders.
+    TbRun(PathBuf),
+}
+
+#[derive(Debug)]
+enum Parser {
+    Tb {
+        records: RecordReader,
+        /// Plugin name per tag: TF2 writers send it with the first value only.
+        plugins: HashMap<String, String>,
+    },
+    Csv(CsvReader),
+    Jsonl(JsonlReader),
+}
+
+impl Parser {
+    fn new(format: Format) -> Parser {
+        match format {
+            Format::TensorBoard => Parser::Tb { records: RecordReader::new(), plugins: HashMap::new() },
+            Format::Csv => Parser::Csv(CsvReader::new()),
+            Format::JsonLines | Format::FitcheckLog => Parser::Jsonl(JsonlReader::new()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Source {
+    id: u32,
+    path: PathBuf,
+    format: Format,
+    /// Prefix of its tags (`validation/` in a Keras split folder).
+    prefix: String,
+    /// Bytes of the file read so far.
+    read_pos: u64,
+    parser: Parser,
+    /// Set once the file could not be opened, so the warning is said once.
+    unreadable: bool,
+}
+
+/// Follows one run as it grows.
+#[derive(Debug)]
+pub struct Follower {
+    path: PathBuf,
+    format: Format,
+    layout: Layout,
+    maps: TagMap,
+    sources: Vec<Source>,
+    store: Store,
+    run: ExternalRun,
+    warnings_dropped: bool,
+    finished: bool,
+    /// The single file of a file run was reported in `new_files`.
+    announced: bool,
+    /// The store generation the epochs were assembled from (assembly is
+    /// skipped when nothing changed).
+    assembled_at: Option<u64>,
+}
+
+impl Follower {
+    /// Opens a run: a CSV or JSON-lines file, an event file, or a folder
+    /// holding one run (a TensorBoard run folder, or one CSV/JSON-lines
+    /// file). Nothing is read until [`poll`](Self::poll).
+    ///
+    /// Errors: the path cannot be read; it is empty so far
+    /// ([`IngestError::NotYetWritten`], worth retrying); unknown format; a
+    /// fitcheck run log ([`IngestError::FitcheckLog`]); a folder with
+    /// several runs ([`IngestError::SeveralRuns`]: use [`super::list_runs`]).
+    pub fn new(path: &Path, maps: TagMap) -> Result<Follower, IngestError> {
+        let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
+        let (format, layout) = if meta.is_dir() {
+            resolve_dir(path)?
+        } else {
+            match sniff_file(path)? {
+                Sniff::Format(f) => (f, Layout::File(path.to_path_buf())),
+                Sniff::NotYet => return Err(IngestError::NotYetWritten { path: path.to_path_buf() }),
+                Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: path.to_path_buf(), detail }),
+            }
+        };
+        if format == Format::FitcheckLog {
+            let file = match &layout {
+                Layout::File(f) | Layout::TbRun(f) => f.clone(),
+            };
+            return Err(IngestError::FitcheckLog { path: file });
+        }
+        let name = run_name(match &layout {
+            Layout::File(f) | Layout::TbRun(f) => f,
+        });
+        let source = match &layout {
+            Layout::File(f) | Layout::TbRun(f) => f.clone(),
+        };
+        let mut follower = Follower {
+            path: path.to_path_buf(),
+            format,
+            layout: layout.clone(),
+            maps,
+            sources: Vec::new(),
+            store: Store::default(),
+            run: ExternalRun {
+                name,
+                source,
+                format,
+                epochs: Vec::new(),
+                histograms: Vec::new(),
+                tags_seen: Vec::new(),
+                mapped: Vec::new(),
+                warnings: Vec::new(),
+            },
+            warnings_dropped: false,
+            finished: false,
+            announced: false,
+            assembled_at: None,
+        };
+        if let Layout::File(f) = layout {
+            follower.add_source(f, format, String::new());
+        }
+        Ok(follower)
+    }
+
+    /// The path it was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Everything understood so far.
+    pub fn run(&self) -> &ExternalRun {
+        &self.run
+    }
+
+    fn add_source(&mut self, path: PathBuf, format: Format, prefix: String) {
+        let id = self.sources.len() as u32;
+        self.sources.push(Source {
+            id,
+            path,
+            format,
+            prefix,
+            read_pos: 0,
+            parser: Parser::new(format),
+            unreadable: false,
+        });
+    }
+
+    /// Reads what was appended since the last poll. I/O problems with one
+    /// file are warnings (the run goes on with the others); the result is an
+    /// error only when the run's own path has become unreadable.
+    pub fn poll(&mut self) -> Result<Update, IngestError> {
+        let mut update = Update::default();
+        let mut warnings = Vec::new();
+        if let Layout::TbRun(root) = &self.layout {
+            if let Err(e) = std::fs::metadata(root) {
+                return Err(IngestError::unreadable(root, e));
+            }
+            let known: HashSet<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
+            let mut found: Vec<(PathBuf, String)> = event_files(root).into_iter().map(|f| (f, String::new())).collect();
+            for (dir, name) in split_dirs(root) {
+                found.extend(event_files(&dir).into_iter().map(|f| (f, format!("{name}/"))));
+            }
+            for (f, prefix) in found {
+                if !known.contains(&f) {
+                    update.new_files.push(f.clone());
+                    self.add_source(f, Format::TensorBoard, prefix);
+                }
+            }
+        } else if !self.announced {
+            self.announced = true;
+            update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
+        }
+        let tags_before = self.store.tags().len();
+        for i in 0..self.sources.len() {
+            self.read_source(i, &mut update.histograms, &mut warnings);
+        }
+        Ok(self.refresh(update, warnings, tags_before))
+    }
+
+    /// Declares the files complete (one-shot reading): a last line without
+    /// newline is read, and an incomplete last record is reported.
+    pub fn finish(&mut self) -> Update {
+        if self.finished {
+            return Update::default();
+        }
+        self.finished = true;
+        let mut warnings = Vec::new();
+        let tags_before = self.store.tags().len();
+        for s in &mut self.sources {
+            match &mut s.parser {
+                Parser::Csv(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
+                Parser::Jsonl(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
+                Parser::Tb { records, .. } => {
+                    if records.pending_len() > 0 {
+                        warnings.push(format!(
+                            "{}: the last record (from byte {}, {} bytes so far) is incomplete; the writer may still be writing it",
+                            s.path.display(),
+                            records.pending_offset(),
+                            records.pending_len()
+                        ));
+                    }
+                }
+            }
+        }
+        self.refresh(Update::default(), warnings, tags_before)
+    }
+
+    /// Takes in the warnings and histograms of a read and rebuilds the
+    /// epochs when points changed.
+    fn refresh(&mut self, mut update: Update, warnings: Vec<String>, tags_before: usize) -> Update {
+        for w in warnings {
+            if self.run.warnings.len() < MAX_WARNINGS {
+                self.run.warnings.push(w.clone());
+                update.warnings.push(w);
+            } else if !self.warnings_dropped {
+                self.warnings_dropped = true;
+                let w = format!("more than {MAX_WARNINGS} warnings; the rest are not shown");
+                self.run.warnings.push(w.clone());
+                update.warnings.push(w);
+            }
+        }
+        for h in &update.histograms {
+            if self.run.histograms.len() < MAX_HISTOGRAMS {
+                self.run.histograms.push(h.clone());
+            }
+        }
+        update.new_tags = self.store.tags()[tags_before..].to_vec();
+        self.run.tags_seen = self.store.tags().to_vec();
+        if self.assembled_at == Some(self.store.generation()) {
+            return update;
+        }
+        self.assembled_at = Some(self.store.generation());
+        let assembled = assemble(&self.store, &self.maps);
+        let old = std::mem::take(&mut self.run.epochs);
+        update.reset =
+            assembled.epochs.len() < old.len() || assembled.epochs.iter().zip(&old).any(|(n, o)| n.epoch != o.epoch);
+        update.epochs = if update.reset {
+            assembled.epochs.clone()
+        } else {
+            assembled
+                .epochs
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| old.get(*i) != Some(*e))
+                .map(|(_, e)| e.clone())
+                .collect()
+        };
+        self.run.epochs = assembled.epochs;
+        self.run.mapped = assembled.mapped;
+        update
+    }
+
+    fn read_source(&mut self, i: usize, histograms: &mut Vec<TagHistogram>, warnings: &mut Vec<String>) {
+        let s = &mut self.sources[i];
+        let mut file = match std::fs::File::open(&s.path) {
+            Ok(f) => f,
+            Err(e) => {
+                if !s.unreadable {
+                    s.unreadable = true;
+                    warnings.push(format!("cannot read {}: {e}", s.path.display()));
+                }
+                return;
+            }
+        };
+        s.unreadable = false;
+        let len = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => {
+                warnings.push(format!("cannot read {}: {e}", s.path.display()));
+                return;
+            }
+        };
+        let rewritten = len < s.read_pos
+            || match &s.parser {
+                Parser::Csv(r) => r.header().is_some_and(|h| !starts_with(&mut file, &h.raw)),
+                _ => false,
+            };
+        if rewritten {
+            warnings.push(format!("{} was rewritten; reading it again from the start", s.path.display()));
+            self.store.drop_source(s.id);
+            s.read_pos = 0;
+            s.parser = Parser::new(s.format);
+        }
+        let mut bytes = Vec::new();
+        let read = file.seek(SeekFrom::Start(s.read_pos)).and_then(|_| file.read_to_end(&mut bytes));
+        if let Err(e) = read {
+            warnings.push(format!("cannot read {}: {e}", s.path.display()));
+            return;
+        }
+        s.read_pos += bytes.len() as u64;
+        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, warnings);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    parser: &mut Parser,
+    bytes: &[u8],
+    path: &Path,
+    prefix: &str,
+    id: u32,
+    store: &mut Store,
+    histograms: &mut Vec<TagHistogram>,
+    warnings: &mut Vec<String>,
+) {
+    match parser {
+        Parser::Csv(r) => r.feed(bytes, path, store, id, warnings),
+        Parser::Jsonl(r) => r.feed(bytes, path, store, id, warnings),
+        Parser::Tb { records, plugins } => {
+            for frame in records.feed(bytes) {
+                read_frame(frame, path, prefix, id, plugins, store, histograms, warnings);
+            }
+        }
+    }
+}
+
+/// Reads a whole run from bytes in memory, as if they were the complete
+/// file `name` in `format` (no file system; for fuzzing, pipes and tests).
+/// Never fails: what cannot be read becomes warnings.
+pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> ExternalRun {
+    let path = PathBuf::from(name);
+    let mut parser = Parser::new(format);
+    let mut store = Store::default();
+    let mut histograms = Vec::new();
+    let mut warnings = Vec::new();
+    feed(&mut parser, bytes, &path, "", 0, &mut store, &mut histograms, &mut warnings);
+    match &mut parser {
+        Parser::Csv(r) => r.finish(&path, &mut store, 0, &mut warnings),
+        Parser::Jsonl(r) => r.finish(&path, &mut store, 0, &mut warnings),
+        Parser::Tb { records, .. } => {
+            if records.pending_len() > 0 {
+                warnings
+                    .push(format!("{name}: the last record (from byte {}) is incomplete", records.pending_offset()));
+            }
+        }
+    }
+    let assembled = assemble(&store, maps);
+    ExternalRun {
+        name: name.to_string(),
+        source: path,
+        format,
+        epochs: assembled.epochs,
+        histograms,
+        tags_seen: store.tags().to_vec(),
+        mapped: assembled.mapped,
+        warnings,
+    }
+}
+
+/// True when the file starts with `prefix` (the CSV header is unchanged).
+fn starts_with(file: &mut std::fs::File, prefix: &[u8]) -> bool {
+    let mut buf = vec![0u8; prefix.len()];
+    file.seek(SeekFrom::Start(0)).and_then(|_| file.read_exact(&mut buf)).is_ok() && buf == prefix
+}
+
+pub(crate) fn run_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}

@@ -1,0 +1,136 @@
+//! The runs in a folder: a TensorBoard logdir (each folder with event files
+//! is a run, Keras' `train/` + `validation/` pair is one run of its parent)
+//! and the CSV, JSON-lines and fitcheck log files beside them, recognised by
+//! content; and the one run a folder holds, for `Follower::new`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::detect::{Format, Sniff, event_files, is_event_file_name, sniff_file, split_dirs};
+use super::error::IngestError;
+use super::follow::{Layout, run_name};
+
+/// Folder depth searched by [`list_runs`].
+const MAX_DEPTH: usize = 6;
+/// Folder entries looked at by [`list_runs`] before it stops looking.
+const MAX_ENTRIES: usize = 50_000;
+
+/// One run found in a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct RunEntry {
+    /// Its path relative to the folder listed (`.` for the folder itself).
+    pub name: String,
+    /// What to give [`super::Follower::new`].
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+/// The runs in a folder, sorted by name: every folder with event files
+/// directly in it (with Keras' `train/` + `validation/` sub-folders counted
+/// as one run of their parent), and every CSV, JSON-lines or fitcheck log
+/// file, recognised by content. Hidden entries (`.name`) are skipped, as are
+/// symbolic links to folders; the search stops at depth 6. A file path
+/// lists itself.
+pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
+    let meta = std::fs::metadata(dir).map_err(|e| IngestError::unreadable(dir, e))?;
+    if !meta.is_dir() {
+        let format = match sniff_file(dir)? {
+            Sniff::Format(f) => f,
+            Sniff::NotYet => return Err(IngestError::NotYetWritten { path: dir.to_path_buf() }),
+            Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: dir.to_path_buf(), detail }),
+        };
+        return Ok(vec![RunEntry { name: run_name(dir), path: dir.to_path_buf(), format }]);
+    }
+    std::fs::read_dir(dir).map_err(|e| IngestError::unreadable(dir, e))?;
+    let mut out = Vec::new();
+    let mut seen = 0usize;
+    let mut queue = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((d, depth)) = queue.pop() {
+        let splits: Vec<PathBuf> = split_dirs(&d).into_iter().map(|(p, _)| p).collect();
+        if !event_files(&d).is_empty() || !splits.is_empty() {
+            out.push(RunEntry { name: relative(dir, &d), path: d.clone(), format: Format::TensorBoard });
+        }
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for entry in rd.filter_map(Result::ok) {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                break;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(t) = entry.file_type() else { continue };
+            let p = entry.path();
+            if t.is_dir() {
+                if depth < MAX_DEPTH && !splits.contains(&p) {
+                    queue.push((p, depth + 1));
+                }
+            } else if !t.is_symlink() || p.is_file() {
+                if is_event_file_name(&name) {
+                    continue;
+                }
+                if let Ok(Sniff::Format(format)) = sniff_file(&p)
+                    && format != Format::TensorBoard
+                {
+                    out.push(RunEntry { name: relative(dir, &p), path: p, format });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn relative(root: &Path, p: &Path) -> String {
+    match p.strip_prefix(root) {
+        Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
+        Ok(r) => r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+/// The one run a folder holds.
+pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
+    if !event_files(dir).is_empty() || !split_dirs(dir).is_empty() {
+        return Ok((Format::TensorBoard, Layout::TbRun(dir.to_path_buf())));
+    }
+    let runs = list_runs(dir)?;
+    match runs.as_slice() {
+        [] => Err(IngestError::UnknownFormat {
+            path: dir.to_path_buf(),
+            detail: "the folder holds no event files, CSV or JSON-lines files".into(),
+        }),
+        [one] => Ok((
+            one.format,
+            if one.format == Format::TensorBoard {
+                Layout::TbRun(one.path.clone())
+            } else {
+                Layout::File(one.path.clone())
+            },
+        )),
+        many => Err(IngestError::SeveralRuns {
+            path: dir.to_path_buf(),
+            runs: many.iter().map(|r| r.name.clone()).collect(),
+        }),
+    }
+}
+
+/// Notices runs appearing in a folder: each poll returns the runs not
+/// returned before.
+#[derive(Debug)]
+pub struct RunLister {
+    dir: PathBuf,
+    known: HashSet<PathBuf>,
+}
+
+impl RunLister {
+    pub fn new(dir: &Path) -> RunLister {
+        RunLister { dir: dir.to_path_buf(), known: HashSet::new() }
+    }
+
+    pub fn poll(&mut self) -> Result<Vec<RunEntry>, IngestError> {
+        let runs = list_runs(&self.dir)?;
+        Ok(runs.into_iter().filter(|r| self.known.insert(r.path.clone())).collect())
+    }
+}

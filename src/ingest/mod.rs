@@ -1,0 +1,139 @@
+//! Reading runs that someone else trains: TensorBoard event files, CSV
+//! (Keras' and Lightning's CSVLogger layouts) and a minimal JSON-lines
+//! schema, followed as they grow, plus the command file through which the
+//! Python bridge (`integrations/python/fitcheck_bridge.py`) takes keys.
+//!
+//! The model here is neutral: it knows nothing of the trainer, the history or
+//! the diagnosis. An [`ExternalRun`] is a list of [`ExternalEpoch`]s (one per
+//! validation point), the weight histograms found, every tag seen and the
+//! warnings met while reading. The `watch` and `diagnose` commands turn it into
+//! the run model the checklist reads.
+//!
+//! Pipeline, per file: format by content ([`detect`]) -> bytes -> complete
+//! records or lines ([`tfrecord`] + [`proto`] + [`events`], [`csv`],
+//! [`jsonl`], over [`lines`]) -> raw points (tag, value, step, epoch) -> tag
+//! mapping ([`tags`]) -> epoch assembly ([`assemble`]), driven by
+//! [`follow`]; [`logdir`] finds the runs in a folder, [`command`] writes the
+//! bridge's command file. The assembly is redone from all points kept so far
+//! whenever points arrive: it is cheap (200,000 step points in ~0.1 s) and
+//! makes the result independent of the order in which files and records
+//! arrived. See `docs/watch.md` for the rules.
+
+pub mod assemble;
+pub mod command;
+pub mod csv;
+pub mod detect;
+pub mod error;
+pub mod events;
+pub mod follow;
+pub mod jsonl;
+pub mod lines;
+pub mod logdir;
+pub mod proto;
+pub mod tags;
+pub mod tfrecord;
+
+use std::path::{Path, PathBuf};
+
+pub use command::{BridgeCommand, CommandWriter, command_file_for};
+pub use detect::{Format, detect_format};
+pub use error::IngestError;
+pub use follow::{Follower, Update, read_bytes};
+pub use logdir::{RunEntry, RunLister, list_runs};
+pub use tags::{Field, TagMap};
+
+/// One epoch of an external run, as understood from its logs.
+///
+/// An epoch exists when validation metrics exist for it; every metric is
+/// optional because logs carry any subset of them. Accuracies are fractions
+/// in 0..1 (percent values are scaled when read).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExternalEpoch {
+    /// 1-based epoch number (see `docs/watch.md` for how it is derived).
+    pub epoch: usize,
+    /// The writer's global step at the validation point, when it logs steps.
+    pub step: Option<u64>,
+    pub train_loss: Option<f32>,
+    pub train_acc: Option<f32>,
+    pub val_loss: Option<f32>,
+    pub val_acc: Option<f32>,
+    /// The learning rate in effect (the last one logged up to this epoch).
+    pub lr: Option<f32>,
+    /// Seconds since the Unix epoch at the validation point (TensorBoard's
+    /// wall_time, or a `wall_time` column/key), when the log has it.
+    pub wall_time: Option<f64>,
+}
+
+/// One weight (or activation) histogram from a TensorBoard file.
+///
+/// `bucket_limits[i]` is the right edge of bucket `i` and `bucket_counts[i]`
+/// its count (TensorBoard's `HistogramProto` convention; the left edge of
+/// bucket 0 is `min`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TagHistogram {
+    pub tag: String,
+    pub step: u64,
+    pub wall_time: f64,
+    pub min: f64,
+    pub max: f64,
+    pub num: f64,
+    /// Sum and sum of squares of the values: present in TF1/torch histograms,
+    /// absent in TF2 tensor histograms (which only keep buckets).
+    pub sum: Option<f64>,
+    pub sum_squares: Option<f64>,
+    pub bucket_limits: Vec<f64>,
+    pub bucket_counts: Vec<f64>,
+}
+
+/// A run read from files written by another program.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExternalRun {
+    /// A short name: the run folder or file name.
+    pub name: String,
+    /// The file or folder it was read from.
+    pub source: PathBuf,
+    pub format: Format,
+    pub epochs: Vec<ExternalEpoch>,
+    pub histograms: Vec<TagHistogram>,
+    /// Every scalar tag (or column, or key) met, in the order first seen,
+    /// mapped or not: what a `--map` can name.
+    pub tags_seen: Vec<String>,
+    /// Tags that were mapped, and to which field: shown to the user so a
+    /// surprising mapping can be spotted and overridden.
+    pub mapped: Vec<(String, Field)>,
+    /// Problems met and skipped (corrupt records with their byte offset,
+    /// malformed lines with their line number, ...), oldest first.
+    pub warnings: Vec<String>,
+}
+
+impl ExternalRun {
+    /// Ok when at least one epoch has a validation metric and a training
+    /// metric: the least the checklist needs. Otherwise the error lists the
+    /// tags that were found, so the user can `--map` them.
+    pub fn require_metrics(&self) -> Result<(), IngestError> {
+        let usable = self.epochs.iter().any(|e| {
+            (e.val_loss.is_some() || e.val_acc.is_some()) && (e.train_loss.is_some() || e.train_acc.is_some())
+        });
+        if usable {
+            Ok(())
+        } else {
+            Err(IngestError::NoMetrics { path: self.source.clone(), tags: self.tags_seen.clone() })
+        }
+    }
+}
+
+/// Reads a whole run at once (a file, or a folder holding one run): the
+/// one-shot twin of [`Follower`], for `diagnose`.
+///
+/// A truncated last record or line is not an error (the writer may be
+/// mid-write): it is left out with a warning. Errors: unreadable path,
+/// unknown format, fitcheck's own log (the caller replays it instead), and no
+/// usable train/validation metrics.
+pub fn read_run(path: &Path, maps: &TagMap) -> Result<ExternalRun, IngestError> {
+    let mut follower = Follower::new(path, maps.clone())?;
+    follower.poll()?;
+    follower.finish();
+    let run = follower.run().clone();
+    run.require_metrics()?;
+    Ok(run)
+}

@@ -1,0 +1,193 @@
+//! TFRecord framing, the container of TensorBoard event files, read
+//! incrementally.
+//!
+//! Each record is `u64 length (LE) | u32 masked CRC32C of those 8 bytes |
+//! length bytes of data | u32 masked CRC32C of the data`, where
+//! `masked(crc) = ((crc >> 15) | (crc << 17)) + 0xa282ead8` (wrapping).
+//!
+//! Bytes are fed as they are read from a growing file. A record whose bytes
+//! have not all arrived is kept for later (a writer mid-write is normal). A
+//! record whose data CRC fails is reported and skipped: its length was
+//! checked, so the next record starts where it says. A length whose CRC
+//! fails cannot be trusted to find the next record, so reading that file
+//! stops there (no resynchronisation).
+
+/// Added to the rotated CRC (TensorFlow's `kMaskDelta`).
+const MASK_DELTA: u32 = 0xa282_ead8;
+/// The length field and its CRC.
+const HEADER: usize = 12;
+/// The data CRC after the data.
+const FOOTER: usize = 4;
+
+/// The masked CRC32C (Castagnoli) that TFRecord stores.
+pub fn masked_crc32c(data: &[u8]) -> u32 {
+    crc32c::crc32c(data).rotate_right(15).wrapping_add(MASK_DELTA)
+}
+
+/// Frames `data` as one TFRecord (used by tests and by writers of fixtures).
+pub fn frame_record(data: &[u8]) -> Vec<u8> {
+    let len = (data.len() as u64).to_le_bytes();
+    let mut out = Vec::with_capacity(data.len() + HEADER + FOOTER);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&masked_crc32c(&len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&masked_crc32c(data).to_le_bytes());
+    out
+}
+
+/// What the framing found, each at the byte offset where its record starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Record {
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// The data did not match its CRC: the record was skipped.
+    BadDataCrc {
+        offset: u64,
+    },
+    /// The length did not match its CRC: nothing after `offset` is read.
+    BadLengthCrc {
+        offset: u64,
+    },
+}
+
+/// Incremental reader of the framing of one file.
+#[derive(Debug, Default)]
+pub struct RecordReader {
+    /// Bytes fed but not yet consumed: at most one incomplete record.
+    pending: Vec<u8>,
+    /// File offset of `pending[0]`.
+    base: u64,
+    /// Set after a bad length CRC: everything after is ignored.
+    stopped: bool,
+}
+
+impl RecordReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the next bytes of the file and returns every record they
+    /// complete.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Frame> {
+        if self.stopped {
+            return Vec::new();
+        }
+        self.pending.extend_from_slice(bytes);
+        let mut frames = Vec::new();
+        let mut at = 0usize;
+        loop {
+            let rest = &self.pending[at..];
+            if rest.len() < HEADER {
+                break;
+            }
+            let offset = self.base + at as u64;
+            let (len_bytes, tail) = rest.split_at(8);
+            let len_crc = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+            if masked_crc32c(len_bytes) != len_crc {
+                frames.push(Frame::BadLengthCrc { offset });
+                self.stopped = true;
+                self.pending = Vec::new();
+                return frames;
+            }
+            let mut len8 = [0u8; 8];
+            len8.copy_from_slice(len_bytes);
+            let len = u64::from_le_bytes(len8);
+            // A length beyond what is buffered means the record is still
+            // being written (or the file is cut short): wait. Computed in u64
+            // so that a huge length cannot overflow.
+            let needed = (HEADER + FOOTER) as u64 + len;
+            if needed > rest.len() as u64 {
+                break;
+            }
+            let len = len as usize;
+            let data = &rest[HEADER..HEADER + len];
+            let c = &rest[HEADER + len..HEADER + len + FOOTER];
+            let data_crc = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            if masked_crc32c(data) == data_crc {
+                frames.push(Frame::Record { offset, data: data.to_vec() });
+            } else {
+                frames.push(Frame::BadDataCrc { offset });
+            }
+            at += HEADER + len + FOOTER;
+        }
+        self.pending.drain(..at);
+        self.base += at as u64;
+        frames
+    }
+
+    /// Bytes of an incomplete record waiting for the rest.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// File offset where the incomplete record (if any) starts.
+    pub fn pending_offset(&self) -> u64 {
+        self.base
+    }
+
+    /// True after a bad length CRC: the rest of the file is ignored.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        // The CRC-32C check value of "123456789" (RFC 3720, appendix B.4).
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+    }
+
+    #[test]
+    fn a_record_split_across_feeds_appears_once_complete() {
+        let rec = frame_record(b"hello event");
+        let mut r = RecordReader::new();
+        for (i, b) in rec.iter().enumerate() {
+            let frames = r.feed(std::slice::from_ref(b));
+            if i + 1 < rec.len() {
+                assert!(frames.is_empty(), "byte {i}");
+            } else {
+                assert_eq!(frames, vec![Frame::Record { offset: 0, data: b"hello event".to_vec() }]);
+            }
+        }
+        assert_eq!(r.pending_len(), 0);
+    }
+
+    #[test]
+    fn a_bad_data_crc_skips_one_record_and_keeps_the_next() {
+        let mut bytes = frame_record(b"first");
+        let second_at = bytes.len() as u64;
+        bytes.extend(frame_record(b"second"));
+        let third_at = bytes.len() as u64;
+        bytes.extend(frame_record(b"third"));
+        bytes[second_at as usize + 12] ^= 0x01;
+        let frames = RecordReader::new().feed(&bytes);
+        assert_eq!(
+            frames,
+            vec![
+                Frame::Record { offset: 0, data: b"first".to_vec() },
+                Frame::BadDataCrc { offset: second_at },
+                Frame::Record { offset: third_at, data: b"third".to_vec() },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_length_crc_stops_the_file() {
+        let mut bytes = frame_record(b"first");
+        let second_at = bytes.len();
+        bytes.extend(frame_record(b"second"));
+        bytes[second_at] ^= 0x40;
+        let mut r = RecordReader::new();
+        let frames = r.feed(&bytes);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1], Frame::BadLengthCrc { offset: second_at as u64 });
+        assert!(r.stopped());
+        assert!(r.feed(&frame_record(b"later")).is_empty());
+    }
+}
