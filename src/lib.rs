@@ -13,3 +13,4 @@ pub mod session;
 pub mod settings;
 pub mod train;
 pub mod tui;
+pub mod watch;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use fitcheck::headless::{self, HeadlessError};
+use fitcheck::ingest::TagMap;
 use fitcheck::preset::{self, Preset, PresetError};
 use fitcheck::session::Session;
 use fitcheck::train::log::RunLog;
@@ -49,6 +50,20 @@ enum Cmd {
         set: Vec<String>,
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+    },
+    /// The dashboard on a run trained elsewhere (TensorBoard event files, CSV,
+    /// JSON lines), followed as it grows, or a recorded fitcheck run log (replay).
+    Watch {
+        path: PathBuf,
+        /// Read tag TAG as FIELD (train_loss, val_loss, train_acc, val_acc, lr, ignore).
+        #[arg(long = "map", value_name = "TAG=FIELD")]
+        map: Vec<String>,
+    },
+    /// Headless: the epochs understood in PATH, then the summary with the diagnosis.
+    Diagnose {
+        path: PathBuf,
+        #[arg(long = "map", value_name = "TAG=FIELD")]
+        map: Vec<String>,
     },
     /// List every preset: name, dataset, and the lesson it teaches.
     Presets,
@@ -145,6 +160,16 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             let stdout = io::stdout();
             headless::run_until(trainer, session(metrics.as_deref(), false)?, &mut stdout.lock(), &never)?;
             Ok(())
+        }
+        Some(Cmd::Diagnose { path, map }) => {
+            let maps = TagMap::parse_args(&map).map_err(|e| Failure { code: 2, message: e.to_string() })?;
+            let stdout = io::stdout();
+            fitcheck::watch::diagnose(&path, &maps, &mut stdout.lock())
+                .map_err(|e| Failure { code: if e.is_bad_input() { 2 } else { 1 }, message: e.to_string() })
+        }
+        Some(Cmd::Watch { path, map }) => {
+            let maps = TagMap::parse_args(&map).map_err(|e| Failure { code: 2, message: e.to_string() })?;
+            Ok(fitcheck::tui::watch(&path, maps, &never)?)
         }
         Some(Cmd::Presets) => {
             let mut out = io::stdout().lock();

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use fitcheck::ingest::proto::{ValueKind, decode_event};
 use fitcheck::ingest::tfrecord::{Frame, RecordReader};
 use fitcheck::ingest::{
-    BridgeCommand, CommandWriter, ExternalEpoch, ExternalRun, Field, Follower, Format, IngestError, RunLister, TagMap,
-    detect_format, list_runs, read_bytes, read_run,
+    CommandWriter, ExternalEpoch, ExternalRun, Field, Follower, Format, IngestError, RunLister, TagMap, detect_format,
+    list_runs, read_bytes, read_run,
 };
+use fitcheck::run::Run;
+use fitcheck::tui::app::{App, Effect, Msg};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 fn fixture(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external").join(p)
@@ -576,8 +579,15 @@ fn the_python_bridge_takes_keys_from_fitcheck() {
         let lr0 = f.run().epochs[0].lr.expect("lr logged");
         assert!((lr0 - 0.01).abs() < 1e-9);
 
+        // The keys go through the dashboard's own update, as in `fitcheck watch`.
         let mut commands = CommandWriter::for_log(&log);
-        commands.send(&BridgeCommand::ScaleLr { factor: 2.0 }).expect("send");
+        let mut app = App::watching(Run::external("logreg"), true);
+        let mut press =
+            |c: char, commands: &mut CommandWriter| match app.update(Msg::Key(KeyEvent::from(KeyCode::Char(c)))) {
+                Some(Effect::Bridge(cmd)) => drop(commands.send(&cmd).expect("send")),
+                other => panic!("{c} gave {other:?}"),
+            };
+        press('+', &mut commands);
         let sent_at = f.run().epochs.len();
         poll_until(&mut f, limit, "the doubled learning rate", |r| r.epochs.iter().any(|e| e.lr == Some(0.02)));
         let first_doubled = f.run().epochs.iter().position(|e| e.lr == Some(0.02)).expect("doubled");
@@ -586,7 +596,7 @@ fn the_python_bridge_takes_keys_from_fitcheck() {
 
         // Pause: epochs stop coming (the loop sees the key after its
         // current epoch), and stay stopped; resume goes on.
-        commands.send(&BridgeCommand::Pause).expect("send");
+        press(' ', &mut commands);
         let start = Instant::now();
         let mut seen = f.run().epochs.len();
         let paused_at = loop {
@@ -602,10 +612,10 @@ fn the_python_bridge_takes_keys_from_fitcheck() {
         std::thread::sleep(Duration::from_millis(300));
         f.poll().expect("poll");
         assert_eq!(f.run().epochs.len(), paused_at, "no epochs while paused");
-        commands.send(&BridgeCommand::Resume).expect("send");
+        press(' ', &mut commands);
         poll_until(&mut f, limit, "epochs after resume", |r| r.epochs.len() > paused_at + 2);
 
-        commands.send(&BridgeCommand::Stop).expect("send");
+        press('X', &mut commands);
         let start = Instant::now();
         let status = loop {
             if let Some(s) = child.try_wait().expect("wait") {

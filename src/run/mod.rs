@@ -12,6 +12,7 @@
 //!   replay  ─┘     (apply)         └─> diagnosis, verdict events
 //! ```
 
+pub mod external;
 pub mod replay;
 
 use crate::diagnose::{self, Diagnosis, EpochPoint, Inputs, LayerPoint, Verdict};
@@ -134,6 +135,9 @@ pub struct Run {
     diagnosis: Option<Diagnosis>,
     /// Every change of verdict, oldest first.
     pub verdicts: Vec<VerdictChange>,
+    /// Trained elsewhere: its settings and layer statistics are unknown, and
+    /// no key reaches its trainer (but the bridge's).
+    pub external: bool,
 }
 
 impl Run {
@@ -160,7 +164,16 @@ impl Run {
             notice: None,
             diagnosis: None,
             verdicts: Vec::new(),
+            external: false,
         };
+        run.diagnosis = Some(run.diagnose());
+        run
+    }
+
+    /// A run trained elsewhere, named `name`, with unknown settings.
+    pub fn external(name: &str) -> Run {
+        let mut run = Run::new(external::placeholder_settings(name));
+        run.external = true;
         run.diagnosis = Some(run.diagnose());
         run
     }
@@ -216,9 +229,16 @@ impl Run {
                 self.train_acc.push(x, self.smooth_acc.next(m.acc as f64));
             }
             Event::Epoch(m) => {
-                self.step = m.step;
-                self.epoch = m.epoch;
-                self.epochs.push(m.clone());
+                self.step = self.step.max(m.step);
+                self.epoch = self.epoch.max(m.epoch);
+                // A log that rewrites an epoch (Lightning writes its train
+                // value after validation) replaces it.
+                match self.epochs.iter().position(|e| e.epoch >= m.epoch) {
+                    Some(i) if self.epochs[i].epoch == m.epoch => self.epochs[i] = m.clone(),
+                    Some(i) => self.epochs.insert(i, m.clone()),
+                    None => self.epochs.push(m.clone()),
+                }
+                self.total_epochs = self.total_epochs.max(m.epoch);
                 rediagnose = true;
             }
             Event::Change(c) => {

@@ -51,6 +51,13 @@ pub enum Action {
     LayerNext,
     LayerPrev,
     ToggleHelp,
+    /// Replay: the time cursor by epoch, and to either end.
+    EpochBack,
+    EpochForward,
+    FirstEpoch,
+    LastEpoch,
+    /// Watch: stop the external training loop (through the bridge).
+    StopExternal,
     /// In a list (picker, remedies): move, choose, close.
     Up,
     Down,
@@ -206,6 +213,11 @@ pub const BINDINGS: &[Binding] = &[
     alias(KeyCode::Esc, Context::Main, Action::Zoom(0)),
     main(KeyCode::Tab, "Tab", "zoom the next panel in turn", Action::ZoomNext),
     main(Char(']'), "]", "weights panel: next layer", Action::LayerNext),
+    main(KeyCode::Left, "←/→", "replay: one epoch back / forward (fitcheck watch on a run log)", Action::EpochBack),
+    alias(KeyCode::Right, Context::Main, Action::EpochForward),
+    main(KeyCode::Home, "Home/End", "replay: the first / the last epoch", Action::FirstEpoch),
+    alias(KeyCode::End, Context::Main, Action::LastEpoch),
+    main(Char('X'), "X", "watch: stop the external training loop (through the bridge)", Action::StopExternal),
     main(Char('['), "[", "weights panel: previous layer", Action::LayerPrev),
     in_ctx(main(KeyCode::Up, "↑/k", "picker and remedies: previous", Action::Up), Context::Picker),
     alias(Char('k'), Context::Picker, Action::Up),

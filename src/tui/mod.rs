@@ -40,6 +40,8 @@ pub enum TuiError {
     Setup(#[from] SetupError),
     #[error("terminal: {0}")]
     Terminal(std::io::Error),
+    #[error(transparent)]
+    Watch(#[from] crate::watch::WatchError),
     #[error("{0}")]
     Failed(String),
 }
@@ -48,6 +50,7 @@ impl TuiError {
     /// Bad input (exit code 2) rather than a failure of the run.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, TuiError::Preset(_) | TuiError::Setup(_))
+            || matches!(self, TuiError::Watch(e) if e.is_bad_input())
     }
 }
 
@@ -204,7 +207,7 @@ pub fn run<T>(
                 dirty = true;
             }
             Some(Effect::Quit) => break,
-            None => {}
+            Some(Effect::Bridge(_)) | None => {}
         }
     }
     stop_input.store(true, Ordering::Relaxed);
@@ -214,5 +217,80 @@ pub fn run<T>(
     if let RunState::Failed(message) = &app.run.state {
         return Err(TuiError::Failed(message.clone()));
     }
+    Ok(())
+}
+
+/// `fitcheck watch PATH`: the dashboard on a run trained elsewhere,
+/// followed as its files grow (keys reach its loop through the bridge when
+/// it logs JSON lines), or on a recorded fitcheck run log (replay with a
+/// time cursor). Runs until the user quits or `stop` delivers anything.
+pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Receiver<T>) -> Result<(), TuiError> {
+    use crate::ingest::{CommandWriter, Format};
+    use crate::watch::{Source, WatchError};
+    // A recorded fitcheck log is replayed; anything else is followed.
+    let (mut app, events, warnings, mut writer) = match crate::watch::follow(path, maps.clone()) {
+        Ok(f) => {
+            let bridge = f.format == Format::JsonLines && path.is_file();
+            let writer = bridge.then(|| CommandWriter::for_log(path));
+            let app = App::watching(crate::run::Run::external(&f.name), bridge);
+            (app, f.events, f.warnings, writer)
+        }
+        Err(WatchError::Ingest(crate::ingest::IngestError::FitcheckLog { .. })) => {
+            let Source::Recorded { events, .. } = crate::watch::load(path, &maps)? else {
+                return Err(TuiError::Failed(format!("{}: not a fitcheck run log", path.display())));
+            };
+            let name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            let fallback = crate::run::external::placeholder_settings(&name);
+            let settings = crate::run::replay::settings_of(&events, &fallback);
+            (App::replaying(settings, events), never(), never(), None)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut guard = terminal::TerminalGuard::enter().map_err(TuiError::Terminal)?;
+    let stop_input = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(stop_input.clone()).map_err(TuiError::Terminal)?;
+    let ticks = tick(FRAME);
+    let (mut dirty, mut stale) = (true, false);
+    loop {
+        if dirty {
+            guard.terminal.draw(|f| ui::draw(&app, f)).map_err(TuiError::Terminal)?;
+            dirty = false;
+        }
+        let effect = select! {
+            recv(input) -> ev => match ev {
+                Ok(TermEvent::Key(key)) => { dirty = true; app.update(Msg::Key(key)) }
+                Ok(TermEvent::Resize(..)) => { dirty = true; None }
+                Ok(_) => None,
+                Err(_) => Some(Effect::Quit),
+            },
+            recv(events) -> ev => {
+                stale = true;
+                match ev { Ok(event) => app.update(Msg::Trainer(event)), Err(_) => None }
+            },
+            recv(warnings) -> w => {
+                stale = true;
+                if let Ok(w) = w { app.update(Msg::Notice(w)); }
+                None
+            },
+            recv(stop) -> _ => Some(Effect::Quit),
+            recv(ticks) -> _ => {
+                dirty |= std::mem::take(&mut stale);
+                None
+            },
+        };
+        match effect {
+            Some(Effect::Quit) => break,
+            Some(Effect::Bridge(command)) => {
+                if let Some(w) = writer.as_mut()
+                    && let Err(e) = w.send(&command)
+                {
+                    app.update(Msg::Notice(e.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    stop_input.store(true, Ordering::Relaxed);
+    drop(guard);
     Ok(())
 }
