@@ -97,3 +97,39 @@ pub fn run_until<T>(
         (None, None) => Err(HeadlessError::Failed("the trainer stopped without a summary".into())),
     }
 }
+
+/// Mean, spread (standard deviation), lowest and highest of some values.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Spread {
+    pub mean: f32,
+    pub std: f32,
+    pub min: f32,
+    pub max: f32,
+}
+
+impl Spread {
+    pub fn of(values: &[f32]) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f32;
+        let mean = values.iter().sum::<f32>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / (n - 1.0).max(1.0);
+        let (min, max) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        Some(Spread { mean, std: var.sqrt(), min, max })
+    }
+}
+
+/// The last line of `fitcheck run --seeds N`: how far apart different
+/// starts end up (`{"type":"seeds","seeds":N,"best_val_acc":{mean,std,min,max},"test_acc":{...}}`).
+pub fn print_seed_spread(summaries: &[Summary], out: &mut impl Write) -> Result<(), HeadlessError> {
+    let best: Vec<f32> = summaries.iter().map(|s| s.best_val_acc).collect();
+    let test: Vec<f32> = summaries.iter().filter_map(|s| s.test_acc).collect();
+    let line = serde_json::json!({
+        "type": "seeds",
+        "seeds": summaries.len(),
+        "best_val_acc": Spread::of(&best),
+        "test_acc": Spread::of(&test),
+    });
+    write_line(out, &line)
+}

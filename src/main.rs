@@ -50,6 +50,16 @@ enum Cmd {
         set: Vec<String>,
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        /// At the end, write the weights the run keeps to FILE (safetensors).
+        #[arg(long, value_name = "FILE.safetensors")]
+        save: Option<PathBuf>,
+        /// Start from the weights of FILE (a --save'd run of a compatible net).
+        #[arg(long = "init-from", value_name = "FILE")]
+        init_from: Option<PathBuf>,
+        /// Run N seeds in turn (seed, seed+1, ...); the last line adds the
+        /// mean and spread of their accuracies.
+        #[arg(long, value_name = "N")]
+        seeds: Option<usize>,
     },
     /// The dashboard on a run trained elsewhere (TensorBoard event files, CSV,
     /// JSON lines), followed as it grows, or a recorded fitcheck run log (replay).
@@ -126,6 +136,9 @@ fn setup(preset: &Preset, path: &std::path::Path, sets: &[String]) -> Result<Tra
         SetupError::Field { field, message, .. } => Failure::from(preset::field_error(path, sets, field, message)),
         other => Failure::from(other),
     };
+    if let Some(note) = fitcheck::train::ensure_init_weights(preset).map_err(located)? {
+        eprintln!("fitcheck: {note}");
+    }
     let data = load_data(preset).map_err(located)?;
     Trainer::new(preset, data).map_err(located)
 }
@@ -152,13 +165,33 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Tui { preset, set, metrics }) => {
             Ok(fitcheck::tui::run(preset.as_deref(), &set, session(metrics.as_deref(), true)?, &never)?)
         }
-        Some(Cmd::Run { preset, epochs, seed, mut set, metrics }) => {
+        Some(Cmd::Run { preset, epochs, seed, mut set, metrics, save, init_from, seeds }) => {
             set.extend(epochs.map(|e| format!("epochs={e}")));
             set.extend(seed.map(|s| format!("seed={s}")));
+            set.extend(init_from.map(|f| format!("init_from={:?}", f.display().to_string())));
             let (p, path) = load_preset(&preset, &set)?;
-            let trainer = setup(&p, &path, &set)?;
             let stdout = io::stdout();
-            headless::run_until(trainer, session(metrics.as_deref(), false)?, &mut stdout.lock(), &never)?;
+            let n = seeds.unwrap_or(1);
+            if n == 0 {
+                return Err(Failure { code: 2, message: "--seeds: run at least 1 seed".into() });
+            }
+            let mut summaries = Vec::new();
+            for k in 0..n as u64 {
+                let mut p = p.clone();
+                p.seed = p.seed.wrapping_add(k);
+                let mut trainer = setup(&p, &path, &set)?;
+                if let Some(file) = &save {
+                    // With several seeds, each keeps its own weights.
+                    let file =
+                        if n > 1 { file.with_extension(format!("seed{}.safetensors", p.seed)) } else { file.clone() };
+                    trainer.save_at_end(file);
+                }
+                let session = session(metrics.as_deref(), false)?;
+                summaries.push(headless::run_until(trainer, session, &mut stdout.lock(), &never)?);
+            }
+            if n > 1 {
+                headless::print_seed_spread(&summaries, &mut stdout.lock())?;
+            }
             Ok(())
         }
         Some(Cmd::Diagnose { path, map }) => {

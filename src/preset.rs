@@ -46,6 +46,16 @@ pub struct Preset {
     pub early_stopping: Option<EarlyStopping>,
     pub init: Init,
     pub seed: u64,
+    /// Keep only these classes (relabelled 0..k-1 in this order), e.g.
+    /// `Some([5, 6, 7, 8, 9])`: transfer learning trains on some digits and
+    /// fine-tunes on others.
+    #[serde(default)]
+    pub classes: Option<Vec<u8>>,
+    /// Start from the weights of this safetensors file (a `--save`d run):
+    /// every layer must match but the output layer, which may have other
+    /// classes and then starts fresh.
+    #[serde(default)]
+    pub init_from: Option<String>,
 }
 
 /// A bad preset or override: where, which field, what is wrong.
@@ -80,7 +90,7 @@ fn ron_options() -> ron::Options {
 }
 
 /// Every top-level field name, in file order: also the `--set` keys.
-pub const FIELDS: [&str; 21] = [
+pub const FIELDS: [&str; 23] = [
     "name",
     "lesson",
     "dataset",
@@ -102,6 +112,8 @@ pub const FIELDS: [&str; 21] = [
     "early_stopping",
     "init",
     "seed",
+    "classes",
+    "init_from",
 ];
 
 /// The line and column of `field:` at the start of a line of `text`.
@@ -205,7 +217,9 @@ impl Preset {
             epochs,
             early_stopping,
             init,
-            seed
+            seed,
+            classes,
+            init_from
         )
         .map_err(|m| err(Some(key), m))?;
         self.validate().map_err(|(field, message)| err(Some(field), message))
@@ -277,6 +291,17 @@ impl Preset {
             }
             if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
                 return Err(("early_stopping", format!("min_delta must be >= 0 and finite, got {}", es.min_delta)));
+            }
+        }
+        if let Some(classes) = &self.classes {
+            if classes.len() < 2 {
+                return Err(("classes", "keep at least 2 classes".into()));
+            }
+            let mut seen = classes.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            if seen.len() != classes.len() {
+                return Err(("classes", format!("a class is listed twice in {classes:?}")));
             }
         }
         if let Some(layers) = &self.conv {

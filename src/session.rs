@@ -19,16 +19,19 @@ use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data
 /// The datasets loaded so far, so a restart does not read MNIST again.
 #[derive(Default)]
 pub struct DataCache {
-    entries: Vec<(DatasetSpec, u64, TrainTest)>,
+    entries: Vec<(DatasetSpec, u64, Option<Vec<u8>>, TrainTest)>,
 }
 
 impl DataCache {
     pub fn get(&mut self, preset: &Preset) -> Result<TrainTest, SetupError> {
-        if let Some((_, _, d)) = self.entries.iter().find(|(s, seed, _)| *s == preset.dataset && *seed == preset.seed) {
+        let same = |(s, seed, classes, _): &&(DatasetSpec, u64, Option<Vec<u8>>, TrainTest)| {
+            *s == preset.dataset && *seed == preset.seed && *classes == preset.classes
+        };
+        if let Some((.., d)) = self.entries.iter().find(same) {
             return Ok(d.clone());
         }
         let data = load_data(preset)?;
-        self.entries.push((preset.dataset.clone(), preset.seed, data.clone()));
+        self.entries.push((preset.dataset.clone(), preset.seed, preset.classes.clone(), data.clone()));
         Ok(data)
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod generated;
 pub mod idx;
+pub mod subset;
 
 use std::path::{Path, PathBuf};
 

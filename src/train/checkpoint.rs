@@ -1,8 +1,8 @@
-//! Checkpoints of the weights in the safetensors format, so PyTorch
-//! (`safetensors.torch.load_file`) and numpy (`safetensors.numpy`) open them
-//! as they are: an 8-byte little-endian header length, a JSON header naming
-//! each tensor's dtype, shape and byte range, then the raw little-endian
-//! data. Tensors use PyTorch's layouts: `dense.{l}.weight` is `[out, in]`
+//! Checkpoints of the weights in the safetensors format (written and read
+//! with the `safetensors` crate), so PyTorch (`safetensors.torch.load_file`)
+//! and numpy (`safetensors.numpy`) open them as they are, and
+//! `--init-from` loads them back (the output layer may differ: transfer
+//! learning keeps the hidden layers and starts a fresh output layer). Tensors use PyTorch's layouts: `dense.{l}.weight` is `[out, in]`
 //! (as `nn.Linear`), `conv.{i}.weight` is `[c_out, c_in, k, k]` (as
 //! `nn.Conv2d`). The file is written beside its destination and renamed
 //! into place, so a killed process never leaves half a checkpoint.
@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 
-use serde_json::json;
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::nn::Network;
 
@@ -53,34 +55,138 @@ fn tensors(net: &Network) -> Vec<Tensor> {
     out
 }
 
+/// Why weights could not be loaded: every case names the first mismatch.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("{path}: not a safetensors file: {message}")]
+    Format { path: String, message: String },
+    #[error("{path}: {message}")]
+    Mismatch { path: String, message: String },
+}
+
+/// What a load kept and what it left fresh.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub metadata: BTreeMap<String, String>,
+    /// The output layer's shape differs (other classes): it starts fresh.
+    pub fresh_output: bool,
+}
+
 /// The safetensors bytes of `net`'s weights, with `metadata` (string pairs).
 pub fn encode(net: &Network, metadata: &BTreeMap<String, String>) -> Vec<u8> {
     let tensors = tensors(net);
-    let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), json!(metadata));
-    let mut offset = 0usize;
-    for t in &tensors {
-        let bytes = t.data.len() * 4;
-        header.insert(
-            t.name.clone(),
-            json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| (t.name.clone(), TensorView::new(Dtype::F32, t.shape.clone(), b).expect("sizes match shapes")))
+        .collect();
+    let meta: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    safetensors::serialize(views, Some(meta)).expect("f32 tensors of matching sizes serialize")
+}
+
+/// Loads the weights of `path` into `net`, which must have the same layers
+/// (the output layer may differ: it then stays fresh, for transfer learning).
+/// `class_list` names the classes this net predicts (`Some([5, 6, 7, 8, 9])`
+/// as written in the file's `class_list`): when the file was trained on
+/// other classes its output layer is left fresh even if the shapes agree.
+pub fn load(net: &mut Network, path: &Path, class_list: &str) -> Result<Loaded, LoadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: name.clone(), source })?;
+    let format = |e: safetensors::SafeTensorError| LoadError::Format { path: name.clone(), message: e.to_string() };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(format)?;
+    let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
+    let file = SafeTensors::deserialize(&bytes).map_err(format)?;
+    let mismatch = |message: String| LoadError::Mismatch { path: name.clone(), message };
+    let want = tensors(net);
+    let dense_in_file = file.names().iter().filter(|n| n.starts_with("dense.") && n.ends_with(".weight")).count();
+    let dense_here = net.layers().len();
+    if dense_in_file != dense_here {
+        return Err(mismatch(format!(
+            "{dense_in_file} dense layer(s) in the file, {dense_here} in this network (hidden {:?})",
+            net.hidden()
+        )));
     }
-    let mut head = serde_json::to_vec(&header).expect("a JSON map serializes");
-    // The format asks that the data start 8-byte aligned: pad the header with spaces.
-    while !(8 + head.len()).is_multiple_of(8) {
-        head.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + head.len() + offset);
-    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
-    out.extend_from_slice(&head);
-    for t in &tensors {
-        for v in &t.data {
-            out.extend_from_slice(&v.to_le_bytes());
+    let last = format!("dense.{}.weight", dense_here - 1);
+    let other_classes = metadata.get("class_list").is_some_and(|c| c != class_list);
+    let mut fresh_output = other_classes;
+    let mut values: Vec<Option<Vec<f32>>> = Vec::with_capacity(want.len());
+    for t in &want {
+        let view = file.tensor(&t.name).map_err(|_| mismatch(format!("no tensor `{}` in the file", t.name)))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(mismatch(format!("`{}` is {:?}, not F32", t.name, view.dtype())));
         }
+        let is_output = t.name == last || t.name == last.replace("weight", "bias");
+        if is_output && other_classes {
+            values.push(None);
+            continue;
+        }
+        if view.shape() != t.shape.as_slice() {
+            // Only the output layer may differ, and only in its classes.
+            let input_same = t.shape.len() < 2 || view.shape().get(1) == t.shape.get(1);
+            if is_output && input_same {
+                fresh_output = true;
+                values.push(None);
+                continue;
+            }
+            let what = if t.name == "dense.0.weight" || t.name == "conv.0.weight" { " (input size)" } else { "" };
+            return Err(mismatch(format!(
+                "`{}` has shape {:?} in the file, {:?} in this network{what}",
+                t.name,
+                view.shape(),
+                t.shape
+            )));
+        }
+        values.push(Some(view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()));
     }
-    out
+    let loaded: Vec<Tensor> =
+        want.into_iter().zip(values).filter_map(|(t, v)| v.map(|data| Tensor { data, ..t })).collect();
+    put(net, &loaded);
+    Ok(Loaded { metadata, fresh_output })
+}
+
+/// Writes PyTorch-layout tensors back into the network's own layouts.
+fn put(net: &mut Network, tensors: &[Tensor]) {
+    let find = |name: &str| tensors.iter().find(|t| t.name == name);
+    let conv_shapes = net.conv().map(|c| c.conv_shapes()).unwrap_or_default();
+    let mut i = 0;
+    for (c, (k, c_in, c_out)) in conv_shapes.into_iter().enumerate() {
+        if let Some(t) = find(&format!("conv.{c}.weight")) {
+            let w = net.tensor_mut(i);
+            let mut src = t.data.iter();
+            for o in 0..c_out {
+                for ci in 0..c_in {
+                    for dy in 0..k {
+                        for dx in 0..k {
+                            w[((dy * k + dx) * c_in + ci) * c_out + o] = *src.next().expect("shape checked");
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(t) = find(&format!("conv.{c}.bias")) {
+            net.tensor_mut(i + 1).copy_from_slice(&t.data);
+        }
+        i += 2;
+    }
+    for l in 0..net.layers().len() {
+        let (fan_in, fan_out) = net.layers()[l].w.dim();
+        if let Some(t) = find(&format!("dense.{l}.weight")) {
+            let w = net.tensor_mut(i);
+            // File: [out, in] row-major; ours: [in, out] row-major.
+            for o in 0..fan_out {
+                for j in 0..fan_in {
+                    w[j * fan_out + o] = t.data[o * fan_in + j];
+                }
+            }
+        }
+        if let Some(t) = find(&format!("dense.{l}.bias")) {
+            net.tensor_mut(i + 1).copy_from_slice(&t.data);
+        }
+        i += 2;
+    }
 }
 
 /// Writes the checkpoint to `path` atomically (a temporary file in the same
@@ -104,6 +210,7 @@ mod tests {
     use crate::nn::conv::ConvLayer;
     use crate::nn::{Activation, Init};
     use rand::SeedableRng;
+    use serde_json::json;
 
     /// Reads the file back the way a safetensors loader does.
     fn decode(bytes: &[u8]) -> (serde_json::Value, &[u8]) {
@@ -153,5 +260,40 @@ mod tests {
         let names: Vec<_> =
             std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("ck.safetensors")], "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_saved_network_loads_back_exactly_and_a_wrong_shape_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let specs = [ConvLayer::Conv { filters: 2, kernel: 3 }, ConvLayer::MaxPool(2)];
+        let net = Network::with_conv((4, 4, 1), &specs, &[3], 5, Activation::Relu, Init::Auto, &mut rng).unwrap();
+        let meta = BTreeMap::from([("preset".to_string(), "t".to_string())]);
+        save(&net, &meta, &path).unwrap();
+        let mut other = Network::with_conv((4, 4, 1), &specs, &[3], 5, Activation::Relu, Init::Auto, &mut rng).unwrap();
+        let loaded = load(&mut other, &path, "None").unwrap();
+        assert_eq!(loaded.metadata.get("preset").map(String::as_str), Some("t"));
+        assert!(!loaded.fresh_output);
+        assert_eq!(other.tensor_sizes(), net.tensor_sizes());
+        for i in 0..net.tensor_count() {
+            let (mut a, mut b) = (net.clone(), other.clone());
+            assert_eq!(a.tensor_mut(i), b.tensor_mut(i), "tensor {i}");
+        }
+        // Other classes: the output layer stays fresh, the rest loads.
+        let mut three = Network::with_conv((4, 4, 1), &specs, &[3], 3, Activation::Relu, Init::Auto, &mut rng).unwrap();
+        assert!(load(&mut three, &path, "None").unwrap().fresh_output);
+        // Another hidden width: refused, naming the tensor.
+        let mut wide = Network::with_conv((4, 4, 1), &specs, &[4], 5, Activation::Relu, Init::Auto, &mut rng).unwrap();
+        let e = load(&mut wide, &path, "None").unwrap_err().to_string();
+        assert!(e.contains("dense.0.weight") && e.contains("[3, 8]"), "{e}");
+        let mut deep = Network::new(16, &[3, 3], 5, Activation::Relu, Init::Auto, &mut rng);
+        assert!(load(&mut deep, &path, "None").unwrap_err().to_string().contains("dense layer(s)"));
+        // Trained on other classes: the output layer stays fresh even with the same shape.
+        let tagged = BTreeMap::from([("class_list".to_string(), "Some([0, 1, 2, 3, 4])".to_string())]);
+        save(&net, &tagged, &path).unwrap();
+        let mut same = Network::with_conv((4, 4, 1), &specs, &[3], 5, Activation::Relu, Init::Auto, &mut rng).unwrap();
+        assert!(load(&mut same, &path, "Some([5, 6, 7, 8, 9])").unwrap().fresh_output);
+        assert!(!load(&mut same, &path, "Some([0, 1, 2, 3, 4])").unwrap().fresh_output);
     }
 }

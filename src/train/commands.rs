@@ -149,15 +149,7 @@ impl Trainer {
             Command::SaveCheckpoint => {
                 let name = format!("{}-step{}.safetensors", file_stem(&self.preset.name), self.step);
                 let path = self.checkpoint_dir.join(name);
-                let meta = std::collections::BTreeMap::from([
-                    ("preset".to_string(), self.preset.name.clone()),
-                    ("step".to_string(), self.step.to_string()),
-                    ("activation".to_string(), ron::to_string(&self.net.activation()).unwrap_or_default()),
-                    ("hidden".to_string(), format!("{:?}", self.net.hidden())),
-                ]);
-                let error = checkpoint::save(&self.net, &meta, &path).err().map(|e| e.to_string());
-                let path = path.display().to_string();
-                Self::emit(events, Event::Checkpoint { step: self.step, path, error })?;
+                self.save_weights(&path, events)?;
             }
             Command::Pause if !self.paused => {
                 self.paused = true;
@@ -174,6 +166,29 @@ impl Trainer {
             Command::Stop => return Err(Halt),
         }
         Ok(None)
+    }
+
+    /// Writes the current weights with what rebuilds the net and its input
+    /// pipeline (the whole preset as RON, the shapes, the classes) and
+    /// reports it.
+    pub(super) fn save_weights(&self, path: &std::path::Path, events: &Sender<Event>) -> Result<(), Halt> {
+        let meta = std::collections::BTreeMap::from([
+            ("format".to_string(), "fitcheck".to_string()),
+            ("preset".to_string(), self.preset.name.clone()),
+            ("settings".to_string(), ron::to_string(&self.preset).unwrap_or_default()),
+            ("step".to_string(), self.step.to_string()),
+            ("activation".to_string(), ron::to_string(&self.net.activation()).unwrap_or_default()),
+            ("hidden".to_string(), format!("{:?}", self.net.hidden())),
+            ("input_size".to_string(), self.net.input_size().to_string()),
+            ("classes".to_string(), self.net.output_size().to_string()),
+            ("class_list".to_string(), format!("{:?}", self.preset.classes)),
+            ("normalize".to_string(), ron::to_string(&self.preset.normalize).unwrap_or_default()),
+            ("normalizer_offset".to_string(), format!("{:?}", self.norm.offset)),
+            ("normalizer_scale".to_string(), format!("{:?}", self.norm.scale)),
+        ]);
+        let error = checkpoint::save(&self.net, &meta, path).err().map(|e| e.to_string());
+        let path = path.display().to_string();
+        Self::emit(events, Event::Checkpoint { step: self.step, path, error })
     }
 
     /// The guard's good copy becomes `net` (the weights before an edit).

@@ -74,9 +74,18 @@ pub fn bundled_mnist_dir() -> PathBuf {
     if local.is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist") }
 }
 
-/// Loads (or generates) the dataset a preset names.
+/// Loads (or generates) the dataset a preset names, keeping only its
+/// `classes` when it lists some.
 pub fn load_data(preset: &Preset) -> Result<TrainTest, SetupError> {
-    Ok(preset.dataset.load(&bundled_mnist_dir(), preset.seed)?)
+    let data = preset.dataset.load(&bundled_mnist_dir(), preset.seed)?;
+    match &preset.classes {
+        Some(classes) => data.keep_classes(classes).map_err(|message| SetupError::Field {
+            preset: preset.name.clone(),
+            field: "classes",
+            message,
+        }),
+        None => Ok(data),
+    }
 }
 
 pub struct Trainer {
@@ -111,6 +120,8 @@ pub struct Trainer {
     stay_after_end: bool,
     /// Where `SaveCheckpoint` writes (default `./checkpoints`).
     checkpoint_dir: PathBuf,
+    /// Where the kept weights go at the end of the run (`--save`).
+    save_to: Option<PathBuf>,
     guard: guard::Guard,
     /// The best weights by validation loss (kept while early stopping is on).
     best: Option<early::Best>,
@@ -143,6 +154,10 @@ impl Trainer {
             (Some(_), None) => return Err(field("conv", "a convolutional front end needs an image dataset".into())),
         };
         net.set_dropout(preset.dropout);
+        if let Some(from) = &preset.init_from {
+            let classes = format!("{:?}", preset.classes);
+            checkpoint::load(&mut net, Path::new(from), &classes).map_err(|e| field("init_from", e.to_string()))?;
+        }
         let opt = Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes());
         let batch = preset.batch_size.min(split.train.len());
         let probe = split.train[..split.train.len().min(TRAIN_PROBE_SIZE)].to_vec();
@@ -168,6 +183,7 @@ impl Trainer {
             pace: None,
             stay_after_end: false,
             checkpoint_dir: PathBuf::from("checkpoints"),
+            save_to: None,
             guard: guard::Guard::new(classes),
             best: None,
         })
@@ -182,6 +198,12 @@ impl Trainer {
     /// settings, a checkpoint) until `Stop` or the driver leaves.
     pub fn stay_after_end(&mut self) {
         self.stay_after_end = true;
+    }
+
+    /// Writes the weights the run keeps (the best ones when early stopping
+    /// restored them) to `path` at its end, as safetensors.
+    pub fn save_at_end(&mut self, path: PathBuf) {
+        self.save_to = Some(path);
     }
 
     /// Where checkpoints go (the folder is created when the first is saved).
@@ -221,6 +243,42 @@ impl Trainer {
         self.ws_eval = self.net.workspace(EVAL_BATCH, 0);
         self.before.clear();
     }
+}
+
+/// When a preset starts from saved weights that are missing and the file is
+/// named after a shipped preset (`checkpoints/mnist-pretrain-0to4.safetensors`),
+/// trains that preset first and saves its weights there. Returns what it
+/// did, in words, to tell the user.
+pub fn ensure_init_weights(preset: &Preset) -> Result<Option<String>, SetupError> {
+    let Some(from) = &preset.init_from else { return Ok(None) };
+    let path = Path::new(from);
+    let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else { return Ok(None) };
+    if path.exists() {
+        return Ok(None);
+    }
+    let field = |message: String| SetupError::Field { preset: preset.name.clone(), field: "init_from", message };
+    // Not a shipped preset's weights: the load reports the missing file.
+    let Ok(source) = crate::preset::resolve(&stem) else { return Ok(None) };
+    let base = Preset::load(&source).map_err(|e| field(e.to_string()))?;
+    let mut trainer = Trainer::new(&base, load_data(&base)?)?;
+    trainer.save_at_end(path.to_path_buf());
+    let handle = spawn(trainer).map_err(|e| field(format!("cannot start {stem}: {e}")))?;
+    let mut outcome = None;
+    for event in handle.events.iter() {
+        match event {
+            Event::Summary(s) => outcome = Some(s),
+            Event::Failed { message } => return Err(field(format!("training {stem} failed: {message}"))),
+            Event::Checkpoint { error: Some(e), .. } => return Err(field(format!("saving {from} failed: {e}"))),
+            _ => {}
+        }
+    }
+    let _ = handle.thread.join();
+    let s = outcome.ok_or_else(|| field(format!("training {stem} ended without a summary")))?;
+    Ok(Some(format!(
+        "{from} was missing: trained {stem} first ({} epochs, best validation {:.1}%) and saved its weights there",
+        s.epochs,
+        s.best_val_acc * 100.0
+    )))
 }
 
 /// The driver's ends of a running trainer.

@@ -80,6 +80,12 @@ impl Trainer {
             };
             let kept_epoch = self.kept_epoch();
             self.restore_best();
+            if let Some(path) = self.save_to.clone()
+                && stopped != Stopped::Interrupted
+                && self.save_weights(&path, events).is_err()
+            {
+                return;
+            }
             // An interrupted run skips the test pass: stopping is immediate.
             let test = (stopped != Stopped::Interrupted).then(|| self.evaluate_test());
             let summary = Summary {
