@@ -262,7 +262,7 @@ pub fn check_memory(estimate: &Estimate, limit: &Limit) -> Result<(), (&'static 
     for (i, p) in parts.iter().filter(|p| p.bytes >= total / 100.0).enumerate() {
         let _ = write!(message, "{}{} {}", if i > 0 { ", " } else { "" }, p.what, human(p.bytes));
     }
-    let _ = write!(message, "; {:.0} million parameters), ", estimate.parameters / 1e6);
+    let _ = write!(message, "; {:.1} million parameters), ", estimate.parameters / 1e6);
     match &limit.source {
         LimitSource::Env(text) => {
             let _ = write!(message, "over the limit {LIMIT_VAR}={text} sets");

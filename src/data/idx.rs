@@ -101,14 +101,21 @@ pub fn read_idx_dims(path: &Path) -> Result<Vec<usize>, DataError> {
     let chained = (&head[..got]).chain(raw);
     // The longest header: 4 bytes, then 255 dimensions of 4 bytes.
     let mut header = vec![0u8; 4 + 4 * 255];
-    let n = if got == 2 && head == [0x1f, 0x8b] {
+    let gzipped = got == 2 && head == [0x1f, 0x8b];
+    let n = if gzipped {
         read_fully(&mut GzDecoder::new(chained), &mut header)
             .map_err(|source| DataError::Gzip { path: path.to_path_buf(), source })?
     } else {
         read_fully(&mut chained.take(header.len() as u64), &mut header).map_err(io_err)?
     };
     header.truncate(n);
-    let (dims, _) = parse_header(path, &header)?;
+    let (dims, header_len) = parse_header(path, &header)?;
+    if !gzipped {
+        // A raw file's length tells its data's length: check it now, as the
+        // full read would (a gzipped one is checked when it is read).
+        let len = std::fs::metadata(path).map_err(io_err)?.len() as usize;
+        check_length(path, &dims, len.saturating_sub(header_len))?;
+    }
     Ok(dims)
 }
 
@@ -126,16 +133,21 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Checks the header of decompressed IDX bytes and keeps the data.
 pub fn parse_idx(path: &Path, mut bytes: Vec<u8>) -> Result<IdxFile, DataError> {
     let (dims, header) = parse_header(path, &bytes)?;
+    check_length(path, &dims, bytes.len() - header)?;
+    bytes.drain(..header);
+    Ok(IdxFile { dims, data: bytes })
+}
+
+/// Whether `found` bytes of data are exactly what `dims` announce.
+fn check_length(path: &Path, dims: &[usize], found: usize) -> Result<(), DataError> {
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
-    let found = bytes.len() - header;
     if found < expected {
         return Err(DataError::Truncated { path: path.to_path_buf(), expected, found });
     }
     if found > expected {
         return Err(DataError::TrailingBytes { path: path.to_path_buf(), expected, extra: found - expected });
     }
-    bytes.drain(..header);
-    Ok(IdxFile { dims, data: bytes })
+    Ok(())
 }
 
 /// The dimensions an IDX header announces, and the header's length.
