@@ -193,16 +193,32 @@ fn install_signals() -> Result<(), Failure> {
     signals::install().map_err(|e| Failure { code: 1, message: format!("cannot install signal handlers: {e}") })
 }
 
+/// The dashboard's signal handlers: a signal its loop does not take (or a
+/// second one) still leaves a usable terminal — raw mode off, the main
+/// screen back, the cursor shown — before the exit.
+fn install_dashboard_signals() -> Result<(), Failure> {
+    install_signals()?;
+    signals::on_forced_exit(restore_terminal);
+    Ok(())
+}
+
+/// What the dashboard's own exit does: raw mode off, the main screen back,
+/// the cursor shown (ratatui's `restore` leaves that to the terminal's drop).
+fn restore_terminal() {
+    ratatui::restore();
+    let _ = ratatui::crossterm::execute!(io::stdout(), ratatui::crossterm::cursor::Show);
+}
+
 fn real_main(cli: Cli) -> Result<(), Failure> {
     // A bad memory limit is bad input, whatever the command.
     limits::memory_limit().map_err(Failure::bad_input)?;
     match cli.command {
         None => {
-            install_signals()?;
+            install_dashboard_signals()?;
             Ok(fitcheck::tui::run(None, &[], None)?)
         }
         Some(Cmd::Tui { preset, set, metrics }) => {
-            install_signals()?;
+            install_dashboard_signals()?;
             check_metrics(metrics.as_deref())?;
             Ok(fitcheck::tui::run(preset.as_deref(), &set, metrics.as_deref())?)
         }

@@ -145,7 +145,9 @@ fn exercise(preset: &Preset) {
     let shape = match preset.dataset.shape(&mnist_dir()) {
         Ok(shape) => shape,
         // A fixed MNIST-like shape for the rest when the folder is unreadable.
-        Err(_) => DataShape { train: 60_000, test: 10_000, dim: 784, classes: 10, image: Some((28, 28)), bytes_per_value: 1 },
+        Err(_) => {
+            DataShape { train: 60_000, test: 10_000, dim: 784, classes: 10, image: Some((28, 28)), bytes_per_value: 1 }
+        }
     };
     let _ = limits::preflight(preset, &shape);
     let _ = limits::estimate(preset, &shape, 2);
