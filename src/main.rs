@@ -220,6 +220,12 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Tui { preset, set, metrics }) => {
             install_dashboard_signals()?;
             check_metrics(metrics.as_deref())?;
+            // The run's preflight before the terminal changes mode: a preset
+            // too big for the machine is exit 2 here, as for `run`.
+            if let Some(name) = &preset {
+                let (p, path) = load_preset(name, &set)?;
+                limits::preflight_setup(&p, &bundled_mnist_dir()).map_err(|e| located(&path, &set, e))?;
+            }
             Ok(fitcheck::tui::run(preset.as_deref(), &set, metrics.as_deref())?)
         }
         Some(Cmd::Run { preset, epochs, seed, set, metrics }) => {

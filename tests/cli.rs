@@ -274,6 +274,11 @@ fn memory_faults_from_the_command_line_name_the_set_and_the_limit() {
     let err = stderr(&out);
     assert!(err.starts_with("fitcheck: --set batch_size=50000: field `batch_size`: needs ~"), "{err}");
     assert!(err.contains("training workspaces"), "{err}");
+    // The dashboard refuses it before touching the terminal.
+    let out = fitcheck_with(&["tui", "spirals", "--set", "hidden=[100000, 100000]"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("fitcheck: --set hidden=[100000, 100000]: field `hidden`: needs ~"));
+    assert!(!out.stdout.contains(&0x1b), "no escape sequences: the terminal was never touched");
     let out = fitcheck_with(&["check", "presets/mnist-mlp.ron"], &[("FITCHECK_MEMORY_LIMIT", "100M")]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
