@@ -147,12 +147,16 @@ fn check_epochs(epochs: usize) -> Result<usize, Failure> {
 }
 
 /// A `--metrics` path that cannot take a line is refused before anything
-/// is loaded (the file is created, as the run would).
+/// is loaded. The probe leaves no trace: a file it had to create is
+/// removed again (the run creates it when it starts).
 fn check_metrics(metrics: Option<&Path>) -> Result<(), Failure> {
-    match metrics {
-        Some(path) => RunLog::open_named(path).map(drop).map_err(|e| Failure::bad_input(e.to_string())),
-        None => Ok(()),
+    let Some(path) = metrics else { return Ok(()) };
+    let existed = path.exists();
+    RunLog::open_named(path).map_err(|e| Failure::bad_input(e.to_string()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
     }
+    Ok(())
 }
 
 /// A preset with its overrides, and where it came from (for errors found

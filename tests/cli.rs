@@ -365,6 +365,14 @@ fn an_unwritable_run_log_is_bad_input_before_anything_loads() {
         assert!(err.starts_with(&format!("fitcheck: {path}: cannot write the run log: {cause}")), "{err}");
         assert!(!out.stdout.contains(&0x1b), "the terminal was never touched");
     }
+    // A good path is probed without leaving a file behind when the run then
+    // does not start.
+    let fresh = dir.path().join("fresh.jsonl");
+    let out = fitcheck(&["run", "spirals", "--set", "lr=-1", "--metrics", fresh.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = fitcheck(&["run", "spirals", "--set", "train_size=100000", "--metrics", fresh.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!fresh.exists(), "no empty run log left by a run that never started");
 }
 
 #[test]
