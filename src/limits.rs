@@ -5,9 +5,10 @@
 //!
 //! The estimate follows the engine's buffers (see `nn::step`, `nn::network`,
 //! `nn::conv`, `nn::optim` and `train`):
-//! - weights: the network, the divergence guard's known-good copy, the
-//!   statistics' copy of the previous step, and the best epoch's copy when
-//!   early stopping is on;
+//! - weights: the network, the divergence guard's known-good copy (and the
+//!   fresh one that replaces it, briefly both alive), the statistics' copy
+//!   of the previous step, and the best epoch's copy when early stopping is
+//!   on;
 //! - gradients: one set per thread (each replica of the data-parallel step);
 //! - optimizer state: 0 (plain SGD), 1 (momentum, RMSProp, Adagrad) or 2
 //!   (Adam) values per parameter;
@@ -235,7 +236,7 @@ pub fn estimate(preset: &Preset, shape: &DataShape, threads: usize) -> Result<Es
     let train = Split::sizes(shape.train, preset.val_size, preset.train_size).unwrap_or(shape.train) as f64;
     let batch = (preset.batch_size as f64).min(train).max(1.0);
     let rows = batch + (threads - 1.0) * (batch / threads).ceil();
-    let weight_copies = 3.0 + f64::from(u8::from(preset.early_stopping.is_some()));
+    let weight_copies = 4.0 + f64::from(u8::from(preset.early_stopping.is_some()));
     let net_field = if conv_params > dense_params { "conv" } else { "hidden" };
     let indices = (train + preset.val_size as f64) * 2.0 * F;
     let parts = vec![
@@ -356,7 +357,7 @@ mod tests {
         let params = 784e5 + 1e10 + 1e6 + 2e5 + 10.0;
         assert_eq!(e.parameters, params);
         let weights = e.parts.iter().find(|p| p.what == "weights").unwrap();
-        assert_eq!(weights.bytes, 3.0 * params * 4.0);
+        assert_eq!(weights.bytes, 4.0 * params * 4.0);
         assert!(e.total() > 200e9, "{}", human(e.total()));
         let limit = Limit { bytes: 23.4e9 * AVAILABLE_SHARE, source: LimitSource::Available(23.4e9) };
         let (field, message) = check_memory(&e, &limit).unwrap_err();
