@@ -1,19 +1,32 @@
 //! The command line: parse with clap, dispatch to the TUI, the headless
 //! runner, the preset listing and checking, or the benchmark. Bad input
 //! exits with code 2 and a one-paragraph message, never a panic.
+//!
+//! Exit codes: 0 success (also when stdout is a closed pipe, `run … | head`:
+//! the run stops quietly); 1 a run that failed; 2 bad input — a preset, a
+//! `--set`, a flag, a dataset, a `--metrics` path that cannot be written,
+//! `FITCHECK_MEMORY_LIMIT`, or a preset too big for the memory there is;
+//! 130, 143, 129 a run ended by SIGINT, SIGTERM, SIGHUP (see `signals`).
+//!
+//! Everything `check` accepts, `run` can start: both go through the same
+//! preflight (`limits::preflight_setup`: the field checks that need the
+//! dataset's shape, and the memory estimate) before reading the data, and
+//! `check` then reads the data in full as `run` does.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use fitcheck::headless::{self, HeadlessError};
 use fitcheck::ingest::TagMap;
+use fitcheck::limits;
 use fitcheck::preset::{self, Preset, PresetError};
 use fitcheck::session::Session;
+use fitcheck::signals;
 use fitcheck::train::log::RunLog;
-use fitcheck::train::{SetupError, Trainer, load_data};
+use fitcheck::train::{SetupError, Trainer, bundled_mnist_dir, load_data};
 use fitcheck::tui::TuiError;
 
 #[derive(Parser)]
@@ -89,10 +102,29 @@ enum Cmd {
     },
 }
 
-/// A failure and the exit code it deserves.
+/// A failure and the exit code it deserves; an empty message prints nothing.
 struct Failure {
     code: u8,
     message: String,
+}
+
+impl Failure {
+    fn bad_input(message: impl Into<String>) -> Failure {
+        Failure { code: 2, message: message.into() }
+    }
+
+    /// Stdout went away (`| head`): stop quietly, as a pipeline expects.
+    fn closed_pipe() -> Failure {
+        Failure { code: 0, message: String::new() }
+    }
+
+    fn output(e: io::Error) -> Failure {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::closed_pipe()
+        } else {
+            Failure { code: 1, message: format!("cannot write the output: {e}") }
+        }
+    }
 }
 
 impl From<PresetError> for Failure {
@@ -109,14 +141,47 @@ impl From<SetupError> for Failure {
 
 impl From<TuiError> for Failure {
     fn from(e: TuiError) -> Self {
-        Failure { code: if e.is_bad_input() { 2 } else { 1 }, message: e.to_string() }
+        // The run log only fails at open now (a write error later does not
+        // stop the run): a path that cannot be written is bad input.
+        let bad = e.is_bad_input();
+        Failure { code: if bad { 2 } else { 1 }, message: e.to_string() }
     }
 }
 
 impl From<HeadlessError> for Failure {
     fn from(e: HeadlessError) -> Self {
-        Failure { code: 1, message: e.to_string() }
+        match e {
+            HeadlessError::Output(e) => Failure::output(e),
+            e @ HeadlessError::Failed(_) => Failure { code: 1, message: e.to_string() },
+        }
     }
+}
+
+/// A line on stdout; a closed pipe ends the program quietly.
+fn say(line: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(Failure::output)
+}
+
+/// `--epochs N` must be at least 1; reported as the flag, not as a `--set`.
+fn check_epochs(epochs: usize) -> Result<usize, Failure> {
+    if epochs == 0 {
+        return Err(Failure::bad_input("--epochs 0: must be at least 1"));
+    }
+    Ok(epochs)
+}
+
+/// A `--metrics` path that cannot take a line is refused before anything
+/// is loaded. The probe leaves no trace: a file it had to create is
+/// removed again (the run creates it when it starts).
+fn check_metrics(metrics: Option<&Path>) -> Result<(), Failure> {
+    let Some(path) = metrics else { return Ok(()) };
+    let existed = path.exists();
+    RunLog::open_named(path).map_err(|e| Failure::bad_input(e.to_string()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }
 
 /// A preset with its overrides, and where it came from (for errors found
@@ -130,51 +195,101 @@ fn load_preset(name: &str, sets: &[String]) -> Result<(Preset, PathBuf), PresetE
     Ok((preset, path))
 }
 
-/// Loads the data and builds the trainer; a bad field names its file line or `--set`.
-fn setup(preset: &Preset, path: &std::path::Path, sets: &[String]) -> Result<Trainer, Failure> {
-    let located = |e: SetupError| match e {
+/// A setup error located: a bad field names its file line or `--set`.
+fn located(path: &Path, sets: &[String], e: SetupError) -> Failure {
+    match e {
         SetupError::Field { field, message, .. } => Failure::from(preset::field_error(path, sets, field, message)),
         other => Failure::from(other),
-    };
-    if let Some(note) = fitcheck::train::ensure_init_weights(preset).map_err(located)? {
-        eprintln!("fitcheck: {note}");
     }
-    let data = load_data(preset).map_err(located)?;
-    Trainer::new(preset, data).map_err(located)
 }
 
-/// A session writing to the `--metrics` run log, if any.
-fn session(metrics: Option<&std::path::Path>, interactive: bool) -> Result<Session, Failure> {
+/// The shared validation of `check`, `run` and `bench`: the preflight
+/// (dataset shape, the fields that depend on it, memory), then the data
+/// read in full. Nothing large is allocated before the preflight passes.
+fn prepare(preset: &Preset, path: &Path, sets: &[String]) -> Result<fitcheck::data::TrainTest, Failure> {
+    limits::preflight_setup(preset, &bundled_mnist_dir()).map_err(|e| located(path, sets, e))?;
+    load_data(preset).map_err(|e| located(path, sets, e))
+}
+
+/// Validates, loads the data and builds the trainer.
+fn setup(preset: &Preset, path: &Path, sets: &[String]) -> Result<Trainer, Failure> {
+    if let Some(note) = fitcheck::train::ensure_init_weights(preset).map_err(|e| located(path, sets, e))? {
+        eprintln!("fitcheck: {note}");
+    }
+    let data = prepare(preset, path, sets)?;
+    Trainer::new(preset, data).map_err(|e| located(path, sets, e))
+}
+
+/// Signal handlers for a command that must end cleanly.
+fn install_signals() -> Result<(), Failure> {
+    signals::install().map_err(|e| Failure { code: 1, message: format!("cannot install signal handlers: {e}") })
+}
+
+/// The dashboard's signal handlers: a signal its loop does not take (or a
+/// second one) still leaves a usable terminal — raw mode off, the main
+/// screen back, the cursor shown — before the exit.
+fn install_dashboard_signals() -> Result<(), Failure> {
+    install_signals()?;
+    signals::on_forced_exit(restore_terminal);
+    Ok(())
+}
+
+/// What the dashboard's own exit does: raw mode off, the main screen back,
+/// the cursor shown (ratatui's `restore` leaves that to the terminal's drop).
+fn restore_terminal() {
+    ratatui::restore();
+    let _ = ratatui::crossterm::execute!(io::stdout(), ratatui::crossterm::cursor::Show);
+}
+
+/// A session writing to the `--metrics` run log, if any (`interactive`: its
+/// runs stay after their end, as the dashboard's do).
+fn session(metrics: Option<&Path>, interactive: bool) -> Result<Session, Failure> {
     let log = match metrics {
-        Some(path) => {
-            let log = RunLog::open(path).map_err(|e| Failure {
-                code: 2,
-                message: format!("{}: cannot write the run log: {e}", path.display()),
-            })?;
-            Some((log, path))
-        }
+        Some(path) => Some((RunLog::open_named(path).map_err(|e| Failure::bad_input(e.to_string()))?, path)),
         None => None,
     };
     Ok(if interactive { Session::interactive(log) } else { Session::new(log) })
 }
 
 fn real_main(cli: Cli) -> Result<(), Failure> {
-    let never = crossbeam_channel::never::<()>();
+    // A bad memory limit is bad input, whatever the command.
+    limits::memory_limit().map_err(Failure::bad_input)?;
     match cli.command {
-        None => Ok(fitcheck::tui::run(None, &[], session(None, true)?, &never)?),
+        None => {
+            install_dashboard_signals()?;
+            let signals = signals::subscribe();
+            Ok(fitcheck::tui::run(None, &[], session(None, true)?, signals.receiver())?)
+        }
         Some(Cmd::Tui { preset, set, metrics }) => {
-            Ok(fitcheck::tui::run(preset.as_deref(), &set, session(metrics.as_deref(), true)?, &never)?)
+            install_dashboard_signals()?;
+            check_metrics(metrics.as_deref())?;
+            // The run's preflight before the terminal changes mode: a preset
+            // too big for the machine is exit 2 here, as for `run`.
+            if let Some(name) = &preset {
+                let (p, path) = load_preset(name, &set)?;
+                limits::preflight_setup(&p, &bundled_mnist_dir()).map_err(|e| located(&path, &set, e))?;
+            }
+            let signals = signals::subscribe();
+            let session = session(metrics.as_deref(), true)?;
+            Ok(fitcheck::tui::run(preset.as_deref(), &set, session, signals.receiver())?)
         }
         Some(Cmd::Run { preset, epochs, seed, mut set, metrics, save, init_from, seeds }) => {
-            set.extend(epochs.map(|e| format!("epochs={e}")));
-            set.extend(seed.map(|s| format!("seed={s}")));
+            install_signals()?;
             set.extend(init_from.map(|f| format!("init_from={:?}", f.display().to_string())));
-            let (p, path) = load_preset(&preset, &set)?;
-            let stdout = io::stdout();
+            let (mut p, path) = load_preset(&preset, &set)?;
+            if let Some(e) = epochs {
+                p.epochs = check_epochs(e)?;
+            }
+            if let Some(s) = seed {
+                p.seed = s;
+            }
+            check_metrics(metrics.as_deref())?;
             let n = seeds.unwrap_or(1);
             if n == 0 {
-                return Err(Failure { code: 2, message: "--seeds: run at least 1 seed".into() });
+                return Err(Failure::bad_input("--seeds 0: run at least 1 seed"));
             }
+            let stdout = io::stdout();
+            let signals = signals::subscribe();
             let mut summaries = Vec::new();
             for k in 0..n as u64 {
                 let mut p = p.clone();
@@ -187,68 +302,79 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
                     trainer.save_at_end(file);
                 }
                 let session = session(metrics.as_deref(), false)?;
-                summaries.push(headless::run_until(trainer, session, &mut stdout.lock(), &never)?);
+                summaries.push(headless::run_until(trainer, session, &mut stdout.lock(), signals.receiver())?);
+                if signals::received().is_some() {
+                    break;
+                }
             }
-            if n > 1 {
+            if summaries.len() > 1 {
                 headless::print_seed_spread(&summaries, &mut stdout.lock())?;
             }
             Ok(())
         }
         Some(Cmd::Diagnose { path, map }) => {
-            let maps = TagMap::parse_args(&map).map_err(|e| Failure { code: 2, message: e.to_string() })?;
+            let maps = TagMap::parse_args(&map).map_err(|e| Failure::bad_input(e.to_string()))?;
             let stdout = io::stdout();
-            fitcheck::watch::diagnose(&path, &maps, &mut stdout.lock())
-                .map_err(|e| Failure { code: if e.is_bad_input() { 2 } else { 1 }, message: e.to_string() })
+            fitcheck::watch::diagnose(&path, &maps, &mut stdout.lock()).map_err(|e| match e {
+                fitcheck::watch::WatchError::Output(e) => Failure::output(e),
+                e => Failure::bad_input(e.to_string()),
+            })
         }
         Some(Cmd::Watch { path, map }) => {
-            let maps = TagMap::parse_args(&map).map_err(|e| Failure { code: 2, message: e.to_string() })?;
-            Ok(fitcheck::tui::watch(&path, maps, &never)?)
+            let maps = TagMap::parse_args(&map).map_err(|e| Failure::bad_input(e.to_string()))?;
+            install_dashboard_signals()?;
+            let signals = signals::subscribe();
+            Ok(fitcheck::tui::watch(&path, maps, signals.receiver())?)
         }
         Some(Cmd::Presets) => {
-            let mut out = io::stdout().lock();
             for (name, path) in preset::list() {
                 let line = match Preset::load(&path) {
                     Ok(p) => format!("{name:<20} {:<10} {}", p.dataset.label(), p.lesson),
                     Err(e) => format!("{name:<20} (invalid: {e})"),
                 };
-                let _ = writeln!(out, "{line}");
+                say(&line)?;
             }
             Ok(())
         }
         Some(Cmd::Check { file }) => {
             let p = Preset::load(&file)?;
-            // The data too: sizes are checked against what it holds.
-            setup(&p, &file, &[])?;
-            println!("{}: ok ({}: {})", file.display(), p.name, p.lesson);
-            Ok(())
+            // The data too, as a run reads it; the network is not built
+            // (the preflight has checked everything it needs).
+            prepare(&p, &file, &[])?;
+            say(&format!("{}: ok ({}: {})", file.display(), p.name, p.lesson))
         }
         Some(Cmd::Bench { preset, epochs, set }) => {
+            let epochs = check_epochs(epochs)?;
             let name = preset.unwrap_or_else(|| "mnist-mlp".into());
             let (p, path) = load_preset(&name, &set)?;
             let mut trainer = setup(&p, &path, &set)?;
-            let speed = trainer.bench(epochs.max(1));
+            let speed = trainer.bench(epochs);
             let (train, eval) = (speed.train, speed.eval);
             let line = serde_json::json!({
                 "type": "bench",
                 "preset": p.name,
                 "threads": rayon::current_num_threads(),
-                "epochs": epochs.max(1),
+                "epochs": epochs,
                 "train_samples_per_s": train.round(),
                 "eval_samples_per_s": eval.round(),
             });
-            println!("{line}");
-            Ok(())
+            say(&line.to_string())
         }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match real_main(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let outcome = real_main(cli);
+    // A run a signal ended exits with the signal's code, whatever else happened.
+    let signal = signals::received().map(|s| s.exit_code());
+    match outcome {
+        Ok(()) => ExitCode::from(signal.unwrap_or(0)),
         Err(Failure { code, message }) => {
-            eprintln!("fitcheck: {message}");
-            ExitCode::from(code)
+            if !message.is_empty() {
+                let _ = writeln!(io::stderr(), "fitcheck: {message}");
+            }
+            ExitCode::from(signal.unwrap_or(code))
         }
     }
 }

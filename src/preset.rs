@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use ron::extensions::Extensions;
 use serde::{Deserialize, Serialize};
 
-pub use crate::data::{Augment, DatasetSpec, Normalize};
+pub use crate::data::{Augment, DataShape, DatasetSpec, Normalize, Split};
 use crate::nn::{Activation, Init, OptimizerKind};
 
 pub use crate::nn::conv::ConvLayer;
@@ -231,6 +231,10 @@ impl Preset {
         let finite_nonneg = |field: &'static str, v: f32| {
             if v.is_finite() && v >= 0.0 { Ok(()) } else { Err((field, format!("must be >= 0 and finite, got {v}"))) }
         };
+        if let Some(c) = self.name.chars().find(|c| matches!(c, '/' | '\\') || c.is_control()) {
+            return Err(("name", format!("must not contain {c:?}: the name is part of checkpoint file names")));
+        }
+        self.dataset.check().map_err(|m| ("dataset", m))?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(("lr", format!("the learning rate must be > 0 and finite, got {}", self.lr)));
         }
@@ -305,6 +309,9 @@ impl Preset {
             }
         }
         if let Some(layers) = &self.conv {
+            if layers.is_empty() {
+                return Err(("conv", "conv needs at least one layer (or None for a dense network)".into()));
+            }
             for (i, l) in layers.iter().enumerate() {
                 match *l {
                     ConvLayer::Conv { filters, kernel } if filters == 0 || kernel.is_multiple_of(2) => {
@@ -316,6 +323,23 @@ impl Preset {
                     _ => {}
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The checks that need the dataset's sizes (known before it is loaded,
+    /// [`DatasetSpec::shape`]): the split, the normalization, augmentation
+    /// and a convolutional front end against the features. Memory is
+    /// checked apart ([`crate::limits::preflight`] runs both). Returns the
+    /// field and the message, like [`Preset::validate`].
+    pub fn validate_for(&self, shape: &DataShape) -> Result<(), (&'static str, String)> {
+        Split::sizes(shape.train, self.val_size, self.train_size)?;
+        self.normalize.check(shape.bytes_per_value == 1).map_err(|m| ("normalize", m))?;
+        if matches!(self.augment, Augment::Shift { .. }) && shape.image.is_none() {
+            return Err(("augment", format!("shifting needs images; {} has none", self.dataset.label())));
+        }
+        if self.conv.is_some() && shape.image.is_none() {
+            return Err(("conv", "a convolutional front end needs an image dataset".into()));
         }
         Ok(())
     }

@@ -87,6 +87,8 @@ impl Session {
     /// Loads data and builds a trainer now, on the caller's thread: for the
     /// first run, whose errors are bad input (exit 2) before any screen.
     pub fn prepare(&self, preset: &Preset) -> Result<Trainer, SetupError> {
+        crate::limits::preflight_setup(preset, &crate::train::bundled_mnist_dir())?;
+        crate::train::ensure_init_weights(preset)?;
         let data = self.cache.lock().map_err(|_| poisoned())?.get(preset)?;
         Trainer::new(preset, data)
     }
@@ -109,6 +111,9 @@ impl Session {
         let cache = self.cache.clone();
         let interactive = self.interactive;
         let handle = spawn_with(move || {
+            // Nothing large is allocated before the memory estimate passes.
+            crate::limits::preflight_setup(&preset, &crate::train::bundled_mnist_dir()).map_err(|e| e.to_string())?;
+            crate::train::ensure_init_weights(&preset).map_err(|e| e.to_string())?;
             let data = cache.lock().map_err(|_| "the data cache is unusable".to_string())?.get(&preset);
             let mut trainer = Trainer::new(&preset, data.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             if interactive {
@@ -159,13 +164,12 @@ impl Session {
         self.write_as(event, event);
     }
 
-    fn write_as(&mut self, event: &Event, line: &impl serde::Serialize) {
+    fn write_as(&mut self, _event: &Event, line: &impl serde::Serialize) {
         let Some(log) = self.log.as_mut() else { return };
-        if let Err(e) = log.record_line(line, !event.is_coalescable()) {
-            let path = self.log_path.clone().unwrap_or_default();
-            let message = format!("{path}: cannot write the run log ({e}); logging stopped, training goes on");
-            self.log_error = Some(message);
-            self.log = None;
+        // Whole lines only; a failed write stops logging (the run goes on)
+        // and the log itself says so on stderr when it is dropped.
+        if let Some(failure) = log.append_line(line) {
+            self.log_error = Some(failure.to_string());
         }
     }
 

@@ -206,3 +206,277 @@ fn tui_with_bad_input_exits_2_before_touching_the_terminal() {
     // No escape sequences: raw mode and the alternate screen were never entered.
     assert!(!out.stdout.contains(&0x1b), "{:?}", String::from_utf8_lossy(&out.stdout));
 }
+
+// ---- Faults (issue 12): every bad input is exit 2 naming where, the same
+// ---- for `check` and `run`; nothing large is allocated to find out.
+
+fn fitcheck_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run fitcheck")
+}
+
+/// A fixed limit, so the memory messages do not depend on the machine.
+const LIMIT: (&str, &str) = ("FITCHECK_MEMORY_LIMIT", "16G");
+
+#[test]
+fn check_and_run_refuse_each_fault_fixture_alike_and_at_once() {
+    let cases = [
+        ("blobs-300.ron", "6:5: field `dataset`: centers must be at most 255 (labels are bytes), got 300"),
+        ("blobs-one.ron", "6:5: field `dataset`: centers must be at least 2 (one class per center), got 1"),
+        ("conv-empty.ron", "12:5: field `conv`: conv needs at least one layer (or None for a dense network)"),
+        ("escape-name.ron", "4:5: field `name`: must not contain '/': the name is part of checkpoint file names"),
+        ("huge-hidden.ron", "11:5: field `hidden`: needs ~285.0 GB (weights 161.3 GB, gradients"),
+        ("pool-too-big.ron", "12:5: field `conv`: layer 2: MaxPool(8) does not fit a 3x3 map"),
+        ("spirals-zero.ron", "6:5: field `dataset`: arms must be at least 2 (one class per arm), got 0"),
+        ("wide-hidden.ron", "11:5: field `hidden`: needs ~26.8 GB (weights 14.8 GB, gradients 7.4 GB"),
+    ];
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/faults");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), cases.len(), "a case for every fixture");
+    for (file, want) in cases {
+        let path = format!("tests/fixtures/faults/{file}");
+        let mut messages = Vec::new();
+        for cmd in ["check", "run"] {
+            let started = std::time::Instant::now();
+            // Two threads: the gradients' share of the estimate is per thread.
+            let out = fitcheck_with(&[cmd, &path], &[LIMIT, ("RAYON_NUM_THREADS", "2")]);
+            let took = started.elapsed();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {file}: {err}");
+            assert!(err.starts_with(&format!("fitcheck: {path}:{want}")), "{cmd} {file}: {err}");
+            assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{err}");
+            // Refused from the preset and the dataset's headers alone.
+            assert!(took < std::time::Duration::from_secs(1), "{cmd} {file} took {took:?}");
+            messages.push(err);
+        }
+        assert_eq!(messages[0], messages[1], "check and run say the same for {file}");
+    }
+    let err = stderr(&fitcheck_with(&["check", "tests/fixtures/faults/wide-hidden.ron"], &[LIMIT]));
+    assert!(err.trim_end().ends_with("over the limit FITCHECK_MEMORY_LIMIT=16G sets"), "{err}");
+}
+
+#[test]
+fn memory_faults_from_the_command_line_name_the_set_and_the_limit() {
+    let out = fitcheck_with(&["run", "spirals", "--set", "hidden=[100000, 100000]"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("fitcheck: --set hidden=[100000, 100000]: field `hidden`: needs ~"), "{err}");
+    // The machine's own figure, or the fallback cap when it cannot be read.
+    assert!(err.contains("available; the cap is 90% of that") || err.contains("cannot be read"), "{err}");
+    // The field named is the one that weighs most: here the batch's workspaces.
+    let out = fitcheck_with(
+        &["run", "mnist-mlp", "--set", "hidden=[4096]", "--set", "batch_size=50000"],
+        &[("FITCHECK_MEMORY_LIMIT", "2G")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("fitcheck: --set batch_size=50000: field `batch_size`: needs ~"), "{err}");
+    assert!(err.contains("training workspaces"), "{err}");
+    // The dashboard refuses it before touching the terminal.
+    let out = fitcheck_with(&["tui", "spirals", "--set", "hidden=[100000, 100000]"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("fitcheck: --set hidden=[100000, 100000]: field `hidden`: needs ~"));
+    assert!(!out.stdout.contains(&0x1b), "no escape sequences: the terminal was never touched");
+    let out = fitcheck_with(&["check", "presets/mnist-mlp.ron"], &[("FITCHECK_MEMORY_LIMIT", "100M")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("presets/mnist-mlp.ron:5:5: field `dataset`: needs ~"), "{err}");
+    let out = fitcheck_with(&["check", "presets/mnist-mlp.ron"], &[("FITCHECK_MEMORY_LIMIT", "lots")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        "fitcheck: FITCHECK_MEMORY_LIMIT=lots: not a size (bytes, or a number with K, M, G or T: 2G, 1.5G)"
+    );
+}
+
+#[test]
+fn generated_set_counts_are_refused_not_changed() {
+    for (set, want) in [
+        ("dataset=Blobs(centers: 256, noise: 0.1)", "centers must be at most 255 (labels are bytes), got 256"),
+        ("dataset=Blobs(centers: 0, noise: 0.1)", "centers must be at least 2 (one class per center), got 0"),
+        ("dataset=Spirals(arms: 1, noise: 0.1)", "arms must be at least 2 (one class per arm), got 1"),
+        ("conv=Some([])", "conv needs at least one layer (or None for a dense network)"),
+    ] {
+        for cmd in ["run", "tui"] {
+            let out = fitcheck(&[cmd, "spirals", "--set", set]);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {set}");
+            let err = stderr(&out);
+            assert!(err.starts_with(&format!("fitcheck: --set {set}: field `")) && err.contains(want), "{err}");
+        }
+    }
+    // 255 classes is the most a byte label holds: it trains.
+    let out = fitcheck(&["run", "spirals", "--set", "dataset=Blobs(centers: 255, noise: 0.01)", "--epochs", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn zero_epochs_are_reported_as_the_flag() {
+    for args in [&["run", "spirals", "--epochs", "0"][..], &["bench", "spirals", "--epochs", "0"]] {
+        let out = fitcheck(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&out).trim(), "fitcheck: --epochs 0: must be at least 1", "{args:?}");
+    }
+}
+
+#[test]
+fn an_idx_folder_of_zero_pixel_images_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for (prefix, n) in [("train", 20u32), ("t10k", 5)] {
+        let mut images = vec![0, 0, 8, 3];
+        for d in [n, 0, 28] {
+            images.extend_from_slice(&d.to_be_bytes());
+        }
+        std::fs::write(dir.path().join(format!("{prefix}-images-idx3-ubyte")), &images).unwrap();
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend_from_slice(&n.to_be_bytes());
+        labels.extend((0..n).map(|i| (i % 10) as u8));
+        std::fs::write(dir.path().join(format!("{prefix}-labels-idx1-ubyte")), &labels).unwrap();
+    }
+    let set = format!("dataset=Idx(dir: \"{}\")", dir.path().display());
+    let file = dir.path().join("zero.ron");
+    let preset = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/presets/mnist-mlp.ron")).unwrap();
+    let preset = preset.replace("dataset: Mnist", &format!("dataset: Idx(dir: \"{}\")", dir.path().display()));
+    std::fs::write(&file, preset.replace("val_size: 10000", "val_size: 5")).unwrap();
+    for args in [vec!["run", "mnist-mlp", "--set", &set, "--set", "val_size=5"], vec!["check", file.to_str().unwrap()]]
+    {
+        let out = fitcheck(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("train-images-idx3-ubyte: expected images of at least 1x1 pixels"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn an_unwritable_run_log_is_bad_input_before_anything_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().to_str().unwrap();
+    for (cmd, path, cause) in [
+        ("run", dir_path, "Is a directory"),
+        ("tui", dir_path, "Is a directory"),
+        ("run", "/dev/full", "No space left on device"),
+        ("tui", "/dev/full", "No space left on device"),
+    ] {
+        let out = fitcheck(&[cmd, "spirals", "--metrics", path]);
+        assert_eq!(out.status.code(), Some(2), "{cmd} {path}");
+        let err = stderr(&out);
+        assert!(err.starts_with(&format!("fitcheck: {path}: cannot write the run log: {cause}")), "{err}");
+        assert!(!out.stdout.contains(&0x1b), "the terminal was never touched");
+    }
+    // A good path is probed without leaving a file behind when the run then
+    // does not start.
+    let fresh = dir.path().join("fresh.jsonl");
+    let out = fitcheck(&["run", "spirals", "--set", "lr=-1", "--metrics", fresh.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = fitcheck(&["run", "spirals", "--set", "train_size=100000", "--metrics", fresh.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!fresh.exists(), "no empty run log left by a run that never started");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["run", "spirals", "--epochs", "200"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"type\":\"epoch\""), "{first}");
+    // The reader is gone (as `| head -1` exits): the next write breaks the pipe.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no 'Broken pipe' message");
+}
+
+/// The run log's lines, each checked to be whole JSON.
+fn log_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "the log ends with a whole line: {:?}", &text[text.len() - 80..]);
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("cut line ({e}): {l}"))).collect()
+}
+
+#[test]
+fn a_full_disk_stops_the_log_not_the_run() {
+    // A file-size limit makes the log's writes fail part-way (EFBIG), as a
+    // full disk does (ENOSPC), on any machine and without root.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.jsonl");
+    let script = format!(
+        "ulimit -f 16 && trap '' XFSZ && exec '{}' run spirals --epochs 20 --metrics '{}'",
+        env!("CARGO_BIN_EXE_fitcheck"),
+        log.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+        .expect("the run reached its summary");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["epochs"], 20);
+    let lines = log_lines(&log);
+    assert!(!lines.is_empty() && lines.len() < 1000, "{} lines", lines.len());
+    assert!(lines.last().unwrap()["type"] != "summary", "the limit cut the log before the end");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}: the run log stopped after {} lines: File too large", log.display(), lines.len())),
+        "{err}"
+    );
+}
+
+/// Starts `fitcheck run` with a run log and waits until it has trained a while.
+fn start_logged_run(log: &std::path::Path) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["run", "mnist-mlp", "--set", "train_size=20000", "--metrics", log.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(log).map_or(true, |t| !t.contains("\"type\":\"step\"")) {
+        assert!(std::time::Instant::now() < deadline, "no step event within 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+fn kill(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_signal_ends_a_headless_run_with_its_code_and_whole_log_lines() {
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run.jsonl");
+        let child = start_logged_run(&log);
+        kill(&child, signal);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {}", stderr(&out));
+        assert!(!log_lines(&log).is_empty());
+    }
+}
+
+#[test]
+fn signal_wiring_a_signal_ends_a_headless_run_with_an_interrupted_summary() {
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run.jsonl");
+        let child = start_logged_run(&log);
+        kill(&child, signal);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {}", stderr(&out));
+        let last = log_lines(&log).pop().unwrap();
+        assert_eq!(last["type"], "summary", "SIG{signal}");
+        assert_eq!(last["stopped"], "interrupted", "SIG{signal}");
+        let stdout = lines(&out);
+        assert_eq!(stdout.last().unwrap()["stopped"], "interrupted", "SIG{signal}");
+    }
+}

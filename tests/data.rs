@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use fitcheck::data::{DataError, load_idx_dir};
+use fitcheck::data::{DataError, DataShape, DatasetSpec, Features, load_idx_dir};
 use sha2::{Digest, Sha256};
 
 #[test]
@@ -156,4 +156,76 @@ fn shift_augmentation_trains_and_needs_images() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("field `augment`: shifting needs images"));
+}
+
+#[test]
+fn zero_pixel_images_are_refused_not_a_panic_later() {
+    for dims in [[5u32, 0, 28], [5, 28, 0]] {
+        let dir = folder(5, |d| {
+            std::fs::write(d.join("train-images-idx3-ubyte"), header(&dims)).unwrap();
+        });
+        let err = load_idx_dir(dir.path(), "z").unwrap_err();
+        assert!(matches!(err, DataError::Shape { .. }), "{err}");
+        assert!(err.to_string().contains("expected images of at least 1x1 pixels"), "{err}");
+        let spec = DatasetSpec::Idx { dir: dir.path().display().to_string() };
+        let err = spec.shape(Path::new("unused")).unwrap_err();
+        assert!(err.to_string().contains("expected images of at least 1x1 pixels"), "{err}");
+    }
+}
+
+#[test]
+fn the_shape_read_from_headers_is_the_loaded_shape() {
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let mut specs = vec![
+        DatasetSpec::Mnist,
+        DatasetSpec::FizzBuzz,
+        DatasetSpec::Spirals { arms: 5, noise: 0.1 },
+        DatasetSpec::Blobs { centers: 255, noise: 0.1 },
+        DatasetSpec::Moons { noise: 0.1 },
+        DatasetSpec::Circles { noise: 0.1 },
+        DatasetSpec::Xor,
+    ];
+    let small = folder(7, |_| {});
+    specs.push(DatasetSpec::Idx { dir: small.path().display().to_string() });
+    for spec in specs {
+        let shape = spec.shape(&mnist).unwrap();
+        let data = spec.load(&mnist, 1).unwrap();
+        let bytes = match data.train.features {
+            Features::U8(_) => 1,
+            Features::F32(_) => 4,
+        };
+        let loaded = DataShape {
+            train: data.train.len(),
+            test: data.test.len(),
+            dim: data.train.dim,
+            classes: data.train.classes,
+            image: data.train.image,
+            bytes_per_value: bytes,
+        };
+        assert_eq!(shape, loaded, "{spec:?}");
+        assert!(data.train.labels.iter().all(|&l| (l as usize) < data.train.classes), "{spec:?}");
+    }
+    // A raw file's length is checked from the header alone; the same error as the full read.
+    let truncated = folder(5, |d| {
+        let p = d.join("train-images-idx3-ubyte");
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
+    });
+    let spec = DatasetSpec::Idx { dir: truncated.path().display().to_string() };
+    let err = spec.shape(&mnist).unwrap_err();
+    assert!(matches!(err, DataError::Truncated { expected: 20, found: 17, .. }), "{err}");
+}
+
+#[test]
+fn generated_class_counts_outside_2_to_255_are_errors() {
+    let mnist = Path::new("unused");
+    for spec in [
+        DatasetSpec::Spirals { arms: 0, noise: 0.1 },
+        DatasetSpec::Spirals { arms: 1, noise: 0.1 },
+        DatasetSpec::Blobs { centers: 256, noise: 0.1 },
+        DatasetSpec::Blobs { centers: 100_000, noise: 0.1 },
+    ] {
+        assert!(matches!(spec.load(mnist, 1), Err(DataError::Spec(_))), "{spec:?}");
+        assert!(matches!(spec.shape(mnist), Err(DataError::Spec(_))), "{spec:?}");
+    }
 }

@@ -75,9 +75,11 @@ fn gaussian(noise: f32) -> Normal<f32> {
     Normal::new(0.0, noise.max(0.0)).expect("a non-negative spread")
 }
 
-/// `arms` interleaved spiral arms, one class each, radius up to 1.
+/// `arms` interleaved spiral arms, one class each, radius up to 1. The
+/// count is the caller's to check ([`super::DatasetSpec::check`]: 2 to
+/// 255); outside that, the set is still made, with no wrapped labels.
 pub fn spirals(arms: u32, noise: f32, seed: u64) -> TrainTest {
-    let arms = arms.max(2) as usize;
+    let arms = (arms as usize).clamp(1, super::MAX_CLASSES);
     let g = gaussian(noise);
     two_d("spirals", arms, seed, |i, _, rng| {
         let c = i % arms;
@@ -119,9 +121,10 @@ pub fn xor(seed: u64) -> TrainTest {
     })
 }
 
-/// Gaussian blobs of spread `noise` around `centers` points on the unit circle.
+/// Gaussian blobs of spread `noise` around `centers` points on the unit
+/// circle. The count is the caller's to check, as for [`spirals`].
 pub fn blobs(centers: u32, noise: f32, seed: u64) -> TrainTest {
-    let k = centers.max(2) as usize;
+    let k = (centers as usize).clamp(1, super::MAX_CLASSES);
     let g = gaussian(noise);
     two_d("blobs", k, seed, |i, _, rng| {
         let c = i % k;

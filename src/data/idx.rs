@@ -43,6 +43,9 @@ pub enum DataError {
     Missing { dir: PathBuf, name: String },
     #[error("{}: no such dataset folder", dir.display())]
     NoFolder { dir: PathBuf },
+    /// A generated set asked for what it cannot make (its preset field is `dataset`).
+    #[error("{0}")]
+    Spec(String),
 }
 
 /// Bytes shown as hex in an error message.
@@ -86,6 +89,36 @@ pub fn read_idx(path: &Path) -> Result<IdxFile, DataError> {
     parse_idx(path, bytes)
 }
 
+/// Reads only the header of an IDX file (raw or gzipped) and returns its
+/// dimensions: the shape of a dataset without reading its data, so sizes
+/// can be checked before anything large is allocated. The full read
+/// ([`read_idx`]) still checks that the data are as long as announced.
+pub fn read_idx_dims(path: &Path) -> Result<Vec<usize>, DataError> {
+    let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
+    let mut raw = BufReader::new(File::open(path).map_err(io_err)?);
+    let mut head = [0u8; 2];
+    let got = read_fully(&mut raw, &mut head).map_err(io_err)?;
+    let chained = (&head[..got]).chain(raw);
+    // The longest header: 4 bytes, then 255 dimensions of 4 bytes.
+    let mut header = vec![0u8; 4 + 4 * 255];
+    let gzipped = got == 2 && head == [0x1f, 0x8b];
+    let n = if gzipped {
+        read_fully(&mut GzDecoder::new(chained), &mut header)
+            .map_err(|source| DataError::Gzip { path: path.to_path_buf(), source })?
+    } else {
+        read_fully(&mut chained.take(header.len() as u64), &mut header).map_err(io_err)?
+    };
+    header.truncate(n);
+    let (dims, header_len) = parse_header(path, &header)?;
+    if !gzipped {
+        // A raw file's length tells its data's length: check it now, as the
+        // full read would (a gzipped one is checked when it is read).
+        let len = std::fs::metadata(path).map_err(io_err)?.len() as usize;
+        check_length(path, &dims, len.saturating_sub(header_len))?;
+    }
+    Ok(dims)
+}
+
 fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -99,6 +132,26 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Checks the header of decompressed IDX bytes and keeps the data.
 pub fn parse_idx(path: &Path, mut bytes: Vec<u8>) -> Result<IdxFile, DataError> {
+    let (dims, header) = parse_header(path, &bytes)?;
+    check_length(path, &dims, bytes.len() - header)?;
+    bytes.drain(..header);
+    Ok(IdxFile { dims, data: bytes })
+}
+
+/// Whether `found` bytes of data are exactly what `dims` announce.
+fn check_length(path: &Path, dims: &[usize], found: usize) -> Result<(), DataError> {
+    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
+    if found < expected {
+        return Err(DataError::Truncated { path: path.to_path_buf(), expected, found });
+    }
+    if found > expected {
+        return Err(DataError::TrailingBytes { path: path.to_path_buf(), expected, extra: found - expected });
+    }
+    Ok(())
+}
+
+/// The dimensions an IDX header announces, and the header's length.
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, usize), DataError> {
     let path_buf = || path.to_path_buf();
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[3] == 0 {
         return Err(DataError::BadMagic { path: path_buf(), found: HexBytes(bytes.iter().take(4).copied().collect()) });
@@ -113,16 +166,7 @@ pub fn parse_idx(path: &Path, mut bytes: Vec<u8>) -> Result<IdxFile, DataError> 
     }
     let dims: Vec<usize> =
         bytes[4..header].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
-    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
-    let found = bytes.len() - header;
-    if found < expected {
-        return Err(DataError::Truncated { path: path_buf(), expected, found });
-    }
-    if found > expected {
-        return Err(DataError::TrailingBytes { path: path_buf(), expected, extra: found - expected });
-    }
-    bytes.drain(..header);
-    Ok(IdxFile { dims, data: bytes })
+    Ok((dims, header))
 }
 
 #[cfg(test)]

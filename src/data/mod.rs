@@ -15,7 +15,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use idx::{DataError, IdxFile, read_idx};
+pub use idx::{DataError, IdxFile, read_idx, read_idx_dims};
+
+/// Labels are bytes: a dataset has at most this many classes (255, not
+/// 256, so a class count itself also fits a byte).
+pub const MAX_CLASSES: usize = 255;
 
 /// Where the samples come from (a preset's `dataset`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,9 +62,57 @@ impl DatasetSpec {
         }
     }
 
+    /// What a generated set's parameters allow: at least 2 classes (one
+    /// class is nothing to learn) and at most [`MAX_CLASSES`] (labels are
+    /// bytes). Refused rather than silently changed.
+    pub fn check(&self) -> Result<(), String> {
+        let (what, one, n) = match *self {
+            DatasetSpec::Spirals { arms, .. } => ("arms", "arm", arms),
+            DatasetSpec::Blobs { centers, .. } => ("centers", "center", centers),
+            _ => return Ok(()),
+        };
+        if n < 2 {
+            return Err(format!("{what} must be at least 2 (one class per {one}), got {n}"));
+        }
+        if n as usize > MAX_CLASSES {
+            return Err(format!("{what} must be at most {MAX_CLASSES} (labels are bytes), got {n}"));
+        }
+        Ok(())
+    }
+
+    /// The set's sizes without loading it: constants for the generated sets,
+    /// the headers alone for IDX folders. Cheap, so sizes can be checked
+    /// before anything large is read or allocated.
+    pub fn shape(&self, mnist_dir: &Path) -> Result<DataShape, DataError> {
+        self.check().map_err(DataError::Spec)?;
+        let two_d = |classes| DataShape {
+            train: generated::POINTS_TRAIN,
+            test: generated::POINTS_TEST,
+            dim: 2,
+            classes,
+            image: None,
+            bytes_per_value: 4,
+        };
+        Ok(match *self {
+            DatasetSpec::Mnist => idx_dir_shape(mnist_dir)?,
+            DatasetSpec::Idx { ref dir } => idx_dir_shape(Path::new(dir))?,
+            DatasetSpec::FizzBuzz => DataShape {
+                train: generated::FIZZBUZZ_TRAIN.count(),
+                test: generated::FIZZBUZZ_TEST.count(),
+                dim: generated::FIZZBUZZ_BITS,
+                classes: 4,
+                image: None,
+                bytes_per_value: 4,
+            },
+            DatasetSpec::Spirals { arms: n, .. } | DatasetSpec::Blobs { centers: n, .. } => two_d(n as usize),
+            DatasetSpec::Moons { .. } | DatasetSpec::Circles { .. } | DatasetSpec::Xor => two_d(2),
+        })
+    }
+
     /// Loads or generates the set; `mnist_dir` is where `Mnist` lives and
     /// `seed` seeds the generated sets.
     pub fn load(&self, mnist_dir: &Path, seed: u64) -> Result<TrainTest, DataError> {
+        self.check().map_err(DataError::Spec)?;
         Ok(match *self {
             DatasetSpec::Mnist => load_idx_dir(mnist_dir, "MNIST")?,
             DatasetSpec::Idx { ref dir } => load_idx_dir(Path::new(dir), dir)?,
@@ -96,11 +148,46 @@ pub enum Normalize {
     Standardize,
 }
 
+impl Normalize {
+    /// Whether this map suits the features: `Scale255` is for bytes only.
+    pub fn check(self, byte_features: bool) -> Result<(), String> {
+        if self == Normalize::Scale255 && !byte_features {
+            return Err("Scale255 is for 0..255 pixel data; this dataset has real-valued features: use None or \
+                        Standardize"
+                .into());
+        }
+        Ok(())
+    }
+}
+
 /// The features of a dataset: bytes (images) or real values (generated sets).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Features {
     U8(Vec<u8>),
     F32(Vec<f32>),
+}
+
+/// A dataset's sizes, known before it is loaded ([`DatasetSpec::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataShape {
+    /// Samples in the training pool (validation is carved from it) and the test set.
+    pub train: usize,
+    pub test: usize,
+    /// Features per sample.
+    pub dim: usize,
+    pub classes: usize,
+    /// `(rows, cols)` when the features are an image.
+    pub image: Option<(usize, usize)>,
+    /// 1 for byte features (images), 4 for `f32` (generated sets).
+    pub bytes_per_value: usize,
+}
+
+impl DataShape {
+    /// Bytes the loaded features and labels take.
+    pub fn bytes(&self) -> f64 {
+        let samples = (self.train + self.test) as f64;
+        samples * (self.dim as f64 * self.bytes_per_value as f64 + 1.0)
+    }
 }
 
 /// A labelled set of samples of `dim` features each.
@@ -135,9 +222,7 @@ impl Normalizer {
             Normalize::None => Ok(Normalizer { offset: vec![0.0; d], scale: vec![1.0; d] }),
             Normalize::Scale255 => match data.features {
                 Features::U8(_) => Ok(Normalizer { offset: vec![0.0; d], scale: vec![1.0 / 255.0; d] }),
-                Features::F32(_) => Err("Scale255 is for 0..255 pixel data; this dataset has real-valued \
-                                        features: use None or Standardize"
-                    .into()),
+                Features::F32(_) => Err(kind.check(false).err().unwrap_or_default()),
             },
             Normalize::Standardize => {
                 let (mut sum, mut sq) = (vec![0f64; d], vec![0f64; d]);
@@ -310,22 +395,30 @@ fn stratified_take(pool: &[u32], labels: &[u8], classes: usize, n: usize) -> (Ve
 }
 
 impl Split {
+    /// The training samples a split of a pool of `n` takes, or the field
+    /// (`val_size` or `train_size`) that asks for more than there is.
+    pub fn sizes(n: usize, val_size: usize, train_size: Option<usize>) -> Result<usize, (&'static str, String)> {
+        if val_size >= n {
+            return Err(("val_size", format!("val_size {val_size} leaves no training data out of {n} samples")));
+        }
+        let available = n - val_size;
+        let train_size = train_size.unwrap_or(available);
+        if train_size > available {
+            return Err((
+                "train_size",
+                format!("train_size {train_size} is more than the {available} samples left after val_size {val_size}"),
+            ));
+        }
+        Ok(train_size)
+    }
+
     /// A seeded split of a training set: `val_size` samples for validation,
     /// then `train_size` (all the rest when `None`) for training, each
     /// stratified (every class keeps its share). Disjoint by construction;
     /// the test set is never touched.
     pub fn new(data: &Dataset, val_size: usize, train_size: Option<usize>, seed: u64) -> Result<Split, String> {
         let n = data.len();
-        if val_size >= n {
-            return Err(format!("val_size {val_size} leaves no training data out of {n} samples"));
-        }
-        let available = n - val_size;
-        let train_size = train_size.unwrap_or(available);
-        if train_size > available {
-            return Err(format!(
-                "train_size {train_size} is more than the {available} samples left after val_size {val_size}"
-            ));
-        }
+        let train_size = Split::sizes(n, val_size, train_size).map_err(|(_, m)| m)?;
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5EED_5B17));
         let (val, rest) = stratified_take(&order, &data.labels, data.classes, val_size);
@@ -391,6 +484,9 @@ fn load_pair(dir: &Path, images: &str, labels: &str, classes: usize) -> Result<D
     if img.dims[0] == 0 {
         return Err(DataError::Empty { path: img_path });
     }
+    if img.dims[1] == 0 || img.dims[2] == 0 {
+        return Err(DataError::Shape { path: img_path, want: IMAGE_SIZE, dims: img.dims });
+    }
     if let Some(index) = lbl.data.iter().position(|&y| y as usize >= classes) {
         return Err(DataError::LabelOutOfRange { path: lbl_path, index, label: lbl.data[index], classes });
     }
@@ -401,6 +497,60 @@ fn load_pair(dir: &Path, images: &str, labels: &str, classes: usize) -> Result<D
         dim: rows * cols,
         classes,
         image: Some((rows, cols)),
+    })
+}
+
+const IMAGE_SIZE: &str = "images of at least 1x1 pixels";
+
+/// The shape of an MNIST-layout IDX folder from its four headers, checked
+/// as [`load_idx_dir`] checks the files (except the data's length).
+fn idx_dir_shape(dir: &Path) -> Result<DataShape, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::NoFolder { dir: dir.to_path_buf() });
+    }
+    let mut counts = [0usize; 2];
+    let mut sizes = [(0usize, 0usize); 2];
+    for (k, (images, labels)) in [(IDX_FILES[0], IDX_FILES[1]), (IDX_FILES[2], IDX_FILES[3])].into_iter().enumerate() {
+        let (img_path, lbl_path) = (find_file(dir, images)?, find_file(dir, labels)?);
+        let img = read_idx_dims(&img_path)?;
+        let lbl = read_idx_dims(&lbl_path)?;
+        if img.len() != 3 {
+            return Err(DataError::Shape { path: img_path, want: "3 dimensions (count, rows, cols)", dims: img });
+        }
+        if lbl.len() != 1 {
+            return Err(DataError::Shape { path: lbl_path, want: "1 dimension (count)", dims: lbl });
+        }
+        if img[0] != lbl[0] {
+            return Err(DataError::CountMismatch {
+                images: img_path,
+                image_count: img[0],
+                labels: lbl_path,
+                label_count: lbl[0],
+            });
+        }
+        if img[0] == 0 {
+            return Err(DataError::Empty { path: img_path });
+        }
+        if img[1] == 0 || img[2] == 0 {
+            return Err(DataError::Shape { path: img_path, want: IMAGE_SIZE, dims: img });
+        }
+        counts[k] = img[0];
+        sizes[k] = (img[1], img[2]);
+    }
+    if sizes[0].0.checked_mul(sizes[0].1) != sizes[1].0.checked_mul(sizes[1].1) {
+        return Err(DataError::Shape {
+            path: find_file(dir, IDX_FILES[2])?,
+            want: "the same image size as the training images",
+            dims: vec![counts[1], sizes[1].0, sizes[1].1],
+        });
+    }
+    Ok(DataShape {
+        train: counts[0],
+        test: counts[1],
+        dim: sizes[0].0.saturating_mul(sizes[0].1),
+        classes: 10,
+        image: Some(sizes[0]),
+        bytes_per_value: 1,
     })
 }
 

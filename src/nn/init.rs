@@ -38,11 +38,18 @@ impl Init {
         }
     }
 
-    /// A fresh `fan_in x fan_out` weight matrix.
+    /// A fresh `fan_in x fan_out` weight matrix. A matrix with no entries
+    /// (a fan of 0, whose standard deviation is infinite) is simply empty:
+    /// never a panic, whatever shape reaches it.
     pub fn weights(self, act: Activation, fan_in: usize, fan_out: usize, rng: &mut impl Rng) -> Array2<f32> {
         let std = self.std(act, fan_in, fan_out);
-        let normal = Normal::new(0.0f32, std).expect("std is finite and positive");
-        Array2::from_shape_simple_fn((fan_in, fan_out), || normal.sample(rng))
+        match Normal::new(0.0f32, std) {
+            Ok(normal) if fan_in > 0 && fan_out > 0 => {
+                Array2::from_shape_simple_fn((fan_in, fan_out), || normal.sample(rng))
+            }
+            // Only an empty matrix has a fan of 0; the std is finite otherwise.
+            _ => Array2::zeros((fan_in, fan_out)),
+        }
     }
 }
 
@@ -57,6 +64,16 @@ mod tests {
         assert_eq!(Init::Auto.resolve(Activation::Selu), Init::LeCun);
         assert_eq!(Init::Auto.resolve(Activation::Sigmoid), Init::Glorot);
         assert_eq!(Init::He.resolve(Activation::Sigmoid), Init::He);
+    }
+
+    #[test]
+    fn a_fan_of_zero_gives_an_empty_matrix_not_a_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for init in [Init::Auto, Init::He, Init::Glorot, Init::LeCun] {
+            assert_eq!(init.weights(Activation::Relu, 0, 5, &mut rng).dim(), (0, 5));
+            assert_eq!(init.weights(Activation::Tanh, 0, 0, &mut rng).dim(), (0, 0));
+            assert_eq!(init.weights(Activation::Selu, 3, 0, &mut rng).dim(), (3, 0));
+        }
     }
 
     #[test]

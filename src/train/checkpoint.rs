@@ -5,11 +5,13 @@
 //! learning keeps the hidden layers and starts a fresh output layer). Tensors use PyTorch's layouts: `dense.{l}.weight` is `[out, in]`
 //! (as `nn.Linear`), `conv.{i}.weight` is `[c_out, c_in, k, k]` (as
 //! `nn.Conv2d`). The file is written beside its destination and renamed
-//! into place, so a killed process never leaves half a checkpoint.
+//! into place, so a killed process never leaves half a checkpoint. File
+//! names come from the preset's name, reduced to `[A-Za-z0-9._-]`, so no
+//! name can write outside the checkpoint folder.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use std::collections::HashMap;
 
@@ -189,9 +191,32 @@ fn put(net: &mut Network, tensors: &[Tensor]) {
     }
 }
 
+/// `name` as a file-name part: every character outside `[A-Za-z0-9._-]`
+/// becomes `_`, and leading dots, dashes and underscores go (no hidden
+/// file, no `..`, nothing an option parser takes for a flag). Never empty.
+pub fn sanitize(name: &str) -> String {
+    let mapped: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    let trimmed = mapped.trim_start_matches(['.', '_', '-']);
+    if trimmed.is_empty() { "run".to_string() } else { trimmed.to_string() }
+}
+
+/// The checkpoint of preset `name` at `step`, inside `dir` whatever the name.
+pub fn path_in(dir: &Path, name: &str, step: u64) -> PathBuf {
+    dir.join(format!("{}-step{step}.safetensors", sanitize(name)))
+}
+
 /// Writes the checkpoint to `path` atomically (a temporary file in the same
-/// folder, then a rename), creating the folder if needed.
+/// folder, then a rename), creating the folder if needed. A path with a
+/// `..` component is refused: a name joined to the folder unsanitized
+/// (`../../escaped`) must not climb out of it.
 pub fn save(net: &Network, metadata: &BTreeMap<String, String>, path: &Path) -> io::Result<()> {
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: a checkpoint path may not contain `..`", path.display()),
+        ));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -247,6 +272,34 @@ mod tests {
         // PyTorch [o=1, ci=0, dy=2, dx=0] is ours [(2·3 + 0)·1 + 0, 1].
         assert_eq!(cw[9 + 6], p.w[[6, 1]]);
         assert_eq!(read(data, &header["dense.1.bias"]).len(), 5);
+    }
+
+    #[test]
+    fn names_cannot_leave_the_checkpoint_folder() {
+        assert_eq!(sanitize("mnist-mlp"), "mnist-mlp");
+        assert_eq!(sanitize("../../../escaped"), "escaped");
+        assert_eq!(sanitize("/etc/passwd"), "etc_passwd");
+        assert_eq!(sanitize(".hidden"), "hidden");
+        assert_eq!(sanitize("a b\nc\\d"), "a_b_c_d");
+        assert_eq!(sanitize(".."), "run");
+        assert_eq!(sanitize(""), "run");
+        let dir = Path::new("checkpoints");
+        for name in ["../../../escaped", "/abs/olute", "..", "a/../../b"] {
+            let p = path_in(dir, name, 5);
+            assert_eq!(p.parent(), Some(dir), "{name} -> {}", p.display());
+        }
+
+        // An unsanitized join is refused by `save` itself, nothing written.
+        let root = tempfile::tempdir().unwrap();
+        let inner = root.path().join("a/b/checkpoints");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let net = Network::new(4, &[3], 2, Activation::Relu, Init::Auto, &mut rng);
+        let escaping = inner.join("../../../escaped-step5.safetensors");
+        let err = save(&net, &BTreeMap::new(), &escaping).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none(), "nothing was created");
+        save(&net, &BTreeMap::new(), &path_in(&inner, "../../../escaped", 5)).unwrap();
+        assert!(inner.join("escaped-step5.safetensors").is_file());
     }
 
     #[test]

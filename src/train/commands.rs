@@ -19,14 +19,6 @@ pub(super) enum Next {
     Continue(usize),
 }
 
-/// A preset name as a file name: letters, digits, `.`, `_`, `-`; nothing
-/// that could climb out of the checkpoint folder.
-fn file_stem(name: &str) -> String {
-    let s: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') { c } else { '_' }).collect();
-    if s.trim_matches('_').is_empty() { "run".into() } else { s }
-}
-
 impl Trainer {
     /// Sends an event that must not be dropped; `Err` when nobody listens.
     pub(super) fn emit(events: &Sender<Event>, e: Event) -> Result<(), Halt> {
@@ -147,8 +139,7 @@ impl Trainer {
                 }
             }
             Command::SaveCheckpoint => {
-                let name = format!("{}-step{}.safetensors", file_stem(&self.preset.name), self.step);
-                let path = self.checkpoint_dir.join(name);
+                let path = checkpoint::path_in(&self.checkpoint_dir, &self.preset.name, self.step);
                 self.save_weights(&path, events)?;
             }
             Command::Pause if !self.paused => {
@@ -247,18 +238,5 @@ impl Trainer {
                 Err(Halt) => return None,
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::file_stem;
-
-    #[test]
-    fn a_preset_name_cannot_climb_out_of_the_checkpoint_folder() {
-        assert_eq!(file_stem("../../../escaped"), "_________escaped");
-        assert_eq!(file_stem("mnist-mlp"), "mnist-mlp");
-        assert_eq!(file_stem(".."), "run");
-        assert!(!file_stem("/etc/passwd").contains('/'));
     }
 }

@@ -1,0 +1,370 @@
+//! Fuzzing in the normal suite (proptest): the preset parser, `--set`, the
+//! shared preflight, and the IDX reader take arbitrary and mutated input
+//! and answer `Ok` or their own error — never a panic, never an allocation
+//! sized by what the input claims. The seed corpus is every preset in
+//! `presets/` and `tests/fixtures/`, and small IDX files, raw and gzipped.
+//!
+//! Bounded: the case counts below (182,300 inputs in all: 30,000 for each
+//! preset property, 20,000 for each IDX property in memory, 2,000 IDX files
+//! on disk, 300 mutated presets of which ~60 get as far as building their
+//! trainer) take about 15 s in release. `PROPTEST_CASES=N` runs N cases of
+//! every property instead.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+use fitcheck::data::idx::parse_idx;
+use fitcheck::data::{DataError, DataShape, read_idx, read_idx_dims};
+use fitcheck::limits;
+use fitcheck::preset::{FIELDS, Preset};
+
+/// The per-property case count: `PROPTEST_CASES` when set, else `default`.
+fn cases(default: u32) -> Config {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default);
+    Config { cases, failure_persistence: None, ..Config::default() }
+}
+
+/// Every `.ron` under `presets/` and `tests/fixtures/`: the seed corpus.
+fn corpus() -> &'static [String] {
+    static CORPUS: OnceLock<Vec<String>> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("presets"), root.join("tests/fixtures")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "ron") {
+                    files.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        assert!(files.len() >= 25, "the corpus holds the presets and the fixtures: {}", files.len());
+        files
+    })
+}
+
+/// One edit of a byte string: flip a bit, delete, duplicate or insert a
+/// range, or truncate. Positions are fractions of the length, so an edit
+/// applies to any input.
+#[derive(Clone, Debug)]
+enum Edit {
+    Flip(f64, u8),
+    Delete(f64, usize),
+    Duplicate(f64, usize),
+    Insert(f64, Vec<u8>),
+    Truncate(f64),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    // Bytes that matter to RON and to IDX headers, and anything else.
+    let interesting = prop_oneof![
+        Just(b"(".to_vec()),
+        Just(b")".to_vec()),
+        Just(b"[".to_vec()),
+        Just(b"]".to_vec()),
+        Just(b",".to_vec()),
+        Just(b":".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b"Some(".to_vec()),
+        Just(b"None".to_vec()),
+        Just(b"-1".to_vec()),
+        Just(b"1e39".to_vec()),
+        Just(b"NaN".to_vec()),
+        Just(b"4294967295".to_vec()),
+        Just(b"18446744073709551616".to_vec()),
+        Just(b"/*".to_vec()),
+        Just(b"//".to_vec()),
+        Just(b"r#\"".to_vec()),
+        Just(vec![0xff, 0xff, 0xff, 0xff]),
+        Just(vec![0, 0, 8, 3]),
+        proptest::collection::vec(any::<u8>(), 1..8),
+    ];
+    prop_oneof![
+        (0.0..1.0f64, 0u8..8).prop_map(|(p, b)| Edit::Flip(p, b)),
+        (0.0..1.0f64, 1usize..40).prop_map(|(p, n)| Edit::Delete(p, n)),
+        (0.0..1.0f64, 1usize..40).prop_map(|(p, n)| Edit::Duplicate(p, n)),
+        (0.0..1.0f64, interesting).prop_map(|(p, b)| Edit::Insert(p, b)),
+        (0.0..1.0f64).prop_map(Edit::Truncate),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
+    let at = |p: f64, len: usize| ((p * len as f64) as usize).min(len);
+    match *edit {
+        Edit::Flip(p, bit) if !bytes.is_empty() => {
+            let i = at(p, bytes.len() - 1);
+            bytes[i] ^= 1 << bit;
+        }
+        Edit::Flip(..) => {}
+        Edit::Delete(p, n) => {
+            let i = at(p, bytes.len());
+            let end = (i + n).min(bytes.len());
+            bytes.drain(i..end);
+        }
+        Edit::Duplicate(p, n) => {
+            let i = at(p, bytes.len());
+            let piece = bytes[i..(i + n).min(bytes.len())].to_vec();
+            bytes.splice(i..i, piece);
+        }
+        Edit::Insert(p, ref b) => {
+            let i = at(p, bytes.len());
+            bytes.splice(i..i, b.iter().copied());
+        }
+        Edit::Truncate(p) => {
+            let n = at(p, bytes.len());
+            bytes.truncate(n);
+        }
+    }
+}
+
+fn mutated(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut bytes = seed.to_vec();
+    edits.iter().for_each(|e| apply(&mut bytes, e));
+    bytes
+}
+
+/// The bundled MNIST's folder, for presets that name it.
+fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist")
+}
+
+/// A preset that parsed: validation and the preflight answer without
+/// panicking, and a preset that validates keeps validating.
+fn exercise(preset: &Preset) {
+    if preset.validate().is_err() {
+        return;
+    }
+    // The shape of the data is read from headers only (or is a constant);
+    // the preflight is arithmetic on it: no panic, no overflow, no allocation.
+    let shape = match preset.dataset.shape(&mnist_dir()) {
+        Ok(shape) => shape,
+        // A fixed MNIST-like shape for the rest when the folder is unreadable.
+        Err(_) => {
+            DataShape { train: 60_000, test: 10_000, dim: 784, classes: 10, image: Some((28, 28)), bytes_per_value: 1 }
+        }
+    };
+    let _ = limits::preflight(preset, &shape);
+    let _ = limits::estimate(preset, &shape, 2);
+}
+
+proptest! {
+    #![proptest_config(cases(30_000))]
+
+    /// Arbitrary text: an error with a position, or a preset.
+    #[test]
+    fn preset_parser_takes_any_text(text in any::<String>()) {
+        match Preset::parse(&text, "fuzz.ron") {
+            Ok(p) => exercise(&p),
+            Err(e) => prop_assert!(e.to_string().starts_with("fuzz.ron")),
+        }
+    }
+
+    /// RON-shaped text from the grammar's own tokens reaches deeper.
+    #[test]
+    fn preset_parser_takes_ron_shaped_text(tokens in proptest::collection::vec(prop_oneof![
+        Just("Preset(".to_string()), Just(")".to_string()), Just("[".to_string()), Just("]".to_string()),
+        Just(",".to_string()), Just(":".to_string()), Just("Some(".to_string()), Just("None".to_string()),
+        Just("Conv(filters: 1, kernel: 3)".to_string()), Just("MaxPool(2)".to_string()),
+        Just("Spirals(arms: 3, noise: 0.1)".to_string()), Just("Mnist".to_string()),
+        proptest::sample::select(FIELDS.to_vec()).prop_map(|f| format!("{f}:")),
+        "-?[0-9]{1,12}(\\.[0-9]{0,4})?".prop_map(|s| s),
+        "\"[a-z./]{0,8}\"".prop_map(|s| s),
+    ], 0..60)) {
+        let text = tokens.join(" ");
+        if let Ok(p) = Preset::parse(&text, "fuzz.ron") {
+            exercise(&p);
+        }
+    }
+
+    /// Every preset and fixture, mutated a few times over.
+    #[test]
+    fn mutated_presets_parse_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                            edits in proptest::collection::vec(edit(), 1..4)) {
+        let seed = &corpus()[which.index(corpus().len())];
+        let bytes = mutated(seed.as_bytes(), &edits);
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(p) = Preset::parse(&text, "fuzz.ron") {
+            exercise(&p);
+        }
+    }
+
+    /// `--set` with any key and value: the preset is changed and still
+    /// valid, or it is refused with an error naming the `--set`.
+    #[test]
+    fn set_takes_any_assignment(key in prop_oneof![
+            9 => proptest::sample::select(FIELDS.to_vec()).prop_map(str::to_string),
+            1 => any::<String>(),
+        ],
+        value in prop_oneof![
+            1 => any::<String>(),
+            2 => "-?[0-9]{1,25}(\\.[0-9]{0,6})?(e-?[0-9]{1,3})?".prop_map(|s| s),
+            4 => "([0-9]{1,4}|0\\.[0-9]{1,3})".prop_map(|s| s),
+            1 => "(Some\\()?\\[[0-9, ]{0,30}\\]\\)?".prop_map(|s| s),
+            1 => "Some\\(\\[((Conv\\(filters: [0-9]{1,3}, kernel: [0-9]{1,2}\\)|MaxPool\\([0-9]{1,2}\\)), ){0,4}\\]\\)".prop_map(|s| s),
+            1 => "(Spirals\\(arms: [0-9]{1,6}, noise: [0-9.]{1,4}\\)|Blobs\\(centers: [0-9]{1,6}, noise: 0.1\\)|Idx\\(dir: \"[a-z/]{0,10}\"\\))".prop_map(|s| s),
+            1 => "(Sgd\\(momentum: -?[0-9.]{1,4}, nesterov: (true|false)\\)|Adam\\(beta1: [0-9.]{1,4}, beta2: [0-9.]{1,5}\\)|RmsProp\\(rho: [0-9.]{1,4}\\)|Adagrad)".prop_map(|s| s),
+            1 => "(Some\\()?(EarlyStopping\\()?\\(patience: [0-9]{1,3}, min_delta: -?[0-9.]{1,5}\\)\\)?".prop_map(|s| s),
+            1 => "\"[ -~]{0,12}\"".prop_map(|s| s),
+        ],
+        which in any::<prop::sample::Index>()) {
+        let presets: Vec<&String> = corpus().iter().filter(|t| t.contains("seed: 7")).collect();
+        let Ok(mut p) = Preset::parse(presets[which.index(presets.len())], "base.ron") else { return Ok(()) };
+        if p.validate().is_err() {
+            return Ok(());
+        }
+        let assignment = format!("{key}={value}");
+        match p.set(&assignment) {
+            Ok(()) => {
+                prop_assert!(p.validate().is_ok(), "{assignment} left an invalid preset");
+                exercise(&p);
+            }
+            Err(e) => prop_assert!(e.to_string().starts_with(&format!("--set {assignment}")), "{e}"),
+        }
+    }
+}
+
+fn idx_bytes(dims: &[u32], fill: impl Fn(usize) -> u8) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    dims.iter().for_each(|d| v.extend_from_slice(&d.to_be_bytes()));
+    let n: usize = dims.iter().map(|&d| d as usize).product();
+    v.extend((0..n).map(fill));
+    v
+}
+
+/// Small real-shaped IDX files: a labels file, a few images, the first
+/// 100 test digits of the bundled MNIST.
+fn idx_corpus() -> &'static [Vec<u8>] {
+    static CORPUS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let mnist = read_idx(&mnist_dir().join("t10k-images-idx3-ubyte.gz")).unwrap();
+        let mut digits = idx_bytes(&[100, 28, 28], |_| 0);
+        let header = digits.len() - 100 * 784;
+        digits[header..].copy_from_slice(&mnist.data[..100 * 784]);
+        vec![
+            idx_bytes(&[10], |i| (i % 10) as u8),
+            idx_bytes(&[3, 4, 4], |i| i as u8),
+            idx_bytes(&[2, 3, 2, 2], |i| (i * 7) as u8),
+            digits,
+        ]
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// `parse_idx`'s answer is consistent: data exactly as long as the dims say.
+fn check_idx(result: Result<fitcheck::data::IdxFile, DataError>) -> Result<(), TestCaseError> {
+    if let Ok(f) = result {
+        let n = f.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        prop_assert_eq!(n, Some(f.data.len()));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases(20_000))]
+
+    #[test]
+    fn idx_parser_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        check_idx(parse_idx(Path::new("fuzz"), bytes))?;
+    }
+
+    #[test]
+    fn idx_parser_takes_any_header(ndims in 0u8..6, dims in proptest::collection::vec(any::<u32>(), 0..6),
+                                   data in proptest::collection::vec(any::<u8>(), 0..48)) {
+        let mut bytes = vec![0, 0, 8, ndims];
+        dims.iter().for_each(|d| bytes.extend_from_slice(&d.to_be_bytes()));
+        bytes.extend(data);
+        check_idx(parse_idx(Path::new("fuzz"), bytes))?;
+    }
+
+    #[test]
+    fn mutated_idx_files_parse_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                              edits in proptest::collection::vec(edit(), 1..5)) {
+        let seed = &idx_corpus()[which.index(idx_corpus().len())];
+        check_idx(parse_idx(Path::new("fuzz"), mutated(seed, &edits)))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(2_000))]
+
+    /// Through the file reader, raw and gzipped (the gzip stream mutated
+    /// too): the full read and the header-only read agree.
+    #[test]
+    fn mutated_idx_files_on_disk_read_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                                      edits in proptest::collection::vec(edit(), 0..4),
+                                                      zipped in any::<bool>(),
+                                                      mutate_zip in any::<bool>()) {
+        let seed = &idx_corpus()[which.index(idx_corpus().len())];
+        let bytes = if zipped && mutate_zip {
+            mutated(&gzip(seed), &edits)
+        } else if zipped {
+            gzip(&mutated(seed, &edits))
+        } else {
+            mutated(seed, &edits)
+        };
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&bytes).unwrap();
+        let full = read_idx(file.path());
+        let dims = read_idx_dims(file.path());
+        if let (Ok(f), Ok(d)) = (&full, &dims) {
+            prop_assert_eq!(&f.dims, d);
+        }
+        if full.is_ok() {
+            prop_assert!(dims.is_ok(), "a file the full read takes has a readable header");
+        }
+        check_idx(full)?;
+    }
+}
+
+/// The bundled MNIST, read once for the property below.
+fn mnist() -> &'static fitcheck::data::TrainTest {
+    static DATA: OnceLock<fitcheck::data::TrainTest> = OnceLock::new();
+    DATA.get_or_init(|| fitcheck::data::DatasetSpec::Mnist.load(&mnist_dir(), 7).unwrap())
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    /// What `check` accepts, a run can start: a mutated preset that passes
+    /// validation and the preflight builds its trainer (small ones only,
+    /// so the property allocates little).
+    #[test]
+    fn what_the_preflight_accepts_the_trainer_builds(which in any::<prop::sample::Index>(),
+                                                    edits in proptest::collection::vec(edit(), 0..3)) {
+        let seed = &corpus()[which.index(corpus().len())];
+        let text = String::from_utf8_lossy(&mutated(seed.as_bytes(), &edits)).into_owned();
+        let Ok(preset) = Preset::parse(&text, "fuzz.ron") else { return Ok(()) };
+        if preset.validate().is_err() {
+            return Ok(());
+        }
+        let Ok(shape) = preset.dataset.shape(&mnist_dir()) else { return Ok(()) };
+        if limits::preflight(&preset, &shape).is_err() {
+            return Ok(());
+        }
+        // The network's part (the data are loaded once, or tiny).
+        let network = |e: limits::Estimate| e.parts.iter().filter(|p| p.what != "data").map(|p| p.bytes).sum::<f64>();
+        let small = limits::estimate(&preset, &shape, 2).is_ok_and(|e| network(e) < 64e6);
+        if !small || matches!(preset.dataset, fitcheck::data::DatasetSpec::Idx { .. }) {
+            return Ok(());
+        }
+        let data = match preset.dataset {
+            fitcheck::data::DatasetSpec::Mnist => mnist().clone(),
+            ref spec => spec.load(&mnist_dir(), preset.seed).unwrap(),
+        };
+        if let Err(e) = fitcheck::train::Trainer::new(&preset, data) {
+            prop_assert!(false, "the preflight accepted what the trainer refuses: {e}\n{text}");
+        }
+    }
+}
