@@ -45,6 +45,8 @@ pub fn run(trainer: Trainer, metrics: Option<&Path>, out: &mut impl Write) -> Re
         match &event {
             // Step metrics and layer statistics only go to the run log.
             Event::Step(_) | Event::Start(_) | Event::Stats(_) | Event::DataView(_) => continue,
+            // diag: step 0 and the probe are measurements, like the statistics.
+            Event::Preflight(_) | Event::Probe(_) => continue,
             Event::Summary(s) => {
                 summary = Some(s.clone());
                 // The summary line carries the checklist's verdict.

@@ -6,6 +6,8 @@
 
 pub mod checkpoint;
 pub mod log;
+pub mod preflight;
+pub mod probe;
 pub mod protocol;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -639,6 +641,11 @@ impl Trainer {
     fn run_inner(&mut self, commands: &Receiver<Command>, events: &Sender<Event>) -> Result<(), Halt> {
         let started = Instant::now();
         Self::emit(events, Event::Start(self.info()))?;
+        // diag hook: step 0 of the checklist, before the first step.
+        Self::emit(
+            events,
+            Event::Preflight(preflight::measure(&self.net, &self.data.train, &self.split.train, &self.norm)),
+        )?;
         let (mut best_epoch, mut best_val_acc) = (0, f32::NEG_INFINITY);
         let mut epochs_done = 0;
         let mut stopped = Stopped::Completed;
@@ -737,6 +744,12 @@ impl Trainer {
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
+            // diag hook: the overfit-one-batch probe when the training data is not learned.
+            if probe::due(epoch, train_acc_eval, self.preset.label_noise) {
+                let (kind, lr) = (self.opt.kind(), self.opt.learning_rate());
+                let r = probe::run(epoch, &self.net, &self.data.train, &self.probe, &self.norm, kind, lr, self.penalty);
+                Self::emit(events, Event::Probe(r))?;
+            }
             let view = self.data_view(epoch, confusion, &wrong);
             Self::emit(events, Event::DataView(view))?;
             if self.early_stopping_says_stop(epoch, val_loss, events)? {

@@ -627,6 +627,8 @@ impl App {
                 self.summary = Some(s);
             }
             Event::Failed { message } => self.status = Status::Failed(message),
+            // The run record keeps them for the checklist (diag).
+            Event::Preflight(_) | Event::Probe(_) | Event::Verdict { .. } => {}
         }
     }
 
