@@ -76,6 +76,7 @@ pub fn due(epoch: usize, train_acc_eval: f32, label_noise: f32) -> bool {
 
 /// Runs both fits on the first `BATCH` samples of `train` (indices into
 /// `data`, mapped by `norm`), on clones of `net`.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     epoch: usize,
     net: &Network,
@@ -111,7 +112,7 @@ pub fn fit(
 ) -> ProbeFit {
     let n = x.nrows();
     let started = Instant::now();
-    let mut ws = net.workspace(n, 0x5EED_0F_BA7C);
+    let mut ws = net.workspace(n, 0x0005_EED0_FBA7);
     let mut grads = net.grads();
     let mut opt = Optimizer::new(kind, lr, &net.tensor_sizes());
     let eval = |net: &Network, ws: &mut crate::nn::Workspace| {
