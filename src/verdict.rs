@@ -1,11 +1,17 @@
 //! The bridge from a run's events to the diagnosis: a [`RunRecord`] keeps
-//! what the checklist needs (epochs, the latest layer statistics, rollbacks,
-//! the live settings) as events arrive, and builds `diagnose::Inputs` from
-//! it. The headless runner and the dashboard both keep one, so they reach
-//! the same verdict on the same run.
+//! what the checklist needs (epochs, the layer statistics at every epoch's
+//! end, rollbacks, step 0's pre-flight, the probes, the live settings) as
+//! events arrive, and builds `diagnose::Inputs` from it. The headless runner
+//! and the dashboard both keep one, so they reach the same verdict on the
+//! same run.
 
-use crate::diagnose::{self, Diagnosis, EpochPoint, Inputs, LayerPoint, Settings};
+use crate::diagnose::{
+    self, Diagnosis, EpochPoint, Inputs, LayerPoint, LayerSnapshot, PreflightPoint, ProbeFitPoint, ProbePoint,
+    Settings, Verdict,
+};
 use crate::preset::{Augment, Preset};
+use crate::train::preflight::Preflight;
+use crate::train::probe::{ProbeFit, ProbeResult};
 use crate::train::{Change, Event, Stopped};
 
 #[derive(Clone, Debug)]
@@ -20,6 +26,15 @@ pub struct RunRecord {
     /// The step each epoch ended at.
     pub epoch_steps: Vec<u64>,
     pub stopped: Option<Stopped>,
+    // diag: the measured evidence of issue 11.
+    /// The layers at each epoch's end, update ratios averaged over the epoch.
+    pub layer_history: Vec<LayerSnapshot>,
+    /// Per layer, the sum of ln(update ratio) and the count, this epoch so far.
+    pub ratio_logs: Vec<(f64, usize)>,
+    pub preflight: Option<PreflightPoint>,
+    pub probes: Vec<ProbePoint>,
+    /// The verdict and finding ids last reported by [`RunRecord::verdict_event`].
+    pub last_verdict: Option<(Verdict, Vec<String>)>,
 }
 
 impl RunRecord {
@@ -33,6 +48,11 @@ impl RunRecord {
             rollback_steps: Vec::new(),
             epoch_steps: Vec::new(),
             stopped: None,
+            layer_history: Vec::new(),
+            ratio_logs: Vec::new(),
+            preflight: None,
+            probes: Vec::new(),
+            last_verdict: None,
         }
     }
 
@@ -44,6 +64,8 @@ impl RunRecord {
                 self.input_scale = info.input_scale;
             }
             Event::Epoch(m) => {
+                let from = self.epoch_steps.last().copied().unwrap_or(0);
+                let rollbacks = self.rollback_steps.iter().filter(|&&s| s > from && s <= m.step).count();
                 self.epochs.push(EpochPoint {
                     epoch: m.epoch,
                     train_loss: m.train_loss,
@@ -51,20 +73,45 @@ impl RunRecord {
                     train_acc_eval: m.train_acc_eval,
                     val_loss: m.val_loss,
                     val_acc: m.val_acc,
+                    penalty: m.penalty,
+                    rollbacks,
                 });
                 self.epoch_steps.push(m.step);
+                // The epoch's layers, their update ratios averaged (geometric
+                // mean) over the epoch's reports: one step's ratio is noisy.
+                let mut layers = self.layers.clone();
+                for (l, &(sum, n)) in layers.iter_mut().zip(&self.ratio_logs) {
+                    l.update_ratio = if n > 0 { (sum / n as f64).exp() as f32 } else { 0.0 };
+                }
+                self.ratio_logs.clear();
+                self.layer_history.push(LayerSnapshot { epoch: m.epoch, layers });
             }
             Event::Stats(r) => {
                 self.layers = r
                     .layers
                     .iter()
                     .map(|l| LayerPoint {
+                        units: l.fan_out,
                         grad_norm: l.grad_norm,
+                        weight_norm: l.weight_norm,
+                        update_ratio: l.update_ratio,
                         dead_fraction: l.dead_fraction,
                         saturated_fraction: l.saturated_fraction,
                     })
                     .collect();
+                if self.ratio_logs.len() != self.layers.len() {
+                    // A new architecture: its ratios start over.
+                    self.ratio_logs = vec![(0.0, 0); self.layers.len()];
+                }
+                for (acc, l) in self.ratio_logs.iter_mut().zip(&self.layers) {
+                    if l.update_ratio.is_finite() && l.update_ratio > 0.0 {
+                        acc.0 += (l.update_ratio as f64).ln();
+                        acc.1 += 1;
+                    }
+                }
             }
+            Event::Preflight(p) => self.preflight = Some(preflight_point(p)),
+            Event::Probe(p) => self.probes.push(probe_point(p)),
             Event::Diverged { step, .. } => self.rollback_steps.push(*step),
             Event::Change(c) => apply_change(&mut self.preset, c),
             Event::Summary(s) => self.stopped = Some(s.stopped),
@@ -86,12 +133,14 @@ impl RunRecord {
                 activation: p.activation.label().to_string(),
                 optimizer: p.optimizer.label(),
                 dropout: p.dropout,
+                l1: p.l1,
                 l2: p.l2,
                 early_stopping: p.early_stopping.is_some(),
                 label_noise: p.label_noise,
                 augmenting: p.augment != Augment::None,
                 convolutional: p.conv.is_some(),
                 images: matches!(p.dataset, crate::data::DatasetSpec::Mnist | crate::data::DatasetSpec::Idx { .. }),
+                normalized: p.normalize != crate::data::Normalize::None,
             },
             input_scale: self.input_scale,
             layers: &self.layers,
@@ -99,8 +148,52 @@ impl RunRecord {
             recent_rollbacks: recent,
             gave_up: self.stopped == Some(Stopped::Diverged),
             stopped_early: self.stopped == Some(Stopped::EarlyStop),
+            layer_history: &self.layer_history,
+            preflight: self.preflight.as_ref(),
+            probes: &self.probes,
         })
     }
+
+    /// `Event::Verdict` when the diagnosis (verdict or finding ids) differs
+    /// from the one last reported: call it after each epoch's event, and
+    /// log what it returns.
+    pub fn verdict_event(&mut self) -> Option<Event> {
+        let epoch = self.epochs.last()?.epoch;
+        let d = self.diagnosis();
+        let now = (d.verdict, d.finding_ids());
+        if self.last_verdict.as_ref() == Some(&now) {
+            return None;
+        }
+        self.last_verdict = Some(now.clone());
+        Some(Event::Verdict { epoch, verdict: now.0.id().to_string(), findings: now.1 })
+    }
+}
+
+fn preflight_point(p: &Preflight) -> PreflightPoint {
+    PreflightPoint {
+        input_max_abs: p.input_max_abs,
+        mean_range: p.mean_range,
+        std_range: p.std_range,
+        off_scale_share: p.off_scale_share,
+        init_loss: p.init_loss,
+        chance_loss: p.chance_loss,
+        class_counts: p.class_counts.clone(),
+        weight_norms: p.weight_norms.clone(),
+    }
+}
+
+fn probe_point(p: &ProbeResult) -> ProbePoint {
+    let fit = |f: &ProbeFit| ProbeFitPoint {
+        optimizer: f.optimizer.clone(),
+        lr: f.lr,
+        steps: f.steps,
+        loss_before: f.loss_before,
+        loss_after: f.loss_after,
+        acc_after: f.acc_after,
+        fits: f.fits,
+        update_ratio: f.update_ratio,
+    };
+    ProbePoint { epoch: p.epoch, batch: p.batch, configured: fit(&p.configured), reference: fit(&p.reference) }
 }
 
 /// Keeps `p` in step with a change the trainer applied.

@@ -408,6 +408,19 @@ impl App {
             A::Dropout(rate) => send(Command::SetDropout(rate)),
             A::AddL2 => send(Command::SetL2(if p.l2 == 0.0 { 1e-3 } else { (p.l2 * 10.0).min(L2_MAX) })),
             A::LessDropout => send(Command::SetDropout(((p.dropout - 0.2) * 10.0).round().max(0.0) / 10.0)),
+            // diag: the remedies of issue 11.
+            A::ScaleLr(factor) => {
+                self.lr_requested = p.lr * factor;
+                send(Command::SetLearningRate(p.lr * factor))
+            }
+            A::LessL2 => send(Command::SetL2(if p.l2 > 1e-6 { p.l2 / 10.0 } else { 0.0 })),
+            A::LessL1 => send(Command::SetL1(if p.l1 > 1e-6 { p.l1 / 10.0 } else { 0.0 })),
+            A::Wider => {
+                let mut next = p.clone();
+                next.hidden = p.hidden.iter().map(|w| w * 2).collect();
+                self.applied = None;
+                Some(Effect::Restart(Box::new(next)))
+            }
             A::Normalize => {
                 let mut next = p.clone();
                 // Pixels scale to [0, 1]; real-valued features standardize.
