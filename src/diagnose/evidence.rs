@@ -205,12 +205,21 @@ pub(super) fn causes(inp: &Inputs<'_>, f: &mut Findings<'_>, unnormalized: bool,
     if let Some(e) = dead_units(inp, hidden) {
         f.add("dead_units", Severity::Warn, e);
     }
-    if s.dropout >= HIGH_DROPOUT && last.train_loss > 1.5 * last.train_loss_eval {
+    // Dropout p leaves (1 − p) of a layer's units at each step: fewer than
+    // there are classes and the net trains through a bottleneck.
+    let narrowest = s.hidden.iter().copied().min();
+    let active = narrowest.map(|w| (1.0 - s.dropout) * w as f32);
+    let starved = active.is_some_and(|a| a < inp.classes as f32);
+    if s.dropout >= HIGH_DROPOUT && (last.train_loss > 1.5 * last.train_loss_eval || starved) {
+        let units = match (narrowest, active) {
+            (Some(w), Some(a)) => format!("; of {w} units in the narrowest layer, {a:.1} are on at a step"),
+            _ => String::new(),
+        };
         f.add(
             "dropout_cost",
             Severity::Warn,
             format!(
-                "dropout {:.1}: training loss {:.3} with it, {:.3} without",
+                "dropout {:.1}: training loss {:.3} with it, {:.3} without{units}",
                 s.dropout, last.train_loss, last.train_loss_eval
             ),
         );
@@ -256,19 +265,39 @@ fn optimization_or_capacity(inp: &Inputs<'_>, f: &mut Findings<'_>, last: &Epoch
         return;
     };
     let (c, r) = (&p.configured, &p.reference);
-    if c.fits || !r.fits {
-        if c.fits && loss_fall > STILL_LEARNING {
-            // Optimization works and the loss still falls fast: not capacity yet.
+    // A hidden layer narrower than the number of classes is a bottleneck,
+    // whatever the loss is doing.
+    let bottleneck = narrowest.is_some_and(|(_, &w)| w < inp.classes);
+    if c.fits || !r.fits || bottleneck {
+        if c.fits && loss_fall > STILL_LEARNING && !bottleneck {
+            // Optimization works and the loss still falls fast: it learns,
+            // slowly; a larger step gets there sooner.
+            f.add(
+                "lr_too_low",
+                Severity::Warn,
+                format!(
+                    "the training loss still falls {:.1}% over the last epochs and the run's settings memorize a \
+                     batch of {} in {} steps: it learns, slowly, at learning rate {:.1e}",
+                    loss_fall * 100.0,
+                    p.batch,
+                    c.steps,
+                    s.lr
+                ),
+            );
             return;
         }
-        let how = if c.fits {
+        let how = if bottleneck {
+            format!("{} classes must pass through it", inp.classes)
+        } else if c.fits {
             format!(
                 "the run's own settings memorize a batch of {} in {} steps, so optimization works",
                 p.batch, c.steps
             )
         } else {
             format!(
-                "not even Adam at 1e-3 memorizes a batch of {} in {} steps (acc {})",
+                "not even {} at {:.0e} memorizes a batch of {} in {} steps (acc {})",
+                r.optimizer,
+                r.lr,
                 p.batch,
                 r.steps,
                 pct(r.acc_after)
@@ -279,9 +308,9 @@ fn optimization_or_capacity(inp: &Inputs<'_>, f: &mut Findings<'_>, last: &Epoch
     }
     // The reference memorizes the batch and the run's settings do not.
     let versus = format!(
-        "with {} at {:.1e} the probe's loss goes {:.3} → {:.3} in {} steps on a batch of {}, where Adam at 1e-3 \
+        "with {} at {:.1e} the probe's loss goes {:.3} → {:.3} in {} steps on a batch of {}, where {} at {:.0e} \
          memorizes it in {}",
-        c.optimizer, c.lr, c.loss_before, c.loss_after, c.steps, p.batch, r.steps
+        c.optimizer, c.lr, c.loss_before, c.loss_after, c.steps, p.batch, r.optimizer, r.lr, r.steps
     );
     if s.dropout >= HIGH_DROPOUT {
         f.add("dropout_cost", Severity::Warn, format!("dropout {:.1}: {versus} without dropout", s.dropout));

@@ -42,6 +42,9 @@ pub const GAP_OVERFIT: f32 = 0.05;
 /// `RISING_EPOCHS` back, is rising.
 pub const VAL_RISE: f32 = 0.10;
 pub const RISING_EPOCHS: usize = 3;
+/// ... and at least this much above it in absolute terms: a validation
+/// loss going 0.004 → 0.006 at 100% validation accuracy is noise, not overfitting.
+pub const VAL_RISE_ABS: f32 = 0.02;
 /// Inputs larger than this in absolute value are not normalized (pixels at
 /// 0..255 reach 255; scaled or standardized inputs stay within a few units).
 pub const INPUT_SCALE_MAX: f32 = 10.0;
@@ -176,7 +179,7 @@ pub struct ProbeFitPoint {
 }
 
 /// The probe at the end of epoch `epoch`: the run's own settings, and a
-/// reference (Adam at 1e-3, no penalty, no dropout), each on one batch.
+/// reference (Adam at a usual rate, no penalty, no dropout), each on one batch.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbePoint {
     pub epoch: usize,
@@ -446,7 +449,15 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
         probe: probe_check.clone(),
         steps,
     };
+    let blew_up = format!("the loss blew up at learning rate {:.2e} and above", s.lr * 2.0);
     let Some(last) = inp.epochs.last() else {
+        // It blew up before the first epoch ended: the cause still shows.
+        if inp.rollbacks > 0 && !unnormalized {
+            f.add("lr_too_high", Severity::Bad, blew_up);
+        }
+        if unnormalized {
+            f.add("unnormalized_inputs", Severity::Bad, input_evidence);
+        }
         let steps = [(Mark::Pending, "after the first epoch".into()), (Mark::Pending, "after step 1".into())];
         return finish(if inp.gave_up { Verdict::Diverging } else { Verdict::TooEarly }, f, steps);
     };
@@ -454,7 +465,20 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     let fit = TRAIN_FIT_ACC * (1.0 - s.label_noise);
     let learned = last.train_acc_eval >= fit;
     if diverging || (inp.rollbacks > 0 && !unnormalized && !learned) {
-        f.add("lr_too_high", Severity::Bad, format!("the loss blew up at learning rate {:.2e} and above", s.lr * 2.0));
+        f.add("lr_too_high", Severity::Bad, blew_up);
+    } else if inp.rollbacks > 0 && !unnormalized {
+        // The guard rescued it: the learning rate set was too high, the one
+        // it runs at now works. Nothing to apply now; the evidence says
+        // where to start next time.
+        f.list.push(Finding {
+            id: "lr_too_high",
+            severity: Severity::Warn,
+            evidence: format!(
+                "the learning rate set blew up {} time(s); the guard lowered it to {:.2e}, where it trains: start there",
+                inp.rollbacks, s.lr
+            ),
+            remedies: vec![],
+        });
     }
     if inp.epochs.len() < MIN_EPOCHS && !diverging {
         let steps = [
@@ -496,7 +520,9 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     // Step 2: only now, is validation good?
     let gap = last.train_acc_eval - last.val_acc;
     let best = inp.epochs.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).unwrap_or(last);
-    let rising = last.val_loss > best.val_loss * (1.0 + VAL_RISE) && last.epoch >= best.epoch + RISING_EPOCHS;
+    let rising = last.val_loss > best.val_loss * (1.0 + VAL_RISE)
+        && last.val_loss > best.val_loss + VAL_RISE_ABS
+        && last.epoch >= best.epoch + RISING_EPOCHS;
     let step2 = format!(
         "val acc {}, {:.1} points below training; val loss {:.3} (best {:.3} at epoch {})",
         pct(last.val_acc),

@@ -317,38 +317,72 @@ fn dead_units_say_where_and_since_when() {
 #[test]
 fn the_probe_separates_capacity_from_optimization() {
     let e = epochs(&LEVELS_OFF);
-    let healthy = history(&e, &[layer(3, 2e-3, 0.5), layer(3, 3e-3, 0.5)]);
-    let s = Settings { hidden: vec![16, 3], ..settings() };
+    let healthy = history(&e, &[layer(16, 2e-3, 0.5), layer(12, 3e-3, 0.5), layer(10, 3e-3, 0.5)]);
+    let s = Settings { hidden: vec![16, 12], ..settings() };
     // The run's own settings memorize a batch: capacity, naming the narrowest layer.
     let probes = [probe(2, true, true)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
     assert_eq!(ids(&d), vec!["capacity_too_small"]);
-    assert!(d.findings[0].evidence.contains("hidden layer 2 (3 units)"), "{}", d.findings[0].evidence);
+    assert!(d.findings[0].evidence.contains("hidden layer 2 (12 units)"), "{}", d.findings[0].evidence);
     assert_eq!(actions(&d, "capacity_too_small"), vec![Action::Wider, Action::AddLayer]);
     assert_eq!(d.probe.as_ref().map(|c| c.mark), Some(Mark::Pass));
-    // Only Adam memorizes it: the settings fail, not the size.
+    // Only the reference memorizes it: the settings fail, not the size.
     let probes = [probe(2, false, true)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
     assert_eq!(ids(&d), vec!["lr_too_low"], "{:?}", ids(&d));
     assert_eq!(d.probe.as_ref().map(|c| c.mark), Some(Mark::Fail));
     // ... or the dropout, when it is high.
-    let dropout = Settings { dropout: 0.9, ..s.clone() };
+    let dropout = Settings { dropout: 0.5, ..s.clone() };
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, dropout) });
     assert_eq!(ids(&d), vec!["dropout_cost"]);
+    // A layer narrower than the classes is a bottleneck, whatever the probe says.
+    let narrow = Settings { hidden: vec![16, 3], ..settings() };
+    let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, narrow) });
+    assert_eq!(ids(&d), vec!["capacity_too_small"]);
+    assert!(d.findings[0].evidence.contains("hidden layer 2 (3 units)"), "{}", d.findings[0].evidence);
     // Neither memorizes 32 samples: the net is too small for even that.
     let probes = [probe(2, false, false)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
     assert_eq!(ids(&d), vec!["capacity_too_small"]);
     // Updates far out of band: never capacity, whatever the probe says.
-    let slow = history(&e, &[layer(3, 1e-8, 0.5), layer(3, 1e-8, 0.5)]);
+    let slow = history(&e, &[layer(16, 1e-8, 0.5), layer(12, 1e-8, 0.5), layer(10, 1e-8, 0.5)]);
     let probes = [probe(2, true, true)];
     let d = diagnose(&Inputs { layer_history: &slow, probes: &probes, ..inputs(&e, s.clone()) });
     assert!(!ids(&d).contains(&"capacity_too_small"));
-    // Still falling fast with a fitting probe: learning, no capacity claim yet.
+    // Still falling fast with a fitting probe: it learns, slowly; no capacity claim.
     let falling = epochs(&[(0.3, 0.3, 2.0, 2.0), (0.4, 0.4, 1.6, 1.6), (0.5, 0.5, 1.2, 1.2)]);
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&falling, s) });
-    assert!(!ids(&d).contains(&"capacity_too_small"), "{:?}", ids(&d));
+    assert_eq!(ids(&d), vec!["lr_too_low"]);
     assert_eq!(d.verdict, Verdict::Underfitting);
+}
+
+#[test]
+fn dropout_that_leaves_fewer_units_than_classes_is_the_cost() {
+    // Dropout 0.9 on 16 units: 1.6 on at a step for 10 classes.
+    let e = epochs(&LEVELS_OFF);
+    let s = Settings { hidden: vec![16], dropout: 0.9, ..settings() };
+    let d = diagnose(&inputs(&e, s));
+    let f = d.findings.iter().find(|f| f.id == "dropout_cost").expect("dropout cost");
+    assert!(f.evidence.contains("1.6 are on"), "{}", f.evidence);
+    assert_eq!(actions(&d, "dropout_cost"), vec![Action::LessDropout]);
+}
+
+#[test]
+fn a_run_the_guard_rescued_names_the_learning_rate_without_a_remedy() {
+    let e: Vec<EpochPoint> = epochs(&[(0.95, 0.94, 0.2, 0.22), (0.98, 0.97, 0.08, 0.1), (0.98, 0.97, 0.07, 0.1)])
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| EpochPoint { rollbacks: usize::from(i == 0) * 3, ..p })
+        .collect();
+    let d = diagnose(&Inputs { rollbacks: 3, recent_rollbacks: 0, ..inputs(&e, settings()) });
+    assert_eq!(d.verdict, Verdict::Healthy);
+    let f = d.findings.iter().find(|f| f.id == "lr_too_high").expect("named");
+    assert_eq!(f.severity, Severity::Warn);
+    assert!(f.remedies.is_empty());
+    // It blew up before the first epoch ended: still named.
+    let none = epochs(&[]);
+    let d = diagnose(&Inputs { rollbacks: 7, recent_rollbacks: 7, gave_up: true, ..inputs(&none, settings()) });
+    assert!(ids(&d).contains(&"lr_too_high"));
 }
 
 #[test]
