@@ -191,6 +191,7 @@ fn probe_point(p: &ProbeResult) -> ProbePoint {
         loss_after: f.loss_after,
         acc_after: f.acc_after,
         fits: f.fits,
+        timed_out: f.timed_out,
         update_ratio: f.update_ratio,
     };
     ProbePoint { epoch: p.epoch, batch: p.batch, configured: fit(&p.configured), reference: fit(&p.reference) }

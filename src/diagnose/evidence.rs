@@ -243,14 +243,17 @@ fn optimization_or_capacity(inp: &Inputs<'_>, f: &mut Findings<'_>, last: &Epoch
     let layer = narrowest.map_or("no hidden layer".to_string(), |(l, &w)| layer_name(l, w));
     let level =
         format!("training accuracy {} (chance {})", pct(last.train_acc_eval), pct(1.0 / inp.classes.max(2) as f32));
-    let Some(p) = inp.probes.last() else {
+    // A reference cut short by the time budget (a big network on a busy
+    // machine) rules out nothing: read the run as if no probe ran.
+    let probe = inp.probes.last().filter(|p| p.configured.fits || p.reference.fits || !p.reference.timed_out);
+    let Some(p) = probe else {
         if loss_fall > super::FLAT_LOSS {
             f.add(
                 "lr_too_low",
                 Severity::Warn,
                 format!(
                     "the training loss is still falling ({:.1}% over the last epochs) at learning rate {:.1e}: \
-                     it learns, slowly (no probe or update ratios to tell more)",
+                     it learns, slowly (no conclusive probe or update ratios to tell more)",
                     loss_fall * 100.0,
                     s.lr
                 ),
@@ -259,7 +262,7 @@ fn optimization_or_capacity(inp: &Inputs<'_>, f: &mut Findings<'_>, last: &Epoch
             f.add(
                 "capacity_too_small",
                 Severity::Warn,
-                format!("{level} levels off; the narrowest is {layer} (no probe ran to rule out optimization)"),
+                format!("{level} levels off; the narrowest is {layer} (no conclusive probe to rule out optimization)"),
             );
         }
         return;

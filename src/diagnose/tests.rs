@@ -72,6 +72,7 @@ fn fit(fits: bool, steps: usize) -> ProbeFitPoint {
         loss_after: if fits { 0.01 } else { 2.2 },
         acc_after: if fits { 1.0 } else { 0.2 },
         fits,
+        timed_out: false,
         update_ratio: 1e-3,
     }
 }
@@ -344,6 +345,13 @@ fn the_probe_separates_capacity_from_optimization() {
     let probes = [probe(2, false, false)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
     assert_eq!(ids(&d), vec!["capacity_too_small"]);
+    assert!(d.findings[0].evidence.contains("not even"), "{}", d.findings[0].evidence);
+    // ... unless the reference ran out of time: that rules out nothing.
+    let mut cut = probe(2, false, false);
+    cut.reference.timed_out = true;
+    let d = diagnose(&Inputs { layer_history: &healthy, probes: &[cut], ..inputs(&e, s.clone()) });
+    assert!(d.findings.iter().all(|f| !f.evidence.contains("not even")), "{:?}", d.findings);
+    assert!(d.findings[0].evidence.contains("no conclusive probe"), "{}", d.findings[0].evidence);
     // Updates far out of band: never capacity, whatever the probe says.
     let slow = history(&e, &[layer(16, 1e-8, 0.5), layer(12, 1e-8, 0.5), layer(10, 1e-8, 0.5)]);
     let probes = [probe(2, true, true)];
@@ -389,7 +397,7 @@ fn a_run_the_guard_rescued_names_the_learning_rate_without_a_remedy() {
 fn without_measurements_the_loss_trend_decides_and_says_so() {
     let d = run(&LEVELS_OFF);
     let f = d.findings.iter().find(|f| f.id == "capacity_too_small").expect("capacity");
-    assert!(f.evidence.contains("no probe"), "{}", f.evidence);
+    assert!(f.evidence.contains("no conclusive probe"), "{}", f.evidence);
     let d = run(&[(0.3, 0.3, 2.0, 2.0), (0.4, 0.4, 1.8, 1.8), (0.5, 0.5, 1.6, 1.6)]);
     assert_eq!(ids(&d), vec!["lr_too_low"]);
 }
