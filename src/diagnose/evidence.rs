@@ -318,16 +318,19 @@ fn optimization_or_capacity(inp: &Inputs<'_>, f: &mut Findings<'_>, last: &Epoch
     if s.dropout >= HIGH_DROPOUT {
         f.add("dropout_cost", Severity::Warn, format!("dropout {:.1}: {versus} without dropout", s.dropout));
     } else if s.l1 > 0.0 || s.l2 > 0.0 {
-        f.add(
-            "regularization_too_strong",
-            Severity::Bad,
-            format!("L1 {:.0e}, L2 {:.0e}: {versus} without the penalty", s.l1, s.l2),
-        );
+        f.add("regularization_too_strong", Severity::Bad, format!("{}: {versus} without the penalty", penalties(s)));
     } else if !c.loss_after.is_finite() || c.loss_after > c.loss_before {
         f.add("lr_too_high", Severity::Bad, format!("{versus}: the loss rises"));
     } else {
         f.add("lr_too_low", Severity::Bad, versus);
     }
+}
+
+/// "L2 1", "L1 0.01 and L2 0.0001": the penalties that are on.
+fn penalties(s: &super::Settings) -> String {
+    let on: Vec<String> =
+        [("L1", s.l1), ("L2", s.l2)].iter().filter(|(_, v)| *v > 0.0).map(|(k, v)| format!("{k} {v}")).collect();
+    on.join(" and ")
 }
 
 /// L1/L2 that keeps the net from fitting: the penalty is a large share of
@@ -361,9 +364,8 @@ fn regularization(inp: &Inputs<'_>, layers: &[LayerPoint], last: &EpochPoint) ->
         format!("; {which}'s weights are at {} of their initial norm", pct(r))
     });
     Some(format!(
-        "L1 {:.0e}, L2 {:.0e}: the penalty is {} of the training loss ({:.3} of {:.3}){norms}",
-        s.l1,
-        s.l2,
+        "{}: the penalty is {} of the training loss ({:.3} of {:.3}){norms}",
+        penalties(s),
         pct(share),
         last.penalty,
         last.penalty + last.train_loss_eval
