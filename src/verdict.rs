@@ -229,3 +229,108 @@ pub fn apply_change(p: &mut Preset, c: &Change) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::stats::{Histogram, LayerStats};
+    use crate::train::probe::ProbeFit;
+    use crate::train::{EpochMetrics, StatsReport};
+
+    fn record() -> RunRecord {
+        RunRecord::new(Preset::load(&crate::preset::resolve("mnist-mlp").unwrap()).unwrap())
+    }
+
+    fn stats(step: u64, ratios: &[f32]) -> Event {
+        let layer = |r: f32| LayerStats {
+            fan_in: 4,
+            fan_out: 4,
+            weights: Histogram::of(&[]),
+            weight_norm: 2.0,
+            unit_norms: Histogram::of(&[]),
+            grad_norm: 0.5,
+            update_ratio: r,
+            dead_fraction: Some(0.0),
+            saturated_fraction: None,
+            act_mean: 0.0,
+            act_std: 1.0,
+        };
+        Event::Stats(StatsReport { step, layers: ratios.iter().map(|&r| layer(r)).collect() })
+    }
+
+    fn epoch(epoch: usize, step: u64, acc: f32) -> Event {
+        Event::Epoch(EpochMetrics {
+            epoch,
+            step,
+            train_loss: 1.0,
+            train_acc: acc,
+            train_loss_eval: 1.0,
+            train_acc_eval: acc,
+            val_loss: 1.0,
+            val_acc: acc,
+            lr: 0.05,
+            penalty: 0.25,
+            samples_per_s: 1.0,
+            elapsed_s: 1.0,
+        })
+    }
+
+    #[test]
+    fn each_epoch_keeps_its_layers_with_the_mean_update_ratio() {
+        let mut r = record();
+        // Two reports in epoch 1 (ratios 1e-4 and 1e-2: geometric mean 1e-3), a rollback, one in epoch 2.
+        for e in [stats(1, &[1e-4, 0.0]), stats(5, &[1e-2, 0.0]), epoch(1, 10, 0.3), stats(12, &[1e-5, 2e-3])] {
+            r.record(&e);
+        }
+        r.record(&Event::Diverged { step: 15, loss: None, rolled_back_to: 10, lr_from: 0.1, lr_to: 0.05 });
+        r.record(&epoch(2, 20, 0.3));
+        assert_eq!(r.layer_history.len(), 2);
+        assert!((r.layer_history[0].layers[0].update_ratio - 1e-3).abs() < 1e-6);
+        assert_eq!(r.layer_history[0].layers[1].update_ratio, 0.0, "never measured");
+        assert!((r.layer_history[1].layers[1].update_ratio - 2e-3).abs() < 1e-7);
+        assert_eq!(r.layer_history[1].layers[0].units, 4);
+        assert_eq!((r.epochs[0].rollbacks, r.epochs[1].rollbacks), (0, 1));
+        assert_eq!(r.epochs[1].penalty, 0.25);
+    }
+
+    #[test]
+    fn the_probe_and_preflight_reach_the_diagnosis_and_verdict_lines_follow_changes() {
+        let mut r = record();
+        assert_eq!(r.verdict_event(), None, "no epoch yet");
+        r.record(&Event::Preflight(Preflight {
+            samples: 10,
+            input_max_abs: 1.0,
+            mean_range: (0.0, 0.5),
+            std_range: (0.0, 0.4),
+            off_scale_share: 0.0,
+            features: 784,
+            init_loss: 2.3,
+            chance_loss: 2.3,
+            class_counts: vec![10; 10],
+            weight_norms: vec![2.0, 2.0],
+        }));
+        r.record(&epoch(1, 10, 0.3));
+        let Some(Event::Verdict { epoch: 1, verdict, findings }) = r.verdict_event() else { panic!("a first verdict") };
+        assert_eq!((verdict.as_str(), findings.len()), ("too_early", 0));
+        assert_eq!(r.verdict_event(), None, "unchanged: no line");
+        r.record(&epoch(2, 20, 0.3));
+        let fit = |fits| ProbeFit {
+            optimizer: "SGD".into(),
+            lr: 0.05,
+            steps: 10,
+            millis: 5,
+            loss_before: 2.3,
+            loss_after: 0.01,
+            acc_after: 1.0,
+            fits,
+            timed_out: false,
+            update_ratio: 1e-3,
+        };
+        r.record(&Event::Probe(ProbeResult { epoch: 2, batch: 32, configured: fit(true), reference: fit(true) }));
+        let d = r.diagnosis();
+        assert_eq!(d.preflight.mark, diagnose::Mark::Pass, "{}", d.preflight.evidence);
+        assert_eq!(d.probe.map(|c| c.mark), Some(diagnose::Mark::Pass));
+        let Some(Event::Verdict { epoch: 2, verdict, .. }) = r.verdict_event() else { panic!("changed") };
+        assert_eq!(verdict, d.verdict.id());
+    }
+}

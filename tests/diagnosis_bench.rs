@@ -365,8 +365,13 @@ fn diagnosis_benchmark() {
     let mut score: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
     println!("| scenario | half | expected | got | right | harmful remedy |");
     println!("| --- | --- | --- | --- | --- | --- |");
+    // Right: the verdict is one expected and the cause is among the
+    // findings; "first" counts the runs whose first finding is the cause.
+    let mut first = std::collections::BTreeMap::<&str, usize>::new();
     let mut show = |name: String, h: &'static str, expected: String, o: &Outcome, right: bool, harm: Vec<String>| {
         let d = &o.diagnosis;
+        let cause = expected.split(' ').next_back().unwrap_or_default();
+        *first.entry(h).or_default() += (right && d.findings.first().is_some_and(|f| f.id == cause)) as usize;
         let got = format!("{} {}", d.verdict.id(), d.findings.iter().map(|f| f.id).collect::<Vec<_>>().join(","));
         let harm_text = if harm.is_empty() { "no".to_string() } else { format!("YES: {}", harm.join("; ")) };
         println!("| {name} | {h} | {expected} | {got} | {} | {harm_text} |", if right { "yes" } else { "NO" });
@@ -406,7 +411,10 @@ fn diagnosis_benchmark() {
     }
     println!();
     for (h, (right, total, harm)) in &score {
-        println!("{h}: {right}/{total} right, {harm} with a harmful remedy");
+        let top = first.get(h).copied().unwrap_or_default();
+        println!(
+            "{h}: {right}/{total} right ({top} with the cause as the first finding), {harm} with a harmful remedy"
+        );
     }
     let held = score.get("held-out").copied().unwrap_or_default();
     let tune = score.get("tune").copied().unwrap_or_default();

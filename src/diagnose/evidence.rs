@@ -202,9 +202,6 @@ pub(super) fn causes(inp: &Inputs<'_>, f: &mut Findings<'_>, unnormalized: bool,
             );
         }
     }
-    if let Some(e) = dead_units(inp, hidden) {
-        f.add("dead_units", Severity::Warn, e);
-    }
     // Dropout p leaves (1 − p) of a layer's units at each step: fewer than
     // there are classes and the net trains through a bottleneck.
     let narrowest = s.hidden.iter().copied().min();
@@ -223,6 +220,11 @@ pub(super) fn causes(inp: &Inputs<'_>, f: &mut Findings<'_>, unnormalized: bool,
                 s.dropout, last.train_loss, last.train_loss_eval
             ),
         );
+    }
+    // After dropout: units that die under heavy dropout are its symptom,
+    // listed second.
+    if let Some(e) = dead_units(inp, hidden) {
+        f.add("dead_units", Severity::Warn, e);
     }
     let explained = f
         .list
