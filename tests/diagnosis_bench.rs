@@ -443,7 +443,7 @@ fn the_halves_are_fixed_and_cover_every_dataset() {
 /// A quick subset of the benchmark that runs with `cargo test`: two cheap
 /// 2-D scenarios whose answers do not hinge on any threshold's last digit.
 #[test]
-fn smoke_a_tiny_net_and_a_tiny_step_on_moons() {
+fn smoke_a_tiny_step_and_a_huge_one_on_moons() {
     for (sets, verdicts, cause) in [
         (&["lr=0.000001", "epochs=4"][..], NOT_LEARNING, "lr_too_low"),
         (&["hidden=[64, 64]", "lr=1.0", "epochs=4"][..], BLOWS_UP, "lr_too_high"),
