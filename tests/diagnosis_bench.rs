@@ -650,6 +650,11 @@ proptest! {
                 prop_assert!(!worsens(f.id, r.action), "{}: {} worsens it", f.id, r.label);
             }
         }
+        // One direction for the learning rate: never a larger and a smaller step at once.
+        let all: Vec<Action> = d.findings.iter().flat_map(|f| f.remedies.iter().map(|r| r.action)).collect();
+        let raises = all.iter().any(|a| matches!(a, Action::DoubleLr) || matches!(a, Action::ScaleLr(x) if *x > 1.0));
+        let lowers = all.iter().any(|a| matches!(a, Action::HalveLr) || matches!(a, Action::ScaleLr(x) if *x < 1.0));
+        prop_assert!(!(raises && lowers), "{:?}", d.findings);
         // Lee's order: overfitting only when step 1 passed.
         if d.verdict == Overfitting {
             prop_assert_eq!(d.steps[0].0, fitcheck::diagnose::Mark::Pass);

@@ -145,7 +145,9 @@ pub(super) fn causes(inp: &Inputs<'_>, f: &mut Findings<'_>, unnormalized: bool,
     {
         let r = top.update_ratio;
         let which = if l + 1 == layers.len() { "the output layer".to_string() } else { layer_name(l, top.units) };
-        if r < RATIO_LOW {
+        // After the guard's rollbacks (or with raw inputs) a small ratio is
+        // the guard's lowered step, not a cause: raising it blows up again.
+        if r < RATIO_LOW && inp.rollbacks == 0 && !unnormalized {
             f.add(
                 "lr_too_low",
                 Severity::Bad,

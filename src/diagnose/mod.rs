@@ -365,7 +365,19 @@ impl Findings<'_> {
     fn has(&self, id: &str) -> bool {
         self.list.iter().any(|f| f.id == id)
     }
+    /// The findings, worst first, their remedies made coherent: a learning
+    /// rate named too low keeps every other finding from offering a smaller
+    /// step, and one named too high (or a blow-up) from offering a larger one.
     fn done(mut self) -> Vec<Finding> {
+        let named = |id: &str| self.list.iter().any(|f| f.id == id);
+        let (low, high) = (named("lr_too_low"), named("lr_too_high") || named("diverged"));
+        for f in &mut self.list {
+            f.remedies.retain(|r| {
+                let raises = matches!(r.action, Action::DoubleLr) || matches!(r.action, Action::ScaleLr(x) if x > 1.0);
+                let lowers = matches!(r.action, Action::HalveLr) || matches!(r.action, Action::ScaleLr(x) if x < 1.0);
+                !(high && raises || low && lowers && f.id != "lr_too_low")
+            });
+        }
         self.list.sort_by_key(|f| std::cmp::Reverse(f.severity));
         self.list
     }
