@@ -216,18 +216,19 @@ const SCENARIOS: &[Scenario] = &[
 const CONTROLS: &[Base] = &[Base::Mnist, Base::FizzBuzz, Base::Spirals, Base::Moons, Base::Circles, Base::Idx14];
 
 /// MNIST averaged over 2×2 blocks to 14×14 (12,000 training and 2,000 test
-/// digits), written once per test binary as an MNIST-layout IDX folder.
+/// digits), written once per test binary as an MNIST-layout IDX folder in
+/// cargo's scratch space for integration tests (`target/tmp`).
 fn idx14_dir() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temp dir");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mnist-14x14-idx");
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
         let data = common::mnist();
-        write_idx14(&data.train, 12_000, &dir.path().join("train"));
-        write_idx14(&data.test, 2_000, &dir.path().join("t10k"));
+        write_idx14(&data.train, 12_000, &dir.join("train"));
+        write_idx14(&data.test, 2_000, &dir.join("t10k"));
         dir
     })
-    .path()
-    .to_path_buf()
+    .clone()
 }
 
 fn write_idx14(set: &fitcheck::data::Dataset, n: usize, prefix: &Path) {
