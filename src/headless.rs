@@ -80,8 +80,16 @@ pub fn run_until<T>(
         if let Some(v) = &verdict {
             session.record(v);
         }
-        // Step metrics, layer statistics and verdicts only go to the run log.
-        if !matches!(event, Event::Step(_) | Event::Start(_) | Event::Stats(_) | Event::DataView(_)) {
+        // Step metrics, layer statistics, measurements and verdicts only go to the run log.
+        if !matches!(
+            event,
+            Event::Step(_)
+                | Event::Start(_)
+                | Event::Stats(_)
+                | Event::DataView(_)
+                | Event::Preflight(_)
+                | Event::Probe(_)
+        ) {
             write_line(out, &event)?;
         }
     }

@@ -50,3 +50,40 @@ fn the_verdict_follows_the_scenario() {
     // One epoch is not enough evidence for anything.
     assert_eq!(diagnose("mnist-mlp", &["epochs=1"]).verdict, Verdict::TooEarly);
 }
+
+/// The runs issue 11 reported as misdiagnosed, on small data: each now gets
+/// the cause its fault has, with remedies that fit the settings.
+#[test]
+fn the_misdiagnosed_runs_of_issue_11_get_their_causes() {
+    use fitcheck::diagnose::Action;
+    const SMALL: [&str; 5] = ["train_size=2000", "val_size=500", "hidden=[64]", "epochs=2", "batch_size=50"];
+    const SGD: &str = "optimizer=Sgd(momentum: 0.0, nesterov: false)";
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { SMALL.iter().chain(extra).copied().collect() };
+    let ids = |d: &Diagnosis| d.findings.iter().map(|f| f.id).collect::<Vec<_>>();
+    let actions =
+        |d: &Diagnosis| d.findings.iter().flat_map(|f| f.remedies.iter().map(|r| r.action)).collect::<Vec<_>>();
+
+    // A tiny step: the weights hardly move; not "add a layer".
+    let d = diagnose("mnist-mlp", &with(&["lr=0.00001", SGD]));
+    assert!(matches!(d.verdict, Verdict::Stalled | Verdict::Underfitting), "{:?}", d.verdict);
+    assert!(ids(&d).contains(&"lr_too_low") && !ids(&d).contains(&"capacity_too_small"), "{:?}", ids(&d));
+
+    // L2 that crushes every weight: the penalty, not vanishing gradients, and never "switch to ReLU".
+    let d = diagnose("mnist-mlp", &with(&["l2=1.0"]));
+    assert_eq!(ids(&d).first(), Some(&"regularization_too_strong"), "{:?}", ids(&d));
+    assert!(!ids(&d).contains(&"vanishing_gradients"));
+    assert!(!actions(&d).contains(&Action::UseRelu) && !actions(&d).contains(&Action::AddL2));
+    assert!(actions(&d).contains(&Action::LessL2));
+
+    // Raw pixels: named whatever the outcome.
+    let d = diagnose("mnist-mlp", &with(&["normalize=None", "lr=0.01", SGD]));
+    assert!(ids(&d).contains(&"unnormalized_inputs"), "{:?}: {:?}", d.verdict, ids(&d));
+    assert_eq!(d.preflight.mark, fitcheck::diagnose::Mark::Fail);
+
+    // Three units for three spiral arms: a wider layer, said of that layer.
+    let d = diagnose("spirals", &["hidden=[3]"]);
+    let f = d.findings.iter().find(|f| f.id == "capacity_too_small").expect("capacity");
+    assert!(f.evidence.contains("hidden layer 1 (3 units)"), "{}", f.evidence);
+    assert_eq!(f.remedies.first().map(|r| r.action), Some(Action::Wider));
+    assert!(d.probe.is_some(), "the probe ran when step 1 failed");
+}

@@ -1,16 +1,33 @@
 //! The "is it overfitting?" checklist in Hung-yi Lee's order, as a pure
-//! function of the run's history, its current settings and the latest
-//! layer statistics. The headless runner and the dashboard call the same
-//! `diagnose`; neither the trainer nor the terminal is involved.
+//! function of the run's history, its current settings and what the engine
+//! measured (layer statistics per epoch, step 0's pre-flight, the
+//! overfit-one-batch probe). The headless runner and the dashboard call the
+//! same `diagnose`; neither the trainer nor the terminal is involved, and
+//! nothing here imports them: every input is a plain type.
 //!
-//! 1. Does it learn the training data? If not it is not overfitting: look
-//!    for divergence, unnormalized inputs, vanishing gradients, saturated or
-//!    dead units, a learning rate too low, a network too small.
+//! 0. Pre-flight, before epoch 1: the input scale and per-feature
+//!    statistics, the loss at initialisation against ln(classes), the
+//!    class balance.
+//! 1. Does it learn the training data? If not it is not overfitting: the
+//!    cause comes from measurements, not from accuracy thresholds alone —
+//!    divergence, unnormalized inputs, a penalty that crushes the weights,
+//!    the update-to-weight ratio per layer (a learning rate too low or too
+//!    high), vanishing gradients where saturating activations or depth
+//!    explain them, saturated or dead units, and the probe, which separates
+//!    a network too small from an optimization that fails.
 //! 2. Only when training is good: is validation good? A gap that opens and
 //!    a validation loss that climbs is overfitting.
 //! 3. Both good: healthy.
+//!
+//! The verdict over time: `diagnose` also finds the epoch since which the
+//! verdict has held, by diagnosing the run's prefixes.
+
+mod evidence;
+pub mod remedies;
 
 use serde::Serialize;
+
+pub use remedies::{contradicts, remedies_for, worsens};
 
 /// Epochs needed before any verdict but "too early": one epoch is noise.
 pub const MIN_EPOCHS: usize = 2;
@@ -25,12 +42,27 @@ pub const GAP_OVERFIT: f32 = 0.05;
 /// `RISING_EPOCHS` back, is rising.
 pub const VAL_RISE: f32 = 0.10;
 pub const RISING_EPOCHS: usize = 3;
+/// ... and at least this much above it in absolute terms: a validation
+/// loss going 0.004 → 0.006 at 100% validation accuracy is noise, not overfitting.
+pub const VAL_RISE_ABS: f32 = 0.02;
 /// Inputs larger than this in absolute value are not normalized (pixels at
 /// 0..255 reach 255; scaled or standardized inputs stay within a few units).
 pub const INPUT_SCALE_MAX: f32 = 10.0;
+/// A share of features off the unit scale (|mean| or std above 3, see
+/// `train::preflight`) from which the inputs count as not normalized.
+pub const OFF_SCALE_SHARE: f32 = 0.25;
+/// A loss at initialisation this many times ln(classes) is a far-off start:
+/// an init or scale problem (raw pixels start near 100× it).
+pub const INIT_LOSS_FACTOR: f32 = 3.0;
+/// The most common training class this many times the rarest one (or a
+/// class without samples) is an imbalance step 0 flags.
+pub const IMBALANCE: f32 = 10.0;
 /// First-layer gradient norm below this share of the last layer's: the
 /// gradient vanishes on its way down (the deep sigmoid preset: ~1e-4).
 pub const VANISHING_RATIO: f32 = 1e-2;
+/// Depth (hidden layers) from which a non-saturating net's gradient may
+/// vanish too; shallower ReLU nets do not explain a small first-layer ratio.
+pub const DEEP: usize = 4;
 /// Mean share of dead (ReLU) or saturated (sigmoid/tanh) units that is a finding.
 pub const DEAD_SHARE: f32 = 0.5;
 pub const SATURATED_SHARE: f32 = 0.5;
@@ -40,9 +72,26 @@ pub const FLAT_LOSS: f32 = 0.02;
 pub const CHANCE_FACTOR: f32 = 1.5;
 /// Dropout at or above this, with training still short of the fit, may be what slows it.
 pub const HIGH_DROPOUT: f32 = 0.3;
+/// The healthy band of the update-to-weight ratio ‖ΔW‖/‖W‖ of a step (the
+/// largest over the layers, averaged over the epoch's reports): around
+/// 1e-3 (Karpathy's rule of thumb). Below `RATIO_LOW`, ten times under it,
+/// the weights hardly move, whatever the loss did; above `RATIO_HIGH`
+/// every step rewrites a sizeable share of them, before anything explodes
+/// (healthy momentum-SGD runs sit at 2e-3..1e-2, so the upper edge is
+/// farther out).
+pub const RATIO_LOW: f32 = 1e-4;
+pub const RATIO_HIGH: f32 = 1e-1;
+/// The penalty's share of the total training loss from which L1/L2 is
+/// what training minimizes, rather than the data loss.
+pub const PENALTY_SHARE: f32 = 0.2;
+/// A layer's weight norm below this share of its norm at initialisation,
+/// with L1/L2 on and the data not learned: the penalty crushed it.
+pub const WEIGHT_SHRINK: f32 = 0.5;
+/// Snapshots (epochs) the update ratio is averaged over.
+pub const RECENT_SNAPSHOTS: usize = 2;
 
 /// One epoch as the diagnosis reads it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpochPoint {
     pub epoch: usize,
     /// As trained (dropout on).
@@ -51,10 +100,15 @@ pub struct EpochPoint {
     pub train_acc_eval: f32,
     pub val_loss: f32,
     pub val_acc: f32,
+    /// The L1/L2 penalty of the weights at the epoch's end, apart from the
+    /// data loss (0 without a penalty, or when the log lacks it).
+    pub penalty: f32,
+    /// Rollbacks of the divergence guard during this epoch.
+    pub rollbacks: usize,
 }
 
 /// The current settings that matter to the checklist.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Settings {
     pub lr: f32,
     pub hidden: Vec<usize>,
@@ -63,6 +117,7 @@ pub struct Settings {
     /// "SGD", "Adam", ... as `OptimizerKind::label` writes them.
     pub optimizer: String,
     pub dropout: f32,
+    pub l1: f32,
     pub l2: f32,
     pub early_stopping: bool,
     /// The share of training labels replaced at random: it caps what the
@@ -71,24 +126,83 @@ pub struct Settings {
     pub augmenting: bool,
     pub convolutional: bool,
     pub images: bool,
+    /// The inputs go through `Scale255` or `Standardize` already.
+    pub normalized: bool,
 }
 
-/// One layer's latest statistics.
-#[derive(Clone, Debug, PartialEq)]
+/// One layer's statistics (input side first; the last is the output layer).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LayerPoint {
+    /// Output units (the layer's width).
+    pub units: usize,
     pub grad_norm: f32,
+    pub weight_norm: f32,
+    /// ‖ΔW‖/‖W‖ of a step (0: not measured).
+    pub update_ratio: f32,
     pub dead_fraction: Option<f32>,
     pub saturated_fraction: Option<f32>,
 }
 
-/// Everything the checklist looks at.
-#[derive(Clone, Debug, PartialEq)]
+/// The layers at the end of an epoch, the update ratios averaged over the
+/// statistics reports of that epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerSnapshot {
+    pub epoch: usize,
+    pub layers: Vec<LayerPoint>,
+}
+
+/// Step 0, as `train::preflight` measured it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PreflightPoint {
+    pub input_max_abs: f32,
+    pub mean_range: (f32, f32),
+    pub std_range: (f32, f32),
+    /// Share of features with |mean| or std above 3.
+    pub off_scale_share: f32,
+    pub init_loss: f32,
+    /// ln(classes): the loss of a uniform guess.
+    pub chance_loss: f32,
+    pub class_counts: Vec<usize>,
+    /// ‖W‖ of every layer at initialisation.
+    pub weight_norms: Vec<f32>,
+}
+
+/// One fit of the overfit-one-batch probe.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbeFitPoint {
+    pub optimizer: String,
+    pub lr: f32,
+    pub steps: usize,
+    pub loss_before: f32,
+    pub loss_after: f32,
+    pub acc_after: f32,
+    pub fits: bool,
+    /// The time budget ended it before it fitted or used its steps.
+    pub timed_out: bool,
+    pub update_ratio: f32,
+}
+
+/// The probe at the end of epoch `epoch`: the run's own settings, and a
+/// reference (Adam at a usual rate, no penalty, no dropout), each on one batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbePoint {
+    pub epoch: usize,
+    pub batch: usize,
+    pub configured: ProbeFitPoint,
+    pub reference: ProbeFitPoint,
+}
+
+/// Everything the checklist looks at. `Default` leaves every measurement
+/// out (a run trained elsewhere): the checks that need them say so.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Inputs<'a> {
     pub epochs: &'a [EpochPoint],
     pub classes: usize,
     pub settings: Settings,
-    /// The largest absolute network input on training samples.
+    /// The largest absolute network input on training samples (used when
+    /// there is no pre-flight).
     pub input_scale: f32,
+    /// The latest layer statistics.
     pub layers: &'a [LayerPoint],
     /// Rollbacks of the divergence guard, and how many in the last epoch.
     pub rollbacks: usize,
@@ -96,6 +210,11 @@ pub struct Inputs<'a> {
     /// The run ended as `diverged`.
     pub gave_up: bool,
     pub stopped_early: bool,
+    /// The layers at each epoch's end, oldest first.
+    pub layer_history: &'a [LayerSnapshot],
+    pub preflight: Option<&'a PreflightPoint>,
+    /// Every probe of the run, oldest first.
+    pub probes: &'a [ProbePoint],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -107,6 +226,20 @@ pub enum Verdict {
     Diverging,
     Stalled,
     TooEarly,
+}
+
+impl Verdict {
+    /// The id the JSON lines use (`"overfitting"`, `"too_early"`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Underfitting => "underfitting",
+            Verdict::Overfitting => "overfitting",
+            Verdict::Diverging => "diverging",
+            Verdict::Stalled => "stalled",
+            Verdict::TooEarly => "too_early",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -122,6 +255,8 @@ pub enum Severity {
 pub enum Action {
     HalveLr,
     DoubleLr,
+    /// Multiply the learning rate (×10 for one far too low, ÷10 for one far too high).
+    ScaleLr(f32),
     /// Switch the hidden activation ("ReLU" or "SELU").
     UseRelu,
     UseSelu,
@@ -129,9 +264,14 @@ pub enum Action {
     /// Restart with `normalize: Scale255` (images) or `Standardize`.
     Normalize,
     AddLayer,
+    /// Restart with every hidden width doubled.
+    Wider,
     EarlyStopping,
     Dropout(f32),
     AddL2,
+    /// L2 (L1) ÷10, down to 0 below 1e-6.
+    LessL2,
+    LessL1,
     LessDropout,
     /// Restart with `augment: Shift(pixels: 2)`.
     Augment,
@@ -167,20 +307,38 @@ pub enum Mark {
     Pending,
 }
 
+/// A line of the checklist beside steps 1 and 2: its mark and evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Check {
+    pub mark: Mark,
+    pub evidence: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diagnosis {
     pub verdict: Verdict,
+    /// The first epoch from which the verdict has held without a break.
+    #[serde(rename = "since_epoch", skip_serializing_if = "Option::is_none")]
+    pub since: Option<usize>,
     pub findings: Vec<Finding>,
+    /// Step 0, the pre-flight (pending without one).
+    pub preflight: Check,
+    /// The latest overfit-one-batch probe, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Check>,
     /// Step 1 (training) and step 2 (validation) of the checklist.
     #[serde(skip)]
     pub steps: [(Mark, String); 2],
 }
 
-const fn remedy(label: &'static str, action: Action) -> Remedy {
-    Remedy { label, action }
+impl Diagnosis {
+    /// The finding ids, in order (what the `verdict` log line carries).
+    pub fn finding_ids(&self) -> Vec<String> {
+        self.findings.iter().map(|f| f.id.to_string()).collect()
+    }
 }
 
-fn pct(x: f32) -> String {
+pub(crate) fn pct(x: f32) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
@@ -193,61 +351,161 @@ fn fall(epochs: &[EpochPoint], k: usize, f: fn(&EpochPoint) -> f32) -> Option<f3
     })
 }
 
-/// The checklist for a run so far.
+/// The findings being gathered, each with its remedies from the table.
+struct Findings<'s> {
+    list: Vec<Finding>,
+    settings: &'s Settings,
+}
+
+impl Findings<'_> {
+    fn add(&mut self, id: &'static str, severity: Severity, evidence: String) {
+        let remedies = remedies_for(id, self.settings);
+        self.list.push(Finding { id, severity, evidence, remedies });
+    }
+    fn has(&self, id: &str) -> bool {
+        self.list.iter().any(|f| f.id == id)
+    }
+    /// The findings, worst first, their remedies made coherent: a learning
+    /// rate named too low keeps every other finding from offering a smaller
+    /// step, and one named too high (or a blow-up) from offering a larger one.
+    fn done(mut self) -> Vec<Finding> {
+        let named = |id: &str| self.list.iter().any(|f| f.id == id);
+        let (low, high) = (named("lr_too_low"), named("lr_too_high") || named("diverged"));
+        for f in &mut self.list {
+            f.remedies.retain(|r| {
+                let raises = matches!(r.action, Action::DoubleLr) || matches!(r.action, Action::ScaleLr(x) if x > 1.0);
+                let lowers = matches!(r.action, Action::HalveLr) || matches!(r.action, Action::ScaleLr(x) if x < 1.0);
+                !(high && raises || low && lowers && f.id != "lr_too_low")
+            });
+        }
+        self.list.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        self.list
+    }
+}
+
+/// The checklist for a run so far, with the epoch since which its verdict holds.
 pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
-    let mut findings = Vec::new();
+    let mut d = diagnose_now(inp);
+    d.since = since(inp, d.verdict);
+    if let Some(e) = d.since {
+        let what = d.verdict.id().replace('_', " ");
+        let step = match d.verdict {
+            Verdict::Overfitting | Verdict::Healthy => 1,
+            _ => 0,
+        };
+        if d.steps[step].0 != Mark::Pending {
+            d.steps[step].1.push_str(&format!(" — {what} since epoch {e}"));
+        }
+    }
+    d
+}
+
+/// The first epoch from which every prefix of the run gets `verdict`: the
+/// run diagnosed as it stood at the end of each earlier epoch, walking back
+/// until the verdict differs. `None` while it is too early.
+pub fn since(inp: &Inputs<'_>, verdict: Verdict) -> Option<usize> {
+    let n = inp.epochs.len();
+    if verdict == Verdict::TooEarly || n == 0 {
+        return None;
+    }
+    let mut first = n;
+    for k in (1..n).rev() {
+        if diagnose_now(&prefix(inp, k)).verdict != verdict {
+            break;
+        }
+        first = k;
+    }
+    Some(inp.epochs[first - 1].epoch)
+}
+
+/// The run as it stood at the end of its `k`-th epoch.
+fn prefix<'a>(inp: &Inputs<'a>, k: usize) -> Inputs<'a> {
+    let epochs = &inp.epochs[..k];
+    let last = epochs.last().map_or(0, |e| e.epoch);
+    let layer_history = &inp.layer_history[..inp.layer_history.iter().take_while(|s| s.epoch <= last).count()];
+    let probes = &inp.probes[..inp.probes.iter().take_while(|p| p.epoch <= last).count()];
+    Inputs {
+        epochs,
+        layers: layer_history.last().map_or(&[][..], |s| s.layers.as_slice()),
+        rollbacks: epochs.iter().map(|e| e.rollbacks).sum(),
+        recent_rollbacks: epochs.last().map_or(0, |e| e.rollbacks),
+        gave_up: false,
+        stopped_early: false,
+        layer_history,
+        probes,
+        ..inp.clone()
+    }
+}
+
+/// The checklist for the run as it stands (no look back).
+fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     let s = &inp.settings;
+    let mut f = Findings { list: Vec::new(), settings: s };
     let chance = 1.0 / inp.classes.max(2) as f32;
-    let unnormalized = inp.input_scale > INPUT_SCALE_MAX;
+    let (preflight, unnormalized, input_evidence) = evidence::preflight(inp);
+    let probe_check = inp.probes.last().map(evidence::probe_check);
 
     // Divergence first: it makes every other number meaningless.
     if inp.rollbacks > 0 {
         let cause = if unnormalized { "; the inputs are not normalized, so every step is huge" } else { "" };
-        findings.push(Finding {
-            id: "diverged",
-            severity: if inp.recent_rollbacks > 0 || inp.gave_up { Severity::Bad } else { Severity::Warn },
-            evidence: format!(
+        f.add(
+            "diverged",
+            if inp.recent_rollbacks > 0 || inp.gave_up { Severity::Bad } else { Severity::Warn },
+            format!(
                 "the loss exploded {} time(s) ({} in the last epoch); rolled back and halved the learning rate to {:.2e}{cause}",
                 inp.rollbacks, inp.recent_rollbacks, s.lr
             ),
-            remedies: vec![remedy("halve the learning rate", Action::HalveLr)],
-        });
+        );
     }
+    let finish = |verdict, f: Findings<'_>, steps| Diagnosis {
+        verdict,
+        since: None,
+        findings: f.done(),
+        preflight: preflight.clone(),
+        probe: probe_check.clone(),
+        steps,
+    };
+    let blew_up = format!("the loss blew up at learning rate {:.2e} and above", s.lr * 2.0);
     let Some(last) = inp.epochs.last() else {
-        return Diagnosis {
-            verdict: if inp.gave_up { Verdict::Diverging } else { Verdict::TooEarly },
-            findings,
-            steps: [(Mark::Pending, "after the first epoch".into()), (Mark::Pending, "after step 1".into())],
-        };
+        // It blew up before the first epoch ended: the cause still shows.
+        if inp.rollbacks > 0 && !unnormalized {
+            f.add("lr_too_high", Severity::Bad, blew_up);
+        }
+        if unnormalized {
+            f.add("unnormalized_inputs", Severity::Bad, input_evidence);
+        }
+        let steps = [(Mark::Pending, "after the first epoch".into()), (Mark::Pending, "after step 1".into())];
+        return finish(if inp.gave_up { Verdict::Diverging } else { Verdict::TooEarly }, f, steps);
     };
     let diverging = inp.gave_up || (inp.recent_rollbacks > 0 && !unnormalized);
-    if diverging || (inp.rollbacks > 0 && !unnormalized && last.train_acc_eval < TRAIN_FIT_ACC * (1.0 - s.label_noise))
-    {
-        findings.push(Finding {
+    let fit = TRAIN_FIT_ACC * (1.0 - s.label_noise);
+    let learned = last.train_acc_eval >= fit;
+    if diverging || (inp.rollbacks > 0 && !unnormalized && !learned) {
+        f.add("lr_too_high", Severity::Bad, blew_up);
+    } else if inp.rollbacks > 0 && !unnormalized {
+        // The guard rescued it: the learning rate set was too high, the one
+        // it runs at now works. Nothing to apply now; the evidence says
+        // where to start next time.
+        f.list.push(Finding {
             id: "lr_too_high",
-            severity: Severity::Bad,
-            evidence: format!("the loss blew up at learning rate {:.2e} and above", s.lr * 2.0),
-            remedies: vec![
-                remedy("halve the learning rate", Action::HalveLr),
-                remedy("switch to Adam", Action::UseAdam),
-            ],
+            severity: Severity::Warn,
+            evidence: format!(
+                "the learning rate set blew up {} time(s); the guard lowered it to {:.2e}, where it trains: start there",
+                inp.rollbacks, s.lr
+            ),
+            remedies: vec![],
         });
     }
     if inp.epochs.len() < MIN_EPOCHS && !diverging {
-        return Diagnosis {
-            verdict: Verdict::TooEarly,
-            findings,
-            steps: [
-                (Mark::Pending, format!("train acc {} after one epoch", pct(last.train_acc_eval))),
-                (Mark::Pending, "after step 1".into()),
-            ],
-        };
+        let steps = [
+            (Mark::Pending, format!("train acc {} after one epoch", pct(last.train_acc_eval))),
+            (Mark::Pending, "after step 1".into()),
+        ];
+        return finish(Verdict::TooEarly, f, steps);
     }
 
     // Step 1: does it learn the training data, as far as the data allows
     // (noisy labels cannot all be learned without memorizing them)?
-    let fit = TRAIN_FIT_ACC * (1.0 - s.label_noise);
-    let learned = last.train_acc_eval >= fit;
     let loss_fall = fall(inp.epochs, 2.min(inp.epochs.len() - 1), |e| e.train_loss_eval).unwrap_or(0.0);
     let step1 = format!(
         "train acc {} (eval mode), loss {:.3}, {} over the last epochs",
@@ -257,94 +515,7 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
     );
     if !learned {
         let stalled = last.train_acc_eval <= CHANCE_FACTOR * chance && loss_fall <= FLAT_LOSS;
-        if unnormalized {
-            findings.push(Finding {
-                id: "unnormalized_inputs",
-                severity: Severity::Bad,
-                evidence: format!("inputs reach {:.0} (features on a scale ≫ 1)", inp.input_scale),
-                remedies: vec![remedy("normalize the inputs (restart)", Action::Normalize)],
-            });
-        }
-        let grads: Vec<f32> = inp.layers.iter().map(|l| l.grad_norm).collect();
-        if let (Some(&first), Some(&lastg)) = (grads.first(), grads.last())
-            && grads.len() >= 3
-            && first < VANISHING_RATIO * lastg
-        {
-            findings.push(Finding {
-                id: "vanishing_gradients",
-                severity: Severity::Bad,
-                evidence: format!(
-                    "first layer's gradient norm {first:.1e} is {:.0}x below the last's {lastg:.1e} ({} layers of {})",
-                    lastg / first.max(1e-30),
-                    s.hidden.len(),
-                    s.activation
-                ),
-                remedies: vec![remedy("switch to ReLU", Action::UseRelu), remedy("switch to SELU", Action::UseSelu)],
-            });
-        }
-        let hidden_layers = &inp.layers[..inp.layers.len().saturating_sub(1)];
-        let mean = |f: fn(&LayerPoint) -> Option<f32>| {
-            let v: Vec<f32> = hidden_layers.iter().filter_map(f).collect();
-            (!v.is_empty()).then(|| v.iter().sum::<f32>() / v.len() as f32)
-        };
-        if let Some(sat) = mean(|l| l.saturated_fraction).filter(|&v| v > SATURATED_SHARE) {
-            findings.push(Finding {
-                id: "saturated_units",
-                severity: Severity::Warn,
-                evidence: format!("{} of {} activations sit in the flat tails", pct(sat), s.activation),
-                remedies: vec![remedy("switch to ReLU", Action::UseRelu)],
-            });
-        }
-        if let Some(dead) = mean(|l| l.dead_fraction).filter(|&v| v > DEAD_SHARE) {
-            findings.push(Finding {
-                id: "dead_units",
-                severity: Severity::Warn,
-                evidence: format!("{} of the hidden units never fire on the probe", pct(dead)),
-                remedies: vec![
-                    remedy("halve the learning rate", Action::HalveLr),
-                    remedy("switch to SELU", Action::UseSelu),
-                ],
-            });
-        }
-        if s.dropout >= HIGH_DROPOUT && last.train_loss > 1.5 * last.train_loss_eval {
-            findings.push(Finding {
-                id: "dropout_cost",
-                severity: Severity::Warn,
-                evidence: format!(
-                    "dropout {:.1}: training loss {:.3} with it, {:.3} without",
-                    s.dropout, last.train_loss, last.train_loss_eval
-                ),
-                remedies: vec![remedy("less dropout", Action::LessDropout)],
-            });
-        }
-        let explained = findings.iter().any(|f| f.severity == Severity::Bad || f.id == "saturated_units");
-        // Still falling: it learns, slowly (more epochs or a larger step);
-        // flat: it has learned what it can (a bigger network).
-        if !explained && loss_fall > FLAT_LOSS {
-            findings.push(Finding {
-                id: "lr_too_low",
-                severity: Severity::Warn,
-                evidence: format!(
-                    "the training loss is still falling ({:.1}% over the last epochs) at learning rate {:.1e}: it learns, slowly",
-                    loss_fall * 100.0,
-                    s.lr
-                ),
-                remedies: vec![remedy("double the learning rate", Action::DoubleLr), remedy("switch to Adam", Action::UseAdam)],
-            });
-        } else if !explained {
-            let units: usize = s.hidden.iter().sum();
-            findings.push(Finding {
-                id: "capacity_too_small",
-                severity: Severity::Warn,
-                evidence: format!(
-                    "training accuracy levels off at {} with {} hidden unit(s) in {} layer(s)",
-                    pct(last.train_acc_eval),
-                    units,
-                    s.hidden.len()
-                ),
-                remedies: vec![remedy("add a layer", Action::AddLayer)],
-            });
-        }
+        evidence::causes(inp, &mut f, unnormalized, &input_evidence, loss_fall);
         // A run that blew up and has not learned since is still diverging,
         // unless the blow-ups came from unnormalized inputs (the cause to fix).
         let verdict = if diverging || (inp.rollbacks > 0 && !unnormalized) {
@@ -354,18 +525,20 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
         } else {
             Verdict::Underfitting
         };
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        return Diagnosis {
-            verdict,
-            findings,
-            steps: [(Mark::Fail, step1), (Mark::Pending, "not before the training data is learned".into())],
-        };
+        let steps = [(Mark::Fail, step1), (Mark::Pending, "not before the training data is learned".into())];
+        return finish(verdict, f, steps);
+    }
+    // It trains anyway: the scale is still worth fixing, as a warning.
+    if unnormalized {
+        f.add("unnormalized_inputs", Severity::Warn, format!("{input_evidence}; it learns anyway"));
     }
 
     // Step 2: only now, is validation good?
     let gap = last.train_acc_eval - last.val_acc;
-    let best = inp.epochs.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).expect("non-empty");
-    let rising = last.val_loss > best.val_loss * (1.0 + VAL_RISE) && last.epoch >= best.epoch + RISING_EPOCHS;
+    let best = inp.epochs.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).unwrap_or(last);
+    let rising = last.val_loss > best.val_loss * (1.0 + VAL_RISE)
+        && last.val_loss > best.val_loss + VAL_RISE_ABS
+        && last.epoch >= best.epoch + RISING_EPOCHS;
     let step2 = format!(
         "val acc {}, {:.1} points below training; val loss {:.3} (best {:.3} at epoch {})",
         pct(last.val_acc),
@@ -374,17 +547,6 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
         best.val_loss,
         best.epoch
     );
-    let mut regularize = vec![];
-    if !s.early_stopping {
-        regularize.push(remedy("early stopping", Action::EarlyStopping));
-    }
-    if s.dropout < 0.5 {
-        regularize.push(remedy("dropout 0.5", Action::Dropout(0.5)));
-    }
-    regularize.push(remedy("add L2", Action::AddL2));
-    if s.images && !s.augmenting {
-        regularize.push(remedy("more data: shifted copies (restart)", Action::Augment));
-    }
     let overfitting = gap >= GAP_OVERFIT || rising;
     if gap >= GAP_OVERFIT {
         let earlier = inp.epochs.len().checked_sub(1 + RISING_EPOCHS).map(|i| &inp.epochs[i]);
@@ -397,184 +559,48 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
                 RISING_EPOCHS
             )
         });
-        findings.push(Finding {
-            id: "overfitting_gap",
-            severity: Severity::Bad,
-            evidence: format!(
+        f.add(
+            "overfitting_gap",
+            Severity::Bad,
+            format!(
                 "train acc {}, val {}: a {:.1}-point gap{trend}",
                 pct(last.train_acc_eval),
                 pct(last.val_acc),
                 gap * 100.0
             ),
-            remedies: regularize.clone(),
-        });
+        );
     }
     if rising {
-        findings.push(Finding {
-            id: "val_loss_rising",
-            severity: Severity::Bad,
-            evidence: format!(
+        f.add(
+            "val_loss_rising",
+            Severity::Bad,
+            format!(
                 "validation loss {:.3}, up {:.0}% from its best {:.3} at epoch {}",
                 last.val_loss,
                 (last.val_loss / best.val_loss - 1.0) * 100.0,
                 best.val_loss,
                 best.epoch
             ),
-            remedies: regularize.clone(),
-        });
+        );
         if !s.early_stopping && !inp.stopped_early {
-            findings.push(Finding {
-                id: "early_stop_recommended",
-                severity: Severity::Warn,
-                evidence: format!(
-                    "the best weights were at epoch {}; every epoch since made validation worse",
-                    best.epoch
-                ),
-                remedies: vec![remedy("early stopping", Action::EarlyStopping)],
-            });
+            f.add(
+                "early_stop_recommended",
+                Severity::Warn,
+                format!("the best weights were at epoch {}; every epoch since made validation worse", best.epoch),
+            );
         }
     }
     if overfitting {
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        return Diagnosis {
-            verdict: Verdict::Overfitting,
-            findings,
-            steps: [(Mark::Pass, step1), (Mark::Fail, step2)],
-        };
+        return finish(Verdict::Overfitting, f, [(Mark::Pass, step1), (Mark::Fail, step2)]);
     }
     // Step 3: both good.
-    findings.push(Finding {
-        id: "healthy",
-        severity: Severity::Info,
-        evidence: format!(
-            "train {}, validation {}: it learns and generalizes",
-            pct(last.train_acc_eval),
-            pct(last.val_acc)
-        ),
-        remedies: vec![],
-    });
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    Diagnosis {
-        verdict: if diverging { Verdict::Diverging } else { Verdict::Healthy },
-        findings,
-        steps: [(Mark::Pass, step1), (Mark::Pass, step2)],
-    }
+    f.add(
+        "healthy",
+        Severity::Info,
+        format!("train {}, validation {}: it learns and generalizes", pct(last.train_acc_eval), pct(last.val_acc)),
+    );
+    finish(if diverging { Verdict::Diverging } else { Verdict::Healthy }, f, [(Mark::Pass, step1), (Mark::Pass, step2)])
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> Settings {
-        Settings {
-            lr: 0.05,
-            hidden: vec![64],
-            activation: "ReLU".into(),
-            optimizer: "SGD".into(),
-            dropout: 0.0,
-            l2: 0.0,
-            early_stopping: false,
-            label_noise: 0.0,
-            augmenting: false,
-            convolutional: false,
-            images: true,
-        }
-    }
-
-    /// Epochs from (train acc, val acc, train loss, val loss) rows.
-    fn epochs(rows: &[(f32, f32, f32, f32)]) -> Vec<EpochPoint> {
-        rows.iter()
-            .enumerate()
-            .map(|(i, &(ta, va, tl, vl))| EpochPoint {
-                epoch: i + 1,
-                train_loss: tl,
-                train_loss_eval: tl,
-                train_acc_eval: ta,
-                val_loss: vl,
-                val_acc: va,
-            })
-            .collect()
-    }
-
-    fn run(rows: &[(f32, f32, f32, f32)]) -> Diagnosis {
-        let e = epochs(rows);
-        diagnose(&Inputs {
-            epochs: &e,
-            classes: 10,
-            settings: settings(),
-            input_scale: 1.0,
-            layers: &[],
-            rollbacks: 0,
-            recent_rollbacks: 0,
-            gave_up: false,
-            stopped_early: false,
-        })
-    }
-
-    #[test]
-    fn one_epoch_is_too_early_to_tell() {
-        assert_eq!(run(&[(0.99, 0.80, 0.05, 0.9)]).verdict, Verdict::TooEarly);
-        assert_eq!(run(&[]).verdict, Verdict::TooEarly);
-    }
-
-    #[test]
-    fn a_fitted_net_with_a_small_gap_is_healthy() {
-        let d = run(&[(0.95, 0.94, 0.2, 0.22), (0.98, 0.97, 0.08, 0.1)]);
-        assert_eq!(d.verdict, Verdict::Healthy);
-        assert_eq!(d.steps[0].0, Mark::Pass);
-        assert_eq!(d.steps[1].0, Mark::Pass);
-    }
-
-    #[test]
-    fn a_wide_gap_or_a_rising_validation_loss_is_overfitting() {
-        let d = run(&[(0.95, 0.90, 0.2, 0.3), (0.99, 0.90, 0.05, 0.35), (1.0, 0.90, 0.01, 0.4)]);
-        assert_eq!(d.verdict, Verdict::Overfitting);
-        assert!(d.findings.iter().any(|f| f.id == "overfitting_gap" && f.evidence.contains("10.0-point gap")));
-        // A small gap but a validation loss 30% above its best, four epochs on.
-        let d = run(&[
-            (0.97, 0.96, 0.1, 0.10),
-            (0.98, 0.965, 0.05, 0.11),
-            (0.99, 0.96, 0.03, 0.12),
-            (0.99, 0.96, 0.02, 0.12),
-            (0.995, 0.96, 0.01, 0.13),
-        ]);
-        assert_eq!(d.verdict, Verdict::Overfitting);
-        assert!(d.findings.iter().any(|f| f.id == "val_loss_rising"));
-        assert!(d.findings.iter().any(|f| f.id == "early_stop_recommended"));
-        assert_eq!(d.steps[1].0, Mark::Fail);
-    }
-
-    #[test]
-    fn a_net_that_cannot_fit_is_never_called_overfitting() {
-        // A big gap, but training accuracy itself is poor: step 1 fails first.
-        let d = run(&[(0.60, 0.40, 1.2, 1.8), (0.61, 0.40, 1.19, 1.9), (0.61, 0.40, 1.19, 2.0)]);
-        assert_eq!(d.verdict, Verdict::Underfitting);
-        assert!(d.findings.iter().all(|f| f.id != "overfitting_gap"));
-        assert_eq!(d.steps[0].0, Mark::Fail);
-        assert_eq!(d.steps[1].0, Mark::Pending);
-    }
-
-    #[test]
-    fn chance_accuracy_and_a_flat_loss_is_stalled() {
-        let d = run(&[(0.11, 0.10, 2.30, 2.30), (0.11, 0.10, 2.30, 2.30)]);
-        assert_eq!(d.verdict, Verdict::Stalled);
-    }
-
-    #[test]
-    fn a_run_that_gave_up_is_diverging() {
-        let e = epochs(&[]);
-        let d = diagnose(&Inputs {
-            epochs: &e,
-            classes: 10,
-            settings: settings(),
-            input_scale: 1.0,
-            layers: &[],
-            rollbacks: 7,
-            recent_rollbacks: 7,
-            gave_up: true,
-            stopped_early: false,
-        });
-        assert_eq!(d.verdict, Verdict::Diverging);
-        assert!(d.findings.iter().any(|f| f.id == "diverged" && f.severity == Severity::Bad));
-    }
-}
+mod tests;

@@ -15,10 +15,14 @@
 pub mod external;
 pub mod replay;
 
-use crate::diagnose::{self, Diagnosis, EpochPoint, Inputs, LayerPoint, Verdict};
+use crate::diagnose::{
+    self, Diagnosis, EpochPoint, Inputs, LayerPoint, LayerSnapshot, PreflightPoint, ProbeFitPoint, ProbePoint, Verdict,
+};
 use crate::history::Series;
 use crate::preset::{Augment, Preset};
 use crate::settings::Setting;
+use crate::train::preflight::Preflight;
+use crate::train::probe::{ProbeFit, ProbeResult};
 use crate::train::{Change, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
 
 /// Points kept per step-level curve (the whole run, downsampled).
@@ -138,6 +142,16 @@ pub struct Run {
     /// Trained elsewhere: its settings and layer statistics are unknown, and
     /// no key reaches its trainer (but the bridge's).
     pub external: bool,
+    /// The layers as the checklist reads them, at the latest statistics.
+    layers: Vec<LayerPoint>,
+    /// The layers at each epoch's end, update ratios averaged over the epoch.
+    pub layer_history: Vec<LayerSnapshot>,
+    /// Per layer, the sum of ln(update ratio) and the count, this epoch so far.
+    ratio_logs: Vec<(f64, usize)>,
+    /// Step 0: inputs, the loss at initialisation, the class balance.
+    pub preflight: Option<Preflight>,
+    /// The "overfit one batch" probes run so far.
+    pub probes: Vec<ProbeResult>,
 }
 
 impl Run {
@@ -165,6 +179,11 @@ impl Run {
             diagnosis: None,
             verdicts: Vec::new(),
             external: false,
+            layers: Vec::new(),
+            layer_history: Vec::new(),
+            ratio_logs: Vec::new(),
+            preflight: None,
+            probes: Vec::new(),
         };
         run.diagnosis = Some(run.diagnose());
         run
@@ -236,7 +255,10 @@ impl Run {
                 match self.epochs.iter().position(|e| e.epoch >= m.epoch) {
                     Some(i) if self.epochs[i].epoch == m.epoch => self.epochs[i] = m.clone(),
                     Some(i) => self.epochs.insert(i, m.clone()),
-                    None => self.epochs.push(m.clone()),
+                    None => {
+                        self.epochs.push(m.clone());
+                        self.snapshot_layers(m.epoch);
+                    }
                 }
                 self.total_epochs = self.total_epochs.max(m.epoch);
                 rediagnose = true;
@@ -261,6 +283,36 @@ impl Run {
                     g.push(x, l.grad_norm as f64);
                 }
                 self.stats = Some(report.clone());
+                self.layers = report
+                    .layers
+                    .iter()
+                    .map(|l| LayerPoint {
+                        units: l.fan_out,
+                        grad_norm: l.grad_norm,
+                        weight_norm: l.weight_norm,
+                        update_ratio: l.update_ratio,
+                        dead_fraction: l.dead_fraction,
+                        saturated_fraction: l.saturated_fraction,
+                    })
+                    .collect();
+                if self.ratio_logs.len() != self.layers.len() {
+                    // A new architecture: its ratios start over.
+                    self.ratio_logs = vec![(0.0, 0); self.layers.len()];
+                }
+                for (acc, l) in self.ratio_logs.iter_mut().zip(&self.layers) {
+                    if l.update_ratio.is_finite() && l.update_ratio > 0.0 {
+                        acc.0 += (l.update_ratio as f64).ln();
+                        acc.1 += 1;
+                    }
+                }
+            }
+            Event::Preflight(p) => {
+                self.preflight = Some(p.clone());
+                rediagnose = true;
+            }
+            Event::Probe(p) => {
+                self.probes.push(p.clone());
+                rediagnose = true;
             }
             Event::Diverged { step, loss, rolled_back_to, lr_from, lr_to } => {
                 self.rollbacks.push(Rollback { step: *step, loss: *loss, rolled_back_to: *rolled_back_to });
@@ -316,6 +368,18 @@ impl Run {
         self.note_verdict()
     }
 
+    /// Keeps the layers of the epoch that just ended, their update ratios
+    /// averaged (geometric mean) over the epoch's reports: one step's ratio
+    /// is noisy.
+    fn snapshot_layers(&mut self, epoch: usize) {
+        let mut layers = self.layers.clone();
+        for (l, &(sum, n)) in layers.iter_mut().zip(&self.ratio_logs) {
+            l.update_ratio = if n > 0 { (sum / n as f64).exp() as f32 } else { 0.0 };
+        }
+        self.ratio_logs.iter_mut().for_each(|r| *r = (0.0, 0));
+        self.layer_history.push(LayerSnapshot { epoch, layers });
+    }
+
     /// Records a new verdict (or new findings) and returns its event.
     fn note_verdict(&mut self) -> Option<Event> {
         if self.epochs.is_empty() {
@@ -341,32 +405,31 @@ impl Run {
     /// The checklist's inputs from the run as it stands.
     fn diagnose(&self) -> Diagnosis {
         let p = &self.settings;
+        // Rollbacks within each epoch, and since the epoch before the last one ended ("recent").
+        let mut from = 0;
         let epochs: Vec<EpochPoint> = self
             .epochs
             .iter()
-            .map(|m| EpochPoint {
-                epoch: m.epoch,
-                train_loss: m.train_loss,
-                train_loss_eval: m.train_loss_eval,
-                train_acc_eval: m.train_acc_eval,
-                val_loss: m.val_loss,
-                val_acc: m.val_acc,
+            .map(|m| {
+                let rollbacks = self.rollbacks.iter().filter(|r| r.step > from && r.step <= m.step).count();
+                from = m.step;
+                EpochPoint {
+                    epoch: m.epoch,
+                    train_loss: m.train_loss,
+                    train_loss_eval: m.train_loss_eval,
+                    train_acc_eval: m.train_acc_eval,
+                    val_loss: m.val_loss,
+                    val_acc: m.val_acc,
+                    penalty: m.penalty,
+                    rollbacks,
+                }
             })
             .collect();
-        let layers: Vec<LayerPoint> = self.stats.as_ref().map_or_else(Vec::new, |r| {
-            r.layers
-                .iter()
-                .map(|l| LayerPoint {
-                    grad_norm: l.grad_norm,
-                    dead_fraction: l.dead_fraction,
-                    saturated_fraction: l.saturated_fraction,
-                })
-                .collect()
-        });
-        // Rollbacks since the epoch before the last one ended: "recent".
         let since = self.epochs.len().checked_sub(2).map_or(0, |i| self.epochs[i].step);
         let recent = self.rollbacks.iter().filter(|r| r.step > since).count();
         let stopped = self.summary.as_ref().map(|s| s.stopped);
+        let preflight = self.preflight.as_ref().map(preflight_point);
+        let probes: Vec<ProbePoint> = self.probes.iter().map(probe_point).collect();
         diagnose::diagnose(&Inputs {
             epochs: &epochs,
             classes: self.info.as_ref().map_or(10, |i| i.classes),
@@ -376,19 +439,24 @@ impl Run {
                 activation: p.activation.label().to_string(),
                 optimizer: p.optimizer.label(),
                 dropout: p.dropout,
+                l1: p.l1,
                 l2: p.l2,
                 early_stopping: p.early_stopping.is_some(),
                 label_noise: p.label_noise,
                 augmenting: p.augment != Augment::None,
                 convolutional: p.conv.is_some(),
                 images: matches!(p.dataset, crate::data::DatasetSpec::Mnist | crate::data::DatasetSpec::Idx { .. }),
+                normalized: p.normalize != crate::data::Normalize::None,
             },
             input_scale: self.info.as_ref().map_or(1.0, |i| i.input_scale),
-            layers: &layers,
+            layers: &self.layers,
             rollbacks: self.rollbacks.len(),
             recent_rollbacks: recent,
             gave_up: stopped == Some(Stopped::Diverged),
             stopped_early: stopped == Some(Stopped::EarlyStop),
+            layer_history: &self.layer_history,
+            preflight: preflight.as_ref(),
+            probes: &probes,
         })
     }
 
@@ -401,4 +469,32 @@ impl Run {
     pub fn setting(&self, key: crate::settings::SettingKey) -> Setting {
         key.read(&self.settings)
     }
+}
+
+fn preflight_point(p: &Preflight) -> PreflightPoint {
+    PreflightPoint {
+        input_max_abs: p.input_max_abs,
+        mean_range: p.mean_range,
+        std_range: p.std_range,
+        off_scale_share: p.off_scale_share,
+        init_loss: p.init_loss,
+        chance_loss: p.chance_loss,
+        class_counts: p.class_counts.clone(),
+        weight_norms: p.weight_norms.clone(),
+    }
+}
+
+fn probe_point(p: &ProbeResult) -> ProbePoint {
+    let fit = |f: &ProbeFit| ProbeFitPoint {
+        optimizer: f.optimizer.clone(),
+        lr: f.lr,
+        steps: f.steps,
+        loss_before: f.loss_before,
+        loss_after: f.loss_after,
+        acc_after: f.acc_after,
+        fits: f.fits,
+        timed_out: f.timed_out,
+        update_ratio: f.update_ratio,
+    };
+    ProbePoint { epoch: p.epoch, batch: p.batch, configured: fit(&p.configured), reference: fit(&p.reference) }
 }

@@ -17,6 +17,8 @@ mod early;
 mod eval;
 mod guard;
 pub mod log;
+pub mod preflight;
+pub mod probe;
 pub mod protocol;
 mod run_loop;
 mod view;

@@ -100,6 +100,11 @@ pub enum Event {
     Failed {
         message: String,
     },
+    /// Step 0 of the checklist, measured once before the first step.
+    Preflight(super::preflight::Preflight),
+    /// The "overfit one batch" probe, run at an epoch's end when the
+    /// training data is not learned.
+    Probe(super::probe::ProbeResult),
 }
 
 impl Event {
@@ -261,5 +266,19 @@ mod tests {
             by_trainer: false,
         });
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"change","step":5,"key":"lr","from":0.1,"to":0.2}"#);
+    }
+
+    #[test]
+    fn verdict_event_serializes_as_the_design_says() {
+        let v = Event::Verdict {
+            epoch: 7,
+            verdict: crate::diagnose::Verdict::Overfitting,
+            findings: vec!["overfitting_gap".into(), "val_loss_rising".into()],
+        };
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"type":"verdict","epoch":7,"verdict":"overfitting","findings":["overfitting_gap","val_loss_rising"]}"#
+        );
+        assert!(!v.is_coalescable());
     }
 }

@@ -68,6 +68,11 @@ impl Trainer {
         if Self::emit(events, Event::Start(self.info())).is_err() {
             return;
         }
+        // Step 0 of the checklist, before the first step.
+        let preflight = super::preflight::measure(&self.net, &self.data.train, &self.split.train, &self.norm);
+        if Self::emit(events, Event::Preflight(preflight)).is_err() {
+            return;
+        }
         let mut best = Best { epoch: 0, val_acc: f32::NEG_INFINITY };
         let (mut done, mut until) = (0, self.preset.epochs);
         loop {
@@ -156,6 +161,21 @@ impl Trainer {
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
+            // The overfit-one-batch probe when the training data is not learned.
+            if super::probe::due(epoch, eval.train.acc, self.preset.label_noise) {
+                let (kind, lr) = (self.opt.kind(), self.opt.learning_rate());
+                let r = super::probe::run(
+                    epoch,
+                    &self.net,
+                    &self.data.train,
+                    &self.probe,
+                    &self.norm,
+                    kind,
+                    lr,
+                    self.penalty,
+                );
+                Self::emit(events, Event::Probe(r))?;
+            }
             let view = self.data_view(epoch, &mut eval);
             Self::emit(events, Event::DataView(view))?;
             if self.early_stopping_says_stop(epoch, eval.val.loss, events)? {

@@ -450,6 +450,18 @@ impl App {
             A::Dropout(rate) => set(Setting::Dropout(rate)),
             A::AddL2 => set(Setting::L2(if p.l2 == 0.0 { 1e-3 } else { (p.l2 * 10.0).min(L2_MAX) })),
             A::LessDropout => set(Setting::Dropout(((p.dropout - 0.2) * 10.0).round().max(0.0) / 10.0)),
+            A::ScaleLr(factor) => {
+                self.lr_requested = Some(p.lr * factor);
+                set(Setting::LearningRate(p.lr * factor))
+            }
+            A::LessL2 => set(Setting::L2(if p.l2 > 1e-6 { p.l2 / 10.0 } else { 0.0 })),
+            A::LessL1 => set(Setting::L1(if p.l1 > 1e-6 { p.l1 / 10.0 } else { 0.0 })),
+            A::Wider => {
+                let mut next = p.clone();
+                next.hidden = p.hidden.iter().map(|w| w * 2).collect();
+                self.applied = None;
+                Some(Effect::Restart(Box::new(next)))
+            }
             A::Normalize => {
                 let mut next = p.clone();
                 // Pixels scale to [0, 1]; real-valued features standardize.

@@ -1,0 +1,114 @@
+//! Every remedy the checklist may offer, in one table keyed by finding id,
+//! and the two rules each offer passes: a remedy never contradicts the
+//! current settings ("switch to ReLU" for a ReLU net, "early stopping" when
+//! it is on, "add L2" when L2 is already strong) and never makes its own
+//! finding worse ("add L2" for a penalty that is too strong, a larger step
+//! for a learning rate that is too high). `diagnose` takes its remedies
+//! from here only, so the rules hold for every finding it can produce.
+
+use super::{Action, Remedy, Settings};
+
+/// L2 from here on is strong already: "add L2" would contradict it (the
+/// presets' useful L2 is 1e-4..1e-3; the dashboard's `l` key stops at 1).
+pub const L2_HIGH: f32 = 1e-2;
+/// The dropout rate "more dropout" offers.
+pub const DROPOUT_OFFER: f32 = 0.5;
+
+const fn remedy(label: &'static str, action: Action) -> Remedy {
+    Remedy { label, action }
+}
+
+fn is_relu_family(activation: &str) -> bool {
+    matches!(activation, "ReLU" | "LeakyReLU" | "ELU")
+}
+
+fn is_saturating(activation: &str) -> bool {
+    matches!(activation, "sigmoid" | "tanh")
+}
+
+/// Whether applying `action` contradicts what `s` already is.
+pub fn contradicts(action: Action, s: &Settings) -> bool {
+    match action {
+        Action::UseRelu => is_relu_family(&s.activation),
+        Action::UseSelu => s.activation == "SELU",
+        Action::UseAdam => s.optimizer == "Adam",
+        Action::EarlyStopping => s.early_stopping,
+        Action::Dropout(p) => s.dropout >= p,
+        Action::AddL2 => s.l2 >= L2_HIGH,
+        Action::LessDropout => s.dropout <= 0.0,
+        Action::LessL2 => s.l2 <= 0.0,
+        Action::LessL1 => s.l1 <= 0.0,
+        Action::Normalize => s.normalized,
+        Action::Augment => s.augmenting || !s.images,
+        Action::HalveLr | Action::DoubleLr | Action::ScaleLr(_) | Action::AddLayer | Action::Wider => false,
+    }
+}
+
+/// Whether `action` makes the problem finding `id` names worse.
+pub fn worsens(id: &str, action: Action) -> bool {
+    let raises_lr = matches!(action, Action::DoubleLr) || matches!(action, Action::ScaleLr(f) if f > 1.0);
+    let lowers_lr = matches!(action, Action::HalveLr) || matches!(action, Action::ScaleLr(f) if f < 1.0);
+    let regularizes = matches!(action, Action::AddL2 | Action::Dropout(_));
+    let grows = matches!(action, Action::AddLayer | Action::Wider);
+    let relaxes = matches!(action, Action::LessDropout | Action::LessL2 | Action::LessL1);
+    match id {
+        "diverged" | "lr_too_high" | "dead_units" => raises_lr,
+        "lr_too_low" => lowers_lr,
+        "regularization_too_strong" | "dropout_cost" | "capacity_too_small" => regularizes,
+        // A deeper net has further for the gradient to vanish.
+        "vanishing_gradients" | "saturated_units" => matches!(action, Action::AddLayer),
+        "overfitting_gap" | "val_loss_rising" | "early_stop_recommended" => grows || relaxes,
+        _ => false,
+    }
+}
+
+/// The remedies for finding `id` under settings `s`, best first: the
+/// table's offers minus any that contradict `s` or worsen `id`.
+pub fn remedies_for(id: &str, s: &Settings) -> Vec<Remedy> {
+    let offers: Vec<Remedy> = match id {
+        "diverged" => vec![remedy("halve the learning rate", Action::HalveLr)],
+        "lr_too_high" => vec![
+            remedy("learning rate ÷10", Action::ScaleLr(0.1)),
+            remedy("halve the learning rate", Action::HalveLr),
+            remedy("switch to Adam at 1e-3", Action::UseAdam),
+        ],
+        "lr_too_low" => vec![
+            remedy("learning rate ×10", Action::ScaleLr(10.0)),
+            remedy("double the learning rate", Action::DoubleLr),
+            remedy("switch to Adam at 1e-3", Action::UseAdam),
+        ],
+        "vanishing_gradients" if is_saturating(&s.activation) => {
+            vec![remedy("switch to ReLU", Action::UseRelu), remedy("switch to SELU", Action::UseSelu)]
+        }
+        // A ReLU-family or SELU net whose gradient still vanishes: SELU
+        // keeps activations normalized through depth; Adam rescales each
+        // layer's step.
+        "vanishing_gradients" => {
+            vec![remedy("switch to SELU", Action::UseSelu), remedy("switch to Adam at 1e-3", Action::UseAdam)]
+        }
+        "saturated_units" => {
+            vec![remedy("switch to ReLU", Action::UseRelu), remedy("switch to SELU", Action::UseSelu)]
+        }
+        "dead_units" => {
+            vec![remedy("halve the learning rate", Action::HalveLr), remedy("switch to SELU", Action::UseSelu)]
+        }
+        "unnormalized_inputs" => vec![remedy("normalize the inputs (restart)", Action::Normalize)],
+        "capacity_too_small" => vec![
+            remedy("twice the hidden units (restart with the doubled widths)", Action::Wider),
+            remedy("add a layer", Action::AddLayer),
+        ],
+        "regularization_too_strong" => {
+            vec![remedy("L2 ÷10", Action::LessL2), remedy("L1 ÷10", Action::LessL1)]
+        }
+        "dropout_cost" => vec![remedy("less dropout", Action::LessDropout)],
+        "overfitting_gap" | "val_loss_rising" => vec![
+            remedy("early stopping", Action::EarlyStopping),
+            remedy("dropout 0.5", Action::Dropout(DROPOUT_OFFER)),
+            remedy("add L2", Action::AddL2),
+            remedy("more data: shifted copies (restart)", Action::Augment),
+        ],
+        "early_stop_recommended" => vec![remedy("early stopping", Action::EarlyStopping)],
+        _ => vec![],
+    };
+    offers.into_iter().filter(|r| !contradicts(r.action, s) && !worsens(id, r.action)).collect()
+}
