@@ -333,7 +333,19 @@ impl Preset {
     /// checked apart ([`crate::limits::preflight`] runs both). Returns the
     /// field and the message, like [`Preset::validate`].
     pub fn validate_for(&self, shape: &DataShape) -> Result<(), (&'static str, String)> {
-        Split::sizes(shape.train, self.val_size, self.train_size)?;
+        let mut pool = shape.train;
+        if let Some(classes) = &self.classes {
+            if let Some(&c) = classes.iter().find(|&&c| c as usize >= shape.classes) {
+                return Err((
+                    "classes",
+                    format!("class {c} is not in {} ({} classes)", self.dataset.label(), shape.classes),
+                ));
+            }
+            // Roughly balanced classes, counted low (MNIST's rarest digit has
+            // 90% of the mean): the exact count is checked on the data.
+            pool = shape.train * classes.len() * 9 / (10 * shape.classes.max(1));
+        }
+        Split::sizes(pool, self.val_size, self.train_size)?;
         self.normalize.check(shape.bytes_per_value == 1).map_err(|m| ("normalize", m))?;
         if matches!(self.augment, Augment::Shift { .. }) && shape.image.is_none() {
             return Err(("augment", format!("shifting needs images; {} has none", self.dataset.label())));

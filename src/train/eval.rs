@@ -90,6 +90,11 @@ impl Trainer {
         }
     }
 
+    /// Test-set accuracy of the network as it is now (a loaded one, say).
+    pub fn test_accuracy(&mut self) -> f32 {
+        self.evaluate_test().acc
+    }
+
     /// The held-out test set, evaluated once, with the weights the run keeps.
     pub(super) fn evaluate_test(&mut self) -> Score {
         let test: Vec<u32> = (0..self.data.test.len() as u32).collect();

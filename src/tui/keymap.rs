@@ -36,6 +36,8 @@ pub enum Action {
     ToggleEarlyStopping,
     SaveCheckpoint,
     Restart,
+    /// Restart with another seed: different starts, different minima.
+    RestartNewSeed,
     Slower,
     Faster,
     Presets,

@@ -80,6 +80,10 @@ pub fn run(name: &str, sets: &[&str]) -> Run {
     use fitcheck::train::{Event, Trainer, load_data, spawn};
     let p = preset(name, sets);
     let data = if p.dataset == fitcheck::data::DatasetSpec::Mnist { mnist() } else { load_data(&p).unwrap() };
+    let data = match &p.classes {
+        Some(classes) => data.keep_classes(classes).unwrap(),
+        None => data,
+    };
     let handle = spawn(Trainer::new(&p, data).unwrap()).unwrap();
     let events: Vec<Event> = handle.events.iter().collect();
     handle.thread.join().unwrap();
