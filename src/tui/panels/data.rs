@@ -10,6 +10,7 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget};
 
+use super::Panel;
 use crate::train::{Boundary, Misclassified};
 use crate::tui::app::App;
 
@@ -30,7 +31,7 @@ const REGION_GLYPHS: [char; 4] = [' ', '·', ':', '░'];
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(view) = &app.run.data_view else {
-        let block = Block::bordered().title(Line::from("Data  v").bold());
+        let block = Block::bordered().title(Line::from(format!("{}  v", Panel::Data.title())).bold());
         Paragraph::new("the data view arrives after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
     };

@@ -10,13 +10,18 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Widget};
 
+use super::{Panel, ellipsize, fit_line};
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rate = app.run.settings.dropout;
     let kind = if app.run.settings.activation == crate::nn::Activation::Selu { "AlphaDropout" } else { "dropout" };
-    let title = format!("Dropout  {kind} {rate:.1} on {} hidden layer(s)  d/D", app.run.settings.hidden.len());
-    let block = Block::bordered().title(Line::from(title).bold());
+    let title = format!(
+        "{}  {kind} {rate:.1} on {} hidden layer(s)  d/D",
+        Panel::Dropout.title(),
+        app.run.settings.hidden.len()
+    );
+    let block = Block::bordered().title(Line::from(ellipsize(&title, area.width.saturating_sub(2) as usize)).bold());
     if app.run.epochs.is_empty() {
         Paragraph::new("the effect shows after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
@@ -62,7 +67,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         };
         lines.push(Line::from(line).fg(Color::Yellow));
     }
-    Paragraph::new(lines).render(text, buf);
+    let room = text.width as usize;
+    Paragraph::new(lines.into_iter().map(|l| fit_line(l, room)).collect::<Vec<_>>()).render(text, buf);
     let pts = |f: fn(&crate::train::EpochMetrics) -> f32| -> Vec<(f64, f64)> {
         app.run.epochs.iter().map(|e| (e.epoch as f64, f(e) as f64)).collect()
     };
