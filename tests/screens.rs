@@ -190,3 +190,17 @@ fn the_zoomed_weights_panel() {
     press(&mut app, KeyCode::Char('3'));
     insta::assert_snapshot!(screen(&app, 120, 40));
 }
+
+#[test]
+fn the_smallest_layout_still_shows_the_state_the_verdict_and_the_help_key() {
+    let s = screen(&running(), 60, 16);
+    let r = rows(&s);
+    assert!(r[0].contains("mnist-overfit") && r[0].contains("▶ running"), "{}", r[0]);
+    assert!(s.contains("overfitting since epoch 3"), "{s}");
+    assert!(r[15].ends_with("? help"), "{}", r[15]);
+    for line in &r {
+        // No word is cut at a border: what does not fit ends in `…`.
+        assert!(!line.contains("rememb") && !line.contains("trai│"), "{line}");
+    }
+    insta::assert_snapshot!(s);
+}

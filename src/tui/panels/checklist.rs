@@ -49,17 +49,26 @@ fn title(app: &App, room: usize) -> Line<'static> {
         Some(e) if d.verdict != Verdict::TooEarly => format!(" since epoch {e}"),
         _ => String::new(),
     };
-    let line = Line::from(vec![
+    let mut line = Line::from(vec![
         Span::raw(format!("{}  ", Panel::Checklist.title())).bold(),
         verdict(d.verdict),
         Span::raw(since).dark_gray(),
-        Span::raw(if open { "   ↑/↓ pick a remedy · Enter apply · Esc close " } else { "   c: remedies " }).dark_gray(),
     ]);
+    // The keys go whole or not at all ("c…" would say nothing).
+    let keys: &[&'static str] = if open {
+        &["   ↑/↓ pick a remedy · Enter apply · Esc close ", "  ↑/↓ · Enter apply · Esc close ", " ↑/↓ Enter Esc "]
+    } else {
+        &["   c: remedies "]
+    };
+    if let Some(k) = keys.iter().find(|k| line.width() + super::width(k) <= room) {
+        line.spans.push(Span::raw(*k).dark_gray());
+    }
     super::fit_line(line, room)
 }
 
-/// The verdict and its worst finding with the remedies for it (or, with
-/// nothing found, the two steps), in a bordered strip of any height.
+/// The verdict and the findings, worst first, each with its remedies, then
+/// the two steps, in a bordered strip of any height: one row each, as many
+/// as fit (four rows show the verdict and the first finding).
 pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
     let d = app.run.diagnosis();
     let block = Block::bordered().title(title(app, area.width.saturating_sub(2) as usize));
@@ -73,17 +82,12 @@ pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
         ]));
         if !f.remedies.is_empty() {
             let all: Vec<&str> = f.remedies.iter().map(|r| r.label).collect();
-            lines.push(Line::from(format!("  → {}  (c)", all.join(" · "))).fg(Color::Cyan));
+            lines.push(Line::from(format!("  → {}", all.join(" · "))).fg(Color::Cyan));
         }
     }
-    if lines.is_empty() {
-        for (n, (m, evidence)) in d.steps.iter().enumerate() {
-            lines.push(Line::from(vec![
-                mark(*m),
-                Span::raw(format!(" {} ", n + 1)).bold(),
-                Span::raw(evidence.clone()),
-            ]));
-        }
+    // Then the two steps, for the rows a finding leaves.
+    for (n, (m, evidence)) in d.steps.iter().enumerate() {
+        lines.push(Line::from(vec![mark(*m), Span::raw(format!(" {} ", n + 1)).bold(), Span::raw(evidence.clone())]));
     }
     let room = inner.width as usize;
     Paragraph::new(lines.into_iter().map(|l| super::fit_line(l, room)).collect::<Vec<_>>()).render(inner, buf);
