@@ -79,7 +79,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (lo, hi) = (lo.min(0.0), hi.max(lo + 1e-3) * 1.05);
     let n = app.run.epochs.len() as f64;
+    // Names of one width: the legend does not clear the rest of a row.
     fn line<'a>(name: &'static str, data: &'a [(f64, f64)], color: Color) -> Dataset<'a> {
+        let name = format!("{name:<18}");
         Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(color).data(data)
     }
     let datasets = vec![
