@@ -3,7 +3,11 @@
 //! neither can drift from the keys. `App::update` maps a key to an action
 //! through [`action_for`] first, then matches the action in one place.
 
+use std::borrow::Cow;
+
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::panels::Panel;
 
 /// Where the keyboard is: the dashboard, or an overlay that takes the keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +206,8 @@ pub const BINDINGS: &[Binding] = &[
     main(
         Char('1'),
         "1-7",
-        "zoom a panel: 1 loss 2 accuracy 3 weights 4 dropout 5 data 6 controls 7 checklist",
+        // The panels' names follow, from `Panel` (see `help_lines`).
+        "zoom a panel:",
         Action::Zoom(1),
     ),
     alias(Char('2'), Context::Main, Action::Zoom(2)),
@@ -262,9 +267,16 @@ pub fn footer() -> impl Iterator<Item = (&'static str, &'static str)> {
     BINDINGS.iter().filter_map(|b| b.footer)
 }
 
-/// The help overlay's lines: key label and sentence, aliases left out.
-pub fn help_lines() -> impl Iterator<Item = (&'static str, &'static str)> {
-    BINDINGS.iter().filter(|b| !b.help.is_empty()).map(|b| (b.label, b.help))
+/// The help overlay's lines: key label and sentence, aliases left out. The
+/// zoom keys' sentence lists the panels from [`Panel`], so it cannot drift.
+pub fn help_lines() -> impl Iterator<Item = (&'static str, Cow<'static, str>)> {
+    BINDINGS.iter().filter(|b| !b.help.is_empty()).map(|b| {
+        let help = match b.action {
+            Action::Zoom(1) => Cow::Owned(format!("{} {}", b.help, Panel::zoom_help())),
+            _ => Cow::Borrowed(b.help),
+        };
+        (b.label, help)
+    })
 }
 
 #[cfg(test)]
@@ -306,5 +318,17 @@ mod tests {
         let help: Vec<_> = help_lines().collect();
         assert!(help.iter().any(|(k, _)| *k == "{"));
         assert!(help.len() > 30);
+    }
+
+    #[test]
+    fn each_panels_zoom_key_zooms_it_and_the_help_names_them_all() {
+        for p in Panel::ALL {
+            let key = KeyEvent::from(KeyCode::Char(p.zoom_key()));
+            assert_eq!(action_for(&key, Context::Main), Some(Action::Zoom(p.number())), "{p:?}");
+        }
+        let last = Panel::ALL[Panel::ALL.len() - 1].zoom_key();
+        let (label, help) = help_lines().find(|(_, h)| h.starts_with("zoom a panel")).expect("the zoom line");
+        assert_eq!(label, format!("1-{last}"));
+        assert!(help.ends_with("6 controls 7 checklist"), "{help}");
     }
 }

@@ -1,14 +1,18 @@
-//! The screen layout: a pure function of `&App`.
+//! The screen layout: a pure function of `&App`, laid out from the
+//! [`Panel`] table.
 //!
 //! ```text
 //! ┌ header: fitcheck · preset · dataset · epoch · step · samples/s · state ─ gauge ┐
 //! │ Loss (train, train(eval), val, ghost)  │ Accuracy (the same)                   │
 //! │ Weights: histograms, per-layer table,  │ Dropout: with vs without, the gap     │
-//! │   gradient norm per layer over time    │                                       │
+//! │   gradient norm per layer over time    │   (or the data view, `v`)             │
 //! │ Controls: every knob and its key       │ Is it overfitting? (Lee's order)      │
-//! └ footer: keys ──────────────────────────────────────────────────────────────────┘
+//! └ footer: keys, ending in `? help` ──────────────────────────────────────────────┘
 //! ```
-//! Below 100x30 only the charts and the controls fit; below 60x16 a message.
+//! Below 100x30 (80x24 is the most common terminal) a compact layout keeps
+//! what matters most: the loss chart (and accuracy beside it from 100
+//! columns), the checklist's verdict with its first finding, and the
+//! controls when there is height for them. Below 60x16, a message.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -18,12 +22,17 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::app::App;
-use super::panels;
+use super::panels::{self, Panel};
 
 /// Smallest terminal the layout fits.
 pub const MIN_SIZE: (u16, u16) = (60, 16);
 /// From this size on every panel is shown.
 pub const FULL_SIZE: (u16, u16) = (100, 30);
+/// Rows of the compact layout's checklist strip and controls (borders included).
+const STRIP_ROWS: u16 = 4;
+const CONTROLS_ROWS: u16 = 6;
+/// The fewest rows a chart is readable in.
+const CHART_ROWS: u16 = 6;
 
 pub fn draw(app: &App, frame: &mut Frame) {
     render(app, frame.area(), frame.buffer_mut());
@@ -44,46 +53,68 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(1)]).areas(area);
     panels::header::render(app, header, buf);
     panels::footer::render(footer, buf);
-    if let Some(n) = app.zoom {
-        match n {
-            1 => panels::loss::render(app, body, buf),
-            2 => panels::accuracy::render(app, body, buf),
-            3 => panels::weights::render(app, body, buf),
-            4 => panels::dropout::render(app, body, buf),
-            5 => panels::data::render(app, body, buf),
-            6 => panels::controls::render(app, body, buf),
-            _ => panels::checklist::render(app, body, buf),
-        }
+    if let Some(panel) = app.zoom.and_then(Panel::from_zoom) {
+        panel.render(app, body, buf);
     } else if full {
-        let [charts, middle, bottom] =
-            Layout::vertical([Constraint::Percentage(40), Constraint::Min(8), Constraint::Length(9)]).areas(body);
-        let halves = |r: Rect| Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas::<2>(r);
-        let [loss, accuracy] = halves(charts);
-        let [weights, dropout] = halves(middle);
-        let [controls, checklist] =
-            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
-        panels::loss::render(app, loss, buf);
-        panels::accuracy::render(app, accuracy, buf);
-        if app.show_data {
-            panels::data::render(app, middle, buf);
-        } else {
-            panels::weights::render(app, weights, buf);
-            panels::dropout::render(app, dropout, buf);
-        }
-        panels::controls::render(app, controls, buf);
-        panels::checklist::render(app, checklist, buf);
+        full_layout(app, body, buf);
     } else {
-        let [charts, controls] = Layout::vertical([Constraint::Min(8), Constraint::Length(6)]).areas(body);
-        let [loss, accuracy] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
-        panels::loss::render(app, loss, buf);
-        panels::accuracy::render(app, accuracy, buf);
-        panels::controls::render(app, controls, buf);
+        compact_layout(app, body, buf);
     }
     if app.picker.is_some() {
         panels::picker::render(app, area, buf);
     }
     if app.show_help {
         panels::help::render(area, buf);
+    }
+}
+
+/// Every panel: the charts on top, weights and dropout (or the data view)
+/// in the middle, controls and the checklist at the bottom.
+fn full_layout(app: &App, body: Rect, buf: &mut Buffer) {
+    let [charts, middle, bottom] =
+        Layout::vertical([Constraint::Percentage(40), Constraint::Min(8), Constraint::Length(9)]).areas(body);
+    let halves = |r: Rect| Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas::<2>(r);
+    let [loss, accuracy] = halves(charts);
+    let [weights, dropout] = halves(middle);
+    let [controls, checklist] =
+        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
+    let mut place = vec![
+        (Panel::Loss, loss),
+        (Panel::Accuracy, accuracy),
+        (Panel::Controls, controls),
+        (Panel::Checklist, checklist),
+    ];
+    if app.show_data {
+        place.push((Panel::Data, middle));
+    } else {
+        place.extend([(Panel::Weights, weights), (Panel::Dropout, dropout)]);
+    }
+    for (panel, area) in place {
+        panel.render(app, area, buf);
+    }
+}
+
+/// A small terminal: the loss chart (accuracy beside it when wide enough),
+/// the verdict strip, and the controls if the chart keeps its rows.
+fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
+    let with_controls = body.height >= CHART_ROWS + STRIP_ROWS + CONTROLS_ROWS;
+    let controls_rows = if with_controls { CONTROLS_ROWS } else { 0 };
+    let [charts, strip, controls] = Layout::vertical([
+        Constraint::Min(CHART_ROWS),
+        Constraint::Length(STRIP_ROWS),
+        Constraint::Length(controls_rows),
+    ])
+    .areas(body);
+    if charts.width >= FULL_SIZE.0 {
+        let [loss, accuracy] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
+        Panel::Loss.render(app, loss, buf);
+        Panel::Accuracy.render(app, accuracy, buf);
+    } else {
+        Panel::Loss.render(app, charts, buf);
+    }
+    panels::checklist::render_strip(app, strip, buf);
+    if with_controls {
+        Panel::Controls.render(app, controls, buf);
     }
 }
 
@@ -286,10 +317,10 @@ mod tests {
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
         let s = screen(&app, 160, 48);
         for (_, help) in crate::tui::keymap::help_lines() {
-            assert!(s.contains(help), "help lacks {help:?}:\n{s}");
+            assert!(s.contains(help.as_ref()), "help lacks {help:?}:\n{s}");
         }
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
         let first = crate::tui::keymap::help_lines().next().unwrap().1;
-        assert!(!screen(&app, 160, 48).contains(first));
+        assert!(!screen(&app, 160, 48).contains(first.as_ref()));
     }
 }

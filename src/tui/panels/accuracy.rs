@@ -5,12 +5,13 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::LegendPosition;
 
+use super::Panel;
 use super::chart::MetricPanel;
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     MetricPanel {
-        title: "Accuracy",
+        title: Panel::Accuracy.title(),
         steps: &app.run.train_acc,
         ghost_steps: |g| &g.train_acc,
         pick: |e| (e.train_acc_eval, e.val_acc),

@@ -163,15 +163,19 @@ impl MetricPanel<'_> {
                 Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Color::DarkGray).data(line)
             })
             .collect();
+        // Legend names padded to one width: ratatui draws each name over the
+        // plot without clearing the rest of its row, so a short name would
+        // leave curve dots beside it inside the legend box.
+        let name_width = curves.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max("best epoch".len());
+        let pad = |name: &str| format!("{name:<name_width$}");
         for c in curves.iter().rev() {
-            datasets.push(
-                Dataset::default()
-                    .name(c.name.to_string())
-                    .marker(Marker::Braille)
-                    .graph_type(GraphType::Line)
-                    .style(Style::default().fg(c.color))
-                    .data(c.points),
-            );
+            let dataset = Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(c.color))
+                .data(c.points);
+            // An older ghost is not named (only the latest is in the legend).
+            datasets.push(if c.name.is_empty() { dataset } else { dataset.name(pad(c.name)) });
             if c.dots {
                 datasets.push(
                     Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).style(c.color).data(c.points),
@@ -180,7 +184,7 @@ impl MetricPanel<'_> {
         }
         datasets.push(
             Dataset::default()
-                .name("best epoch")
+                .name(pad("best epoch"))
                 .marker(Marker::Block)
                 .graph_type(GraphType::Scatter)
                 .style(Color::LightGreen)

@@ -2,13 +2,16 @@
 //! the training data?) before step 2 (is validation good?), each with ✓, ✗
 //! or … and its live evidence; the verdict; the findings with their
 //! evidence; and, opened with `c`, the remedies to apply with Enter. After
-//! a remedy it reports the measured effect since.
+//! a remedy it reports the measured effect since. On a small screen
+//! [`render_strip`] shows the verdict and its first finding in four rows.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Paragraph, Widget};
+
+use super::Panel;
 
 use crate::diagnose::{Mark, Severity, Verdict};
 use crate::tui::app::App;
@@ -33,19 +36,74 @@ fn verdict(v: Verdict) -> Span<'static> {
     Span::styled(text, Style::default().fg(color).bold())
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+/// A finding's id as people read it ("overfitting gap").
+fn finding_name(id: &str) -> String {
+    id.replace('_', " ")
+}
+
+/// The border title: the question, the verdict (since when), and the keys.
+fn title(app: &App, room: usize) -> Line<'static> {
     let d = app.run.diagnosis();
     let open = app.remedy.is_some();
     let since = match app.run.verdict_since() {
         Some(e) if d.verdict != Verdict::TooEarly => format!(" since epoch {e}"),
         _ => String::new(),
     };
-    let title = Line::from(vec![
-        Span::raw("Is it overfitting?  ").bold(),
+    let mut line = Line::from(vec![
+        Span::raw(format!("{}  ", Panel::Checklist.title())).bold(),
         verdict(d.verdict),
         Span::raw(since).dark_gray(),
-        Span::raw(if open { "   ↑/↓ pick a remedy · Enter apply · Esc close " } else { "   c: remedies " }).dark_gray(),
     ]);
+    // The keys go whole or not at all ("c…" would say nothing).
+    let keys: &[&'static str] = if open {
+        &["   ↑/↓ pick a remedy · Enter apply · Esc close ", "  ↑/↓ · Enter apply · Esc close ", " ↑/↓ Enter Esc "]
+    } else {
+        &["   c: remedies "]
+    };
+    if let Some(k) = keys.iter().find(|k| line.width() + super::width(k) <= room) {
+        line.spans.push(Span::raw(*k).dark_gray());
+    }
+    super::fit_line(line, room)
+}
+
+/// The verdict and the findings, worst first, each with its remedies, then
+/// the two steps, in a bordered strip of any height: one row each, as many
+/// as fit (four rows show the verdict and the first finding).
+pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
+    let d = app.run.diagnosis();
+    let block = Block::bordered().title(title(app, area.width.saturating_sub(2) as usize));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for f in &d.findings {
+        lines.push(Line::from(vec![
+            Span::styled(format!("• {} ", finding_name(f.id)), Style::default().fg(severity_color(f.severity)).bold()),
+            Span::raw(f.evidence.clone()),
+        ]));
+        if !f.remedies.is_empty() {
+            let all: Vec<&str> = f.remedies.iter().map(|r| r.label).collect();
+            lines.push(Line::from(format!("  → {}", all.join(" · "))).fg(Color::Cyan));
+        }
+    }
+    // Then the two steps, for the rows a finding leaves.
+    for (n, (m, evidence)) in d.steps.iter().enumerate() {
+        lines.push(Line::from(vec![mark(*m), Span::raw(format!(" {} ", n + 1)).bold(), Span::raw(evidence.clone())]));
+    }
+    let room = inner.width as usize;
+    Paragraph::new(lines.into_iter().map(|l| super::fit_line(l, room)).collect::<Vec<_>>()).render(inner, buf);
+}
+
+fn severity_color(s: Severity) -> Color {
+    match s {
+        Severity::Bad => Color::Red,
+        Severity::Warn => Color::Yellow,
+        Severity::Info => Color::Green,
+    }
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let d = app.run.diagnosis();
+    let open = app.remedy.is_some();
     let mut lines = vec![
         Line::from(vec![
             mark(d.steps[0].0),
@@ -75,13 +133,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(text).fg(Color::Cyan));
     }
     for f in &d.findings {
-        let color = match f.severity {
-            Severity::Bad => Color::Red,
-            Severity::Warn => Color::Yellow,
-            Severity::Info => Color::Green,
-        };
         lines.push(Line::from(vec![
-            Span::styled(format!("• {} ", f.id), Style::default().fg(color).bold()),
+            Span::styled(format!("• {} ", finding_name(f.id)), Style::default().fg(severity_color(f.severity)).bold()),
             Span::raw(f.evidence.clone()),
         ]));
         if !f.remedies.is_empty() && !open {
@@ -104,5 +157,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             lines.push(Line::from(vec![Span::raw("    "), Span::styled(format!("→ {}", r.label), style)]));
         }
     }
-    Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(title)).render(area, buf);
+    let block = Block::bordered().title(title(app, area.width.saturating_sub(2) as usize));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    super::fit_paragraph(lines, inner).render(inner, buf);
 }

@@ -7,7 +7,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Widget};
+
+use super::Panel;
 
 use crate::run::RunState;
 use crate::settings::{hidden_name, optimizer_name, short_float};
@@ -83,8 +85,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             None => Line::from(change).dark_gray(),
         },
     };
-    Paragraph::new(vec![Line::from(settings), Line::from(regul), Line::from(latest), outcome])
-        .wrap(Wrap { trim: true })
-        .block(Block::bordered().title(Line::from("Controls").bold()))
-        .render(area, buf);
+    let block = Block::bordered().title(Line::from(Panel::Controls.title()).bold());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    // Wrapped when it fits, else one row a line ending in `…`: the settings
+    // and the latest epoch first, never a half-shown last line.
+    super::fit_paragraph(vec![Line::from(settings), Line::from(regul), Line::from(latest), outcome], inner)
+        .render(inner, buf);
 }

@@ -10,6 +10,7 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget};
 
+use super::{Panel, ellipsize};
 use crate::train::{Boundary, Misclassified};
 use crate::tui::app::App;
 
@@ -30,7 +31,7 @@ const REGION_GLYPHS: [char; 4] = [' ', '·', ':', '░'];
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(view) = &app.run.data_view else {
-        let block = Block::bordered().title(Line::from("Data  v").bold());
+        let block = Block::bordered().title(Line::from(format!("{}  v", Panel::Data.title())).bold());
         Paragraph::new("the data view arrives after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
     };
@@ -58,10 +59,11 @@ fn confusion(app: &App, area: Rect, buf: &mut Buffer) {
     let m = &view.confusion;
     let total: u32 = m.iter().flatten().sum();
     let right: u32 = (0..m.len()).map(|i| m[i][i]).sum();
-    let title = format!("Confusion (validation, epoch {})  v", view.epoch);
+    let room = area.width.saturating_sub(2) as usize;
+    let title = ellipsize(&format!("Confusion (validation, epoch {})  v", view.epoch), room);
+    let share = 100.0 * right as f64 / total.max(1) as f64;
     let mut lines = vec![
-        Line::from(format!("{:.1}% right; rows: true, columns: predicted", 100.0 * right as f64 / total.max(1) as f64))
-            .dark_gray(),
+        Line::from(ellipsize(&format!("{share:.1}% right · rows true, columns predicted"), room)).dark_gray(),
         Line::from(
             std::iter::once(Span::raw("      "))
                 .chain((0..m.len()).map(|j| Span::raw(format!("{j:>6}")).bold()))

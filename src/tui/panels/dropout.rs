@@ -10,13 +10,18 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Widget};
 
+use super::{Panel, ellipsize, fit_line};
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rate = app.run.settings.dropout;
     let kind = if app.run.settings.activation == crate::nn::Activation::Selu { "AlphaDropout" } else { "dropout" };
-    let title = format!("Dropout  {kind} {rate:.1} on {} hidden layer(s)  d/D", app.run.settings.hidden.len());
-    let block = Block::bordered().title(Line::from(title).bold());
+    let title = format!(
+        "{}  {kind} {rate:.1} on {} hidden layer(s)  d/D",
+        Panel::Dropout.title(),
+        app.run.settings.hidden.len()
+    );
+    let block = Block::bordered().title(Line::from(ellipsize(&title, area.width.saturating_sub(2) as usize)).bold());
     if app.run.epochs.is_empty() {
         Paragraph::new("the effect shows after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
@@ -62,7 +67,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         };
         lines.push(Line::from(line).fg(Color::Yellow));
     }
-    Paragraph::new(lines).render(text, buf);
+    let room = text.width as usize;
+    Paragraph::new(lines.into_iter().map(|l| fit_line(l, room)).collect::<Vec<_>>()).render(text, buf);
     let pts = |f: fn(&crate::train::EpochMetrics) -> f32| -> Vec<(f64, f64)> {
         app.run.epochs.iter().map(|e| (e.epoch as f64, f(e) as f64)).collect()
     };
@@ -73,7 +79,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (lo, hi) = (lo.min(0.0), hi.max(lo + 1e-3) * 1.05);
     let n = app.run.epochs.len() as f64;
+    // Names of one width: the legend does not clear the rest of a row.
     fn line<'a>(name: &'static str, data: &'a [(f64, f64)], color: Color) -> Dataset<'a> {
+        let name = format!("{name:<18}");
         Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(color).data(data)
     }
     let datasets = vec![

@@ -1,5 +1,8 @@
 //! The header line: preset, dataset, epoch and step, throughput, run state,
-//! and a progress gauge.
+//! and a progress gauge. On a narrow line the gauge narrows and the least
+//! important parts go first (dataset, step, samples/s, the program's name):
+//! the preset, the epoch and the run's state always show. Before the first
+//! run it names the preset the picker highlights.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -21,6 +24,16 @@ pub fn si(x: f32) -> String {
     }
 }
 
+/// A part of the header, and how early it goes when the line is narrow.
+struct Part {
+    span: Span<'static>,
+    /// Dropped in ascending order; `None`: never dropped (name, epoch, state).
+    drop: Option<u8>,
+}
+
+/// Gauge widths: wide when there is room, narrow, or none.
+const GAUGE: [u16; 3] = [22, 12, 0];
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let status_color = match app.run.state {
         RunState::Running => Color::Green,
@@ -28,28 +41,73 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         RunState::Finished(crate::train::Stopped::Diverged) | RunState::Failed(_) => Color::Red,
         RunState::Finished(_) => Color::Cyan,
     };
-    let dataset = app.run.info.as_ref().map_or_else(|| app.run.settings.dataset.label(), |i| i.dataset.clone());
+    // Before the first run the highlighted preset is what the header names.
+    let (name, dataset) = match (app.run.state == RunState::Idle, app.highlighted()) {
+        (true, Some(e)) => (e.name.clone(), e.dataset.clone()),
+        _ => (
+            app.run.settings.name.clone(),
+            app.run.info.as_ref().map_or_else(|| app.run.settings.dataset.label(), |i| i.dataset.clone()),
+        ),
+    };
+    let idle = app.run.state == RunState::Idle;
+    let mut parts = vec![
+        Part { span: Span::raw(" fitcheck").bold(), drop: Some(4) },
+        Part { span: Span::raw(name).bold(), drop: None },
+        Part { span: Span::raw(dataset), drop: Some(1) },
+    ];
+    if !idle {
+        parts.extend([
+            Part { span: Span::raw(format!("epoch {}/{}", app.run.epoch, app.run.total_epochs)), drop: None },
+            Part { span: Span::raw(format!("step {}", app.run.step)), drop: Some(2) },
+            Part { span: Span::raw(format!("{} samples/s", si(app.run.samples_per_s))), drop: Some(3) },
+        ]);
+    }
+    parts
+        .push(Part { span: Span::styled(app.run.state.label(), Style::default().fg(status_color).bold()), drop: None });
     let sep = || Span::raw(" · ").dark_gray();
-    let line = Line::from(vec![
-        Span::raw(" fitcheck").bold(),
-        sep(),
-        Span::raw(app.run.settings.name.clone()).bold(),
-        sep(),
-        Span::raw(dataset),
-        sep(),
-        Span::raw(format!("epoch {}/{}", app.run.epoch, app.run.total_epochs)),
-        sep(),
-        Span::raw(format!("step {}", app.run.step)),
-        sep(),
-        Span::raw(format!("{} samples/s", si(app.run.samples_per_s))),
-        sep(),
-        Span::styled(app.run.state.label(), Style::default().fg(status_color).bold()),
-    ]);
-    let [text, gauge] = Layout::horizontal([Constraint::Min(0), Constraint::Length(22)]).areas(area);
-    line.render(text, buf);
-    LineGauge::default()
-        .filled_style(Style::default().fg(Color::Green))
-        .unfilled_style(Style::default().fg(Color::DarkGray))
-        .ratio(app.run.progress())
-        .render(gauge, buf);
+    let line_of = |parts: &[Part]| {
+        let mut spans = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                spans.push(sep());
+            }
+            spans.push(p.span.clone());
+        }
+        // Without the program's name the line starts at the edge: indent it.
+        if parts.first().is_some_and(|p| p.drop != Some(4)) {
+            spans.insert(0, Span::raw(" "));
+        }
+        Line::from(spans)
+    };
+    // Drop the least important parts until the line and a gauge fit; the
+    // gauge narrows before the state or the epoch would go.
+    // The text, a column apart, and the gauge.
+    let fits = |line: &Line, gauge: u16| line.width() + (gauge as usize) < area.width as usize;
+    let mut gauge = if idle { 0 } else { GAUGE[0] };
+    let mut line = line_of(&parts);
+    for level in 1..=4u8 {
+        if fits(&line, gauge) {
+            break;
+        }
+        if level == 2 && !idle {
+            gauge = GAUGE[1];
+            if fits(&line, gauge) {
+                break;
+            }
+        }
+        parts.retain(|p| p.drop != Some(level));
+        line = line_of(&parts);
+    }
+    if !fits(&line, gauge) {
+        gauge = GAUGE[2];
+    }
+    let [text, bar] = Layout::horizontal([Constraint::Min(0), Constraint::Length(gauge)]).areas(area);
+    super::fit_line(line, text.width as usize).render(text, buf);
+    if gauge > 0 {
+        LineGauge::default()
+            .filled_style(Style::default().fg(Color::Green))
+            .unfilled_style(Style::default().fg(Color::DarkGray))
+            .ratio(app.run.progress())
+            .render(bar, buf);
+    }
 }

@@ -1,11 +1,12 @@
 //! The help overlay: the live key bindings, from the same table as the
-//! footer; in two columns when one does not fit the screen's height.
+//! footer; in two columns when one does not fit the screen's height, each
+//! sentence shortened with `…` when the wrapped lines would not fit.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Clear, Widget};
 
 use crate::tui::keymap;
 
@@ -30,7 +31,7 @@ pub fn render(area: Rect, buf: &mut Buffer) {
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(body);
     for (chunk, area) in lines.chunks(per_column).zip(cols.iter()) {
-        Paragraph::new(chunk.to_vec()).wrap(Wrap { trim: false }).render(*area, buf);
+        super::fit_paragraph(chunk.to_vec(), *area).render(*area, buf);
     }
     note.render(foot, buf);
 }

@@ -5,12 +5,13 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::LegendPosition;
 
+use super::Panel;
 use super::chart::MetricPanel;
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     MetricPanel {
-        title: "Loss",
+        title: Panel::Loss.title(),
         steps: &app.run.train_loss,
         ghost_steps: |g| &g.train_loss,
         pick: |e| (e.train_loss_eval, e.val_loss),

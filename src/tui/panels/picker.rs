@@ -1,12 +1,15 @@
 //! The preset picker (`p`, and the screen a bare `fitcheck` opens on):
 //! each preset's name, dataset and lesson; Enter starts the highlighted one.
+//! Its title says what Esc does: with no run yet it quits, else it closes.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Widget};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
+use super::ellipsize;
+use crate::run::RunState;
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
@@ -18,6 +21,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [_, popup, _] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(mid);
     Clear.render(popup, buf);
+    // Name and dataset columns, then the lesson in what is left of the row.
+    let lesson_room = (width as usize).saturating_sub(2 + 20 + 17);
     let mut lines: Vec<Line> = app
         .presets
         .iter()
@@ -28,16 +33,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Line::from(vec![
                 Span::styled(format!(" {:<19}", e.name), style.bold()),
                 Span::styled(format!("{:<17}", e.dataset), style),
-                Span::styled(e.lesson.clone(), style),
+                Span::styled(ellipsize(&e.lesson, lesson_room), style),
             ])
         })
         .collect();
     lines.push(Line::from(""));
     let selected = app.presets.get(picker.selected).map(|e| e.lesson.clone()).unwrap_or_default();
     lines.push(Line::from(format!(" {selected}")).dark_gray());
-    // One line per preset, cut at the edge; the highlighted one's whole
-    // lesson is under the list.
+    // One line per preset, its lesson shortened at a word; the highlighted
+    // one's whole lesson is under the list (wrapped into the spare row).
+    let esc = if app.run.state == RunState::Idle { "Esc quit" } else { "Esc close · q quit" };
+    let title = ellipsize(&format!(" Presets  ↑/↓ choose · Enter start · {esc} "), (width as usize).saturating_sub(2));
     Paragraph::new(lines)
-        .block(Block::bordered().title(Line::from(" Presets  ↑/↓ choose · Enter start · Esc close · q quit ").bold()))
+        .wrap(Wrap { trim: false })
+        .block(Block::bordered().title(Line::from(title).bold()))
         .render(popup, buf);
 }

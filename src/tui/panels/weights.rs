@@ -12,6 +12,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Sparkline, Widget};
 
+use super::{Panel, ellipsize};
 use crate::nn::stats::Histogram;
 use crate::tui::app::App;
 
@@ -22,7 +23,7 @@ fn histogram(title: &str, h: &Histogram, area: Rect, buf: &mut Buffer) {
     }
     let [head, bars, range] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    Line::from(title.to_string()).dark_gray().render(head, buf);
+    Line::from(ellipsize(title, head.width as usize)).dark_gray().render(head, buf);
     let counts: Vec<u64> = h.counts.iter().map(|&c| c as u64).collect();
     Sparkline::default().data(&counts).style(Style::default().fg(Color::Magenta)).render(bars, buf);
     Line::from(format!("{:.3} … {:.3}", h.lo, h.hi)).dark_gray().render(range, buf);
@@ -31,7 +32,7 @@ fn histogram(title: &str, h: &Histogram, area: Rect, buf: &mut Buffer) {
 const LAYER_COLORS: [Color; 6] = [Color::Red, Color::Yellow, Color::Green, Color::Cyan, Color::Blue, Color::Magenta];
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let block = Block::bordered().title(Line::from("Weights  [ ] layer").bold());
+    let block = Block::bordered().title(Line::from(format!("{}  [ ] layer", Panel::Weights.title())).bold());
     let Some(stats) = &app.run.stats else {
         Paragraph::new("layer statistics arrive after the first steps…").dark_gray().block(block).render(area, buf);
         return;
@@ -46,8 +47,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [h1, h2] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(hists);
     let name = if l + 1 == stats.layers.len() { "output".to_string() } else { format!("hidden {}", l + 1) };
     histogram(&format!("layer {l} ({name}, {}→{}) weights", sel.fan_in, sel.fan_out), &sel.weights, h1, buf);
-    histogram(" per-unit |w| norms", &sel.unit_norms, h2, buf);
-    let mut lines = vec![Line::from("layer   |w|   |grad|   Δw/w   dead/sat   act μ±σ").dark_gray()];
+    histogram("per-unit |w| norms", &sel.unit_norms, h2.inner(ratatui::layout::Margin::new(1, 0)), buf);
+    // The activations' spread is the first column to go on a narrow panel.
+    let with_act = table.width >= 51;
+    let head = if with_act {
+        "layer   |w|   |grad|   Δw/w   dead/sat   act μ±σ"
+    } else {
+        "layer   |w|   |grad|   Δw/w   dead/sat"
+    };
+    let mut lines = vec![Line::from(head).dark_gray()];
     for (i, s) in stats.layers.iter().enumerate() {
         let units = match (s.dead_fraction, s.saturated_fraction) {
             (Some(d), _) => format!("{:>4.0}% dead", d * 100.0),
@@ -58,10 +66,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let color = LAYER_COLORS[i % LAYER_COLORS.len()];
         lines.push(Line::from(vec![
             Span::styled(format!("{mark}{i:<4}"), Style::default().fg(color)),
-            Span::raw(format!(
-                "{:>6.1} {:>7.1e} {:>7.1e} {units} {:>5.2}±{:<5.2}",
-                s.weight_norm, s.grad_norm, s.update_ratio, s.act_mean, s.act_std
-            )),
+            Span::raw(format!("{:>6.1} {:>7.1e} {:>7.1e} {units}", s.weight_norm, s.grad_norm, s.update_ratio)),
+            Span::raw(if with_act { format!(" {:>5.2}±{:<5.2}", s.act_mean, s.act_std) } else { String::new() }),
         ]));
     }
     Paragraph::new(lines).render(table, buf);
@@ -98,7 +104,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .collect();
     let exp = |v: f64| Line::from(format!("1e{v:.0}"));
     Chart::new(datasets)
-        .block(Block::new().title(Line::from(" gradient norm per layer").dark_gray()))
+        .block(Block::new().title(Line::from(ellipsize(" gradient norm per layer", right.width as usize)).dark_gray()))
         .x_axis(Axis::default().bounds([0.0, x_max]))
         .y_axis(Axis::default().bounds([lo, hi]).labels([exp(lo), exp(hi)]))
         .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))

@@ -1,0 +1,206 @@
+//! Whole-screen snapshots of the dashboard, as gitui tests its screens:
+//! the real `App`, fed a recorded run (`tests/fixtures/runs/`, written by
+//! `fitcheck tui mnist-overfit --set train_size=500 --set epochs=6 --metrics
+//! FILE` with `d` and `l` pressed during the run, data views of the first
+//! four epochs dropped to keep it small), drawn on ratatui's `TestBackend`
+//! at the sizes people use and compared with the committed snapshots under
+//! `tests/snapshots/`.
+//!
+//! A layout change shows up as a failing test with a diff; review and accept
+//! it with `cargo insta review` (`cargo install cargo-insta`), or rerun with
+//! `INSTA_UPDATE=always` and read the diff in git. With `CI` set, insta
+//! writes nothing and a mismatch fails.
+//!
+//! The fixture is fixed, so the screens are deterministic (its samples/s
+//! and elapsed times were recorded once); nothing needs filtering.
+
+use std::path::Path;
+
+use fitcheck::preset::{self, Preset};
+use fitcheck::run::replay::{read_log, settings_of};
+use fitcheck::train::Event;
+use fitcheck::tui::app::{App, Msg, PresetEntry};
+use fitcheck::tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/runs/mnist-overfit-tui.jsonl");
+
+fn fixture() -> (Preset, Vec<Event>) {
+    let runs = read_log(Path::new(FIXTURE)).expect("the recorded run reads");
+    assert_eq!(runs.len(), 1, "one run, no restart");
+    let fallback = Preset::load(&preset::resolve("mnist-overfit").expect("shipped")).expect("it loads");
+    let events = runs.into_iter().next().expect("checked");
+    (settings_of(&events, &fallback), events)
+}
+
+/// The dashboard after the recorded events up to (not including) the first
+/// one `stop` matches, or all of them.
+fn replayed(stop: impl Fn(&Event) -> bool) -> App {
+    let (settings, events) = fixture();
+    let mut app = App::new(settings);
+    for e in events {
+        if stop(&e) {
+            break;
+        }
+        app.update(Msg::Trainer(e));
+    }
+    app
+}
+
+/// The whole run, finished, with its changes.
+fn finished() -> App {
+    replayed(|_| false)
+}
+
+/// Mid-run: the recorded events through epoch 4.
+fn running() -> App {
+    replayed(|e| matches!(e, Event::Step(s) if s.epoch == 5))
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    app.update(Msg::Key(KeyEvent::from(code)));
+}
+
+/// The screen as text, one row a line, trailing blanks trimmed.
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    term.draw(|f| ui::draw(app, f)).expect("draws");
+    let buf = term.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn rows(s: &str) -> Vec<&str> {
+    s.lines().collect()
+}
+
+#[test]
+fn finished_run_at_160x48() {
+    insta::assert_snapshot!(screen(&finished(), 160, 48));
+}
+
+#[test]
+fn finished_run_at_120x40() {
+    insta::assert_snapshot!(screen(&finished(), 120, 40));
+}
+
+#[test]
+fn finished_run_at_100x30() {
+    insta::assert_snapshot!(screen(&finished(), 100, 30));
+}
+
+#[test]
+fn finished_run_at_80x24() {
+    insta::assert_snapshot!(screen(&finished(), 80, 24));
+}
+
+#[test]
+fn running_at_100x30_keeps_the_state_in_the_header() {
+    let s = screen(&running(), 100, 30);
+    let header = rows(&s)[0];
+    assert!(header.contains("▶ running") && header.contains("epoch 4/6"), "{header}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn running_at_80x24_shows_the_loss_the_verdict_and_the_help_key() {
+    let s = screen(&running(), 80, 24);
+    let r = rows(&s);
+    assert!(r[0].contains("▶ running"), "{}", r[0]);
+    assert!(s.contains("Loss"), "{s}");
+    assert!(s.contains("Is it overfitting?  overfitting since epoch 3"), "{s}");
+    assert!(s.contains("• overfitting gap"), "the first finding:\n{s}");
+    assert!(r[23].ends_with("? help"), "{}", r[23]);
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn a_too_small_terminal_says_so() {
+    insta::assert_snapshot!(screen(&finished(), 59, 16));
+}
+
+/// Presets as the picker lists them (fixed here, so a new shipped preset
+/// does not change this screen).
+fn entries() -> Vec<PresetEntry> {
+    [
+        ("mnist-mlp", "MNIST", "The healthy baseline: a two-layer MLP that reaches ~98% validation accuracy."),
+        (
+            "mnist-overfit",
+            "MNIST",
+            "1,000 training digits and a wide net: train accuracy climbs to 100%, validation stalls well below.",
+        ),
+        (
+            "mnist-dropout",
+            "MNIST",
+            "The overfitting net with dropout 0.5: the gap between train and validation closes.",
+        ),
+        ("spirals", "spirals", "Two interleaved spirals: a linear model cannot separate them, a small MLP can."),
+    ]
+    .into_iter()
+    .map(|(name, dataset, lesson)| PresetEntry { name: name.into(), dataset: dataset.into(), lesson: lesson.into() })
+    .collect()
+}
+
+#[test]
+fn the_picker_at_start_names_the_highlighted_preset_and_says_esc_quits() {
+    let (settings, _) = fixture();
+    let mut app = App::idle(settings, entries());
+    press(&mut app, KeyCode::Down);
+    let s = screen(&app, 80, 24);
+    assert!(rows(&s)[0].contains("mnist-overfit"), "the header names the highlighted preset:\n{s}");
+    assert!(s.contains("Esc quit"), "{s}");
+    insta::assert_snapshot!("picker_at_start_80x24", s);
+    insta::assert_snapshot!("picker_at_start_120x40", screen(&app, 120, 40));
+}
+
+#[test]
+fn the_picker_over_a_run_says_esc_closes() {
+    let mut app = finished();
+    app.presets = entries();
+    press(&mut app, KeyCode::Char('p'));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("Esc close"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = finished();
+    press(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("help_160x48", screen(&app, 160, 48));
+}
+
+#[test]
+fn checklist_with_its_remedies() {
+    let mut app = finished();
+    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Down);
+    insta::assert_snapshot!("checklist_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("checklist_160x48", screen(&app, 160, 48));
+}
+
+#[test]
+fn the_zoomed_weights_panel() {
+    let mut app = finished();
+    press(&mut app, KeyCode::Char('3'));
+    insta::assert_snapshot!(screen(&app, 120, 40));
+}
+
+#[test]
+fn the_smallest_layout_still_shows_the_state_the_verdict_and_the_help_key() {
+    let s = screen(&running(), 60, 16);
+    let r = rows(&s);
+    assert!(r[0].contains("mnist-overfit") && r[0].contains("▶ running"), "{}", r[0]);
+    assert!(s.contains("overfitting since epoch 3"), "{s}");
+    assert!(r[15].ends_with("? help"), "{}", r[15]);
+    for line in &r {
+        // No word is cut at a border: what does not fit ends in `…`.
+        assert!(!line.contains("rememb") && !line.contains("trai│"), "{line}");
+    }
+    insta::assert_snapshot!(s);
+}
