@@ -88,7 +88,12 @@ fn a_net_memorizes_noisy_labels_as_validation_falls_and_dropout_slows_it() {
     let memo: Vec<f32> = noisy.epochs.iter().map(|e| e.noise_memorized.expect("measured with label noise")).collect();
     let best_val = noisy.epochs.iter().map(|e| e.val_acc).fold(0.0, f32::max);
     let last = noisy.epochs.last().unwrap();
-    eprintln!("memorized {:.3} -> {:.3}; val best {best_val:.3}, last {:.3}", memo[0], memo[memo.len() - 1], last.val_acc);
+    eprintln!(
+        "memorized {:.3} -> {:.3}; val best {best_val:.3}, last {:.3}",
+        memo[0],
+        memo[memo.len() - 1],
+        last.val_acc
+    );
     assert!(memo[memo.len() - 1] > memo[0] + 0.3, "{memo:?}");
     assert!(last.val_acc < best_val - 0.02, "validation falls from {best_val} to {}", last.val_acc);
     let dropout = run("mnist-noisy-labels", &["epochs=30", "dropout=0.5"]);

@@ -19,6 +19,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         ceil: Some(1.0),
         fmt: |v| format!("{:.0}%", v * 100.0),
         legend: LegendPosition::BottomRight,
+        band: true,
         loggable: false,
     }
     .render(app, area, buf);

@@ -82,6 +82,29 @@ pub struct MetricPanel<'a> {
     pub legend: LegendPosition,
     /// Whether the log-scale toggle applies (loss, not accuracy).
     pub loggable: bool,
+    /// Shade the min–max band of the validation curve across this run and
+    /// its ghosts (different starts, different minima).
+    pub band: bool,
+}
+
+/// Per epoch, the lowest and highest validation value across `runs`
+/// (epochs only some runs reached count those).
+pub fn val_band(runs: &[&[EpochMetrics]], pick: fn(&EpochMetrics) -> (f32, f32)) -> Vec<(f64, f64, f64)> {
+    let last = runs.iter().filter_map(|r| r.last().map(|e| e.epoch)).max().unwrap_or(0);
+    (1..=last)
+        .filter_map(|epoch| {
+            let vals: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.iter().find(|e| e.epoch == epoch))
+                .map(|e| pick(e).1 as f64)
+                .filter(|v| v.is_finite())
+                .collect();
+            (vals.len() >= 2).then(|| {
+                let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                (epoch as f64, lo, hi)
+            })
+        })
+        .collect()
 }
 
 impl MetricPanel<'_> {
@@ -144,8 +167,25 @@ impl MetricPanel<'_> {
             .map(|c| (app.run.step_to_x(c.step), c.chart_label()))
             .filter(|(x, _)| *x >= x_min)
             .collect();
+        let runs: Vec<&[EpochMetrics]> =
+            app.ghosts.iter().map(|g| g.epochs.as_slice()).chain([app.run.epochs.as_slice()]).collect();
+        let band = if self.band { val_band(&runs, self.pick) } else { Vec::new() };
+        let spread = if self.band && runs.len() > 1 {
+            let bests: Vec<f32> = runs
+                .iter()
+                .filter_map(|r| r.iter().map(|e| (self.pick)(e).1).filter(|v| v.is_finite()).reduce(f32::max))
+                .collect();
+            let (lo, hi) = bests.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            if bests.len() > 1 {
+                format!(" · best val over {} runs {}–{}", bests.len(), (self.fmt)(lo as f64), (self.fmt)(hi as f64))
+            } else {
+                String::new()
+            }
+        } else {
+            String::new()
+        };
         let title = format!(
-            "{}{}{}{}",
+            "{}{}{}{}{spread}",
             self.title,
             if log { " (log)" } else { "" },
             if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() },
@@ -163,6 +203,12 @@ impl MetricPanel<'_> {
                 Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Color::DarkGray).data(line)
             })
             .collect();
+        // The band: a faint vertical bar from the lowest to the highest run at each epoch.
+        let band_lines: Vec<[(f64, f64); 2]> =
+            band.iter().filter(|(x, ..)| *x >= x_min).map(|&(x, lo, hi)| [(x, tf(lo)), (x, tf(hi))]).collect();
+        datasets.extend(band_lines.iter().map(|line| {
+            Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Color::Magenta).data(line)
+        }));
         // Legend names padded to one width: ratatui draws each name over the
         // plot without clearing the rest of its row, so a short name would
         // leave curve dots beside it inside the legend box.
@@ -241,6 +287,34 @@ impl MetricPanel<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn epoch(epoch: usize, val_acc: f32) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            step: epoch as u64,
+            train_loss: 0.1,
+            train_acc: 0.9,
+            train_loss_eval: 0.1,
+            train_acc_eval: 0.9,
+            val_loss: 0.2,
+            val_acc,
+            lr: 0.1,
+            penalty: 0.0,
+            noise_memorized: None,
+            samples_per_s: 1.0,
+            elapsed_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_seed_band_spans_the_runs_at_each_epoch() {
+        let a = [epoch(1, 0.8), epoch(2, 0.9)];
+        let b = [epoch(1, 0.7), epoch(2, 0.95), epoch(3, 0.96)];
+        let band = val_band(&[&a, &b], |e| (e.train_acc_eval, e.val_acc));
+        assert_eq!(band.len(), 2, "epoch 3 has one run: no band");
+        assert!((band[0].1 - 0.7).abs() < 1e-6 && (band[0].2 - 0.8).abs() < 1e-6);
+        assert!((band[1].1 - 0.9).abs() < 1e-6 && (band[1].2 - 0.95).abs() < 1e-6);
+    }
 
     #[test]
     fn early_step_spikes_do_not_flatten_the_loss_axis() {

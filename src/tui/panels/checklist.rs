@@ -45,7 +45,7 @@ fn finding_name(id: &str) -> String {
 fn title(app: &App, room: usize) -> Line<'static> {
     let d = app.run.diagnosis();
     let open = app.remedy.is_some();
-    let since = match app.run.verdict_since() {
+    let since = match d.since.or(app.run.verdict_since()) {
         Some(e) if d.verdict != Verdict::TooEarly => format!(" since epoch {e}"),
         _ => String::new(),
     };
@@ -85,7 +85,14 @@ pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
             lines.push(Line::from(format!("  → {}", all.join(" · "))).fg(Color::Cyan));
         }
     }
-    // Then the two steps, for the rows a finding leaves.
+    // Then the steps, for the rows a finding leaves.
+    if !app.run.external {
+        lines.push(Line::from(vec![
+            mark(d.preflight.mark),
+            Span::raw(" 0 ").bold(),
+            Span::raw(d.preflight.evidence.clone()),
+        ]));
+    }
     for (n, (m, evidence)) in d.steps.iter().enumerate() {
         lines.push(Line::from(vec![mark(*m), Span::raw(format!(" {} ", n + 1)).bold(), Span::raw(evidence.clone())]));
     }
@@ -104,18 +111,42 @@ fn severity_color(s: Severity) -> Color {
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let d = app.run.diagnosis();
     let open = app.remedy.is_some();
+    // Step 0 needs the trainer's own measurements: a run trained elsewhere has none.
+    let step0 = if app.run.external {
+        Line::from(vec![
+            Span::styled("–", Style::default().fg(Color::DarkGray)),
+            Span::raw(" 0 Pre-flight  ").bold(),
+            Span::raw("not available for this run: its log has no inputs, initial loss or layer statistics")
+                .dark_gray(),
+        ])
+    } else {
+        Line::from(vec![
+            mark(d.preflight.mark),
+            Span::raw(" 0 Pre-flight: inputs, the loss at start, the classes  ").bold(),
+            Span::raw(d.preflight.evidence.clone()),
+        ])
+    };
     let mut lines = vec![
+        step0,
         Line::from(vec![
             mark(d.steps[0].0),
             Span::raw(" 1 Does it learn the training data?  ").bold(),
             Span::raw(d.steps[0].1.clone()),
         ]),
-        Line::from(vec![
-            mark(d.steps[1].0),
-            Span::raw(" 2 Only then: is validation good?  ").bold(),
-            Span::raw(d.steps[1].1.clone()),
-        ]),
     ];
+    if let Some(probe) = &d.probe {
+        lines.push(Line::from(vec![
+            Span::raw("   "),
+            mark(probe.mark),
+            Span::raw(" probe: can it fit one batch?  ").bold(),
+            Span::raw(probe.evidence.clone()),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        mark(d.steps[1].0),
+        Span::raw(" 2 Only then: is validation good?  ").bold(),
+        Span::raw(d.steps[1].1.clone()),
+    ]));
     if let (Some(a), Some(now)) = (&app.applied, app.run.epochs.last()) {
         let text = if now.epoch > a.epoch {
             format!(

@@ -13,9 +13,59 @@ use super::Panel;
 
 use crate::run::RunState;
 use crate::settings::{hidden_name, optimizer_name, short_float};
-use crate::tui::app::{App, PACES};
+use crate::tui::app::{App, Mode, PACES};
+
+/// Controls of a run trained elsewhere or recorded: what the keys can do there.
+fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
+    let (what, keys) = match &app.mode {
+        Mode::Live => return false,
+        Mode::Watch { bridge: true, paused } => (
+            format!("trained elsewhere{}: its settings are not known here", if *paused { " · paused" } else { "" }),
+            "through the fitcheck bridge: +/- learning rate ×2/÷2 · space pause/resume · s save · X stop".to_string(),
+        ),
+        Mode::Watch { bridge: false, .. } => (
+            "trained elsewhere: its settings are not known here".to_string(),
+            "live control: not available for this run (it needs a loop logging through the fitcheck bridge)"
+                .to_string(),
+        ),
+        Mode::Replay(r) => (
+            format!("replay of a recorded run: epoch {} of {}", r.shown, r.ends.len()),
+            "←/→ one epoch back / forward · Home/End the first / the last · nothing trains".to_string(),
+        ),
+    };
+    let latest = match app.run.epochs.last() {
+        Some(e) => format!(
+            "epoch {}: train loss {}  val loss {}  val acc {}",
+            e.epoch,
+            num(e.train_loss, 3),
+            num(e.val_loss, 3),
+            if e.val_acc.is_finite() { format!("{:.2}%", e.val_acc * 100.0) } else { "–".into() }
+        ),
+        None => "no epoch yet".into(),
+    };
+    let notice = app.notice.clone().unwrap_or_default();
+    let lines = vec![
+        Line::from(what).bold(),
+        Line::from(keys).cyan(),
+        Line::from(latest),
+        Line::from(notice).fg(Color::Yellow),
+    ];
+    let block = Block::bordered().title(Line::from(Panel::Controls.title()).bold());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    super::fit_paragraph(lines, inner).render(inner, buf);
+    true
+}
+
+/// A number with `digits` decimals, or a dash when the log lacks it.
+fn num(x: f32, digits: usize) -> String {
+    if x.is_finite() { format!("{x:.digits$}") } else { "–".into() }
+}
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    if render_not_live(app, area, buf) {
+        return;
+    }
     let p = &app.run.settings;
     let lr = match app.lr_requested {
         Some(want) if want != p.lr => format!("{} → {}", short_float(p.lr), short_float(want)),

@@ -16,11 +16,15 @@ use crate::tui::app::App;
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rate = app.run.settings.dropout;
     let kind = if app.run.settings.activation == crate::nn::Activation::Selu { "AlphaDropout" } else { "dropout" };
-    let title = format!(
-        "{}  {kind} {rate:.1} on {} hidden layer(s)  d/D",
-        Panel::Dropout.title(),
-        app.run.settings.hidden.len()
-    );
+    let title = if app.run.external {
+        format!("{}  dropout not known for this run (trained elsewhere)", Panel::Dropout.title())
+    } else {
+        format!(
+            "{}  {kind} {rate:.1} on {} hidden layer(s)  d/D",
+            Panel::Dropout.title(),
+            app.run.settings.hidden.len()
+        )
+    };
     let block = Block::bordered().title(Line::from(ellipsize(&title, area.width.saturating_sub(2) as usize)).bold());
     if app.run.epochs.is_empty() {
         Paragraph::new("the effect shows after the first epoch…").dark_gray().block(block).render(area, buf);

@@ -19,6 +19,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         ceil: None,
         fmt: |v| format!("{v:.2}"),
         legend: LegendPosition::TopRight,
+        band: false,
         loggable: true,
     }
     .render(app, area, buf);

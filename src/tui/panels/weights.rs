@@ -34,7 +34,12 @@ const LAYER_COLORS: [Color; 6] = [Color::Red, Color::Yellow, Color::Green, Color
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(Line::from(format!("{}  [ ] layer", Panel::Weights.title())).bold());
     let Some(stats) = &app.run.stats else {
-        Paragraph::new("layer statistics arrive after the first steps…").dark_gray().block(block).render(area, buf);
+        let text = if app.run.external {
+            "not available for this run: its log has no layer statistics"
+        } else {
+            "layer statistics arrive after the first steps…"
+        };
+        Paragraph::new(text).dark_gray().block(block).render(area, buf);
         return;
     };
     let inner = block.inner(area);
