@@ -11,11 +11,12 @@
 //! `dcols` back onto the input positions. Max-pooling keeps the index of
 //! each window's maximum and routes the gradient to it.
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use rand::Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::matmul::matmul;
+use super::matmul::{self, matmul};
 use super::{Activation, Init};
 
 /// One layer of a preset's `conv` field.
@@ -28,8 +29,31 @@ pub enum ConvLayer {
 /// A built operation with its spatial sizes.
 #[derive(Clone, Debug)]
 enum Op {
-    Conv { k: usize, c_in: usize, c_out: usize, h: usize, w: usize, param: usize },
-    Pool { p: usize, c: usize, h: usize, w: usize },
+    Conv {
+        k: usize,
+        c_in: usize,
+        c_out: usize,
+        h: usize,
+        w: usize,
+        param: usize,
+        /// A max-pool follows and applies the activation (see [`Op::Pool`]):
+        /// this op's output is the pre-activation `z`.
+        pooled: bool,
+        /// One input channel and nothing trainable before: a direct
+        /// convolution over a zero-padded copy of the input, no im2col.
+        direct: bool,
+    },
+    Pool {
+        p: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+        /// Follows a convolution whose activation it applies: `f(max z) =
+        /// max f(z)` for every activation here (all are non-decreasing), so
+        /// `f` runs on a quarter of the values, and the backward pass hands
+        /// the convolution `δ_z = δ f'(pooled)` at each window's maximum.
+        fused: bool,
+    },
 }
 
 impl Op {
@@ -37,8 +61,37 @@ impl Op {
     fn out_shape(&self) -> (usize, usize, usize) {
         match *self {
             Op::Conv { c_out, h, w, .. } => (h, w, c_out),
-            Op::Pool { p, c, h, w } => (h / p, w / p, c),
+            Op::Pool { p, c, h, w, .. } => (h / p, w / p, c),
         }
+    }
+
+    /// Values per sample in this op's scratch buffer: the im2col matrix, or
+    /// the padded input of a direct convolution.
+    fn scratch_len(&self) -> usize {
+        match *self {
+            Op::Conv { k, h, w, direct: true, .. } => (h + k - 1) * (w + k - 1),
+            Op::Conv { k, c_in, h, w, .. } => h * w * k * k * c_in,
+            Op::Pool { .. } => 0,
+        }
+    }
+
+    /// Samples per im2col pass of a convolution through the products: few
+    /// enough that the im2col matrix stays in the core's L2 cache between
+    /// being written and being read (a whole batch's is megabytes).
+    fn chunk_samples(&self) -> usize {
+        (IM2COL_BYTES / (4 * self.scratch_len().max(1))).max(1)
+    }
+
+    /// Samples of scratch one part of a batch holds: a whole part for a
+    /// direct convolution (its padded input serves the backward pass too),
+    /// one im2col chunk otherwise.
+    fn is_im2col(&self) -> bool {
+        matches!(self, Op::Conv { direct: false, .. })
+    }
+
+    fn out_len(&self) -> usize {
+        let (h, w, c) = self.out_shape();
+        h * w * c
     }
 }
 
@@ -56,16 +109,36 @@ pub struct ConvStack {
     input: (usize, usize, usize),
 }
 
-/// Buffers of one batch through the stack, for up to `capacity` samples.
+/// Buffers of one batch through the stack, for up to `capacity` samples,
+/// each sample-major (a sample's values are one contiguous block), so a
+/// range of samples is a sub-slice and evaluation can split a batch.
 #[derive(Clone, Debug)]
 pub struct ConvWorkspace {
-    /// Per op: its output `[cap·h·w, c]` and the gradient there.
-    out: Vec<Array2<f32>>,
-    delta: Vec<Array2<f32>>,
-    /// Per conv op: im2col of its input; per pool op: empty.
-    cols: Vec<Array2<f32>>,
-    /// Per pool op: flat input index of each output's maximum.
+    capacity: usize,
+    /// Per op: its output and the gradient there (for a pooled convolution,
+    /// both with respect to `z`).
+    out: Vec<Vec<f32>>,
+    delta: Vec<Vec<f32>>,
+    /// Per conv op: the im2col matrix or the padded input; per pool: empty.
+    scratch: Vec<Vec<f32>>,
+    /// Per pool op: the within-sample index of each output's maximum.
     argmax: Vec<Vec<u32>>,
+}
+
+/// The im2col chunk's budget (the L2 cache is 1–2 MB per core on current x86).
+const IM2COL_BYTES: usize = 512 * 1024;
+
+/// Evaluation splits a batch across threads only with at least this many
+/// samples per part (a part costs a rayon fork, ~0.1 ms here).
+const MIN_SAMPLES_PER_PART: usize = 32;
+
+/// One part of a batch: its samples' slices of every buffer.
+struct Part<'a> {
+    n: usize,
+    x: &'a [f32],
+    out: Vec<&'a mut [f32]>,
+    scratch: Vec<&'a mut [f32]>,
+    argmax: Vec<&'a mut [u32]>,
 }
 
 impl ConvStack {
@@ -77,7 +150,13 @@ impl ConvStack {
         init: Init,
         rng: &mut impl Rng,
     ) -> Result<ConvStack, String> {
+        if specs.is_empty() {
+            return Err("the list of conv layers is empty (write `conv: None` for no convolutions)".into());
+        }
         let (mut h, mut w, mut c) = input;
+        if h == 0 || w == 0 || c == 0 {
+            return Err(format!("the images are {h}x{w} with {c} channel(s): nothing to convolve"));
+        }
         let mut ops = Vec::new();
         let mut params = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -86,17 +165,26 @@ impl ConvStack {
                     if filters == 0 || kernel == 0 || kernel.is_multiple_of(2) {
                         return Err(format!("conv layer {}: needs filters >= 1 and an odd kernel", i + 1));
                     }
+                    if kernel > 2 * h.min(w) + 1 {
+                        return Err(format!("conv layer {}: a {kernel}x{kernel} kernel on a {h}x{w} map", i + 1));
+                    }
                     let fan_in = kernel * kernel * c;
                     let wts = init.weights(activation, fan_in, filters, rng);
                     params.push(ConvParams { w: wts, b: Array1::zeros(filters) });
-                    ops.push(Op::Conv { k: kernel, c_in: c, c_out: filters, h, w, param: params.len() - 1 });
+                    let direct = c == 1 && params.len() == 1;
+                    let param = params.len() - 1;
+                    ops.push(Op::Conv { k: kernel, c_in: c, c_out: filters, h, w, param, pooled: false, direct });
                     c = filters;
                 }
                 ConvLayer::MaxPool(p) => {
                     if p < 2 || h / p == 0 || w / p == 0 {
                         return Err(format!("conv layer {}: MaxPool({p}) does not fit a {h}x{w} map", i + 1));
                     }
-                    ops.push(Op::Pool { p, c, h, w });
+                    let fused = matches!(ops.last(), Some(Op::Conv { .. }));
+                    if let Some(Op::Conv { pooled, .. }) = ops.last_mut() {
+                        *pooled = true;
+                    }
+                    ops.push(Op::Pool { p, c, h, w, fused });
                     (h, w) = (h / p, w / p);
                 }
             }
@@ -111,8 +199,7 @@ impl ConvStack {
 
     /// Values per sample after the stack (the dense layers' input).
     pub fn output_len(&self) -> usize {
-        let (h, w, c) = self.ops.last().map_or(self.input, Op::out_shape);
-        h * w * c
+        self.ops.last().map_or(self.input_len(), Op::out_len)
     }
 
     pub fn params(&self) -> &[ConvParams] {
@@ -135,74 +222,140 @@ impl ConvStack {
     }
 
     pub fn workspace(&self, capacity: usize) -> ConvWorkspace {
-        let mut ws = ConvWorkspace { out: vec![], delta: vec![], cols: vec![], argmax: vec![] };
+        let mut ws = ConvWorkspace { capacity, out: vec![], delta: vec![], scratch: vec![], argmax: vec![] };
         for op in &self.ops {
-            let (h, w, c) = op.out_shape();
-            ws.out.push(Array2::zeros((capacity * h * w, c)));
-            ws.delta.push(Array2::zeros((capacity * h * w, c)));
-            match *op {
-                Op::Conv { k, c_in, h, w, .. } => {
-                    ws.cols.push(Array2::zeros((capacity * h * w, k * k * c_in)));
-                    ws.argmax.push(Vec::new());
-                }
-                Op::Pool { .. } => {
-                    ws.cols.push(Array2::zeros((0, 0)));
-                    ws.argmax.push(vec![0; capacity * h * w * c]);
-                }
-            }
+            ws.out.push(vec![0.0; capacity * op.out_len()]);
+            ws.delta.push(vec![0.0; capacity * op.out_len()]);
+            // An im2col buffer holds one chunk per thread that may run a part.
+            let samples = if op.is_im2col() {
+                op.chunk_samples().min(capacity) * rayon::current_num_threads().max(1)
+            } else {
+                capacity
+            };
+            ws.scratch.push(vec![0.0; samples * op.scratch_len()]);
+            let pooled = if matches!(op, Op::Pool { .. }) { op.out_len() } else { 0 };
+            ws.argmax.push(vec![0; capacity * pooled]);
         }
         ws
     }
 
     /// Runs `x` (`[n, h·w·c]`) through the stack; returns `[n, output_len]`.
+    /// Outside a [`matmul::serial`] section (evaluation), the batch is split
+    /// across the rayon pool by samples, every part with serial products.
     pub fn forward<'w>(&self, x: ArrayView2<f32>, ws: &'w mut ConvWorkspace, act: Activation) -> ArrayView2<'w, f32> {
         let n = x.nrows();
+        assert!(n <= ws.capacity, "batch of {n} exceeds the conv workspace's {}", ws.capacity);
         let x = x.as_standard_layout();
-        let x_maps = x.view().into_shape_with_order((n * self.input.0 * self.input.1, self.input.2)).expect("NHWC");
-        for (i, op) in self.ops.iter().enumerate() {
-            let (before, after) = ws.out.split_at_mut(i);
-            let input = if i == 0 { x_maps.view() } else { before[i - 1].view() };
-            let (h, w, c) = op.out_shape();
-            let rows = n * h * w;
-            let mut out = after[0].slice_mut(s![..rows, ..]);
-            match *op {
-                Op::Conv { k, c_in, h, w, param, .. } => {
-                    let input = input.slice(s![..n * h * w, ..]);
-                    let mut cols = ws.cols[i].slice_mut(s![..rows, ..]);
-                    im2col(input, cols.view_mut(), n, h, w, c_in, k);
-                    let p = &self.params[param];
-                    matmul(cols.view(), p.w.view(), out.view_mut(), false);
-                    let b = p.b.as_slice().expect("contiguous");
-                    for mut row in out.rows_mut() {
-                        row.iter_mut().zip(b).for_each(|(z, &b)| *z = act.f(*z + b));
-                    }
+        let xs = x.as_slice().expect("standard layout is contiguous");
+        let threads = if matmul::is_serial() { 1 } else { rayon::current_num_threads() };
+        // Never more parts than the im2col buffers have chunks for.
+        let slots = self
+            .ops
+            .iter()
+            .zip(&ws.scratch)
+            .filter(|(op, _)| op.is_im2col())
+            .map(|(op, buf)| buf.len() / (op.chunk_samples().min(ws.capacity.max(1)) * op.scratch_len()))
+            .min()
+            .unwrap_or(usize::MAX);
+        let parts = threads.min(n / MIN_SAMPLES_PER_PART).min(slots).max(1);
+        let bounds: Vec<usize> = (0..=parts).map(|i| n * i / parts).collect();
+        let mut split: Vec<Part> = bounds
+            .windows(2)
+            .map(|b| Part {
+                n: b[1] - b[0],
+                x: &xs[b[0] * self.input_len()..b[1] * self.input_len()],
+                out: Vec::new(),
+                scratch: Vec::new(),
+                argmax: Vec::new(),
+            })
+            .collect();
+        let cap = ws.capacity.max(1);
+        let buffers = ws.out.iter_mut().zip(ws.scratch.iter_mut()).zip(ws.argmax.iter_mut());
+        for (op, ((out, scratch), argmax)) in self.ops.iter().zip(buffers) {
+            let per_arg = argmax.len() / cap;
+            for (part, s) in split.iter_mut().zip(split_samples(out, op.out_len(), &bounds)) {
+                part.out.push(s);
+            }
+            if op.is_im2col() {
+                let each = scratch.len() / bounds.len().saturating_sub(1).max(1);
+                for (part, s) in split.iter_mut().zip(scratch.chunks_mut(each.max(1))) {
+                    part.scratch.push(s);
                 }
-                Op::Pool { p, c: _, h: hi, w: wi } => {
-                    let input = input.slice(s![..n * hi * wi, ..]);
-                    max_pool(input, out.view_mut(), &mut ws.argmax[i], n, hi, wi, c, p);
+            } else {
+                for (part, s) in split.iter_mut().zip(split_samples(scratch, op.scratch_len(), &bounds)) {
+                    part.scratch.push(s);
                 }
             }
+            for (part, s) in split.iter_mut().zip(split_samples(argmax, per_arg, &bounds)) {
+                part.argmax.push(s);
+            }
+        }
+        if parts == 1 {
+            let part = split.pop().expect("one part");
+            self.forward_part(part, act);
+        } else {
+            split.into_par_iter().for_each(|part| matmul::serial(|| self.forward_part(part, act)));
         }
         self.forward_output(ws, n)
     }
 
+    /// The forward pass of one part of a batch.
+    fn forward_part(&self, part: Part, act: Activation) {
+        let Part { n, x, mut out, mut scratch, mut argmax } = part;
+        for (i, op) in self.ops.iter().enumerate() {
+            let (before, after) = out.split_at_mut(i);
+            let input: &[f32] = if i == 0 { x } else { &*before[i - 1] };
+            let out = &mut *after[0];
+            match *op {
+                Op::Conv { k, c_in, c_out, h, w, param, pooled, direct } => {
+                    let p = &self.params[param];
+                    let wts = p.w.as_slice().expect("contiguous");
+                    let bias = p.b.as_slice().expect("contiguous");
+                    let scratch = &mut *scratch[i];
+                    if direct {
+                        pad_images(input, scratch, n, h, w, k);
+                        direct_conv(scratch, wts, bias, out, n, h, w, k, c_out);
+                    } else {
+                        let (per_in, per_out, per_cols) = (h * w * c_in, h * w * c_out, op.scratch_len());
+                        let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
+                        for s0 in (0..n).step_by(chunk) {
+                            let m = chunk.min(n - s0);
+                            let cols = &mut scratch[..m * per_cols];
+                            im2col(&input[s0 * per_in..(s0 + m) * per_in], cols, m, h, w, c_in, k);
+                            let o = &mut out[s0 * per_out..(s0 + m) * per_out];
+                            // The bias first, then the product accumulates onto it.
+                            for row in o.chunks_exact_mut(c_out) {
+                                row.copy_from_slice(bias);
+                            }
+                            let cols = ArrayView2::from_shape((m * h * w, k * k * c_in), &*cols).expect("im2col shape");
+                            let z = ArrayViewMut2::from_shape((m * h * w, c_out), o).expect("output shape");
+                            matmul(cols, p.w.view(), z, true);
+                        }
+                    }
+                    if !pooled {
+                        apply_activation(out, act);
+                    }
+                }
+                Op::Pool { p, c, h, w, fused } => {
+                    max_pool(input, out, argmax[i], n, h, w, c, p, fused.then_some(act));
+                }
+            }
+        }
+    }
+
     /// The output of the last [`ConvStack::forward`] on `n` samples, `[n, output_len]`.
     pub fn forward_output<'w>(&self, ws: &'w ConvWorkspace, n: usize) -> ArrayView2<'w, f32> {
-        let last = self.ops.len() - 1;
-        let (h, w, c) = self.ops[last].out_shape();
-        let flat = ws.out[last].slice(s![..n * h * w, ..]);
-        let slice = flat.to_slice().expect("a row prefix is contiguous");
-        ArrayView2::from_shape((n, h * w * c), slice).expect("flatten")
+        let len = self.output_len();
+        let last = ws.out.last().expect("a stack has at least one op");
+        ArrayView2::from_shape((n, len), &last[..n * len]).expect("flatten")
     }
 
     /// The gradient buffer of the stack's output, `[n, output_len]`, for the
     /// dense layers to fill before [`ConvStack::backward`].
     pub fn output_grad<'w>(&self, ws: &'w mut ConvWorkspace, n: usize) -> ArrayViewMut2<'w, f32> {
-        let last = self.ops.len() - 1;
-        let (h, w, c) = self.ops[last].out_shape();
-        let flat = ws.delta[last].slice_mut(s![..n * h * w, ..]);
-        let slice = flat.into_slice().expect("a row prefix is contiguous");
-        ArrayViewMut2::from_shape((n, h * w * c), slice).expect("flatten")
+        let len = self.output_len();
+        let last = ws.delta.last_mut().expect("a stack has at least one op");
+        ArrayViewMut2::from_shape((n, len), &mut last[..n * len]).expect("flatten")
     }
 
     /// Back through the stack from the gradient in [`ConvStack::output_grad`]
@@ -216,41 +369,87 @@ impl ConvStack {
         grads: &mut [(Array2<f32>, Array1<f32>)],
     ) {
         let n = x.nrows();
+        let x = x.as_standard_layout();
+        // Op i needs the gradient at its input only if a convolution precedes it.
+        let first_conv = self.ops.iter().position(|op| matches!(op, Op::Conv { .. })).unwrap_or(self.ops.len());
         for i in (0..self.ops.len()).rev() {
-            let (h, w, c) = self.ops[i].out_shape();
-            let rows = n * h * w;
+            let rows = n * self.ops[i].out_len();
             let (d_before, d_after) = ws.delta.split_at_mut(i);
-            let delta = &mut d_after[0];
+            let delta = &mut d_after[0][..rows];
+            let out = &ws.out[i][..rows];
             match self.ops[i] {
-                Op::Conv { k, c_in, h, w, param, .. } => {
-                    // δ ⊙= f'(out), through the outputs as in the dense layers.
-                    let mut d = delta.slice_mut(s![..rows, ..]);
-                    let out = ws.out[i].slice(s![..rows, ..]);
-                    ndarray::Zip::from(&mut d).and(&out).for_each(|d, &a| *d *= act.df_from_output(a));
-                    let cols = ws.cols[i].slice(s![..rows, ..]);
+                Op::Conv { k, c_in, c_out, h, w, param, pooled, direct } => {
+                    if !pooled {
+                        // δ ⊙= f'(out): the pool did it otherwise.
+                        scale_by_derivative(delta, out, act);
+                    }
                     let (gw, gb) = &mut grads[param];
-                    matmul(cols.t(), d.view(), gw.view_mut(), false);
+                    let gb = gb.as_slice_mut().expect("contiguous");
                     gb.fill(0.0);
-                    for row in d.rows() {
+                    for row in delta.chunks_exact(c_out) {
                         gb.iter_mut().zip(row).for_each(|(g, &v)| *g += v);
                     }
-                    if i > 0 {
-                        // dcols = δ · Wᵀ, then col2im onto the previous output's gradient.
-                        let mut dcols = ws.cols[i].slice_mut(s![..rows, ..]);
-                        matmul(d.view(), self.params[param].w.t(), dcols.view_mut(), false);
-                        let mut prev = d_before[i - 1].slice_mut(s![..n * h * w, ..]);
-                        prev.fill(0.0);
-                        col2im(dcols.view(), prev, n, h, w, c_in, k);
+                    let op = &self.ops[i];
+                    let per_cols = op.scratch_len();
+                    if direct {
+                        let padded = &ws.scratch[i][..n * per_cols];
+                        let gw = gw.as_slice_mut().expect("contiguous");
+                        direct_conv_weight_grad(padded, delta, gw, n, h, w, k, c_out);
+                        continue;
+                    }
+                    // Chunk by chunk as in the forward pass, im2col again
+                    // (cheaper than keeping the batch's matrix out of cache).
+                    let input: &[f32] = if i == 0 {
+                        x.as_slice().expect("the forward pass took a standard-layout batch")
+                    } else {
+                        &ws.out[i - 1]
+                    };
+                    let scratch = &mut ws.scratch[i];
+                    let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
+                    let (per_in, per_out) = (h * w * c_in, h * w * c_out);
+                    for s0 in (0..n).step_by(chunk) {
+                        let m = chunk.min(n - s0);
+                        let cols = &mut scratch[..m * per_cols];
+                        im2col(&input[s0 * per_in..(s0 + m) * per_in], cols, m, h, w, c_in, k);
+                        let d = ArrayView2::from_shape((m * h * w, c_out), &delta[s0 * per_out..(s0 + m) * per_out])
+                            .expect("delta shape");
+                        {
+                            let cols = ArrayView2::from_shape((m * h * w, k * k * c_in), &*cols).expect("im2col shape");
+                            matmul(cols.t(), d, gw.view_mut(), s0 > 0);
+                        }
+                        if i > first_conv {
+                            // dcols = δ · Wᵀ over the im2col buffer, then
+                            // col2im onto the previous output's gradient.
+                            let mut dcols =
+                                ArrayViewMut2::from_shape((m * h * w, k * k * c_in), &mut *cols).expect("im2col shape");
+                            matmul(d, self.params[param].w.t(), dcols.view_mut(), false);
+                            let prev = &mut d_before[i - 1][s0 * per_in..(s0 + m) * per_in];
+                            prev.fill(0.0);
+                            col2im(cols, prev, m, h, w, c_in, k);
+                        }
                     }
                 }
-                Op::Pool { h: hi, w: wi, .. } => {
-                    if i > 0 {
-                        let mut prev = d_before[i - 1].slice_mut(s![..n * hi * wi, ..]);
+                Op::Pool { p: _, c: _, h: hi, w: wi, fused } => {
+                    if i > first_conv {
+                        let per_in = self.ops[i - 1].out_len();
+                        let per_out = self.ops[i].out_len();
+                        let prev = &mut d_before[i - 1][..n * per_in];
+                        debug_assert_eq!(prev.len(), n * hi * wi * self.ops[i].out_shape().2);
                         prev.fill(0.0);
-                        let prev = prev.as_slice_mut().expect("contiguous");
-                        let d = delta.slice(s![..rows, ..]);
-                        for (&g, &at) in d.as_slice().expect("contiguous").iter().zip(&ws.argmax[i][..rows * c]) {
-                            prev[at as usize] += g;
+                        let argmax = &ws.argmax[i];
+                        for s in 0..n {
+                            let dst = &mut prev[s * per_in..(s + 1) * per_in];
+                            let range = s * per_out..(s + 1) * per_out;
+                            let (d, o, at) = (&delta[range.clone()], &out[range.clone()], &argmax[range]);
+                            if fused {
+                                for ((&g, &a), &at) in d.iter().zip(o).zip(at) {
+                                    dst[at as usize] += g * act.df_from_output(a);
+                                }
+                            } else {
+                                for (&g, &at) in d.iter().zip(at) {
+                                    dst[at as usize] += g;
+                                }
+                            }
                         }
                     }
                 }
@@ -259,25 +458,65 @@ impl ConvStack {
     }
 }
 
-/// `cols[(s,y,x), (dy,dx,ci)] = input[(s, y+dy-k/2, x+dx-k/2), ci]`, 0 outside.
-fn im2col(input: ArrayView2<f32>, mut cols: ArrayViewMut2<f32>, n: usize, h: usize, w: usize, c: usize, k: usize) {
-    let pad = (k / 2) as isize;
-    let inp = input.as_slice().expect("contiguous maps");
+/// Splits the first `bounds.last()` samples of `buf` (`per` values each)
+/// at the sample `bounds`.
+fn split_samples<'a, T>(buf: &'a mut [T], per: usize, bounds: &[usize]) -> Vec<&'a mut [T]> {
+    let mut rest = buf;
+    let mut parts = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for b in bounds.windows(2) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut((b[1] - b[0]) * per);
+        parts.push(head);
+        rest = tail;
+    }
+    parts
+}
+
+/// `f` over `values` in place; ReLU on its own loop, so it vectorizes.
+fn apply_activation(values: &mut [f32], act: Activation) {
+    match act {
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Linear => {}
+        act => values.iter_mut().for_each(|v| *v = act.f(*v)),
+    }
+}
+
+/// `δ ⊙= f'(a)` through the outputs `a`.
+fn scale_by_derivative(delta: &mut [f32], out: &[f32], act: Activation) {
+    match act {
+        Activation::Relu => delta.iter_mut().zip(out).for_each(|(d, &a)| *d = if a > 0.0 { *d } else { 0.0 }),
+        Activation::Linear => {}
+        act => delta.iter_mut().zip(out).for_each(|(d, &a)| *d *= act.df_from_output(a)),
+    }
+}
+
+/// `cols[(s,y,x), (dy,dx,ci)] = input[(s, y+dy-k/2, x+dx-k/2), ci]`, 0
+/// outside. The `k` taps of one kernel row are `k·c` contiguous input values
+/// when the row lies inside the map: one copy each.
+#[inline(never)]
+fn im2col(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
+    let pad = k / 2;
+    let width = k * k * c;
+    let run = k * c;
     for s in 0..n {
         for y in 0..h {
             for x in 0..w {
-                let mut row = cols.row_mut((s * h + y) * w + x);
-                let row = row.as_slice_mut().expect("contiguous");
+                let row = &mut cols[((s * h + y) * w + x) * width..][..width];
                 for dy in 0..k {
-                    let yy = y as isize + dy as isize - pad;
-                    for dx in 0..k {
-                        let xx = x as isize + dx as isize - pad;
-                        let dst = &mut row[(dy * k + dx) * c..(dy * k + dx + 1) * c];
-                        if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
-                            dst.fill(0.0);
-                        } else {
-                            let at = ((s * h + yy as usize) * w + xx as usize) * c;
-                            dst.copy_from_slice(&inp[at..at + c]);
+                    let dst = &mut row[dy * run..(dy + 1) * run];
+                    let Some(yy) = (y + dy).checked_sub(pad).filter(|&yy| yy < h) else {
+                        dst.fill(0.0);
+                        continue;
+                    };
+                    let line = &inp[(s * h + yy) * w * c..(s * h + yy + 1) * w * c];
+                    if x >= pad && x + pad < w {
+                        dst.copy_from_slice(&line[(x - pad) * c..(x + pad + 1) * c]);
+                    } else {
+                        for dx in 0..k {
+                            let d = &mut dst[dx * c..(dx + 1) * c];
+                            match (x + dx).checked_sub(pad).filter(|&xx| xx < w) {
+                                Some(xx) => d.copy_from_slice(&line[xx * c..(xx + 1) * c]),
+                                None => d.fill(0.0),
+                            }
                         }
                     }
                 }
@@ -287,27 +526,28 @@ fn im2col(input: ArrayView2<f32>, mut cols: ArrayViewMut2<f32>, n: usize, h: usi
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto its input position.
-fn col2im(cols: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, n: usize, h: usize, w: usize, c: usize, k: usize) {
-    let pad = (k / 2) as isize;
-    let dst = out.as_slice_mut().expect("contiguous maps");
+#[inline(never)]
+fn col2im(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
+    let pad = k / 2;
+    let width = k * k * c;
     for s in 0..n {
         for y in 0..h {
             for x in 0..w {
-                let row = cols.row((s * h + y) * w + x);
-                let row = row.as_slice().expect("contiguous");
+                let row = &cols[((s * h + y) * w + x) * width..][..width];
                 for dy in 0..k {
-                    let yy = y as isize + dy as isize - pad;
-                    if yy < 0 || yy >= h as isize {
-                        continue;
-                    }
-                    for dx in 0..k {
-                        let xx = x as isize + dx as isize - pad;
-                        if xx < 0 || xx >= w as isize {
-                            continue;
+                    let Some(yy) = (y + dy).checked_sub(pad).filter(|&yy| yy < h) else { continue };
+                    let line = &mut dst[(s * h + yy) * w * c..(s * h + yy + 1) * w * c];
+                    let src = &row[dy * k * c..(dy + 1) * k * c];
+                    if x >= pad && x + pad < w {
+                        let d = &mut line[(x - pad) * c..(x + pad + 1) * c];
+                        d.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                    } else {
+                        for dx in 0..k {
+                            if let Some(xx) = (x + dx).checked_sub(pad).filter(|&xx| xx < w) {
+                                let d = &mut line[xx * c..(xx + 1) * c];
+                                d.iter_mut().zip(&src[dx * c..(dx + 1) * c]).for_each(|(d, &v)| *d += v);
+                            }
                         }
-                        let at = ((s * h + yy as usize) * w + xx as usize) * c;
-                        let src = &row[(dy * k + dx) * c..(dy * k + dx + 1) * c];
-                        dst[at..at + c].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                     }
                 }
             }
@@ -315,38 +555,382 @@ fn col2im(cols: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, n: usize, h: usize
     }
 }
 
-/// p×p max-pooling with stride p; `argmax` gets each output's input index.
+/// Copies each single-channel `h×w` image into the middle of a zeroed
+/// `(h+k-1)×(w+k-1)` one, so the direct convolution needs no bounds tests.
+#[inline(never)]
+fn pad_images(inp: &[f32], padded: &mut [f32], n: usize, h: usize, w: usize, k: usize) {
+    let pad = k / 2;
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    for s in 0..n {
+        let dst = &mut padded[s * hp * wp..(s + 1) * hp * wp];
+        dst.fill(0.0);
+        for y in 0..h {
+            let src = &inp[(s * h + y) * w..(s * h + y + 1) * w];
+            dst[(y + pad) * wp + pad..(y + pad) * wp + pad + w].copy_from_slice(src);
+        }
+    }
+}
+
+/// Channels per block of the direct convolution's accumulators (two AVX2
+/// registers; a remainder block is narrower).
+const BLOCK: usize = 16;
+
+/// `out[(s,y,x), co] = b[co] + Σ_{dy,dx} padded[s, y+dy, x+dx] · W[(dy,dx), co]`:
+/// a convolution with one input channel, where im2col would copy each pixel
+/// `k²` times to feed a product with an inner dimension of only `k²`.
+#[allow(clippy::too_many_arguments)]
+fn direct_conv(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { direct_conv_avx512(padded, wts, bias, out, n, h, w, k, c) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { direct_conv_avx2(padded, wts, bias, out, n, h, w, k, c) };
+    }
+    direct_conv_any(padded, wts, bias, out, n, h, w, k, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_conv_avx2(
+    p: &[f32],
+    wts: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    direct_conv_any(p, wts, b, out, n, h, w, k, c)
+}
+
+/// One 16-lane register per block on AVX-512: the 9 taps' weights of a 3×3
+/// kernel stay in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_conv_avx512(
+    p: &[f32],
+    wts: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    direct_conv_any(p, wts, b, out, n, h, w, k, c)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_any(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    let wp = w + k - 1;
+    let img = (h + k - 1) * wp;
+    for s in 0..n {
+        let pim = &padded[s * img..(s + 1) * img];
+        for y in 0..h {
+            for x in 0..w {
+                let o = &mut out[((s * h + y) * w + x) * c..][..c];
+                let mut c0 = 0;
+                while c0 < c {
+                    let width = BLOCK.min(c - c0);
+                    let mut acc = [0.0f32; BLOCK];
+                    acc[..width].copy_from_slice(&bias[c0..c0 + width]);
+                    for dy in 0..k {
+                        let line = &pim[(y + dy) * wp + x..][..k];
+                        for (dx, &v) in line.iter().enumerate() {
+                            let wrow = &wts[(dy * k + dx) * c + c0..][..width];
+                            if width == BLOCK {
+                                // A fixed width: the loop unrolls into registers.
+                                let wrow: &[f32; BLOCK] = wrow.try_into().expect("block");
+                                for j in 0..BLOCK {
+                                    acc[j] += v * wrow[j];
+                                }
+                            } else {
+                                for j in 0..width {
+                                    acc[j] += v * wrow[j];
+                                }
+                            }
+                        }
+                    }
+                    o[c0..c0 + width].copy_from_slice(&acc[..width]);
+                    c0 += width;
+                }
+            }
+        }
+    }
+}
+
+/// `dW[(dy,dx), co] = Σ_{s,y,x} padded[s, y+dy, x+dx] · δ[(s,y,x), co]`, overwritten.
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_weight_grad(
+    padded: &[f32],
+    delta: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { direct_conv_weight_grad_avx512(padded, delta, gw, n, h, w, k, c) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { direct_conv_weight_grad_avx2(padded, delta, gw, n, h, w, k, c) };
+    }
+    direct_conv_weight_grad_any(padded, delta, gw, n, h, w, k, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_conv_weight_grad_avx512(
+    p: &[f32],
+    d: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    direct_conv_weight_grad_any(p, d, gw, n, h, w, k, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_conv_weight_grad_avx2(
+    p: &[f32],
+    d: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    direct_conv_weight_grad_any(p, d, gw, n, h, w, k, c)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_weight_grad_any(
+    padded: &[f32],
+    delta: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    match k {
+        // A fixed kernel width keeps the row's sums in registers.
+        3 => weight_grad_rows::<3>(padded, delta, gw, n, h, w, c),
+        5 => weight_grad_rows::<5>(padded, delta, gw, n, h, w, c),
+        _ => weight_grad_generic(padded, delta, gw, n, h, w, k, c),
+    }
+}
+
+/// [`direct_conv_weight_grad`] for a `K×K` kernel: one kernel row and one
+/// block of channels at a time, its `K` sums in registers over the batch.
+#[inline(always)]
+fn weight_grad_rows<const K: usize>(
+    padded: &[f32],
+    delta: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+) {
+    let wp = w + K - 1;
+    let img = (h + K - 1) * wp;
+    for dy in 0..K {
+        let mut c0 = 0;
+        while c0 < c {
+            let width = BLOCK.min(c - c0);
+            let mut acc = [[0.0f32; BLOCK]; K];
+            for s in 0..n {
+                let pim = &padded[s * img..(s + 1) * img];
+                for y in 0..h {
+                    let line = &pim[(y + dy) * wp..(y + dy) * wp + wp];
+                    let drow = &delta[(s * h + y) * w * c..(s * h + y + 1) * w * c];
+                    for x in 0..w {
+                        let mut d = [0.0f32; BLOCK];
+                        d[..width].copy_from_slice(&drow[x * c + c0..x * c + c0 + width]);
+                        let taps: &[f32; K] = line[x..x + K].try_into().expect("K taps");
+                        for (a, &v) in acc.iter_mut().zip(taps) {
+                            for j in 0..BLOCK {
+                                a[j] += v * d[j];
+                            }
+                        }
+                    }
+                }
+            }
+            for (dx, a) in acc.iter().enumerate() {
+                gw[(dy * K + dx) * c + c0..][..width].copy_from_slice(&a[..width]);
+            }
+            c0 += width;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_generic(
+    padded: &[f32],
+    delta: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    let wp = w + k - 1;
+    let img = (h + k - 1) * wp;
+    gw.fill(0.0);
+    for s in 0..n {
+        let pim = &padded[s * img..(s + 1) * img];
+        for y in 0..h {
+            for x in 0..w {
+                let d = &delta[((s * h + y) * w + x) * c..][..c];
+                for dy in 0..k {
+                    for dx in 0..k {
+                        let v = pim[(y + dy) * wp + x + dx];
+                        gw[(dy * k + dx) * c..][..c].iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// p×p max-pooling with stride p; `argmax` gets each output's index within
+/// its sample's input map. With `act`, the outputs are `act(max)` (the
+/// preceding convolution left its pre-activations).
 #[allow(clippy::too_many_arguments)]
 fn max_pool(
-    input: ArrayView2<f32>,
-    mut out: ArrayViewMut2<f32>,
+    inp: &[f32],
+    out: &mut [f32],
     argmax: &mut [u32],
     n: usize,
     h: usize,
     w: usize,
     c: usize,
     p: usize,
+    act: Option<Activation>,
 ) {
-    let inp = input.as_slice().expect("contiguous maps");
-    let out = out.as_slice_mut().expect("contiguous maps");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { max_pool_avx2(inp, out, argmax, n, h, w, c, p, act) };
+    }
+    max_pool_any(inp, out, argmax, n, h, w, c, p, act)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn max_pool_avx2(
+    inp: &[f32],
+    out: &mut [f32],
+    argmax: &mut [u32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    p: usize,
+    act: Option<Activation>,
+) {
+    max_pool_any(inp, out, argmax, n, h, w, c, p, act)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn max_pool_any(
+    inp: &[f32],
+    out: &mut [f32],
+    argmax: &mut [u32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    p: usize,
+    act: Option<Activation>,
+) {
     let (ho, wo) = (h / p, w / p);
+    let per_in = h * w * c;
     for s in 0..n {
+        let map = &inp[s * per_in..(s + 1) * per_in];
         for oy in 0..ho {
             for ox in 0..wo {
-                for ch in 0..c {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, 0usize);
+                let o = ((s * ho + oy) * wo + ox) * c;
+                let first = ((oy * p) * w + ox * p) * c;
+                // Channels in blocks of a fixed width: compare and select
+                // without branches, so the blocks vectorize.
+                let mut c0 = 0;
+                while c0 < c {
+                    let width = BLOCK.min(c - c0);
+                    let mut best = [f32::NEG_INFINITY; BLOCK];
+                    let mut at = [0u32; BLOCK];
+                    best[..width].copy_from_slice(&map[first + c0..first + c0 + width]);
+                    for (j, a) in at.iter_mut().enumerate() {
+                        *a = (first + c0 + j) as u32;
+                    }
                     for dy in 0..p {
                         for dx in 0..p {
-                            let i = ((s * h + oy * p + dy) * w + ox * p + dx) * c + ch;
-                            if inp[i] > best {
-                                best = inp[i];
-                                at = i;
+                            let base = ((oy * p + dy) * w + ox * p + dx) * c + c0;
+                            let mut v = [f32::NEG_INFINITY; BLOCK];
+                            v[..width].copy_from_slice(&map[base..base + width]);
+                            for j in 0..BLOCK {
+                                let gt = v[j] > best[j];
+                                best[j] = if gt { v[j] } else { best[j] };
+                                at[j] = if gt { (base + j) as u32 } else { at[j] };
                             }
                         }
                     }
-                    let o = ((s * ho + oy) * wo + ox) * c + ch;
-                    out[o] = best;
-                    argmax[o] = at as u32;
+                    let dst = &mut out[o + c0..o + c0 + width];
+                    dst.copy_from_slice(&best[..width]);
+                    if let Some(act) = act {
+                        apply_activation(dst, act);
+                    }
+                    argmax[o + c0..o + c0 + width].copy_from_slice(&at[..width]);
+                    c0 += width;
                 }
             }
         }
@@ -359,40 +943,86 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    #[test]
-    fn convolution_matches_a_direct_sum() {
+    /// The stack's output against a direct sum over the kernel, on `c`
+    /// input channels (1: the direct convolution; more: im2col + product).
+    fn check_against_direct_sum(c: usize) {
         let mut rng = StdRng::seed_from_u64(1);
+        let (h, w) = (4usize, 5usize);
         let stack = ConvStack::new(
-            &[ConvLayer::Conv { filters: 2, kernel: 3 }],
-            (4, 5, 1),
+            &[ConvLayer::Conv { filters: 3, kernel: 3 }],
+            (h, w, c),
             Activation::Linear,
             Init::Glorot,
             &mut rng,
         )
         .unwrap();
-        let x = Array2::from_shape_fn((2, 20), |(s, i)| ((s * 20 + i) as f32 * 0.3).sin());
+        let mut stack = stack;
+        stack.params[0].b = Array1::from(vec![0.1, -0.2, 0.3]);
+        let len = h * w * c;
+        let x = Array2::from_shape_fn((2, len), |(s, i)| ((s * len + i) as f32 * 0.3).sin());
         let mut ws = stack.workspace(2);
         let out = stack.forward(x.view(), &mut ws, Activation::Linear).to_owned();
         let p = &stack.params[0];
         for s in 0..2 {
-            for y in 0..4i32 {
-                for xx in 0..5i32 {
-                    for f in 0..2 {
+            for y in 0..h as i32 {
+                for xx in 0..w as i32 {
+                    for f in 0..3 {
                         let mut want = p.b[f];
                         for dy in 0..3i32 {
                             for dx in 0..3i32 {
                                 let (yy, xs) = (y + dy - 1, xx + dx - 1);
-                                if (0..4).contains(&yy) && (0..5).contains(&xs) {
-                                    want += x[[s, (yy * 5 + xs) as usize]] * p.w[[(dy * 3 + dx) as usize, f]];
+                                if (0..h as i32).contains(&yy) && (0..w as i32).contains(&xs) {
+                                    for ci in 0..c {
+                                        let v = x[[s, (yy as usize * w + xs as usize) * c + ci]];
+                                        want += v * p.w[[(dy * 3 + dx) as usize * c + ci, f]];
+                                    }
                                 }
                             }
                         }
-                        let got = out[[s, ((y * 5 + xx) * 2) as usize + f]];
-                        assert!((got - want).abs() < 1e-5, "s{s} y{y} x{xx} f{f}: {got} vs {want}");
+                        let got = out[[s, ((y as usize * w + xx as usize) * 3) + f]];
+                        assert!((got - want).abs() < 1e-5, "c{c} s{s} y{y} x{xx} f{f}: {got} vs {want}");
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn convolution_matches_a_direct_sum() {
+        check_against_direct_sum(1);
+        check_against_direct_sum(2);
+    }
+
+    /// Evaluation splits a batch across threads; the outputs are those of
+    /// one serial pass.
+    #[test]
+    fn a_batch_split_across_threads_gives_the_serial_outputs() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let mut rng = StdRng::seed_from_u64(3);
+            let specs = [
+                ConvLayer::Conv { filters: 4, kernel: 3 },
+                ConvLayer::MaxPool(2),
+                ConvLayer::Conv { filters: 5, kernel: 3 },
+                ConvLayer::MaxPool(2),
+            ];
+            let stack = ConvStack::new(&specs, (8, 8, 1), Activation::Relu, Init::Auto, &mut rng).unwrap();
+            let x = Array2::from_shape_fn((100, 64), |(s, i)| ((s * 64 + i) as f32 * 0.17).sin());
+            let mut ws = stack.workspace(100);
+            let split = stack.forward(x.view(), &mut ws, Activation::Relu).to_owned();
+            let serial = matmul::serial(|| stack.forward(x.view(), &mut ws, Activation::Relu).to_owned());
+            assert_eq!(split.dim(), (100, 2 * 2 * 5));
+            assert!((&split - &serial).iter().all(|d| d.abs() < 1e-6));
+        });
+    }
+
+    #[test]
+    fn an_empty_stack_is_an_error_not_a_panic() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let err = ConvStack::new(&[], (28, 28, 1), Activation::Relu, Init::Auto, &mut rng).unwrap_err();
+        assert!(err.contains("empty"), "{err}");
+        let net = crate::nn::Network::with_conv((28, 28, 1), &[], &[8], 10, Activation::Relu, Init::Auto, &mut rng);
+        assert!(net.is_err());
     }
 
     #[test]
