@@ -89,6 +89,13 @@ impl Op {
         matches!(self, Op::Conv { direct: false, .. })
     }
 
+    fn pool_size(&self) -> usize {
+        match *self {
+            Op::Pool { p, .. } => p,
+            Op::Conv { .. } => 1,
+        }
+    }
+
     fn out_len(&self) -> usize {
         let (h, w, c) = self.out_shape();
         h * w * c
@@ -432,25 +439,10 @@ impl ConvStack {
                 Op::Pool { p: _, c: _, h: hi, w: wi, fused } => {
                     if i > first_conv {
                         let per_in = self.ops[i - 1].out_len();
-                        let per_out = self.ops[i].out_len();
                         let prev = &mut d_before[i - 1][..n * per_in];
-                        debug_assert_eq!(prev.len(), n * hi * wi * self.ops[i].out_shape().2);
-                        prev.fill(0.0);
-                        let argmax = &ws.argmax[i];
-                        for s in 0..n {
-                            let dst = &mut prev[s * per_in..(s + 1) * per_in];
-                            let range = s * per_out..(s + 1) * per_out;
-                            let (d, o, at) = (&delta[range.clone()], &out[range.clone()], &argmax[range]);
-                            if fused {
-                                for ((&g, &a), &at) in d.iter().zip(o).zip(at) {
-                                    dst[at as usize] += g * act.df_from_output(a);
-                                }
-                            } else {
-                                for (&g, &at) in d.iter().zip(at) {
-                                    dst[at as usize] += g;
-                                }
-                            }
-                        }
+                        let (c, p) = (self.ops[i].out_shape().2, self.ops[i].pool_size());
+                        let act = fused.then_some(act);
+                        pool_backward(prev, delta, out, &ws.argmax[i][..rows], n, hi, wi, c, p, act);
                     }
                 }
             }
@@ -489,11 +481,88 @@ fn scale_by_derivative(delta: &mut [f32], out: &[f32], act: Activation) {
     }
 }
 
-/// `cols[(s,y,x), (dy,dx,ci)] = input[(s, y+dy-k/2, x+dx-k/2), ci]`, 0
-/// outside. The `k` taps of one kernel row are `k·c` contiguous input values
-/// when the row lies inside the map: one copy each.
-#[inline(never)]
-fn im2col(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
+/// Defines `fn $name(args)` that runs `$body(args)` compiled for AVX-512F
+/// or AVX2 when the CPU has them (checked at run time; the baseline x86-64
+/// build has SSE2 only), else the baseline build. `$body` is
+/// `#[inline(always)]`, so each copy gets its own code generation. No FMA
+/// contraction: results are the same in all three.
+macro_rules! simd_kernel {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+/// Channels per block of the kernels below: one AVX-512 register, two AVX2
+/// ones. Whole blocks run on fixed-size arrays the compiler keeps in
+/// registers; a narrower remainder takes a plain loop.
+const BLOCK: usize = 16;
+
+/// `dst.copy_from_slice(src)` in fixed 16-value blocks, inlined: a `memcpy`
+/// call per short run (48 values for a 3×3 kernel on 16 channels) cost more
+/// than the copy itself (17% of a step).
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(BLOCK);
+    let mut s = src.chunks_exact(BLOCK);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [f32; BLOCK] = d.try_into().expect("a whole block");
+        *d = *<&[f32; BLOCK]>::try_from(s).expect("a whole block");
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
+}
+
+#[inline(always)]
+fn add_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(BLOCK);
+    let mut s = src.chunks_exact(BLOCK);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [f32; BLOCK] = d.try_into().expect("a whole block");
+        let s: &[f32; BLOCK] = s.try_into().expect("a whole block");
+        for j in 0..BLOCK {
+            d[j] += s[j];
+        }
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d += *s;
+    }
+}
+
+simd_kernel! {
+    /// `cols[(s,y,x), (dy,dx,ci)] = input[(s, y+dy-k/2, x+dx-k/2), ci]`, 0
+    /// outside. The `k` taps of one kernel row are `k·c` contiguous input
+    /// values when the row lies inside the map: one copy each.
+    fn im2col(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) => im2col_body
+}
+
+#[inline(always)]
+fn im2col_body(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
     let pad = k / 2;
     let width = k * k * c;
     let run = k * c;
@@ -509,12 +578,12 @@ fn im2col(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize,
                     };
                     let line = &inp[(s * h + yy) * w * c..(s * h + yy + 1) * w * c];
                     if x >= pad && x + pad < w {
-                        dst.copy_from_slice(&line[(x - pad) * c..(x + pad + 1) * c]);
+                        copy_short(dst, &line[(x - pad) * c..(x + pad + 1) * c]);
                     } else {
                         for dx in 0..k {
                             let d = &mut dst[dx * c..(dx + 1) * c];
                             match (x + dx).checked_sub(pad).filter(|&xx| xx < w) {
-                                Some(xx) => d.copy_from_slice(&line[xx * c..(xx + 1) * c]),
+                                Some(xx) => copy_short(d, &line[xx * c..(xx + 1) * c]),
                                 None => d.fill(0.0),
                             }
                         }
@@ -525,9 +594,13 @@ fn im2col(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize,
     }
 }
 
-/// The adjoint of [`im2col`]: adds each column entry back onto its input position.
-#[inline(never)]
-fn col2im(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
+simd_kernel! {
+    /// The adjoint of [`im2col`]: adds each column entry back onto its input position.
+    fn col2im(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) => col2im_body
+}
+
+#[inline(always)]
+fn col2im_body(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
     let pad = k / 2;
     let width = k * k * c;
     for s in 0..n {
@@ -539,13 +612,11 @@ fn col2im(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize,
                     let line = &mut dst[(s * h + yy) * w * c..(s * h + yy + 1) * w * c];
                     let src = &row[dy * k * c..(dy + 1) * k * c];
                     if x >= pad && x + pad < w {
-                        let d = &mut line[(x - pad) * c..(x + pad + 1) * c];
-                        d.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                        add_short(&mut line[(x - pad) * c..(x + pad + 1) * c], src);
                     } else {
                         for dx in 0..k {
                             if let Some(xx) = (x + dx).checked_sub(pad).filter(|&xx| xx < w) {
-                                let d = &mut line[xx * c..(xx + 1) * c];
-                                d.iter_mut().zip(&src[dx * c..(dx + 1) * c]).for_each(|(d, &v)| *d += v);
+                                add_short(&mut line[xx * c..(xx + 1) * c], &src[dx * c..(dx + 1) * c]);
                             }
                         }
                     }
@@ -557,7 +628,6 @@ fn col2im(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize,
 
 /// Copies each single-channel `h×w` image into the middle of a zeroed
 /// `(h+k-1)×(w+k-1)` one, so the direct convolution needs no bounds tests.
-#[inline(never)]
 fn pad_images(inp: &[f32], padded: &mut [f32], n: usize, h: usize, w: usize, k: usize) {
     let pad = k / 2;
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
@@ -571,77 +641,18 @@ fn pad_images(inp: &[f32], padded: &mut [f32], n: usize, h: usize, w: usize, k: 
     }
 }
 
-/// Channels per block of the direct convolution's accumulators (two AVX2
-/// registers; a remainder block is narrower).
-const BLOCK: usize = 16;
-
-/// `out[(s,y,x), co] = b[co] + Σ_{dy,dx} padded[s, y+dy, x+dx] · W[(dy,dx), co]`:
-/// a convolution with one input channel, where im2col would copy each pixel
-/// `k²` times to feed a product with an inner dimension of only `k²`.
-#[allow(clippy::too_many_arguments)]
-fn direct_conv(
-    padded: &[f32],
-    wts: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { direct_conv_avx512(padded, wts, bias, out, n, h, w, k, c) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { direct_conv_avx2(padded, wts, bias, out, n, h, w, k, c) };
-    }
-    direct_conv_any(padded, wts, bias, out, n, h, w, k, c)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn direct_conv_avx2(
-    p: &[f32],
-    wts: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
-    direct_conv_any(p, wts, b, out, n, h, w, k, c)
-}
-
-/// One 16-lane register per block on AVX-512: the 9 taps' weights of a 3×3
-/// kernel stay in registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn direct_conv_avx512(
-    p: &[f32],
-    wts: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
-    direct_conv_any(p, wts, b, out, n, h, w, k, c)
+simd_kernel! {
+    /// `out[(s,y,x), co] = b[co] + Σ_{dy,dx} padded[s, y+dy, x+dx] · W[(dy,dx), co]`:
+    /// a convolution with one input channel, where im2col would copy each
+    /// pixel `k²` times to feed a product with an inner dimension of `k²`.
+    fn direct_conv(
+        padded: &[f32], wts: &[f32], bias: &[f32], out: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize,
+    ) => direct_conv_body
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn direct_conv_any(
+fn direct_conv_body(
     padded: &[f32],
     wts: &[f32],
     bias: &[f32],
@@ -652,6 +663,78 @@ fn direct_conv_any(
     k: usize,
     c: usize,
 ) {
+    let whole = c - c % BLOCK;
+    match k {
+        3 => direct_conv_blocks::<3>(padded, wts, bias, out, n, h, w, c),
+        5 => direct_conv_blocks::<5>(padded, wts, bias, out, n, h, w, c),
+        _ => direct_conv_range(padded, wts, bias, out, n, h, w, k, c, 0..whole),
+    }
+    direct_conv_range(padded, wts, bias, out, n, h, w, k, c, whole..c);
+}
+
+/// The whole channel blocks of a `K×K` direct convolution: the block's
+/// `K²` weight vectors are loaded once and stay in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_blocks<const K: usize>(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+) {
+    let wp = w + K - 1;
+    let img = (h + K - 1) * wp;
+    for c0 in (0..c - c % BLOCK).step_by(BLOCK) {
+        let mut wv = [[[0.0f32; BLOCK]; K]; K];
+        for (dy, row) in wv.iter_mut().enumerate() {
+            for (dx, v) in row.iter_mut().enumerate() {
+                *v = wts[(dy * K + dx) * c + c0..][..BLOCK].try_into().expect("a whole block");
+            }
+        }
+        let b: [f32; BLOCK] = bias[c0..c0 + BLOCK].try_into().expect("a whole block");
+        for s in 0..n {
+            let pim = &padded[s * img..(s + 1) * img];
+            for y in 0..h {
+                for x in 0..w {
+                    let mut acc = b;
+                    for (dy, wrow) in wv.iter().enumerate() {
+                        let line: &[f32; K] = pim[(y + dy) * wp + x..][..K].try_into().expect("K taps");
+                        for (&v, wk) in line.iter().zip(wrow) {
+                            for j in 0..BLOCK {
+                                acc[j] += v * wk[j];
+                            }
+                        }
+                    }
+                    let o: &mut [f32; BLOCK] =
+                        (&mut out[((s * h + y) * w + x) * c + c0..][..BLOCK]).try_into().expect("a whole block");
+                    *o = acc;
+                }
+            }
+        }
+    }
+}
+
+/// Any kernel size, channels `chans` only: the plain loop.
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_range(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+    chans: std::ops::Range<usize>,
+) {
+    if chans.is_empty() {
+        return;
+    }
     let wp = w + k - 1;
     let img = (h + k - 1) * wp;
     for s in 0..n {
@@ -659,117 +742,44 @@ fn direct_conv_any(
         for y in 0..h {
             for x in 0..w {
                 let o = &mut out[((s * h + y) * w + x) * c..][..c];
-                let mut c0 = 0;
-                while c0 < c {
-                    let width = BLOCK.min(c - c0);
-                    let mut acc = [0.0f32; BLOCK];
-                    acc[..width].copy_from_slice(&bias[c0..c0 + width]);
+                for co in chans.clone() {
+                    let mut acc = bias[co];
                     for dy in 0..k {
-                        let line = &pim[(y + dy) * wp + x..][..k];
-                        for (dx, &v) in line.iter().enumerate() {
-                            let wrow = &wts[(dy * k + dx) * c + c0..][..width];
-                            if width == BLOCK {
-                                // A fixed width: the loop unrolls into registers.
-                                let wrow: &[f32; BLOCK] = wrow.try_into().expect("block");
-                                for j in 0..BLOCK {
-                                    acc[j] += v * wrow[j];
-                                }
-                            } else {
-                                for j in 0..width {
-                                    acc[j] += v * wrow[j];
-                                }
-                            }
+                        for dx in 0..k {
+                            acc += pim[(y + dy) * wp + x + dx] * wts[(dy * k + dx) * c + co];
                         }
                     }
-                    o[c0..c0 + width].copy_from_slice(&acc[..width]);
-                    c0 += width;
+                    o[co] = acc;
                 }
             }
         }
     }
 }
 
-/// `dW[(dy,dx), co] = Σ_{s,y,x} padded[s, y+dy, x+dx] · δ[(s,y,x), co]`, overwritten.
-#[allow(clippy::too_many_arguments)]
-fn direct_conv_weight_grad(
-    padded: &[f32],
-    delta: &[f32],
-    gw: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { direct_conv_weight_grad_avx512(padded, delta, gw, n, h, w, k, c) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { direct_conv_weight_grad_avx2(padded, delta, gw, n, h, w, k, c) };
-    }
-    direct_conv_weight_grad_any(padded, delta, gw, n, h, w, k, c)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn direct_conv_weight_grad_avx512(
-    p: &[f32],
-    d: &[f32],
-    gw: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
-    direct_conv_weight_grad_any(p, d, gw, n, h, w, k, c)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn direct_conv_weight_grad_avx2(
-    p: &[f32],
-    d: &[f32],
-    gw: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
-    direct_conv_weight_grad_any(p, d, gw, n, h, w, k, c)
+simd_kernel! {
+    /// `dW[(dy,dx), co] = Σ_{s,y,x} padded[s, y+dy, x+dx] · δ[(s,y,x), co]`, overwritten.
+    fn direct_conv_weight_grad(
+        padded: &[f32], delta: &[f32], gw: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize,
+    ) => weight_grad_body
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn direct_conv_weight_grad_any(
-    padded: &[f32],
-    delta: &[f32],
-    gw: &mut [f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    c: usize,
-) {
+fn weight_grad_body(padded: &[f32], delta: &[f32], gw: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize) {
+    let whole = c - c % BLOCK;
     match k {
-        // A fixed kernel width keeps the row's sums in registers.
-        3 => weight_grad_rows::<3>(padded, delta, gw, n, h, w, c),
-        5 => weight_grad_rows::<5>(padded, delta, gw, n, h, w, c),
-        _ => weight_grad_generic(padded, delta, gw, n, h, w, k, c),
+        3 => weight_grad_blocks::<3>(padded, delta, gw, n, h, w, c),
+        5 => weight_grad_blocks::<5>(padded, delta, gw, n, h, w, c),
+        _ => weight_grad_range(padded, delta, gw, n, h, w, k, c, 0..whole),
     }
+    weight_grad_range(padded, delta, gw, n, h, w, k, c, whole..c);
 }
 
-/// [`direct_conv_weight_grad`] for a `K×K` kernel: one kernel row and one
-/// block of channels at a time, its `K` sums in registers over the batch.
+/// The whole channel blocks for a `K×K` kernel: all `K²` sums of a block in
+/// registers over the batch, one pass over `δ`.
 #[inline(always)]
-fn weight_grad_rows<const K: usize>(
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_blocks<const K: usize>(
     padded: &[f32],
     delta: &[f32],
     gw: &mut [f32],
@@ -780,21 +790,17 @@ fn weight_grad_rows<const K: usize>(
 ) {
     let wp = w + K - 1;
     let img = (h + K - 1) * wp;
-    for dy in 0..K {
-        let mut c0 = 0;
-        while c0 < c {
-            let width = BLOCK.min(c - c0);
-            let mut acc = [[0.0f32; BLOCK]; K];
-            for s in 0..n {
-                let pim = &padded[s * img..(s + 1) * img];
-                for y in 0..h {
-                    let line = &pim[(y + dy) * wp..(y + dy) * wp + wp];
-                    let drow = &delta[(s * h + y) * w * c..(s * h + y + 1) * w * c];
-                    for x in 0..w {
-                        let mut d = [0.0f32; BLOCK];
-                        d[..width].copy_from_slice(&drow[x * c + c0..x * c + c0 + width]);
-                        let taps: &[f32; K] = line[x..x + K].try_into().expect("K taps");
-                        for (a, &v) in acc.iter_mut().zip(taps) {
+    for c0 in (0..c - c % BLOCK).step_by(BLOCK) {
+        let mut acc = [[[0.0f32; BLOCK]; K]; K];
+        for s in 0..n {
+            let pim = &padded[s * img..(s + 1) * img];
+            for y in 0..h {
+                for x in 0..w {
+                    let d: [f32; BLOCK] =
+                        delta[((s * h + y) * w + x) * c + c0..][..BLOCK].try_into().expect("a whole block");
+                    for (dy, arow) in acc.iter_mut().enumerate() {
+                        let line: &[f32; K] = pim[(y + dy) * wp + x..][..K].try_into().expect("K taps");
+                        for (&v, a) in line.iter().zip(arow.iter_mut()) {
                             for j in 0..BLOCK {
                                 a[j] += v * d[j];
                             }
@@ -802,16 +808,17 @@ fn weight_grad_rows<const K: usize>(
                     }
                 }
             }
-            for (dx, a) in acc.iter().enumerate() {
-                gw[(dy * K + dx) * c + c0..][..width].copy_from_slice(&a[..width]);
+        }
+        for (dy, arow) in acc.iter().enumerate() {
+            for (dx, a) in arow.iter().enumerate() {
+                gw[(dy * K + dx) * c + c0..][..BLOCK].copy_from_slice(a);
             }
-            c0 += width;
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn weight_grad_generic(
+fn weight_grad_range(
     padded: &[f32],
     delta: &[f32],
     gw: &mut [f32],
@@ -820,10 +827,16 @@ fn weight_grad_generic(
     w: usize,
     k: usize,
     c: usize,
+    chans: std::ops::Range<usize>,
 ) {
+    if chans.is_empty() {
+        return;
+    }
     let wp = w + k - 1;
     let img = (h + k - 1) * wp;
-    gw.fill(0.0);
+    for t in 0..k * k {
+        gw[t * c..(t + 1) * c][chans.clone()].fill(0.0);
+    }
     for s in 0..n {
         let pim = &padded[s * img..(s + 1) * img];
         for y in 0..h {
@@ -832,7 +845,10 @@ fn weight_grad_generic(
                 for dy in 0..k {
                     for dx in 0..k {
                         let v = pim[(y + dy) * wp + x + dx];
-                        gw[(dy * k + dx) * c..][..c].iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+                        let g = &mut gw[(dy * k + dx) * c..][..c];
+                        for co in chans.clone() {
+                            g[co] += v * d[co];
+                        }
                     }
                 }
             }
@@ -840,49 +856,20 @@ fn weight_grad_generic(
     }
 }
 
-/// p×p max-pooling with stride p; `argmax` gets each output's index within
-/// its sample's input map. With `act`, the outputs are `act(max)` (the
-/// preceding convolution left its pre-activations).
-#[allow(clippy::too_many_arguments)]
-fn max_pool(
-    inp: &[f32],
-    out: &mut [f32],
-    argmax: &mut [u32],
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    p: usize,
-    act: Option<Activation>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { max_pool_avx2(inp, out, argmax, n, h, w, c, p, act) };
-    }
-    max_pool_any(inp, out, argmax, n, h, w, c, p, act)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn max_pool_avx2(
-    inp: &[f32],
-    out: &mut [f32],
-    argmax: &mut [u32],
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    p: usize,
-    act: Option<Activation>,
-) {
-    max_pool_any(inp, out, argmax, n, h, w, c, p, act)
+simd_kernel! {
+    /// p×p max-pooling with stride p; `argmax` gets each output's index
+    /// within its sample's input map. With `act`, the outputs are
+    /// `act(max)` (the preceding convolution left its pre-activations).
+    /// Whole channel blocks compare and select without branches.
+    fn max_pool(
+        inp: &[f32], out: &mut [f32], argmax: &mut [u32], n: usize, h: usize, w: usize, c: usize, p: usize,
+        act: Option<Activation>,
+    ) => max_pool_body
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn max_pool_any(
+fn max_pool_body(
     inp: &[f32],
     out: &mut [f32],
     argmax: &mut [u32],
@@ -895,42 +882,146 @@ fn max_pool_any(
 ) {
     let (ho, wo) = (h / p, w / p);
     let per_in = h * w * c;
+    let whole = c - c % BLOCK;
+    let lanes: [u32; BLOCK] = std::array::from_fn(|j| j as u32);
     for s in 0..n {
         let map = &inp[s * per_in..(s + 1) * per_in];
         for oy in 0..ho {
             for ox in 0..wo {
                 let o = ((s * ho + oy) * wo + ox) * c;
                 let first = ((oy * p) * w + ox * p) * c;
-                // Channels in blocks of a fixed width: compare and select
-                // without branches, so the blocks vectorize.
-                let mut c0 = 0;
-                while c0 < c {
-                    let width = BLOCK.min(c - c0);
-                    let mut best = [f32::NEG_INFINITY; BLOCK];
-                    let mut at = [0u32; BLOCK];
-                    best[..width].copy_from_slice(&map[first + c0..first + c0 + width]);
-                    for (j, a) in at.iter_mut().enumerate() {
-                        *a = (first + c0 + j) as u32;
+                for c0 in (0..whole).step_by(BLOCK) {
+                    let mut best: [f32; BLOCK] = map[first + c0..][..BLOCK].try_into().expect("a whole block");
+                    let mut at = [(first + c0) as u32; BLOCK];
+                    for j in 0..BLOCK {
+                        at[j] += lanes[j];
                     }
                     for dy in 0..p {
                         for dx in 0..p {
                             let base = ((oy * p + dy) * w + ox * p + dx) * c + c0;
-                            let mut v = [f32::NEG_INFINITY; BLOCK];
-                            v[..width].copy_from_slice(&map[base..base + width]);
+                            let v: &[f32; BLOCK] = map[base..base + BLOCK].try_into().expect("a whole block");
+                            let idx = base as u32;
+                            // Selects as bit masks: written with `if`, the
+                            // compiler emitted one scalar compare per lane.
                             for j in 0..BLOCK {
-                                let gt = v[j] > best[j];
-                                best[j] = if gt { v[j] } else { best[j] };
-                                at[j] = if gt { (base + j) as u32 } else { at[j] };
+                                let m = u32::from(v[j] > best[j]).wrapping_neg();
+                                best[j] = f32::from_bits((best[j].to_bits() & !m) | (v[j].to_bits() & m));
+                                at[j] = (at[j] & !m) | ((idx + lanes[j]) & m);
                             }
                         }
                     }
-                    let dst = &mut out[o + c0..o + c0 + width];
-                    dst.copy_from_slice(&best[..width]);
-                    if let Some(act) = act {
-                        apply_activation(dst, act);
+                    match act {
+                        Some(Activation::Relu) => {
+                            for b in &mut best {
+                                *b = b.max(0.0);
+                            }
+                        }
+                        Some(act) => apply_activation(&mut best, act),
+                        None => {}
                     }
-                    argmax[o + c0..o + c0 + width].copy_from_slice(&at[..width]);
-                    c0 += width;
+                    let dst: &mut [f32; BLOCK] = (&mut out[o + c0..o + c0 + BLOCK]).try_into().expect("a whole block");
+                    *dst = best;
+                    let dst: &mut [u32; BLOCK] =
+                        (&mut argmax[o + c0..o + c0 + BLOCK]).try_into().expect("a whole block");
+                    *dst = at;
+                }
+                for ch in whole..c {
+                    let (mut best, mut at) = (map[first + ch], first + ch);
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let i = ((oy * p + dy) * w + ox * p + dx) * c + ch;
+                            if map[i] > best {
+                                (best, at) = (map[i], i);
+                            }
+                        }
+                    }
+                    out[o + ch] = act.map_or(best, |a| a.f(best));
+                    argmax[o + ch] = at as u32;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// The pool's backward pass: each input position gets `δ` of its window
+    /// (times `f'(pooled)` when the pool applied the activation) if it held
+    /// the window's maximum, else 0. Every position is written, so the
+    /// gradient buffer needs no clearing first; whole channel blocks select
+    /// without branches.
+    fn pool_backward(
+        dst: &mut [f32], delta: &[f32], pooled: &[f32], argmax: &[u32], n: usize, h: usize, w: usize, c: usize,
+        p: usize, act: Option<Activation>,
+    ) => pool_backward_body
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pool_backward_body(
+    dst: &mut [f32],
+    delta: &[f32],
+    pooled: &[f32],
+    argmax: &[u32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    p: usize,
+    act: Option<Activation>,
+) {
+    let (ho, wo) = (h / p, w / p);
+    let per_in = h * w * c;
+    let whole = c - c % BLOCK;
+    let lanes: [u32; BLOCK] = std::array::from_fn(|j| j as u32);
+    // Rows and columns no window covers (h or w not a multiple of p).
+    if ho * p < h || wo * p < w {
+        dst[..n * per_in].fill(0.0);
+    }
+    for s in 0..n {
+        let map = &mut dst[s * per_in..(s + 1) * per_in];
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let o = ((s * ho + oy) * wo + ox) * c;
+                let mut g = [0.0f32; BLOCK];
+                for c0 in (0..whole).step_by(BLOCK) {
+                    let d: &[f32; BLOCK] = delta[o + c0..][..BLOCK].try_into().expect("a whole block");
+                    let a: &[f32; BLOCK] = pooled[o + c0..][..BLOCK].try_into().expect("a whole block");
+                    let at: &[u32; BLOCK] = argmax[o + c0..][..BLOCK].try_into().expect("a whole block");
+                    match act {
+                        Some(Activation::Relu) => {
+                            for j in 0..BLOCK {
+                                g[j] = f32::from_bits(d[j].to_bits() & u32::from(a[j] > 0.0).wrapping_neg());
+                            }
+                        }
+                        Some(act) => {
+                            for j in 0..BLOCK {
+                                g[j] = d[j] * act.df_from_output(a[j]);
+                            }
+                        }
+                        None => g = *d,
+                    }
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let base = ((oy * p + dy) * w + ox * p + dx) * c + c0;
+                            let idx = base as u32;
+                            let out: &mut [f32; BLOCK] =
+                                (&mut map[base..base + BLOCK]).try_into().expect("a whole block");
+                            for j in 0..BLOCK {
+                                let m = u32::from(at[j] == idx + lanes[j]).wrapping_neg();
+                                out[j] = f32::from_bits(g[j].to_bits() & m);
+                            }
+                        }
+                    }
+                }
+                for ch in whole..c {
+                    let a = pooled[o + ch];
+                    let g = delta[o + ch] * act.map_or(1.0, |f| f.df_from_output(a));
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let i = ((oy * p + dy) * w + ox * p + dx) * c + ch;
+                            map[i] = if argmax[o + ch] as usize == i { g } else { 0.0 };
+                        }
+                    }
                 }
             }
         }
