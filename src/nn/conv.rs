@@ -350,6 +350,23 @@ impl ConvStack {
         }
     }
 
+    /// Per convolution, its activations from the last [`ConvStack::forward`]
+    /// on `n` samples, `[positions, c_out]`: the pool's output when a
+    /// max-pool follows (it applies the activation, see [`Op::Pool`]),
+    /// else the convolution's own.
+    pub fn conv_activations<'w>(&self, ws: &'w ConvWorkspace, n: usize) -> Vec<ArrayView2<'w, f32>> {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| matches!(op, Op::Conv { .. }))
+            .map(|(i, op)| {
+                let j = if matches!(op, Op::Conv { pooled: true, .. }) { i + 1 } else { i };
+                let (h, w, c) = self.ops[j].out_shape();
+                ArrayView2::from_shape((n * h * w, c), &ws.out[j][..n * h * w * c]).expect("activation shape")
+            })
+            .collect()
+    }
+
     /// The output of the last [`ConvStack::forward`] on `n` samples, `[n, output_len]`.
     pub fn forward_output<'w>(&self, ws: &'w ConvWorkspace, n: usize) -> ArrayView2<'w, f32> {
         let len = self.output_len();

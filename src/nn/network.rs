@@ -104,6 +104,11 @@ impl Workspace {
         self.capacity
     }
 
+    /// The convolutional front end's buffers (its activations after a forward pass).
+    pub fn conv(&self) -> Option<&ConvWorkspace> {
+        self.conv.as_ref()
+    }
+
     /// The output of layer `l` for the first `n` samples of the last forward pass.
     pub fn activations(&self, l: usize, n: usize) -> ArrayView2<'_, f32> {
         self.acts[l].slice(s![..n, ..])
