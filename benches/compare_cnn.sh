@@ -17,7 +17,7 @@ py=${TORCH_PY:-python3}
 bench_dir=${BENCH_DIR:-../shared/bench}
 torch_n=${TORCH_N:-20000}
 cargo build --release --quiet
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
 ratios_t=() ratios_e=()
 printf '%-6s %12s %12s %12s %12s %8s %8s\n' round torch_train fc_train torch_eval fc_eval train_x eval_x
 for i in $(seq "$rounds"); do
@@ -26,6 +26,10 @@ for i in $(seq "$rounds"); do
   if (( i % 2 )); then t=$(run_torch); f=$(run_fc); else f=$(run_fc); t=$(run_torch); fi
   tt=$(field train_samples_per_s <<<"$t"); te=$(field eval_samples_per_s <<<"$t")
   ft=$(field train_samples_per_s <<<"$f"); fe=$(field eval_samples_per_s <<<"$f")
+  if [[ -z $tt || -z $te || -z $ft || -z $fe ]]; then
+    echo "round $i: could not read the throughputs from: $t / $f" >&2
+    exit 1
+  fi
   rt=$(awk -v a="$ft" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
   re=$(awk -v a="$fe" -v b="$te" 'BEGIN { printf "%.2f", a / b }')
   ratios_t+=("$rt") ratios_e+=("$re")

@@ -82,6 +82,22 @@ impl Op {
         (IM2COL_BYTES / (4 * self.scratch_len().max(1))).max(1)
     }
 
+    /// Samples per pass of a convolution followed by its pool: the
+    /// convolution's output (`z`) and its gradient live only in a buffer of
+    /// this many samples, small enough to stay in L2 between the
+    /// convolution writing it and the pool reading it (a batch's is
+    /// megabytes, written to memory and read back).
+    fn fused_samples(&self) -> usize {
+        let by_z = (Z_BYTES / (4 * self.out_len().max(1))).max(1);
+        if self.is_im2col() { by_z.min(self.chunk_samples()) } else { by_z }
+    }
+
+    /// Whether this op's output and gradient buffers hold one fused pass
+    /// per thread instead of a whole batch.
+    fn is_pooled_conv(&self) -> bool {
+        matches!(self, Op::Conv { pooled: true, .. })
+    }
+
     /// Samples of scratch one part of a batch holds: a whole part for a
     /// direct convolution (its padded input serves the backward pass too),
     /// one im2col chunk otherwise.
@@ -89,10 +105,11 @@ impl Op {
         matches!(self, Op::Conv { direct: false, .. })
     }
 
-    fn pool_size(&self) -> usize {
+    /// Values per sample at this op's input.
+    fn in_len(&self) -> usize {
         match *self {
-            Op::Pool { p, .. } => p,
-            Op::Conv { .. } => 1,
+            Op::Conv { c_in, h, w, .. } => h * w * c_in,
+            Op::Pool { c, h, w, .. } => h * w * c,
         }
     }
 
@@ -134,6 +151,9 @@ pub struct ConvWorkspace {
 
 /// The im2col chunk's budget (the L2 cache is 1–2 MB per core on current x86).
 const IM2COL_BYTES: usize = 512 * 1024;
+
+/// The budget of a fused convolution + pool pass's `z` buffer.
+const Z_BYTES: usize = 256 * 1024;
 
 /// Evaluation splits a batch across threads only with at least this many
 /// samples per part (a part costs a rayon fork, ~0.1 ms here).
@@ -230,15 +250,14 @@ impl ConvStack {
 
     pub fn workspace(&self, capacity: usize) -> ConvWorkspace {
         let mut ws = ConvWorkspace { capacity, out: vec![], delta: vec![], scratch: vec![], argmax: vec![] };
+        let threads = rayon::current_num_threads().max(1);
         for op in &self.ops {
-            ws.out.push(vec![0.0; capacity * op.out_len()]);
-            ws.delta.push(vec![0.0; capacity * op.out_len()]);
+            // A pooled convolution's output and gradient: one pass per thread.
+            let samples = if op.is_pooled_conv() { op.fused_samples().min(capacity) * threads } else { capacity };
+            ws.out.push(vec![0.0; samples * op.out_len()]);
+            ws.delta.push(vec![0.0; samples * op.out_len()]);
             // An im2col buffer holds one chunk per thread that may run a part.
-            let samples = if op.is_im2col() {
-                op.chunk_samples().min(capacity) * rayon::current_num_threads().max(1)
-            } else {
-                capacity
-            };
+            let samples = if op.is_im2col() { op.chunk_samples().min(capacity) * threads } else { capacity };
             ws.scratch.push(vec![0.0; samples * op.scratch_len()]);
             let pooled = if matches!(op, Op::Pool { .. }) { op.out_len() } else { 0 };
             ws.argmax.push(vec![0; capacity * pooled]);
@@ -262,6 +281,13 @@ impl ConvStack {
             .zip(&ws.scratch)
             .filter(|(op, _)| op.is_im2col())
             .map(|(op, buf)| buf.len() / (op.chunk_samples().min(ws.capacity.max(1)) * op.scratch_len()))
+            .chain(
+                self.ops
+                    .iter()
+                    .zip(&ws.out)
+                    .filter(|(op, _)| op.is_pooled_conv())
+                    .map(|(op, buf)| buf.len() / (op.fused_samples().min(ws.capacity.max(1)) * op.out_len())),
+            )
             .min()
             .unwrap_or(usize::MAX);
         let parts = threads.min(n / MIN_SAMPLES_PER_PART).min(slots).max(1);
@@ -280,8 +306,15 @@ impl ConvStack {
         let buffers = ws.out.iter_mut().zip(ws.scratch.iter_mut()).zip(ws.argmax.iter_mut());
         for (op, ((out, scratch), argmax)) in self.ops.iter().zip(buffers) {
             let per_arg = argmax.len() / cap;
-            for (part, s) in split.iter_mut().zip(split_samples(out, op.out_len(), &bounds)) {
-                part.out.push(s);
+            if op.is_pooled_conv() {
+                let each = out.len() / bounds.len().saturating_sub(1).max(1);
+                for (part, s) in split.iter_mut().zip(out.chunks_mut(each.max(1))) {
+                    part.out.push(s);
+                }
+            } else {
+                for (part, s) in split.iter_mut().zip(split_samples(out, op.out_len(), &bounds)) {
+                    part.out.push(s);
+                }
             }
             if op.is_im2col() {
                 let each = scratch.len() / bounds.len().saturating_sub(1).max(1);
@@ -306,47 +339,83 @@ impl ConvStack {
         self.forward_output(ws, n)
     }
 
-    /// The forward pass of one part of a batch.
+    /// The forward pass of one part of a batch. A convolution followed by
+    /// its pool runs as one, a few samples at a time (see [`Op::fused_samples`]).
     fn forward_part(&self, part: Part, act: Activation) {
         let Part { n, x, mut out, mut scratch, mut argmax } = part;
-        for (i, op) in self.ops.iter().enumerate() {
+        let mut i = 0;
+        while i < self.ops.len() {
             let (before, after) = out.split_at_mut(i);
             let input: &[f32] = if i == 0 { x } else { &*before[i - 1] };
-            let out = &mut *after[0];
-            match *op {
-                Op::Conv { k, c_in, c_out, h, w, param, pooled, direct } => {
-                    let p = &self.params[param];
-                    let wts = p.w.as_slice().expect("contiguous");
-                    let bias = p.b.as_slice().expect("contiguous");
+            match self.ops[i] {
+                Op::Conv { k, h, w, pooled: true, direct, .. } => {
+                    let Op::Pool { p, c, .. } = self.ops[i + 1] else {
+                        unreachable!("a pooled conv precedes its pool")
+                    };
+                    let (z_buf, rest) = after.split_at_mut(1);
+                    let (z_buf, pooled_out) = (&mut *z_buf[0], &mut *rest[0]);
                     let scratch = &mut *scratch[i];
                     if direct {
                         pad_images(input, scratch, n, h, w, k);
-                        direct_conv(scratch, wts, bias, out, n, h, w, k, c_out);
-                    } else {
-                        let (per_in, per_out, per_cols) = (h * w * c_in, h * w * c_out, op.scratch_len());
-                        let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
-                        for s0 in (0..n).step_by(chunk) {
-                            let m = chunk.min(n - s0);
-                            let cols = &mut scratch[..m * per_cols];
-                            im2col(&input[s0 * per_in..(s0 + m) * per_in], cols, m, h, w, c_in, k);
-                            let o = &mut out[s0 * per_out..(s0 + m) * per_out];
-                            // The bias first, then the product accumulates onto it.
-                            for row in o.chunks_exact_mut(c_out) {
-                                row.copy_from_slice(bias);
-                            }
-                            let cols = ArrayView2::from_shape((m * h * w, k * k * c_in), &*cols).expect("im2col shape");
-                            let z = ArrayViewMut2::from_shape((m * h * w, c_out), o).expect("output shape");
-                            matmul(cols, p.w.view(), z, true);
-                        }
                     }
-                    if !pooled {
-                        apply_activation(out, act);
+                    let op = &self.ops[i];
+                    let (per_in, per_z, per_pool) = (op.in_len(), op.out_len(), self.ops[i + 1].out_len());
+                    let chunk = op.fused_samples().min(z_buf.len() / per_z).max(1);
+                    for s0 in (0..n).step_by(chunk) {
+                        let m = chunk.min(n - s0);
+                        let z = &mut z_buf[..m * per_z];
+                        let inp = &input[s0 * per_in..(s0 + m) * per_in];
+                        let scr = if direct { &mut scratch[s0 * op.scratch_len()..] } else { &mut *scratch };
+                        self.conv_z(op, inp, scr, z, m);
+                        let pooled = &mut pooled_out[s0 * per_pool..(s0 + m) * per_pool];
+                        let at = &mut argmax[i + 1][s0 * per_pool..(s0 + m) * per_pool];
+                        max_pool(z, pooled, at, m, h, w, c, p, Some(act));
                     }
+                    i += 2;
                 }
-                Op::Pool { p, c, h, w, fused } => {
-                    max_pool(input, out, argmax[i], n, h, w, c, p, fused.then_some(act));
+                Op::Conv { k, h, w, direct, .. } => {
+                    let out = &mut *after[0];
+                    let scratch = &mut *scratch[i];
+                    if direct {
+                        pad_images(input, scratch, n, h, w, k);
+                    }
+                    self.conv_z(&self.ops[i], input, scratch, out, n);
+                    apply_activation(out, act);
+                    i += 1;
+                }
+                Op::Pool { p, c, h, w, .. } => {
+                    max_pool(input, &mut *after[0], argmax[i], n, h, w, c, p, None);
+                    i += 1;
                 }
             }
+        }
+    }
+
+    /// `z = conv(input) + b` for `m` samples into `z` (no activation).
+    /// `scratch` holds the samples' padded images (direct) or is the im2col
+    /// buffer, filled here a chunk at a time.
+    fn conv_z(&self, op: &Op, input: &[f32], scratch: &mut [f32], z: &mut [f32], m: usize) {
+        let Op::Conv { k, c_in, c_out, h, w, param, direct, .. } = *op else { unreachable!("conv_z on a pool") };
+        let p = &self.params[param];
+        let wts = p.w.as_slice().expect("contiguous");
+        let bias = p.b.as_slice().expect("contiguous");
+        if direct {
+            return direct_conv(scratch, wts, bias, z, m, h, w, k, c_out);
+        }
+        let (per_in, per_out, per_cols) = (h * w * c_in, h * w * c_out, op.scratch_len());
+        let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
+        for s0 in (0..m).step_by(chunk) {
+            let mm = chunk.min(m - s0);
+            let cols = &mut scratch[..mm * per_cols];
+            im2col(&input[s0 * per_in..(s0 + mm) * per_in], cols, mm, h, w, c_in, k);
+            let o = &mut z[s0 * per_out..(s0 + mm) * per_out];
+            // The bias first, then the product accumulates onto it.
+            for row in o.chunks_exact_mut(c_out) {
+                row.copy_from_slice(bias);
+            }
+            let cols = ArrayView2::from_shape((mm * h * w, k * k * c_in), &*cols).expect("im2col shape");
+            let zv = ArrayViewMut2::from_shape((mm * h * w, c_out), o).expect("output shape");
+            matmul(cols, p.w.view(), zv, true);
         }
     }
 
@@ -394,74 +463,124 @@ impl ConvStack {
     ) {
         let n = x.nrows();
         let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout is contiguous");
         // Op i needs the gradient at its input only if a convolution precedes it.
         let first_conv = self.ops.iter().position(|op| matches!(op, Op::Conv { .. })).unwrap_or(self.ops.len());
-        for i in (0..self.ops.len()).rev() {
-            let rows = n * self.ops[i].out_len();
-            let (d_before, d_after) = ws.delta.split_at_mut(i);
-            let delta = &mut d_after[0][..rows];
-            let out = &ws.out[i][..rows];
+        let mut i = self.ops.len();
+        while i > 0 {
+            i -= 1;
             match self.ops[i] {
-                Op::Conv { k, c_in, c_out, h, w, param, pooled, direct } => {
-                    if !pooled {
-                        // δ ⊙= f'(out): the pool did it otherwise.
-                        scale_by_derivative(delta, out, act);
-                    }
-                    let (gw, gb) = &mut grads[param];
-                    let gb = gb.as_slice_mut().expect("contiguous");
-                    gb.fill(0.0);
-                    for row in delta.chunks_exact(c_out) {
-                        gb.iter_mut().zip(row).for_each(|(g, &v)| *g += v);
-                    }
-                    let op = &self.ops[i];
-                    let per_cols = op.scratch_len();
-                    if direct {
-                        let padded = &ws.scratch[i][..n * per_cols];
-                        let gw = gw.as_slice_mut().expect("contiguous");
-                        direct_conv_weight_grad(padded, delta, gw, n, h, w, k, c_out);
-                        continue;
-                    }
-                    // Chunk by chunk as in the forward pass, im2col again
-                    // (cheaper than keeping the batch's matrix out of cache).
-                    let input: &[f32] = if i == 0 {
-                        x.as_slice().expect("the forward pass took a standard-layout batch")
-                    } else {
-                        &ws.out[i - 1]
+                Op::Pool { p, c, h, w, fused: true } => {
+                    // The pool and its convolution together, a few samples at a time.
+                    let conv = i - 1;
+                    let Op::Conv { c_out, param, .. } = self.ops[conv] else {
+                        unreachable!("a fused pool follows a conv")
                     };
-                    let scratch = &mut ws.scratch[i];
-                    let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
-                    let (per_in, per_out) = (h * w * c_in, h * w * c_out);
+                    let op = &self.ops[conv];
+                    let (per_z, per_pool) = (op.out_len(), self.ops[i].out_len());
+                    let (d_before, d_rest) = ws.delta.split_at_mut(conv);
+                    let (dz_buf, d_pool) = d_rest.split_at_mut(1);
+                    let (dz_buf, d_pool) = (&mut dz_buf[0], &d_pool[0][..n * per_pool]);
+                    let pooled = &ws.out[i][..n * per_pool];
+                    let input: &[f32] = if conv == 0 { xs } else { &ws.out[conv - 1] };
+                    let (gw, gb) = &mut grads[param];
+                    gw.fill(0.0);
+                    gb.fill(0.0);
+                    let chunk = op.fused_samples().min(dz_buf.len() / per_z).max(1);
                     for s0 in (0..n).step_by(chunk) {
                         let m = chunk.min(n - s0);
-                        let cols = &mut scratch[..m * per_cols];
-                        im2col(&input[s0 * per_in..(s0 + m) * per_in], cols, m, h, w, c_in, k);
-                        let d = ArrayView2::from_shape((m * h * w, c_out), &delta[s0 * per_out..(s0 + m) * per_out])
-                            .expect("delta shape");
-                        {
-                            let cols = ArrayView2::from_shape((m * h * w, k * k * c_in), &*cols).expect("im2col shape");
-                            matmul(cols.t(), d, gw.view_mut(), s0 > 0);
-                        }
-                        if i > first_conv {
-                            // dcols = δ · Wᵀ over the im2col buffer, then
-                            // col2im onto the previous output's gradient.
-                            let mut dcols =
-                                ArrayViewMut2::from_shape((m * h * w, k * k * c_in), &mut *cols).expect("im2col shape");
-                            matmul(d, self.params[param].w.t(), dcols.view_mut(), false);
-                            let prev = &mut d_before[i - 1][s0 * per_in..(s0 + m) * per_in];
-                            prev.fill(0.0);
-                            col2im(cols, prev, m, h, w, c_in, k);
-                        }
+                        let dz = &mut dz_buf[..m * per_z];
+                        let range = s0 * per_pool..(s0 + m) * per_pool;
+                        let at = &ws.argmax[i][range.clone()];
+                        pool_backward(dz, &d_pool[range.clone()], &pooled[range], at, m, h, w, c, p, Some(act));
+                        let prev = (conv > first_conv).then(|| &mut *d_before[conv - 1]);
+                        self.conv_backward(op, input, &mut ws.scratch[conv], dz, s0, m, gw, gb, prev);
                     }
+                    debug_assert_eq!(c, c_out);
+                    i -= 1;
                 }
-                Op::Pool { p: _, c: _, h: hi, w: wi, fused } => {
+                Op::Pool { p, c, h, w, fused: false } => {
                     if i > first_conv {
-                        let per_in = self.ops[i - 1].out_len();
+                        let per_in = self.ops[i].in_len();
+                        let rows = n * self.ops[i].out_len();
+                        let (d_before, d_after) = ws.delta.split_at_mut(i);
                         let prev = &mut d_before[i - 1][..n * per_in];
-                        let (c, p) = (self.ops[i].out_shape().2, self.ops[i].pool_size());
-                        let act = fused.then_some(act);
-                        pool_backward(prev, delta, out, &ws.argmax[i][..rows], n, hi, wi, c, p, act);
+                        let (delta, out) = (&d_after[0][..rows], &ws.out[i][..rows]);
+                        pool_backward(prev, delta, out, &ws.argmax[i][..rows], n, h, w, c, p, None);
                     }
                 }
+                Op::Conv { param, .. } => {
+                    // Not pooled: the next op left `δ` at the outputs, whole batch.
+                    let op = &self.ops[i];
+                    let rows = n * op.out_len();
+                    let (d_before, d_after) = ws.delta.split_at_mut(i);
+                    let delta = &mut d_after[0][..rows];
+                    scale_by_derivative(delta, &ws.out[i][..rows], act);
+                    let input: &[f32] = if i == 0 { xs } else { &ws.out[i - 1] };
+                    let (gw, gb) = &mut grads[param];
+                    gw.fill(0.0);
+                    gb.fill(0.0);
+                    let prev = (i > first_conv).then(|| &mut *d_before[i - 1]);
+                    self.conv_backward(op, input, &mut ws.scratch[i], delta, 0, n, gw, gb, prev);
+                }
+            }
+        }
+    }
+
+    /// The backward pass of convolution `op` for samples `s0..s0+m`, from
+    /// their `δz` (`[m·h·w, c_out]`): adds to the weight and bias gradients
+    /// and, with `prev`, writes the gradient at the op's input (whole-batch
+    /// buffer) for those samples. `input` and `scratch` are the forward
+    /// pass's (the whole batch's input; the padded images, or an im2col
+    /// buffer filled again here chunk by chunk).
+    #[allow(clippy::too_many_arguments)]
+    fn conv_backward(
+        &self,
+        op: &Op,
+        input: &[f32],
+        scratch: &mut [f32],
+        dz: &[f32],
+        s0: usize,
+        m: usize,
+        gw: &mut Array2<f32>,
+        gb: &mut Array1<f32>,
+        prev: Option<&mut [f32]>,
+    ) {
+        let Op::Conv { k, c_in, c_out, h, w, param, direct, .. } = *op else { unreachable!("conv_backward on a pool") };
+        let gbs = gb.as_slice_mut().expect("contiguous");
+        for row in dz.chunks_exact(c_out) {
+            gbs.iter_mut().zip(row).for_each(|(g, &v)| *g += v);
+        }
+        let per_cols = op.scratch_len();
+        if direct {
+            // Nothing trainable before a direct convolution: no input gradient.
+            let padded = &scratch[s0 * per_cols..(s0 + m) * per_cols];
+            direct_conv_weight_grad(padded, dz, gw.as_slice_mut().expect("contiguous"), m, h, w, k, c_out);
+            return;
+        }
+        let mut prev = prev;
+        let (per_in, per_out) = (h * w * c_in, h * w * c_out);
+        let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
+        for t0 in (0..m).step_by(chunk) {
+            let mm = chunk.min(m - t0);
+            let a = s0 + t0;
+            let cols = &mut scratch[..mm * per_cols];
+            // im2col again: cheaper than keeping a batch's matrix, out of cache.
+            im2col(&input[a * per_in..(a + mm) * per_in], cols, mm, h, w, c_in, k);
+            let d = ArrayView2::from_shape((mm * h * w, c_out), &dz[t0 * per_out..(t0 + mm) * per_out])
+                .expect("delta shape");
+            {
+                let cols = ArrayView2::from_shape((mm * h * w, k * k * c_in), &*cols).expect("im2col shape");
+                matmul(cols.t(), d, gw.view_mut(), true);
+            }
+            if let Some(prev) = prev.as_deref_mut() {
+                // dcols = δ · Wᵀ over the im2col buffer, then col2im onto the input's gradient.
+                let mut dcols =
+                    ArrayViewMut2::from_shape((mm * h * w, k * k * c_in), &mut *cols).expect("im2col shape");
+                matmul(d, self.params[param].w.t(), dcols.view_mut(), false);
+                let prev = &mut prev[a * per_in..(a + mm) * per_in];
+                prev.fill(0.0);
+                col2im(cols, prev, mm, h, w, c_in, k);
             }
         }
     }
@@ -774,7 +893,7 @@ fn direct_conv_range(
 }
 
 simd_kernel! {
-    /// `dW[(dy,dx), co] = Σ_{s,y,x} padded[s, y+dy, x+dx] · δ[(s,y,x), co]`, overwritten.
+    /// `dW[(dy,dx), co] += Σ_{s,y,x} padded[s, y+dy, x+dx] · δ[(s,y,x), co]`.
     fn direct_conv_weight_grad(
         padded: &[f32], delta: &[f32], gw: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize,
     ) => weight_grad_body
@@ -828,7 +947,7 @@ fn weight_grad_blocks<const K: usize>(
         }
         for (dy, arow) in acc.iter().enumerate() {
             for (dx, a) in arow.iter().enumerate() {
-                gw[(dy * K + dx) * c + c0..][..BLOCK].copy_from_slice(a);
+                gw[(dy * K + dx) * c + c0..][..BLOCK].iter_mut().zip(a).for_each(|(g, &v)| *g += v);
             }
         }
     }
@@ -851,9 +970,6 @@ fn weight_grad_range(
     }
     let wp = w + k - 1;
     let img = (h + k - 1) * wp;
-    for t in 0..k * k {
-        gw[t * c..(t + 1) * c][chans.clone()].fill(0.0);
-    }
     for s in 0..n {
         let pim = &padded[s * img..(s + 1) * img];
         for y in 0..h {
