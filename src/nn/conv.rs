@@ -10,6 +10,22 @@
 //! `dW = colsᵀ · δ`, `db = Σ_rows δ`, `dcols = δ · Wᵀ`, and col2im adds
 //! `dcols` back onto the input positions. Max-pooling keeps the index of
 //! each window's maximum and routes the gradient to it.
+//!
+//! Where the time goes decided the shape of the code (`benches/README.md`):
+//! - the first convolution (one input channel, nothing trainable before it)
+//!   is direct, over a zero-padded copy of the images: im2col would copy
+//!   each pixel k² times to feed a product with an inner dimension of k²;
+//! - im2col runs a few samples at a time into a buffer that stays in L2,
+//!   and runs again in the backward pass rather than keeping a batch's
+//!   matrix (megabytes) that has to come back from memory;
+//! - a convolution followed by a pool runs as one, a few samples at a time:
+//!   the pool applies the activation to the window's maximum (`f(max z) =
+//!   max f(z)`, every activation here is non-decreasing), so `z` and its
+//!   gradient live only in a small buffer and f' is applied once per window;
+//! - the elementwise kernels work on fixed 16-channel blocks, compiled for
+//!   AVX-512F / AVX2 / baseline and picked at run time;
+//! - evaluation (outside [`matmul::serial`]) splits the batch by samples
+//!   across the rayon pool; a training replica runs serially.
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use rand::Rng;
@@ -421,7 +437,7 @@ impl ConvStack {
 
     /// Per convolution, its activations from the last [`ConvStack::forward`]
     /// on `n` samples, `[positions, c_out]`: the pool's output when a
-    /// max-pool follows (it applies the activation, see [`Op::Pool`]),
+    /// max-pool follows (it applies the activation),
     /// else the convolution's own.
     pub fn conv_activations<'w>(&self, ws: &'w ConvWorkspace, n: usize) -> Vec<ArrayView2<'w, f32>> {
         self.ops
