@@ -10,12 +10,29 @@
 //! `dW = colsᵀ · δ`, `db = Σ_rows δ`, `dcols = δ · Wᵀ`, and col2im adds
 //! `dcols` back onto the input positions. Max-pooling keeps the index of
 //! each window's maximum and routes the gradient to it.
+//!
+//! Where the time goes decided the shape of the code (`benches/README.md`):
+//! - the first convolution (one input channel, nothing trainable before it)
+//!   is direct, over a zero-padded copy of the images: im2col would copy
+//!   each pixel k² times to feed a product with an inner dimension of k²;
+//! - im2col runs a few samples at a time into a buffer that stays in L2,
+//!   and runs again in the backward pass rather than keeping a batch's
+//!   matrix (megabytes) that has to come back from memory;
+//! - a convolution followed by a pool runs as one, a few samples at a time:
+//!   the pool applies the activation to the window's maximum (`f(max z) =
+//!   max f(z)`, every activation here is non-decreasing), so `z` and its
+//!   gradient live only in a small buffer and f' is applied once per window;
+//! - the elementwise kernels work on fixed 16-channel blocks, compiled for
+//!   AVX-512F / AVX2 / baseline and picked at run time;
+//! - evaluation (outside [`matmul::serial`]) splits the batch by samples
+//!   across the rayon pool; a training replica runs serially.
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use rand::Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::matmul::matmul;
+use super::matmul::{self, matmul};
 use super::{Activation, Init};
 
 /// One layer of a preset's `conv` field.
@@ -28,8 +45,31 @@ pub enum ConvLayer {
 /// A built operation with its spatial sizes.
 #[derive(Clone, Debug)]
 enum Op {
-    Conv { k: usize, c_in: usize, c_out: usize, h: usize, w: usize, param: usize },
-    Pool { p: usize, c: usize, h: usize, w: usize },
+    Conv {
+        k: usize,
+        c_in: usize,
+        c_out: usize,
+        h: usize,
+        w: usize,
+        param: usize,
+        /// A max-pool follows and applies the activation (see [`Op::Pool`]):
+        /// this op's output is the pre-activation `z`.
+        pooled: bool,
+        /// One input channel and nothing trainable before: a direct
+        /// convolution over a zero-padded copy of the input, no im2col.
+        direct: bool,
+    },
+    Pool {
+        p: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+        /// Follows a convolution whose activation it applies: `f(max z) =
+        /// max f(z)` for every activation here (all are non-decreasing), so
+        /// `f` runs on a quarter of the values, and the backward pass hands
+        /// the convolution `δ_z = δ f'(pooled)` at each window's maximum.
+        fused: bool,
+    },
 }
 
 impl Op {
@@ -37,8 +77,61 @@ impl Op {
     fn out_shape(&self) -> (usize, usize, usize) {
         match *self {
             Op::Conv { c_out, h, w, .. } => (h, w, c_out),
-            Op::Pool { p, c, h, w } => (h / p, w / p, c),
+            Op::Pool { p, c, h, w, .. } => (h / p, w / p, c),
         }
+    }
+
+    /// Values per sample in this op's scratch buffer: the im2col matrix, or
+    /// the padded input of a direct convolution.
+    fn scratch_len(&self) -> usize {
+        match *self {
+            Op::Conv { k, h, w, direct: true, .. } => (h + k - 1) * (w + k - 1),
+            Op::Conv { k, c_in, h, w, .. } => h * w * k * k * c_in,
+            Op::Pool { .. } => 0,
+        }
+    }
+
+    /// Samples per im2col pass of a convolution through the products: few
+    /// enough that the im2col matrix stays in the core's L2 cache between
+    /// being written and being read (a whole batch's is megabytes).
+    fn chunk_samples(&self) -> usize {
+        (IM2COL_BYTES / (4 * self.scratch_len().max(1))).max(1)
+    }
+
+    /// Samples per pass of a convolution followed by its pool: the
+    /// convolution's output (`z`) and its gradient live only in a buffer of
+    /// this many samples, small enough to stay in L2 between the
+    /// convolution writing it and the pool reading it (a batch's is
+    /// megabytes, written to memory and read back).
+    fn fused_samples(&self) -> usize {
+        let by_z = (Z_BYTES / (4 * self.out_len().max(1))).max(1);
+        if self.is_im2col() { by_z.min(self.chunk_samples()) } else { by_z }
+    }
+
+    /// Whether this op's output and gradient buffers hold one fused pass
+    /// per thread instead of a whole batch.
+    fn is_pooled_conv(&self) -> bool {
+        matches!(self, Op::Conv { pooled: true, .. })
+    }
+
+    /// Samples of scratch one part of a batch holds: a whole part for a
+    /// direct convolution (its padded input serves the backward pass too),
+    /// one im2col chunk otherwise.
+    fn is_im2col(&self) -> bool {
+        matches!(self, Op::Conv { direct: false, .. })
+    }
+
+    /// Values per sample at this op's input.
+    fn in_len(&self) -> usize {
+        match *self {
+            Op::Conv { c_in, h, w, .. } => h * w * c_in,
+            Op::Pool { c, h, w, .. } => h * w * c,
+        }
+    }
+
+    fn out_len(&self) -> usize {
+        let (h, w, c) = self.out_shape();
+        h * w * c
     }
 }
 
@@ -56,16 +149,39 @@ pub struct ConvStack {
     input: (usize, usize, usize),
 }
 
-/// Buffers of one batch through the stack, for up to `capacity` samples.
+/// Buffers of one batch through the stack, for up to `capacity` samples,
+/// each sample-major (a sample's values are one contiguous block), so a
+/// range of samples is a sub-slice and evaluation can split a batch.
 #[derive(Clone, Debug)]
 pub struct ConvWorkspace {
-    /// Per op: its output `[cap·h·w, c]` and the gradient there.
-    out: Vec<Array2<f32>>,
-    delta: Vec<Array2<f32>>,
-    /// Per conv op: im2col of its input; per pool op: empty.
-    cols: Vec<Array2<f32>>,
-    /// Per pool op: flat input index of each output's maximum.
+    capacity: usize,
+    /// Per op: its output and the gradient there (for a pooled convolution,
+    /// both with respect to `z`).
+    out: Vec<Vec<f32>>,
+    delta: Vec<Vec<f32>>,
+    /// Per conv op: the im2col matrix or the padded input; per pool: empty.
+    scratch: Vec<Vec<f32>>,
+    /// Per pool op: the within-sample index of each output's maximum.
     argmax: Vec<Vec<u32>>,
+}
+
+/// The im2col chunk's budget (the L2 cache is 1–2 MB per core on current x86).
+const IM2COL_BYTES: usize = 512 * 1024;
+
+/// The budget of a fused convolution + pool pass's `z` buffer.
+const Z_BYTES: usize = 256 * 1024;
+
+/// Evaluation splits a batch across threads only with at least this many
+/// samples per part (a part costs a rayon fork, ~0.1 ms here).
+const MIN_SAMPLES_PER_PART: usize = 32;
+
+/// One part of a batch: its samples' slices of every buffer.
+struct Part<'a> {
+    n: usize,
+    x: &'a [f32],
+    out: Vec<&'a mut [f32]>,
+    scratch: Vec<&'a mut [f32]>,
+    argmax: Vec<&'a mut [u32]>,
 }
 
 impl ConvStack {
@@ -77,7 +193,13 @@ impl ConvStack {
         init: Init,
         rng: &mut impl Rng,
     ) -> Result<ConvStack, String> {
+        if specs.is_empty() {
+            return Err("the list of conv layers is empty (write `conv: None` for no convolutions)".into());
+        }
         let (mut h, mut w, mut c) = input;
+        if h == 0 || w == 0 || c == 0 {
+            return Err(format!("the images are {h}x{w} with {c} channel(s): nothing to convolve"));
+        }
         let mut ops = Vec::new();
         let mut params = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -86,17 +208,26 @@ impl ConvStack {
                     if filters == 0 || kernel == 0 || kernel.is_multiple_of(2) {
                         return Err(format!("conv layer {}: needs filters >= 1 and an odd kernel", i + 1));
                     }
+                    if kernel > 2 * h.min(w) + 1 {
+                        return Err(format!("conv layer {}: a {kernel}x{kernel} kernel on a {h}x{w} map", i + 1));
+                    }
                     let fan_in = kernel * kernel * c;
                     let wts = init.weights(activation, fan_in, filters, rng);
                     params.push(ConvParams { w: wts, b: Array1::zeros(filters) });
-                    ops.push(Op::Conv { k: kernel, c_in: c, c_out: filters, h, w, param: params.len() - 1 });
+                    let direct = c == 1 && params.len() == 1;
+                    let param = params.len() - 1;
+                    ops.push(Op::Conv { k: kernel, c_in: c, c_out: filters, h, w, param, pooled: false, direct });
                     c = filters;
                 }
                 ConvLayer::MaxPool(p) => {
                     if p < 2 || h / p == 0 || w / p == 0 {
                         return Err(format!("conv layer {}: MaxPool({p}) does not fit a {h}x{w} map", i + 1));
                     }
-                    ops.push(Op::Pool { p, c, h, w });
+                    let fused = matches!(ops.last(), Some(Op::Conv { .. }));
+                    if let Some(Op::Conv { pooled, .. }) = ops.last_mut() {
+                        *pooled = true;
+                    }
+                    ops.push(Op::Pool { p, c, h, w, fused });
                     (h, w) = (h / p, w / p);
                 }
             }
@@ -111,8 +242,7 @@ impl ConvStack {
 
     /// Values per sample after the stack (the dense layers' input).
     pub fn output_len(&self) -> usize {
-        let (h, w, c) = self.ops.last().map_or(self.input, Op::out_shape);
-        h * w * c
+        self.ops.last().map_or(self.input_len(), Op::out_len)
     }
 
     pub fn params(&self) -> &[ConvParams] {
@@ -135,74 +265,206 @@ impl ConvStack {
     }
 
     pub fn workspace(&self, capacity: usize) -> ConvWorkspace {
-        let mut ws = ConvWorkspace { out: vec![], delta: vec![], cols: vec![], argmax: vec![] };
+        let mut ws = ConvWorkspace { capacity, out: vec![], delta: vec![], scratch: vec![], argmax: vec![] };
+        let threads = rayon::current_num_threads().max(1);
         for op in &self.ops {
-            let (h, w, c) = op.out_shape();
-            ws.out.push(Array2::zeros((capacity * h * w, c)));
-            ws.delta.push(Array2::zeros((capacity * h * w, c)));
-            match *op {
-                Op::Conv { k, c_in, h, w, .. } => {
-                    ws.cols.push(Array2::zeros((capacity * h * w, k * k * c_in)));
-                    ws.argmax.push(Vec::new());
-                }
-                Op::Pool { .. } => {
-                    ws.cols.push(Array2::zeros((0, 0)));
-                    ws.argmax.push(vec![0; capacity * h * w * c]);
-                }
-            }
+            // A pooled convolution's output and gradient: one pass per thread.
+            let samples = if op.is_pooled_conv() { op.fused_samples().min(capacity) * threads } else { capacity };
+            ws.out.push(vec![0.0; samples * op.out_len()]);
+            ws.delta.push(vec![0.0; samples * op.out_len()]);
+            // An im2col buffer holds one chunk per thread that may run a part.
+            let samples = if op.is_im2col() { op.chunk_samples().min(capacity) * threads } else { capacity };
+            ws.scratch.push(vec![0.0; samples * op.scratch_len()]);
+            let pooled = if matches!(op, Op::Pool { .. }) { op.out_len() } else { 0 };
+            ws.argmax.push(vec![0; capacity * pooled]);
         }
         ws
     }
 
     /// Runs `x` (`[n, h·w·c]`) through the stack; returns `[n, output_len]`.
+    /// Outside a [`matmul::serial`] section (evaluation), the batch is split
+    /// across the rayon pool by samples, every part with serial products.
     pub fn forward<'w>(&self, x: ArrayView2<f32>, ws: &'w mut ConvWorkspace, act: Activation) -> ArrayView2<'w, f32> {
         let n = x.nrows();
+        assert!(n <= ws.capacity, "batch of {n} exceeds the conv workspace's {}", ws.capacity);
         let x = x.as_standard_layout();
-        let x_maps = x.view().into_shape_with_order((n * self.input.0 * self.input.1, self.input.2)).expect("NHWC");
-        for (i, op) in self.ops.iter().enumerate() {
-            let (before, after) = ws.out.split_at_mut(i);
-            let input = if i == 0 { x_maps.view() } else { before[i - 1].view() };
-            let (h, w, c) = op.out_shape();
-            let rows = n * h * w;
-            let mut out = after[0].slice_mut(s![..rows, ..]);
-            match *op {
-                Op::Conv { k, c_in, h, w, param, .. } => {
-                    let input = input.slice(s![..n * h * w, ..]);
-                    let mut cols = ws.cols[i].slice_mut(s![..rows, ..]);
-                    im2col(input, cols.view_mut(), n, h, w, c_in, k);
-                    let p = &self.params[param];
-                    matmul(cols.view(), p.w.view(), out.view_mut(), false);
-                    let b = p.b.as_slice().expect("contiguous");
-                    for mut row in out.rows_mut() {
-                        row.iter_mut().zip(b).for_each(|(z, &b)| *z = act.f(*z + b));
-                    }
+        let xs = x.as_slice().expect("standard layout is contiguous");
+        let threads = if matmul::is_serial() { 1 } else { rayon::current_num_threads() };
+        // Never more parts than the im2col buffers have chunks for.
+        let slots = self
+            .ops
+            .iter()
+            .zip(&ws.scratch)
+            .filter(|(op, _)| op.is_im2col())
+            .map(|(op, buf)| buf.len() / (op.chunk_samples().min(ws.capacity.max(1)) * op.scratch_len()))
+            .chain(
+                self.ops
+                    .iter()
+                    .zip(&ws.out)
+                    .filter(|(op, _)| op.is_pooled_conv())
+                    .map(|(op, buf)| buf.len() / (op.fused_samples().min(ws.capacity.max(1)) * op.out_len())),
+            )
+            .min()
+            .unwrap_or(usize::MAX);
+        let parts = threads.min(n / MIN_SAMPLES_PER_PART).min(slots).max(1);
+        let bounds: Vec<usize> = (0..=parts).map(|i| n * i / parts).collect();
+        let mut split: Vec<Part> = bounds
+            .windows(2)
+            .map(|b| Part {
+                n: b[1] - b[0],
+                x: &xs[b[0] * self.input_len()..b[1] * self.input_len()],
+                out: Vec::new(),
+                scratch: Vec::new(),
+                argmax: Vec::new(),
+            })
+            .collect();
+        let cap = ws.capacity.max(1);
+        let buffers = ws.out.iter_mut().zip(ws.scratch.iter_mut()).zip(ws.argmax.iter_mut());
+        for (op, ((out, scratch), argmax)) in self.ops.iter().zip(buffers) {
+            let per_arg = argmax.len() / cap;
+            if op.is_pooled_conv() {
+                let each = out.len() / bounds.len().saturating_sub(1).max(1);
+                for (part, s) in split.iter_mut().zip(out.chunks_mut(each.max(1))) {
+                    part.out.push(s);
                 }
-                Op::Pool { p, c: _, h: hi, w: wi } => {
-                    let input = input.slice(s![..n * hi * wi, ..]);
-                    max_pool(input, out.view_mut(), &mut ws.argmax[i], n, hi, wi, c, p);
+            } else {
+                for (part, s) in split.iter_mut().zip(split_samples(out, op.out_len(), &bounds)) {
+                    part.out.push(s);
                 }
             }
+            if op.is_im2col() {
+                let each = scratch.len() / bounds.len().saturating_sub(1).max(1);
+                for (part, s) in split.iter_mut().zip(scratch.chunks_mut(each.max(1))) {
+                    part.scratch.push(s);
+                }
+            } else {
+                for (part, s) in split.iter_mut().zip(split_samples(scratch, op.scratch_len(), &bounds)) {
+                    part.scratch.push(s);
+                }
+            }
+            for (part, s) in split.iter_mut().zip(split_samples(argmax, per_arg, &bounds)) {
+                part.argmax.push(s);
+            }
+        }
+        if parts == 1 {
+            let part = split.pop().expect("one part");
+            self.forward_part(part, act);
+        } else {
+            split.into_par_iter().for_each(|part| matmul::serial(|| self.forward_part(part, act)));
         }
         self.forward_output(ws, n)
     }
 
+    /// The forward pass of one part of a batch. A convolution followed by
+    /// its pool runs as one, a few samples at a time (see [`Op::fused_samples`]).
+    fn forward_part(&self, part: Part, act: Activation) {
+        let Part { n, x, mut out, mut scratch, mut argmax } = part;
+        let mut i = 0;
+        while i < self.ops.len() {
+            let (before, after) = out.split_at_mut(i);
+            let input: &[f32] = if i == 0 { x } else { &*before[i - 1] };
+            match self.ops[i] {
+                Op::Conv { k, h, w, pooled: true, direct, .. } => {
+                    let Op::Pool { p, c, .. } = self.ops[i + 1] else {
+                        unreachable!("a pooled conv precedes its pool")
+                    };
+                    let (z_buf, rest) = after.split_at_mut(1);
+                    let (z_buf, pooled_out) = (&mut *z_buf[0], &mut *rest[0]);
+                    let scratch = &mut *scratch[i];
+                    if direct {
+                        pad_images(input, scratch, n, h, w, k);
+                    }
+                    let op = &self.ops[i];
+                    let (per_in, per_z, per_pool) = (op.in_len(), op.out_len(), self.ops[i + 1].out_len());
+                    let chunk = op.fused_samples().min(z_buf.len() / per_z).max(1);
+                    for s0 in (0..n).step_by(chunk) {
+                        let m = chunk.min(n - s0);
+                        let z = &mut z_buf[..m * per_z];
+                        let inp = &input[s0 * per_in..(s0 + m) * per_in];
+                        let scr = if direct { &mut scratch[s0 * op.scratch_len()..] } else { &mut *scratch };
+                        self.conv_z(op, inp, scr, z, m);
+                        let pooled = &mut pooled_out[s0 * per_pool..(s0 + m) * per_pool];
+                        let at = &mut argmax[i + 1][s0 * per_pool..(s0 + m) * per_pool];
+                        max_pool(z, pooled, at, m, h, w, c, p, Some(act));
+                    }
+                    i += 2;
+                }
+                Op::Conv { k, h, w, direct, .. } => {
+                    let out = &mut *after[0];
+                    let scratch = &mut *scratch[i];
+                    if direct {
+                        pad_images(input, scratch, n, h, w, k);
+                    }
+                    self.conv_z(&self.ops[i], input, scratch, out, n);
+                    apply_activation(out, act);
+                    i += 1;
+                }
+                Op::Pool { p, c, h, w, .. } => {
+                    max_pool(input, &mut *after[0], argmax[i], n, h, w, c, p, None);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// `z = conv(input) + b` for `m` samples into `z` (no activation).
+    /// `scratch` holds the samples' padded images (direct) or is the im2col
+    /// buffer, filled here a chunk at a time.
+    fn conv_z(&self, op: &Op, input: &[f32], scratch: &mut [f32], z: &mut [f32], m: usize) {
+        let Op::Conv { k, c_in, c_out, h, w, param, direct, .. } = *op else { unreachable!("conv_z on a pool") };
+        let p = &self.params[param];
+        let wts = p.w.as_slice().expect("contiguous");
+        let bias = p.b.as_slice().expect("contiguous");
+        if direct {
+            return direct_conv(scratch, wts, bias, z, m, h, w, k, c_out);
+        }
+        let (per_in, per_out, per_cols) = (h * w * c_in, h * w * c_out, op.scratch_len());
+        let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
+        for s0 in (0..m).step_by(chunk) {
+            let mm = chunk.min(m - s0);
+            let cols = &mut scratch[..mm * per_cols];
+            im2col(&input[s0 * per_in..(s0 + mm) * per_in], cols, mm, h, w, c_in, k);
+            let o = &mut z[s0 * per_out..(s0 + mm) * per_out];
+            // The bias first, then the product accumulates onto it.
+            for row in o.chunks_exact_mut(c_out) {
+                row.copy_from_slice(bias);
+            }
+            let cols = ArrayView2::from_shape((mm * h * w, k * k * c_in), &*cols).expect("im2col shape");
+            let zv = ArrayViewMut2::from_shape((mm * h * w, c_out), o).expect("output shape");
+            matmul(cols, p.w.view(), zv, true);
+        }
+    }
+
+    /// Per convolution, its activations from the last [`ConvStack::forward`]
+    /// on `n` samples, `[positions, c_out]`: the pool's output when a
+    /// max-pool follows (it applies the activation),
+    /// else the convolution's own.
+    pub fn conv_activations<'w>(&self, ws: &'w ConvWorkspace, n: usize) -> Vec<ArrayView2<'w, f32>> {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| matches!(op, Op::Conv { .. }))
+            .map(|(i, op)| {
+                let j = if matches!(op, Op::Conv { pooled: true, .. }) { i + 1 } else { i };
+                let (h, w, c) = self.ops[j].out_shape();
+                ArrayView2::from_shape((n * h * w, c), &ws.out[j][..n * h * w * c]).expect("activation shape")
+            })
+            .collect()
+    }
+
     /// The output of the last [`ConvStack::forward`] on `n` samples, `[n, output_len]`.
     pub fn forward_output<'w>(&self, ws: &'w ConvWorkspace, n: usize) -> ArrayView2<'w, f32> {
-        let last = self.ops.len() - 1;
-        let (h, w, c) = self.ops[last].out_shape();
-        let flat = ws.out[last].slice(s![..n * h * w, ..]);
-        let slice = flat.to_slice().expect("a row prefix is contiguous");
-        ArrayView2::from_shape((n, h * w * c), slice).expect("flatten")
+        let len = self.output_len();
+        let last = ws.out.last().expect("a stack has at least one op");
+        ArrayView2::from_shape((n, len), &last[..n * len]).expect("flatten")
     }
 
     /// The gradient buffer of the stack's output, `[n, output_len]`, for the
     /// dense layers to fill before [`ConvStack::backward`].
     pub fn output_grad<'w>(&self, ws: &'w mut ConvWorkspace, n: usize) -> ArrayViewMut2<'w, f32> {
-        let last = self.ops.len() - 1;
-        let (h, w, c) = self.ops[last].out_shape();
-        let flat = ws.delta[last].slice_mut(s![..n * h * w, ..]);
-        let slice = flat.into_slice().expect("a row prefix is contiguous");
-        ArrayViewMut2::from_shape((n, h * w * c), slice).expect("flatten")
+        let len = self.output_len();
+        let last = ws.delta.last_mut().expect("a stack has at least one op");
+        ArrayViewMut2::from_shape((n, len), &mut last[..n * len]).expect("flatten")
     }
 
     /// Back through the stack from the gradient in [`ConvStack::output_grad`]
@@ -216,98 +478,267 @@ impl ConvStack {
         grads: &mut [(Array2<f32>, Array1<f32>)],
     ) {
         let n = x.nrows();
-        for i in (0..self.ops.len()).rev() {
-            let (h, w, c) = self.ops[i].out_shape();
-            let rows = n * h * w;
-            let (d_before, d_after) = ws.delta.split_at_mut(i);
-            let delta = &mut d_after[0];
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout is contiguous");
+        // Op i needs the gradient at its input only if a convolution precedes it.
+        let first_conv = self.ops.iter().position(|op| matches!(op, Op::Conv { .. })).unwrap_or(self.ops.len());
+        let mut i = self.ops.len();
+        while i > 0 {
+            i -= 1;
             match self.ops[i] {
-                Op::Conv { k, c_in, h, w, param, .. } => {
-                    // δ ⊙= f'(out), through the outputs as in the dense layers.
-                    let mut d = delta.slice_mut(s![..rows, ..]);
-                    let out = ws.out[i].slice(s![..rows, ..]);
-                    ndarray::Zip::from(&mut d).and(&out).for_each(|d, &a| *d *= act.df_from_output(a));
-                    let cols = ws.cols[i].slice(s![..rows, ..]);
+                Op::Pool { p, c, h, w, fused: true } => {
+                    // The pool and its convolution together, a few samples at a time.
+                    let conv = i - 1;
+                    let Op::Conv { c_out, param, .. } = self.ops[conv] else {
+                        unreachable!("a fused pool follows a conv")
+                    };
+                    let op = &self.ops[conv];
+                    let (per_z, per_pool) = (op.out_len(), self.ops[i].out_len());
+                    let (d_before, d_rest) = ws.delta.split_at_mut(conv);
+                    let (dz_buf, d_pool) = d_rest.split_at_mut(1);
+                    let (dz_buf, d_pool) = (&mut dz_buf[0], &d_pool[0][..n * per_pool]);
+                    let pooled = &ws.out[i][..n * per_pool];
+                    let input: &[f32] = if conv == 0 { xs } else { &ws.out[conv - 1] };
                     let (gw, gb) = &mut grads[param];
-                    matmul(cols.t(), d.view(), gw.view_mut(), false);
+                    gw.fill(0.0);
                     gb.fill(0.0);
-                    for row in d.rows() {
-                        gb.iter_mut().zip(row).for_each(|(g, &v)| *g += v);
+                    let chunk = op.fused_samples().min(dz_buf.len() / per_z).max(1);
+                    for s0 in (0..n).step_by(chunk) {
+                        let m = chunk.min(n - s0);
+                        let dz = &mut dz_buf[..m * per_z];
+                        let range = s0 * per_pool..(s0 + m) * per_pool;
+                        let at = &ws.argmax[i][range.clone()];
+                        pool_backward(dz, &d_pool[range.clone()], &pooled[range], at, m, h, w, c, p, Some(act));
+                        let prev = (conv > first_conv).then(|| &mut *d_before[conv - 1]);
+                        self.conv_backward(op, input, &mut ws.scratch[conv], dz, s0, m, gw, gb, prev);
                     }
-                    if i > 0 {
-                        // dcols = δ · Wᵀ, then col2im onto the previous output's gradient.
-                        let mut dcols = ws.cols[i].slice_mut(s![..rows, ..]);
-                        matmul(d.view(), self.params[param].w.t(), dcols.view_mut(), false);
-                        let mut prev = d_before[i - 1].slice_mut(s![..n * h * w, ..]);
-                        prev.fill(0.0);
-                        col2im(dcols.view(), prev, n, h, w, c_in, k);
+                    debug_assert_eq!(c, c_out);
+                    i -= 1;
+                }
+                Op::Pool { p, c, h, w, fused: false } => {
+                    if i > first_conv {
+                        let per_in = self.ops[i].in_len();
+                        let rows = n * self.ops[i].out_len();
+                        let (d_before, d_after) = ws.delta.split_at_mut(i);
+                        let prev = &mut d_before[i - 1][..n * per_in];
+                        let (delta, out) = (&d_after[0][..rows], &ws.out[i][..rows]);
+                        pool_backward(prev, delta, out, &ws.argmax[i][..rows], n, h, w, c, p, None);
                     }
                 }
-                Op::Pool { h: hi, w: wi, .. } => {
-                    if i > 0 {
-                        let mut prev = d_before[i - 1].slice_mut(s![..n * hi * wi, ..]);
-                        prev.fill(0.0);
-                        let prev = prev.as_slice_mut().expect("contiguous");
-                        let d = delta.slice(s![..rows, ..]);
-                        for (&g, &at) in d.as_slice().expect("contiguous").iter().zip(&ws.argmax[i][..rows * c]) {
-                            prev[at as usize] += g;
-                        }
-                    }
+                Op::Conv { param, .. } => {
+                    // Not pooled: the next op left `δ` at the outputs, whole batch.
+                    let op = &self.ops[i];
+                    let rows = n * op.out_len();
+                    let (d_before, d_after) = ws.delta.split_at_mut(i);
+                    let delta = &mut d_after[0][..rows];
+                    scale_by_derivative(delta, &ws.out[i][..rows], act);
+                    let input: &[f32] = if i == 0 { xs } else { &ws.out[i - 1] };
+                    let (gw, gb) = &mut grads[param];
+                    gw.fill(0.0);
+                    gb.fill(0.0);
+                    let prev = (i > first_conv).then(|| &mut *d_before[i - 1]);
+                    self.conv_backward(op, input, &mut ws.scratch[i], delta, 0, n, gw, gb, prev);
                 }
+            }
+        }
+    }
+
+    /// The backward pass of convolution `op` for samples `s0..s0+m`, from
+    /// their `δz` (`[m·h·w, c_out]`): adds to the weight and bias gradients
+    /// and, with `prev`, writes the gradient at the op's input (whole-batch
+    /// buffer) for those samples. `input` and `scratch` are the forward
+    /// pass's (the whole batch's input; the padded images, or an im2col
+    /// buffer filled again here chunk by chunk).
+    #[allow(clippy::too_many_arguments)]
+    fn conv_backward(
+        &self,
+        op: &Op,
+        input: &[f32],
+        scratch: &mut [f32],
+        dz: &[f32],
+        s0: usize,
+        m: usize,
+        gw: &mut Array2<f32>,
+        gb: &mut Array1<f32>,
+        prev: Option<&mut [f32]>,
+    ) {
+        let Op::Conv { k, c_in, c_out, h, w, param, direct, .. } = *op else { unreachable!("conv_backward on a pool") };
+        let gbs = gb.as_slice_mut().expect("contiguous");
+        for row in dz.chunks_exact(c_out) {
+            gbs.iter_mut().zip(row).for_each(|(g, &v)| *g += v);
+        }
+        let per_cols = op.scratch_len();
+        if direct {
+            // Nothing trainable before a direct convolution: no input gradient.
+            let padded = &scratch[s0 * per_cols..(s0 + m) * per_cols];
+            direct_conv_weight_grad(padded, dz, gw.as_slice_mut().expect("contiguous"), m, h, w, k, c_out);
+            return;
+        }
+        let mut prev = prev;
+        let (per_in, per_out) = (h * w * c_in, h * w * c_out);
+        let chunk = op.chunk_samples().min(scratch.len() / per_cols).max(1);
+        for t0 in (0..m).step_by(chunk) {
+            let mm = chunk.min(m - t0);
+            let a = s0 + t0;
+            let cols = &mut scratch[..mm * per_cols];
+            // im2col again: cheaper than keeping a batch's matrix, out of cache.
+            im2col(&input[a * per_in..(a + mm) * per_in], cols, mm, h, w, c_in, k);
+            let d = ArrayView2::from_shape((mm * h * w, c_out), &dz[t0 * per_out..(t0 + mm) * per_out])
+                .expect("delta shape");
+            {
+                let cols = ArrayView2::from_shape((mm * h * w, k * k * c_in), &*cols).expect("im2col shape");
+                matmul(cols.t(), d, gw.view_mut(), true);
+            }
+            if let Some(prev) = prev.as_deref_mut() {
+                // dcols = δ · Wᵀ over the im2col buffer, then col2im onto the input's gradient.
+                let mut dcols =
+                    ArrayViewMut2::from_shape((mm * h * w, k * k * c_in), &mut *cols).expect("im2col shape");
+                matmul(d, self.params[param].w.t(), dcols.view_mut(), false);
+                let prev = &mut prev[a * per_in..(a + mm) * per_in];
+                prev.fill(0.0);
+                col2im(cols, prev, mm, h, w, c_in, k);
             }
         }
     }
 }
 
-/// `cols[(s,y,x), (dy,dx,ci)] = input[(s, y+dy-k/2, x+dx-k/2), ci]`, 0 outside.
-fn im2col(input: ArrayView2<f32>, mut cols: ArrayViewMut2<f32>, n: usize, h: usize, w: usize, c: usize, k: usize) {
-    let pad = (k / 2) as isize;
-    let inp = input.as_slice().expect("contiguous maps");
-    for s in 0..n {
-        for y in 0..h {
-            for x in 0..w {
-                let mut row = cols.row_mut((s * h + y) * w + x);
-                let row = row.as_slice_mut().expect("contiguous");
-                for dy in 0..k {
-                    let yy = y as isize + dy as isize - pad;
-                    for dx in 0..k {
-                        let xx = x as isize + dx as isize - pad;
-                        let dst = &mut row[(dy * k + dx) * c..(dy * k + dx + 1) * c];
-                        if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
-                            dst.fill(0.0);
-                        } else {
-                            let at = ((s * h + yy as usize) * w + xx as usize) * c;
-                            dst.copy_from_slice(&inp[at..at + c]);
-                        }
-                    }
-                }
-            }
-        }
+/// Splits the first `bounds.last()` samples of `buf` (`per` values each)
+/// at the sample `bounds`.
+fn split_samples<'a, T>(buf: &'a mut [T], per: usize, bounds: &[usize]) -> Vec<&'a mut [T]> {
+    let mut rest = buf;
+    let mut parts = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for b in bounds.windows(2) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut((b[1] - b[0]) * per);
+        parts.push(head);
+        rest = tail;
+    }
+    parts
+}
+
+/// `f` over `values` in place; ReLU on its own loop, so it vectorizes.
+fn apply_activation(values: &mut [f32], act: Activation) {
+    match act {
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Linear => {}
+        act => values.iter_mut().for_each(|v| *v = act.f(*v)),
     }
 }
 
-/// The adjoint of [`im2col`]: adds each column entry back onto its input position.
-fn col2im(cols: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, n: usize, h: usize, w: usize, c: usize, k: usize) {
-    let pad = (k / 2) as isize;
-    let dst = out.as_slice_mut().expect("contiguous maps");
+/// `δ ⊙= f'(a)` through the outputs `a`.
+fn scale_by_derivative(delta: &mut [f32], out: &[f32], act: Activation) {
+    match act {
+        Activation::Relu => delta.iter_mut().zip(out).for_each(|(d, &a)| *d = if a > 0.0 { *d } else { 0.0 }),
+        Activation::Linear => {}
+        act => delta.iter_mut().zip(out).for_each(|(d, &a)| *d *= act.df_from_output(a)),
+    }
+}
+
+/// Defines `fn $name(args)` that runs `$body(args)` compiled for AVX-512F
+/// or AVX2 when the CPU has them (checked at run time; the baseline x86-64
+/// build has SSE2 only), else the baseline build. `$body` is
+/// `#[inline(always)]`, so each copy gets its own code generation. No FMA
+/// contraction: results are the same in all three.
+macro_rules! simd_kernel {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+/// Channels per block of the kernels below: one AVX-512 register, two AVX2
+/// ones. Whole blocks run on fixed-size arrays the compiler keeps in
+/// registers; a narrower remainder takes a plain loop.
+const BLOCK: usize = 16;
+
+/// `dst.copy_from_slice(src)` in fixed 16-value blocks, inlined: a `memcpy`
+/// call per short run (48 values for a 3×3 kernel on 16 channels) cost more
+/// than the copy itself (17% of a step).
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(BLOCK);
+    let mut s = src.chunks_exact(BLOCK);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [f32; BLOCK] = d.try_into().expect("a whole block");
+        *d = *<&[f32; BLOCK]>::try_from(s).expect("a whole block");
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
+}
+
+#[inline(always)]
+fn add_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(BLOCK);
+    let mut s = src.chunks_exact(BLOCK);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [f32; BLOCK] = d.try_into().expect("a whole block");
+        let s: &[f32; BLOCK] = s.try_into().expect("a whole block");
+        for j in 0..BLOCK {
+            d[j] += s[j];
+        }
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d += *s;
+    }
+}
+
+simd_kernel! {
+    /// `cols[(s,y,x), (dy,dx,ci)] = input[(s, y+dy-k/2, x+dx-k/2), ci]`, 0
+    /// outside. The `k` taps of one kernel row are `k·c` contiguous input
+    /// values when the row lies inside the map: one copy each.
+    fn im2col(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) => im2col_body
+}
+
+#[inline(always)]
+fn im2col_body(inp: &[f32], cols: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
+    let pad = k / 2;
+    let width = k * k * c;
+    let run = k * c;
     for s in 0..n {
         for y in 0..h {
             for x in 0..w {
-                let row = cols.row((s * h + y) * w + x);
-                let row = row.as_slice().expect("contiguous");
+                let row = &mut cols[((s * h + y) * w + x) * width..][..width];
                 for dy in 0..k {
-                    let yy = y as isize + dy as isize - pad;
-                    if yy < 0 || yy >= h as isize {
+                    let dst = &mut row[dy * run..(dy + 1) * run];
+                    let Some(yy) = (y + dy).checked_sub(pad).filter(|&yy| yy < h) else {
+                        dst.fill(0.0);
                         continue;
-                    }
-                    for dx in 0..k {
-                        let xx = x as isize + dx as isize - pad;
-                        if xx < 0 || xx >= w as isize {
-                            continue;
+                    };
+                    let line = &inp[(s * h + yy) * w * c..(s * h + yy + 1) * w * c];
+                    if x >= pad && x + pad < w {
+                        copy_short(dst, &line[(x - pad) * c..(x + pad + 1) * c]);
+                    } else {
+                        for dx in 0..k {
+                            let d = &mut dst[dx * c..(dx + 1) * c];
+                            match (x + dx).checked_sub(pad).filter(|&xx| xx < w) {
+                                Some(xx) => copy_short(d, &line[xx * c..(xx + 1) * c]),
+                                None => d.fill(0.0),
+                            }
                         }
-                        let at = ((s * h + yy as usize) * w + xx as usize) * c;
-                        let src = &row[(dy * k + dx) * c..(dy * k + dx + 1) * c];
-                        dst[at..at + c].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                     }
                 }
             }
@@ -315,38 +746,431 @@ fn col2im(cols: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, n: usize, h: usize
     }
 }
 
-/// p×p max-pooling with stride p; `argmax` gets each output's input index.
+simd_kernel! {
+    /// The adjoint of [`im2col`]: adds each column entry back onto its input position.
+    fn col2im(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) => col2im_body
+}
+
+#[inline(always)]
+fn col2im_body(cols: &[f32], dst: &mut [f32], n: usize, h: usize, w: usize, c: usize, k: usize) {
+    let pad = k / 2;
+    let width = k * k * c;
+    for s in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                let row = &cols[((s * h + y) * w + x) * width..][..width];
+                for dy in 0..k {
+                    let Some(yy) = (y + dy).checked_sub(pad).filter(|&yy| yy < h) else { continue };
+                    let line = &mut dst[(s * h + yy) * w * c..(s * h + yy + 1) * w * c];
+                    let src = &row[dy * k * c..(dy + 1) * k * c];
+                    if x >= pad && x + pad < w {
+                        add_short(&mut line[(x - pad) * c..(x + pad + 1) * c], src);
+                    } else {
+                        for dx in 0..k {
+                            if let Some(xx) = (x + dx).checked_sub(pad).filter(|&xx| xx < w) {
+                                add_short(&mut line[xx * c..(xx + 1) * c], &src[dx * c..(dx + 1) * c]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies each single-channel `h×w` image into the middle of a zeroed
+/// `(h+k-1)×(w+k-1)` one, so the direct convolution needs no bounds tests.
+fn pad_images(inp: &[f32], padded: &mut [f32], n: usize, h: usize, w: usize, k: usize) {
+    let pad = k / 2;
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    for s in 0..n {
+        let dst = &mut padded[s * hp * wp..(s + 1) * hp * wp];
+        dst.fill(0.0);
+        for y in 0..h {
+            let src = &inp[(s * h + y) * w..(s * h + y + 1) * w];
+            dst[(y + pad) * wp + pad..(y + pad) * wp + pad + w].copy_from_slice(src);
+        }
+    }
+}
+
+simd_kernel! {
+    /// `out[(s,y,x), co] = b[co] + Σ_{dy,dx} padded[s, y+dy, x+dx] · W[(dy,dx), co]`:
+    /// a convolution with one input channel, where im2col would copy each
+    /// pixel `k²` times to feed a product with an inner dimension of `k²`.
+    fn direct_conv(
+        padded: &[f32], wts: &[f32], bias: &[f32], out: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize,
+    ) => direct_conv_body
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn max_pool(
-    input: ArrayView2<f32>,
-    mut out: ArrayViewMut2<f32>,
+fn direct_conv_body(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+) {
+    let whole = c - c % BLOCK;
+    match k {
+        3 => direct_conv_blocks::<3>(padded, wts, bias, out, n, h, w, c),
+        5 => direct_conv_blocks::<5>(padded, wts, bias, out, n, h, w, c),
+        _ => direct_conv_range(padded, wts, bias, out, n, h, w, k, c, 0..whole),
+    }
+    direct_conv_range(padded, wts, bias, out, n, h, w, k, c, whole..c);
+}
+
+/// The whole channel blocks of a `K×K` direct convolution: the block's
+/// `K²` weight vectors are loaded once and stay in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_blocks<const K: usize>(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+) {
+    let wp = w + K - 1;
+    let img = (h + K - 1) * wp;
+    for c0 in (0..c - c % BLOCK).step_by(BLOCK) {
+        let mut wv = [[[0.0f32; BLOCK]; K]; K];
+        for (dy, row) in wv.iter_mut().enumerate() {
+            for (dx, v) in row.iter_mut().enumerate() {
+                *v = wts[(dy * K + dx) * c + c0..][..BLOCK].try_into().expect("a whole block");
+            }
+        }
+        let b: [f32; BLOCK] = bias[c0..c0 + BLOCK].try_into().expect("a whole block");
+        for s in 0..n {
+            let pim = &padded[s * img..(s + 1) * img];
+            for y in 0..h {
+                for x in 0..w {
+                    let mut acc = b;
+                    for (dy, wrow) in wv.iter().enumerate() {
+                        let line: &[f32; K] = pim[(y + dy) * wp + x..][..K].try_into().expect("K taps");
+                        for (&v, wk) in line.iter().zip(wrow) {
+                            for j in 0..BLOCK {
+                                acc[j] += v * wk[j];
+                            }
+                        }
+                    }
+                    let o: &mut [f32; BLOCK] =
+                        (&mut out[((s * h + y) * w + x) * c + c0..][..BLOCK]).try_into().expect("a whole block");
+                    *o = acc;
+                }
+            }
+        }
+    }
+}
+
+/// Any kernel size, channels `chans` only: the plain loop.
+#[allow(clippy::too_many_arguments)]
+fn direct_conv_range(
+    padded: &[f32],
+    wts: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+    chans: std::ops::Range<usize>,
+) {
+    if chans.is_empty() {
+        return;
+    }
+    let wp = w + k - 1;
+    let img = (h + k - 1) * wp;
+    for s in 0..n {
+        let pim = &padded[s * img..(s + 1) * img];
+        for y in 0..h {
+            for x in 0..w {
+                let o = &mut out[((s * h + y) * w + x) * c..][..c];
+                for co in chans.clone() {
+                    let mut acc = bias[co];
+                    for dy in 0..k {
+                        for dx in 0..k {
+                            acc += pim[(y + dy) * wp + x + dx] * wts[(dy * k + dx) * c + co];
+                        }
+                    }
+                    o[co] = acc;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// `dW[(dy,dx), co] += Σ_{s,y,x} padded[s, y+dy, x+dx] · δ[(s,y,x), co]`.
+    fn direct_conv_weight_grad(
+        padded: &[f32], delta: &[f32], gw: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize,
+    ) => weight_grad_body
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_body(padded: &[f32], delta: &[f32], gw: &mut [f32], n: usize, h: usize, w: usize, k: usize, c: usize) {
+    let whole = c - c % BLOCK;
+    match k {
+        3 => weight_grad_blocks::<3>(padded, delta, gw, n, h, w, c),
+        5 => weight_grad_blocks::<5>(padded, delta, gw, n, h, w, c),
+        _ => weight_grad_range(padded, delta, gw, n, h, w, k, c, 0..whole),
+    }
+    weight_grad_range(padded, delta, gw, n, h, w, k, c, whole..c);
+}
+
+/// The whole channel blocks for a `K×K` kernel: all `K²` sums of a block in
+/// registers over the batch, one pass over `δ`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_blocks<const K: usize>(
+    padded: &[f32],
+    delta: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+) {
+    let wp = w + K - 1;
+    let img = (h + K - 1) * wp;
+    for c0 in (0..c - c % BLOCK).step_by(BLOCK) {
+        let mut acc = [[[0.0f32; BLOCK]; K]; K];
+        for s in 0..n {
+            let pim = &padded[s * img..(s + 1) * img];
+            for y in 0..h {
+                for x in 0..w {
+                    let d: [f32; BLOCK] =
+                        delta[((s * h + y) * w + x) * c + c0..][..BLOCK].try_into().expect("a whole block");
+                    for (dy, arow) in acc.iter_mut().enumerate() {
+                        let line: &[f32; K] = pim[(y + dy) * wp + x..][..K].try_into().expect("K taps");
+                        for (&v, a) in line.iter().zip(arow.iter_mut()) {
+                            for j in 0..BLOCK {
+                                a[j] += v * d[j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (dy, arow) in acc.iter().enumerate() {
+            for (dx, a) in arow.iter().enumerate() {
+                gw[(dy * K + dx) * c + c0..][..BLOCK].iter_mut().zip(a).for_each(|(g, &v)| *g += v);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_range(
+    padded: &[f32],
+    delta: &[f32],
+    gw: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    c: usize,
+    chans: std::ops::Range<usize>,
+) {
+    if chans.is_empty() {
+        return;
+    }
+    let wp = w + k - 1;
+    let img = (h + k - 1) * wp;
+    for s in 0..n {
+        let pim = &padded[s * img..(s + 1) * img];
+        for y in 0..h {
+            for x in 0..w {
+                let d = &delta[((s * h + y) * w + x) * c..][..c];
+                for dy in 0..k {
+                    for dx in 0..k {
+                        let v = pim[(y + dy) * wp + x + dx];
+                        let g = &mut gw[(dy * k + dx) * c..][..c];
+                        for co in chans.clone() {
+                            g[co] += v * d[co];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// p×p max-pooling with stride p; `argmax` gets each output's index
+    /// within its sample's input map. With `act`, the outputs are
+    /// `act(max)` (the preceding convolution left its pre-activations).
+    /// Whole channel blocks compare and select without branches.
+    fn max_pool(
+        inp: &[f32], out: &mut [f32], argmax: &mut [u32], n: usize, h: usize, w: usize, c: usize, p: usize,
+        act: Option<Activation>,
+    ) => max_pool_body
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn max_pool_body(
+    inp: &[f32],
+    out: &mut [f32],
     argmax: &mut [u32],
     n: usize,
     h: usize,
     w: usize,
     c: usize,
     p: usize,
+    act: Option<Activation>,
 ) {
-    let inp = input.as_slice().expect("contiguous maps");
-    let out = out.as_slice_mut().expect("contiguous maps");
     let (ho, wo) = (h / p, w / p);
+    let per_in = h * w * c;
+    let whole = c - c % BLOCK;
+    let lanes: [u32; BLOCK] = std::array::from_fn(|j| j as u32);
     for s in 0..n {
+        let map = &inp[s * per_in..(s + 1) * per_in];
         for oy in 0..ho {
             for ox in 0..wo {
-                for ch in 0..c {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, 0usize);
+                let o = ((s * ho + oy) * wo + ox) * c;
+                let first = ((oy * p) * w + ox * p) * c;
+                for c0 in (0..whole).step_by(BLOCK) {
+                    let mut best: [f32; BLOCK] = map[first + c0..][..BLOCK].try_into().expect("a whole block");
+                    let mut at = [(first + c0) as u32; BLOCK];
+                    for j in 0..BLOCK {
+                        at[j] += lanes[j];
+                    }
                     for dy in 0..p {
                         for dx in 0..p {
-                            let i = ((s * h + oy * p + dy) * w + ox * p + dx) * c + ch;
-                            if inp[i] > best {
-                                best = inp[i];
-                                at = i;
+                            let base = ((oy * p + dy) * w + ox * p + dx) * c + c0;
+                            let v: &[f32; BLOCK] = map[base..base + BLOCK].try_into().expect("a whole block");
+                            let idx = base as u32;
+                            // Selects as bit masks: written with `if`, the
+                            // compiler emitted one scalar compare per lane.
+                            for j in 0..BLOCK {
+                                let m = u32::from(v[j] > best[j]).wrapping_neg();
+                                best[j] = f32::from_bits((best[j].to_bits() & !m) | (v[j].to_bits() & m));
+                                at[j] = (at[j] & !m) | ((idx + lanes[j]) & m);
                             }
                         }
                     }
-                    let o = ((s * ho + oy) * wo + ox) * c + ch;
-                    out[o] = best;
-                    argmax[o] = at as u32;
+                    match act {
+                        Some(Activation::Relu) => {
+                            for b in &mut best {
+                                *b = b.max(0.0);
+                            }
+                        }
+                        Some(act) => apply_activation(&mut best, act),
+                        None => {}
+                    }
+                    let dst: &mut [f32; BLOCK] = (&mut out[o + c0..o + c0 + BLOCK]).try_into().expect("a whole block");
+                    *dst = best;
+                    let dst: &mut [u32; BLOCK] =
+                        (&mut argmax[o + c0..o + c0 + BLOCK]).try_into().expect("a whole block");
+                    *dst = at;
+                }
+                for ch in whole..c {
+                    let (mut best, mut at) = (map[first + ch], first + ch);
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let i = ((oy * p + dy) * w + ox * p + dx) * c + ch;
+                            if map[i] > best {
+                                (best, at) = (map[i], i);
+                            }
+                        }
+                    }
+                    out[o + ch] = act.map_or(best, |a| a.f(best));
+                    argmax[o + ch] = at as u32;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// The pool's backward pass: each input position gets `δ` of its window
+    /// (times `f'(pooled)` when the pool applied the activation) if it held
+    /// the window's maximum, else 0. Every position is written, so the
+    /// gradient buffer needs no clearing first; whole channel blocks select
+    /// without branches.
+    fn pool_backward(
+        dst: &mut [f32], delta: &[f32], pooled: &[f32], argmax: &[u32], n: usize, h: usize, w: usize, c: usize,
+        p: usize, act: Option<Activation>,
+    ) => pool_backward_body
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pool_backward_body(
+    dst: &mut [f32],
+    delta: &[f32],
+    pooled: &[f32],
+    argmax: &[u32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    p: usize,
+    act: Option<Activation>,
+) {
+    let (ho, wo) = (h / p, w / p);
+    let per_in = h * w * c;
+    let whole = c - c % BLOCK;
+    let lanes: [u32; BLOCK] = std::array::from_fn(|j| j as u32);
+    // Rows and columns no window covers (h or w not a multiple of p).
+    if ho * p < h || wo * p < w {
+        dst[..n * per_in].fill(0.0);
+    }
+    for s in 0..n {
+        let map = &mut dst[s * per_in..(s + 1) * per_in];
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let o = ((s * ho + oy) * wo + ox) * c;
+                let mut g = [0.0f32; BLOCK];
+                for c0 in (0..whole).step_by(BLOCK) {
+                    let d: &[f32; BLOCK] = delta[o + c0..][..BLOCK].try_into().expect("a whole block");
+                    let a: &[f32; BLOCK] = pooled[o + c0..][..BLOCK].try_into().expect("a whole block");
+                    let at: &[u32; BLOCK] = argmax[o + c0..][..BLOCK].try_into().expect("a whole block");
+                    match act {
+                        Some(Activation::Relu) => {
+                            for j in 0..BLOCK {
+                                g[j] = f32::from_bits(d[j].to_bits() & u32::from(a[j] > 0.0).wrapping_neg());
+                            }
+                        }
+                        Some(act) => {
+                            for j in 0..BLOCK {
+                                g[j] = d[j] * act.df_from_output(a[j]);
+                            }
+                        }
+                        None => g = *d,
+                    }
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let base = ((oy * p + dy) * w + ox * p + dx) * c + c0;
+                            let idx = base as u32;
+                            let out: &mut [f32; BLOCK] =
+                                (&mut map[base..base + BLOCK]).try_into().expect("a whole block");
+                            for j in 0..BLOCK {
+                                let m = u32::from(at[j] == idx + lanes[j]).wrapping_neg();
+                                out[j] = f32::from_bits(g[j].to_bits() & m);
+                            }
+                        }
+                    }
+                }
+                for ch in whole..c {
+                    let a = pooled[o + ch];
+                    let g = delta[o + ch] * act.map_or(1.0, |f| f.df_from_output(a));
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let i = ((oy * p + dy) * w + ox * p + dx) * c + ch;
+                            map[i] = if argmax[o + ch] as usize == i { g } else { 0.0 };
+                        }
+                    }
                 }
             }
         }
@@ -359,40 +1183,86 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    #[test]
-    fn convolution_matches_a_direct_sum() {
+    /// The stack's output against a direct sum over the kernel, on `c`
+    /// input channels (1: the direct convolution; more: im2col + product).
+    fn check_against_direct_sum(c: usize) {
         let mut rng = StdRng::seed_from_u64(1);
+        let (h, w) = (4usize, 5usize);
         let stack = ConvStack::new(
-            &[ConvLayer::Conv { filters: 2, kernel: 3 }],
-            (4, 5, 1),
+            &[ConvLayer::Conv { filters: 3, kernel: 3 }],
+            (h, w, c),
             Activation::Linear,
             Init::Glorot,
             &mut rng,
         )
         .unwrap();
-        let x = Array2::from_shape_fn((2, 20), |(s, i)| ((s * 20 + i) as f32 * 0.3).sin());
+        let mut stack = stack;
+        stack.params[0].b = Array1::from(vec![0.1, -0.2, 0.3]);
+        let len = h * w * c;
+        let x = Array2::from_shape_fn((2, len), |(s, i)| ((s * len + i) as f32 * 0.3).sin());
         let mut ws = stack.workspace(2);
         let out = stack.forward(x.view(), &mut ws, Activation::Linear).to_owned();
         let p = &stack.params[0];
         for s in 0..2 {
-            for y in 0..4i32 {
-                for xx in 0..5i32 {
-                    for f in 0..2 {
+            for y in 0..h as i32 {
+                for xx in 0..w as i32 {
+                    for f in 0..3 {
                         let mut want = p.b[f];
                         for dy in 0..3i32 {
                             for dx in 0..3i32 {
                                 let (yy, xs) = (y + dy - 1, xx + dx - 1);
-                                if (0..4).contains(&yy) && (0..5).contains(&xs) {
-                                    want += x[[s, (yy * 5 + xs) as usize]] * p.w[[(dy * 3 + dx) as usize, f]];
+                                if (0..h as i32).contains(&yy) && (0..w as i32).contains(&xs) {
+                                    for ci in 0..c {
+                                        let v = x[[s, (yy as usize * w + xs as usize) * c + ci]];
+                                        want += v * p.w[[(dy * 3 + dx) as usize * c + ci, f]];
+                                    }
                                 }
                             }
                         }
-                        let got = out[[s, ((y * 5 + xx) * 2) as usize + f]];
-                        assert!((got - want).abs() < 1e-5, "s{s} y{y} x{xx} f{f}: {got} vs {want}");
+                        let got = out[[s, ((y as usize * w + xx as usize) * 3) + f]];
+                        assert!((got - want).abs() < 1e-5, "c{c} s{s} y{y} x{xx} f{f}: {got} vs {want}");
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn convolution_matches_a_direct_sum() {
+        check_against_direct_sum(1);
+        check_against_direct_sum(2);
+    }
+
+    /// Evaluation splits a batch across threads; the outputs are those of
+    /// one serial pass.
+    #[test]
+    fn a_batch_split_across_threads_gives_the_serial_outputs() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let mut rng = StdRng::seed_from_u64(3);
+            let specs = [
+                ConvLayer::Conv { filters: 4, kernel: 3 },
+                ConvLayer::MaxPool(2),
+                ConvLayer::Conv { filters: 5, kernel: 3 },
+                ConvLayer::MaxPool(2),
+            ];
+            let stack = ConvStack::new(&specs, (8, 8, 1), Activation::Relu, Init::Auto, &mut rng).unwrap();
+            let x = Array2::from_shape_fn((100, 64), |(s, i)| ((s * 64 + i) as f32 * 0.17).sin());
+            let mut ws = stack.workspace(100);
+            let split = stack.forward(x.view(), &mut ws, Activation::Relu).to_owned();
+            let serial = matmul::serial(|| stack.forward(x.view(), &mut ws, Activation::Relu).to_owned());
+            assert_eq!(split.dim(), (100, 2 * 2 * 5));
+            assert!((&split - &serial).iter().all(|d| d.abs() < 1e-6));
+        });
+    }
+
+    #[test]
+    fn an_empty_stack_is_an_error_not_a_panic() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let err = ConvStack::new(&[], (28, 28, 1), Activation::Relu, Init::Auto, &mut rng).unwrap_err();
+        assert!(err.contains("empty"), "{err}");
+        let net = crate::nn::Network::with_conv((28, 28, 1), &[], &[8], 10, Activation::Relu, Init::Auto, &mut rng);
+        assert!(net.is_err());
     }
 
     #[test]

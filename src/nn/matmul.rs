@@ -25,6 +25,12 @@ pub fn serial<R>(f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// Whether this thread is inside a [`serial`] section (a caller that
+/// already runs one task per core).
+pub fn is_serial() -> bool {
+    SERIAL.with(Cell::get)
+}
+
 /// Products smaller than this many multiply-adds run on one thread: splitting
 /// them costs more than it saves.
 const PARALLEL_MIN_FLOPS: usize = 1 << 18;

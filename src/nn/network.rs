@@ -104,6 +104,11 @@ impl Workspace {
         self.capacity
     }
 
+    /// The convolutional front end's buffers (its activations after a forward pass).
+    pub fn conv(&self) -> Option<&ConvWorkspace> {
+        self.conv.as_ref()
+    }
+
     /// The output of layer `l` for the first `n` samples of the last forward pass.
     pub fn activations(&self, l: usize, n: usize) -> ArrayView2<'_, f32> {
         self.acts[l].slice(s![..n, ..])
@@ -592,16 +597,28 @@ mod tests {
     #[test]
     fn gradcheck_conv_network_matches_finite_differences() {
         use crate::nn::conv::ConvLayer;
-        let specs = [
+        // The second convolution unpooled, then pooled (its pool fused with it).
+        let plain = [
             ConvLayer::Conv { filters: 3, kernel: 3 },
             ConvLayer::MaxPool(2),
             ConvLayer::Conv { filters: 2, kernel: 3 },
         ];
+        let pooled = [
+            ConvLayer::Conv { filters: 3, kernel: 3 },
+            ConvLayer::MaxPool(2),
+            ConvLayer::Conv { filters: 2, kernel: 3 },
+            ConvLayer::MaxPool(2),
+        ];
         let x = Array2::from_shape_fn((3, 25), |(i, j)| ((i * 25 + j) as f32 * 0.61).sin());
         let y = [0u8, 2, 1];
-        for act in [Activation::Tanh, Activation::Relu] {
+        for (specs, act) in [
+            (&plain[..], Activation::Tanh),
+            (&plain[..], Activation::Relu),
+            (&pooled[..], Activation::Tanh),
+            (&pooled[..], Activation::Relu),
+        ] {
             let mut rng = StdRng::seed_from_u64(12);
-            let mut net = Network::with_conv((5, 5, 1), &specs, &[4], 3, act, Init::Auto, &mut rng).unwrap();
+            let mut net = Network::with_conv((5, 5, 1), specs, &[4], 3, act, Init::Auto, &mut rng).unwrap();
             assert_eq!(net.input_size(), 25);
             for t in 0..net.tensor_count() {
                 if t % 2 == 1 {

@@ -6,6 +6,13 @@
 //! mode, the fraction of dead units (ReLU family: output ≤ 0 on every probe
 //! sample), the fraction of saturated activations (sigmoid/tanh: f' below
 //! 10% of its maximum), and the mean and std of the activations.
+//!
+//! The convolutions get the same statistics from [`conv_layer_stats`], one
+//! entry per convolution (`kind: "conv"`): its filters' weights (fan-in
+//! `k·k·c_in`, one unit per filter), their norms, the gradient norm and
+//! update ratio, and the activation statistics of its feature maps over the
+//! same probe (after the max-pool when one follows: `f(max z) = max f(z)`,
+//! so a filter dead there is dead everywhere).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -53,9 +60,22 @@ impl Histogram {
     }
 }
 
+/// Which kind of layer a [`LayerStats`] describes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    #[default]
+    Dense,
+    /// A convolution: `fan_in` is `k·k·c_in`, `fan_out` its filters.
+    Conv,
+}
+
 /// What one layer looks like now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
+    /// Dense unless said otherwise (older logs have no such field).
+    #[serde(default)]
+    pub kind: LayerKind,
     pub fan_in: usize,
     pub fan_out: usize,
     pub weights: Histogram,
@@ -100,11 +120,6 @@ pub fn layer_stats(
     net.forward(probe.slice(ndarray::s![..n, ..]), ws);
     let act = net.activation();
     let last = net.layers().len() - 1;
-    let max_df = match act {
-        Activation::Sigmoid => Some(0.25),
-        Activation::Tanh => Some(1.0),
-        _ => None,
-    };
     net.layers()
         .iter()
         .enumerate()
@@ -117,20 +132,9 @@ pub fn layer_stats(
                 None => 0.0,
             };
             let outputs = ws.activations(l, n);
-            let (act_mean, act_std) = mean_std(outputs);
-            let hidden = l < last;
-            let dead_fraction =
-                (hidden && act != Activation::Sigmoid && act != Activation::Tanh && act != Activation::Linear).then(
-                    || {
-                        let dead = outputs.axis_iter(Axis(1)).filter(|unit| unit.iter().all(|&a| a <= 0.0)).count();
-                        dead as f32 / outputs.ncols().max(1) as f32
-                    },
-                );
-            let saturated_fraction = max_df.filter(|_| hidden).map(|max| {
-                let sat = outputs.iter().filter(|&&a| act.df_from_output(a) < SATURATION * max).count();
-                sat as f32 / outputs.len().max(1) as f32
-            });
+            let (act_mean, act_std, dead_fraction, saturated_fraction) = activation_stats(outputs, act, l < last);
             LayerStats {
+                kind: LayerKind::Dense,
                 fan_in: layer.w.nrows(),
                 fan_out: layer.w.ncols(),
                 weights: Histogram::of(w),
@@ -145,6 +149,77 @@ pub fn layer_stats(
             }
         })
         .collect()
+}
+
+/// The statistics of every convolution of `net` (none without a front
+/// end), from the probe activations a forward pass left in `ws` (call after
+/// [`layer_stats`] on the same workspace: it runs that pass), the last
+/// step's `grads` and, for the update ratio, the convolutions' weights
+/// before it. Costs one pass over the weights and one over the probe's
+/// feature maps per convolution.
+pub fn conv_layer_stats(
+    net: &Network,
+    grads: &Grads,
+    before: Option<&[Array2<f32>]>,
+    ws: &Workspace,
+    n: usize,
+) -> Vec<LayerStats> {
+    let (Some(stack), Some(cws)) = (net.conv(), ws.conv()) else { return Vec::new() };
+    let n = n.min(ws.capacity());
+    let act = net.activation();
+    let maps = stack.conv_activations(cws, n);
+    stack
+        .params()
+        .iter()
+        .zip(maps)
+        .enumerate()
+        .map(|(l, (p, outputs))| {
+            let w = p.w.as_slice().expect("contiguous");
+            let weight_norm = norm(w.iter().copied());
+            let unit_norms: Vec<f32> = p.w.axis_iter(Axis(1)).map(|col| norm(col.iter().copied())).collect();
+            let update_ratio = match before.and_then(|b| b.get(l)).filter(|b| b.dim() == p.w.dim()) {
+                Some(b) => norm(w.iter().zip(b.iter()).map(|(x, y)| x - y)) / weight_norm.max(f32::MIN_POSITIVE),
+                None => 0.0,
+            };
+            let (act_mean, act_std, dead_fraction, saturated_fraction) = activation_stats(outputs, act, true);
+            LayerStats {
+                kind: LayerKind::Conv,
+                fan_in: p.w.nrows(),
+                fan_out: p.w.ncols(),
+                weights: Histogram::of(w),
+                weight_norm,
+                unit_norms: Histogram::of(&unit_norms),
+                grad_norm: grads.conv.get(l).map_or(0.0, |(gw, _)| norm(gw.iter().copied())),
+                update_ratio,
+                dead_fraction,
+                saturated_fraction,
+                act_mean,
+                act_std,
+            }
+        })
+        .collect()
+}
+
+/// Mean, std, dead fraction (ReLU family) and saturated fraction
+/// (sigmoid, tanh) of `outputs` (`[samples or positions, units]`); the
+/// fractions only for `hidden` layers.
+fn activation_stats(outputs: ArrayView2<f32>, act: Activation, hidden: bool) -> (f32, f32, Option<f32>, Option<f32>) {
+    let (mean, std) = mean_std(outputs);
+    let max_df = match act {
+        Activation::Sigmoid => Some(0.25),
+        Activation::Tanh => Some(1.0),
+        _ => None,
+    };
+    let dead =
+        (hidden && act != Activation::Sigmoid && act != Activation::Tanh && act != Activation::Linear).then(|| {
+            let dead = outputs.axis_iter(Axis(1)).filter(|unit| unit.iter().all(|&a| a <= 0.0)).count();
+            dead as f32 / outputs.ncols().max(1) as f32
+        });
+    let saturated = max_df.filter(|_| hidden).map(|max| {
+        let sat = outputs.iter().filter(|&&a| act.df_from_output(a) < SATURATION * max).count();
+        sat as f32 / outputs.len().max(1) as f32
+    });
+    (mean, std, dead, saturated)
 }
 
 #[cfg(test)]
@@ -197,5 +272,47 @@ mod tests {
         assert!((s.update_ratio - 0.1).abs() < 1e-6);
         assert_eq!(s.unit_norms.total(), 2);
         assert_eq!((s.unit_norms.lo, s.unit_norms.hi), (0.0, 5.0));
+    }
+
+    #[test]
+    fn convolutions_get_filter_statistics() {
+        use crate::nn::Init;
+        use crate::nn::conv::ConvLayer;
+        use rand::SeedableRng;
+        use rand::rngs::StdRng;
+        let specs = [
+            ConvLayer::Conv { filters: 4, kernel: 3 },
+            ConvLayer::MaxPool(2),
+            ConvLayer::Conv { filters: 3, kernel: 3 },
+        ];
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut net = Network::with_conv((6, 6, 1), &specs, &[5], 3, Activation::Relu, Init::Auto, &mut rng).unwrap();
+        // Filter 1 of the first convolution never fires on non-negative inputs.
+        net.tensor_mut(0).chunks_mut(4).for_each(|taps| taps[1] = -1.0);
+        net.tensor_mut(1)[1] = -0.5;
+        let before = vec![net.conv().unwrap().params()[0].w.clone() * 0.5];
+        let mut grads = net.grads();
+        grads.conv[1].0.fill(1.0);
+        let probe = Array2::from_shape_fn((4, 36), |(s, i)| ((s * 36 + i) % 7) as f32 / 7.0);
+        let mut ws = net.workspace(4, 0);
+        let dense = layer_stats(&net, &grads, None, probe.view(), &mut ws);
+        assert!(dense.iter().all(|l| l.kind == LayerKind::Dense));
+        let conv = conv_layer_stats(&net, &grads, Some(&before), &ws, 4);
+        assert_eq!(conv.len(), 2);
+        assert!(conv.iter().all(|l| l.kind == LayerKind::Conv));
+        assert_eq!((conv[0].fan_in, conv[0].fan_out), (9, 4));
+        assert_eq!((conv[1].fan_in, conv[1].fan_out), (36, 3));
+        assert_eq!(conv[0].weights.total(), 36);
+        assert_eq!(conv[0].unit_norms.total(), 4);
+        assert_eq!(conv[0].dead_fraction, Some(0.25));
+        assert_eq!(conv[0].grad_norm, 0.0);
+        assert!((conv[1].grad_norm - 108f32.sqrt()).abs() < 1e-5, "a [36, 3] gradient of ones");
+        // Before = half the weights: the update is half their norm, so the ratio is 0.5.
+        assert!((conv[0].update_ratio - 0.5).abs() < 1e-6);
+        assert_eq!(conv[1].update_ratio, 0.0, "no earlier weights given for it");
+        assert!(conv[0].act_mean >= 0.0 && conv[0].act_std > 0.0);
+        // The layer kind serializes as a lowercase word.
+        let json = serde_json::to_string(&conv[0]).unwrap();
+        assert!(json.contains("\"kind\":\"conv\""), "{json}");
     }
 }

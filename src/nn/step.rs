@@ -208,4 +208,56 @@ mod tests {
             }
         });
     }
+
+    /// A convolutional net trained twice from the same seed, on two threads,
+    /// ends with the same weights and accuracy bit for bit (the parts of a
+    /// step may run on either thread, but each always computes the same
+    /// share), and within float rounding of the serial step.
+    #[test]
+    fn the_same_seed_trains_the_same_conv_net() {
+        use crate::nn::conv::ConvLayer;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let specs = [
+                ConvLayer::Conv { filters: 16, kernel: 3 },
+                ConvLayer::MaxPool(2),
+                ConvLayer::Conv { filters: 32, kernel: 3 },
+                ConvLayer::MaxPool(2),
+            ];
+            let x = Array2::from_shape_fn((64, 400), |(i, j)| (((i * 13 + j * 7) % 17) as f32 / 17.0).powi(2));
+            let y: Vec<u8> = (0..64).map(|i| (i % 3) as u8).collect();
+            let kind = OptimizerKind::Sgd { momentum: 0.9, nesterov: false };
+            let train = |parallel: bool| {
+                let mut rng = StdRng::seed_from_u64(7);
+                let mut net =
+                    Network::with_conv((20, 20, 1), &specs, &[64], 3, Activation::Relu, Init::Auto, &mut rng).unwrap();
+                let mut opt = Optimizer::new(kind, 0.05, &net.tensor_sizes());
+                let mut runner = StepRunner::new(&net, 64, 0);
+                // Big enough that the step splits the batch across both threads.
+                assert!(64 * net.parameter_count() >= MIN_PARALLEL_WORK);
+                let (mut ws, mut grads) = (net.workspace(64, 0), net.grads());
+                for _ in 0..5 {
+                    if parallel {
+                        runner.step(&mut net, &mut opt, Penalty::default(), 64, |r, mut xo, yo| {
+                            xo.slice_mut(s![..r.len(), ..]).assign(&x.slice(s![r.clone(), ..]));
+                            yo[..r.len()].copy_from_slice(&y[r]);
+                        });
+                    } else {
+                        net.train_step(x.view(), &y, &mut ws, &mut grads, &mut opt, Penalty::default());
+                    }
+                }
+                let eval = net.evaluate(x.view(), &y, &mut ws);
+                let weights: Vec<f32> = (0..net.tensor_count()).flat_map(|t| net.tensor_mut(t).to_vec()).collect();
+                (eval, weights)
+            };
+            let (a, wa) = train(true);
+            let (b, wb) = train(true);
+            assert_eq!(a, b, "same seed, same accuracy and loss");
+            assert!(wa.iter().zip(&wb).all(|(p, q)| p.to_bits() == q.to_bits()), "same weights bit for bit");
+            let (c, wc) = train(false);
+            assert!((a.loss - c.loss).abs() < 1e-3 * c.loss.abs().max(1.0), "{} vs {}", a.loss, c.loss);
+            let diff = wa.iter().zip(&wc).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff < 1e-4, "parallel and serial weights differ by {diff}");
+        });
+    }
 }

@@ -1,5 +1,5 @@
 //! A fixed team of threads for the training step's fork-join, which spin
-//! briefly between jobs instead of sleeping.
+//! briefly between jobs instead of sleeping, and are pinned one per core.
 //!
 //! Why not rayon here: a rayon worker that finds no work goes to sleep
 //! within microseconds, and waking it costs 40-120 µs on this kind of
@@ -10,11 +10,23 @@
 //! variable, so they are awake through a run of steps and asleep when the
 //! trainer pauses or evaluates (evaluation uses rayon, never both at once).
 //!
-//! `run(f)` calls `f(0)` on the calling thread and `f(i)` on helper `i` for
-//! every `i` in `1..size`, and returns when all are done.
+//! `run(f)` calls `f(i)` once for every `i` in `0..size` and returns when all
+//! are done. The parts are claimed, not assigned: the caller and the helpers
+//! take the next unclaimed index until none is left. A helper the kernel has
+//! not scheduled yet (woken late, or its core busy with another process)
+//! then costs nothing: the caller runs its part too, so a step is never
+//! slower than on one thread by more than the claim itself.
+//!
+//! Placement: unpinned, the kernel woke a parked helper on the caller's core
+//! (wake-affine) and left both there for whole epochs, a third slower than
+//! one thread (measured: 62–91% of forks ran with both on one CPU; see
+//! `benches/README.md`). So the caller and helper `i` are pinned to the
+//! `i`-th CPU the process may use, when there are at least as many CPUs as
+//! members. `FITCHECK_NO_PIN=1` turns pinning off (for comparisons).
 
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -27,33 +39,65 @@ pub const SPIN: Duration = Duration::from_micros(300);
 type Job = *const (dyn Fn(usize) + Sync);
 
 struct Shared {
-    /// Bumped to post a new job.
+    /// The job's generation (high 32 bits) and its next unclaimed part (low
+    /// 32 bits), in one word so a claim names the job it belongs to.
+    claim: AtomicU64,
+    /// Bumped to post a new job (the same generation as in `claim`).
     generation: AtomicUsize,
-    /// Helpers that finished the current job.
+    /// Parts of the current job finished (by anyone).
     done: AtomicUsize,
     /// Set when a helper's part panicked.
     panicked: AtomicBool,
     stop: AtomicBool,
-    job: Mutex<Option<SendJob>>,
+    /// The current job and its generation.
+    job: Mutex<Option<(usize, SendJob)>>,
     /// Parked helpers wait here for the generation to move.
     wake: Condvar,
     parked: AtomicUsize,
+    size: usize,
 }
 
 struct SendJob(Job);
 // SAFETY: the pointer is only dereferenced while `Team::run` (which owns the
-// borrow and requires `Sync`) waits for every helper to finish with it.
+// borrow and requires `Sync`) waits for every part to finish.
 unsafe impl Send for SendJob {}
+
+impl Shared {
+    /// Claims the next part of job `generation`, if that job still has one.
+    fn claim(&self, generation: usize) -> Option<usize> {
+        let mut cur = self.claim.load(Ordering::Acquire);
+        loop {
+            let (g, next) = ((cur >> 32) as u32, (cur & 0xFFFF_FFFF) as usize);
+            if g != generation as u32 || next >= self.size {
+                return None;
+            }
+            match self.claim.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(next),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The CPU this thread was pinned to by a team, if any.
+    static PINNED: Cell<Option<usize>> = const { Cell::new(None) };
+}
 
 pub struct Team {
     shared: Arc<Shared>,
     helpers: Vec<JoinHandle<()>>,
+    /// CPU per member, when the team pins its threads.
+    cpus: Option<Vec<usize>>,
 }
 
 impl Team {
-    /// A team of `size` threads: the caller and `size - 1` helpers.
+    /// A team of `size` threads: the caller and `size - 1` helpers named
+    /// `trainer-team-<i>`.
     pub fn new(size: usize) -> Team {
+        let size = size.max(1);
         let shared = Arc::new(Shared {
+            claim: AtomicU64::new(0),
             generation: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
@@ -61,17 +105,27 @@ impl Team {
             job: Mutex::new(None),
             wake: Condvar::new(),
             parked: AtomicUsize::new(0),
+            size,
         });
-        let helpers = (1..size.max(1))
+        let pin = std::env::var_os("FITCHECK_NO_PIN").is_none_or(|v| v.is_empty() || v == "0");
+        let cpus = (size > 1 && pin).then(affinity::allowed_cpus).flatten().filter(|c| c.len() >= size);
+        let helpers = (1..size)
             .map(|index| {
                 let shared = shared.clone();
+                let cpu = cpus.as_ref().map(|c| c[index]);
                 thread::Builder::new()
-                    .name(format!("trainer-helper-{index}"))
-                    .spawn(move || helper(&shared, index))
+                    .name(format!("trainer-team-{index}"))
+                    .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            // Best effort: an error leaves the thread where the kernel puts it.
+                            let _ = affinity::pin_current(cpu);
+                        }
+                        helper(&shared)
+                    })
                     .expect("spawn a training helper thread")
             })
             .collect();
-        Team { shared, helpers }
+        Team { shared, helpers, cpus }
     }
 
     /// Threads in the team, the caller included.
@@ -79,32 +133,51 @@ impl Team {
         self.helpers.len() + 1
     }
 
-    /// Runs `f(i)` for every member `i` (0 on this thread) and waits for all.
-    /// A panic in any part is re-raised here once every part has finished.
+    /// Runs `f(i)` for every member index `i` (each exactly once, on
+    /// whichever thread claims it) and waits for all. A panic in any part is
+    /// re-raised here once every part has finished.
     pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
-        let helpers = self.helpers.len();
-        if helpers == 0 {
+        let s = &*self.shared;
+        if s.size == 1 {
             return f(0);
         }
-        let s = &*self.shared;
-        // SAFETY of the lifetime erasure: `run` does not return (or unwind)
-        // before `done == helpers`, i.e. before every helper has stopped
-        // using the pointer; the job slot is cleared before returning.
-        let erased: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+        if let Some(cpus) = &self.cpus
+            && PINNED.with(Cell::get) != Some(cpus[0])
         {
+            // The caller may differ from the thread that built the team (the
+            // trainer is built, then moved to its thread): pin it on first use.
+            let _ = affinity::pin_current(cpus[0]);
+            PINNED.with(|p| p.set(Some(cpus[0])));
+        }
+        // SAFETY of the lifetime erasure: `run` does not return (or unwind)
+        // before `done == size`, i.e. before every part has run, and a part
+        // can only be claimed while the job's generation is current and
+        // unfinished; the job slot is cleared before returning.
+        let erased: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+        let generation = {
             // Posting under the lock that parked helpers wait with: a helper
             // either sees the new generation before it parks, or is woken.
             let mut slot = s.job.lock().unwrap_or_else(|e| e.into_inner());
-            *slot = Some(SendJob(erased));
+            let generation = s.generation.load(Ordering::Relaxed).wrapping_add(1);
+            *slot = Some((generation, SendJob(erased)));
             s.done.store(0, Ordering::Relaxed);
-            s.generation.fetch_add(1, Ordering::Release);
+            s.claim.store((generation as u32 as u64) << 32, Ordering::Release);
+            s.generation.store(generation, Ordering::Release);
             if s.parked.load(Ordering::Relaxed) > 0 {
                 s.wake.notify_all();
             }
+            generation
+        };
+        let mut mine = Ok(());
+        while let Some(i) = s.claim(generation) {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(i)));
+            if mine.is_ok() {
+                mine = outcome;
+            }
+            s.done.fetch_add(1, Ordering::AcqRel);
         }
-        let mine = panic::catch_unwind(AssertUnwindSafe(|| f(0)));
         let mut spins = 0u32;
-        while s.done.load(Ordering::Acquire) < helpers {
+        while s.done.load(Ordering::Acquire) < s.size {
             spins += 1;
             if spins < 1 << 14 { std::hint::spin_loop() } else { thread::yield_now() }
         }
@@ -118,7 +191,7 @@ impl Team {
     }
 }
 
-fn helper(s: &Shared, index: usize) {
+fn helper(s: &Shared) {
     let mut seen = 0usize;
     loop {
         // Spin for new work, then park.
@@ -140,15 +213,21 @@ fn helper(s: &Shared, index: usize) {
             return;
         }
         seen = s.generation.load(Ordering::Acquire);
-        let job = s.job.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|j| j.0);
-        if let Some(job) = job {
-            // SAFETY: see `Team::run`: the closure outlives this call.
-            let f = unsafe { &*job };
-            if panic::catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
-                s.panicked.store(true, Ordering::Release);
+        // The slot may hold a later job than `seen` (or none, if the caller
+        // finished every part already): either way claims name its generation.
+        let job = s.job.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(g, j)| (*g, j.0));
+        if let Some((generation, job)) = job {
+            seen = generation;
+            while let Some(i) = s.claim(generation) {
+                // SAFETY: see `Team::run`: a claimed part keeps the job alive
+                // until it is counted done.
+                let f = unsafe { &*job };
+                if panic::catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
+                    s.panicked.store(true, Ordering::Release);
+                }
+                s.done.fetch_add(1, Ordering::AcqRel);
             }
         }
-        s.done.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -162,6 +241,47 @@ impl Drop for Team {
         for h in self.helpers.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+/// CPU affinity through `sched_{get,set}affinity` (Linux); elsewhere the
+/// team does not pin.
+mod affinity {
+    /// The CPUs this process may run on, in order.
+    #[cfg(target_os = "linux")]
+    pub fn allowed_cpus() -> Option<Vec<usize>> {
+        // SAFETY: `set` is a plain bit set the call fills in; size passed is its own.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                return None;
+            }
+            Some((0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect())
+        }
+    }
+
+    /// Restricts the calling thread to `cpu`.
+    #[cfg(target_os = "linux")]
+    pub fn pin_current(cpu: usize) -> std::io::Result<()> {
+        // SAFETY: as above; pid 0 is the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn allowed_cpus() -> Option<Vec<usize>> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn pin_current(_cpu: usize) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -273,6 +393,52 @@ mod tests {
             hits.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(hits.load(Ordering::Relaxed), 2);
+    }
+
+    /// Parts run off the caller's thread run on the team's named helpers
+    /// (the panic hook recognises the `trainer` prefix), and each part once.
+    #[test]
+    fn helpers_are_named_and_parts_run_once() {
+        let team = Team::new(2);
+        let caller = thread::current().id();
+        let names = Mutex::new(Vec::new());
+        let runs = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        for _ in 0..200 {
+            team.run(&|i| {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+                // Long enough that the helper usually claims a part.
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_micros(50) {
+                    std::hint::spin_loop();
+                }
+                if thread::current().id() != caller {
+                    names.lock().unwrap().push(thread::current().name().map(str::to_string));
+                }
+            });
+        }
+        assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 200));
+        let names = names.into_inner().unwrap();
+        assert!(!names.is_empty(), "the helper never claimed a part");
+        for name in &names {
+            assert_eq!(name.as_deref(), Some("trainer-team-1"));
+        }
+    }
+
+    /// With as many CPUs as members, the caller ends up on the first one alone.
+    #[test]
+    fn the_caller_is_pinned_when_there_are_enough_cpus() {
+        let Some(cpus) = affinity::allowed_cpus() else { return };
+        if cpus.len() < 2 || std::env::var_os("FITCHECK_NO_PIN").is_some() {
+            return;
+        }
+        // On a fresh thread: pinning is per thread and must not leak into other tests.
+        thread::spawn(move || {
+            let team = Team::new(2);
+            team.run(&|_| {});
+            assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

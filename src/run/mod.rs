@@ -283,9 +283,11 @@ impl Run {
                     g.push(x, l.grad_norm as f64);
                 }
                 self.stats = Some(report.clone());
+                // The checklist reads the dense layers (the filters have their own panel rows).
                 self.layers = report
                     .layers
                     .iter()
+                    .filter(|l| l.kind == crate::nn::stats::LayerKind::Dense)
                     .map(|l| LayerPoint {
                         units: l.fan_out,
                         grad_norm: l.grad_norm,

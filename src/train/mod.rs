@@ -112,6 +112,8 @@ pub struct Trainer {
     rng: StdRng,
     /// The weights before the last step, when statistics are due (update ratio).
     before: Vec<Array2<f32>>,
+    /// The convolutions' filters before the last step, likewise.
+    before_conv: Vec<Array2<f32>>,
     order: Vec<u32>,
     step: u64,
     paused: bool,
@@ -180,6 +182,7 @@ impl Trainer {
             opt,
             rng,
             before: Vec::new(),
+            before_conv: Vec::new(),
             step: 0,
             paused: false,
             pace: None,
@@ -244,6 +247,7 @@ impl Trainer {
         self.runner = StepRunner::new(&self.net, self.runner.batch(), self.preset.seed ^ self.step);
         self.ws_eval = self.net.workspace(EVAL_BATCH, 0);
         self.before.clear();
+        self.before_conv.clear();
     }
 }
 

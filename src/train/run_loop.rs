@@ -16,7 +16,7 @@ use super::{
 };
 use crate::data::Augment;
 use crate::nn::loss::LossSum;
-use crate::nn::stats::layer_stats;
+use crate::nn::stats::{conv_layer_stats, layer_stats};
 
 /// Running sums of a stretch of training steps.
 #[derive(Default)]
@@ -284,12 +284,25 @@ impl Trainer {
         self.data.train.gather(&self.probe[..n], &self.norm, self.eval_x.view_mut(), &mut self.eval_y);
         let probe = self.eval_x.slice(s![..n, ..]);
         let before = (!self.before.is_empty()).then_some(self.before.as_slice());
-        let layers = layer_stats(&self.net, self.runner.grads(), before, probe, &mut self.ws_eval);
+        let dense = layer_stats(&self.net, self.runner.grads(), before, probe, &mut self.ws_eval);
+        // The convolutions' filters, from the same probe pass, input side first.
+        let before_conv = (!self.before_conv.is_empty()).then_some(self.before_conv.as_slice());
+        let mut layers = conv_layer_stats(&self.net, self.runner.grads(), before_conv, &self.ws_eval, n);
+        layers.extend(dense);
         StatsReport { step: self.step, layers }
     }
 
     /// Keeps a copy of the weights before the next step.
     fn snapshot_weights(&mut self) {
+        let filters: Vec<&ndarray::Array2<f32>> =
+            self.net.conv().map_or_else(Vec::new, |c| c.params().iter().map(|p| &p.w).collect());
+        if self.before_conv.len() != filters.len()
+            || self.before_conv.iter().zip(&filters).any(|(b, w)| b.dim() != w.dim())
+        {
+            self.before_conv = filters.iter().map(|w| (*w).clone()).collect();
+        } else {
+            self.before_conv.iter_mut().zip(&filters).for_each(|(b, w)| b.assign(*w));
+        }
         let layers = self.net.layers();
         if self.before.len() != layers.len() || self.before.iter().zip(layers).any(|(b, l)| b.dim() != l.w.dim()) {
             self.before = layers.iter().map(|l| l.w.clone()).collect();

@@ -350,7 +350,8 @@ impl App {
                     self.lr_requested = None;
                 }
                 self.run.apply(&event);
-                self.layer = self.layer.min(self.run.settings.hidden.len());
+                let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
+                self.layer = self.layer.min(layers.saturating_sub(1));
                 None
             }
             Msg::TrainerGone => {
@@ -613,7 +614,8 @@ impl App {
                 None
             }
             Action::LayerNext => {
-                self.layer = (self.layer + 1).min(p.hidden.len());
+                let layers = self.run.stats.as_ref().map_or(p.hidden.len() + 1, |s| s.layers.len());
+                self.layer = (self.layer + 1).min(layers.saturating_sub(1));
                 None
             }
             Action::LayerPrev => {

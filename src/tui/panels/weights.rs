@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Sparkline, Widget};
 
 use super::{Panel, ellipsize};
-use crate::nn::stats::Histogram;
+use crate::nn::stats::{Histogram, LayerKind};
 use crate::tui::app::App;
 
 /// A histogram as a one-line sparkline with its range written under it.
@@ -50,7 +50,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let table_rows = stats.layers.len() as u16 + 2;
     let [hists, table] = Layout::vertical([Constraint::Min(3), Constraint::Length(table_rows)]).areas(left);
     let [h1, h2] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(hists);
-    let name = if l + 1 == stats.layers.len() { "output".to_string() } else { format!("hidden {}", l + 1) };
+    let convs = stats.layers.iter().filter(|s| s.kind == LayerKind::Conv).count();
+    let name = if sel.kind == LayerKind::Conv {
+        format!("conv {}, filters", l + 1)
+    } else if l + 1 == stats.layers.len() {
+        "output".to_string()
+    } else {
+        format!("hidden {}", l + 1 - convs)
+    };
     histogram(&format!("layer {l} ({name}, {}→{}) weights", sel.fan_in, sel.fan_out), &sel.weights, h1, buf);
     histogram("per-unit |w| norms", &sel.unit_norms, h2.inner(ratatui::layout::Margin::new(1, 0)), buf);
     // The activations' spread is the first column to go on a narrow panel.
