@@ -32,7 +32,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let inner = block.inner(area);
     block.render(area, buf);
-    let [text, chart] = Layout::vertical([Constraint::Length(3), Constraint::Min(3)]).areas(inner);
+    let rows = if app.run.epochs.last().is_some_and(|e| e.noise_memorized.is_some()) { 4 } else { 3 };
+    let [text, chart] = Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(inner);
     let last = app.run.epochs.last().expect("checked above");
     let cost = last.train_loss - last.train_loss_eval;
     let gap = last.val_loss - last.train_loss_eval;
@@ -48,6 +49,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             (last.train_acc_eval - last.val_acc) * 100.0
         )),
     ];
+    if let Some(m) = last.noise_memorized {
+        lines.push(
+            Line::from(format!(
+                "memorized noise: the net gives {:.1}% of the relabelled training samples their wrong label",
+                m * 100.0
+            ))
+            .fg(Color::Magenta),
+        );
+    }
     // Before/after the last dropout change: the gap at the epochs around it.
     if let Some(c) = app.run.changes.iter().rev().find(|c| c.key() == crate::settings::SettingKey::Dropout) {
         let at = app.run.step_to_x(c.step);
@@ -79,7 +89,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let with = pts(|e| e.train_loss);
     let without = pts(|e| e.train_loss_eval);
     let gaps = pts(|e| e.val_loss - e.train_loss_eval);
-    let all = with.iter().chain(&without).chain(&gaps).map(|p| p.1);
+    // With label noise: the share of wrong labels the net reproduces (0..1),
+    // the ground truth of memorizing.
+    let memorized: Vec<(f64, f64)> = app
+        .run
+        .epochs
+        .iter()
+        .filter_map(|e| e.noise_memorized.map(|m| (e.epoch as f64, m as f64)))
+        .collect();
+    let all = with.iter().chain(&without).chain(&gaps).chain(&memorized).map(|p| p.1);
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (lo, hi) = (lo.min(0.0), hi.max(lo + 1e-3) * 1.05);
     let n = app.run.epochs.len() as f64;
@@ -88,11 +106,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let name = format!("{name:<18}");
         Dataset::default().name(name).marker(Marker::Braille).graph_type(GraphType::Line).style(color).data(data)
     }
-    let datasets = vec![
+    let mut datasets = vec![
         line("train, dropout on", &with, Color::Cyan),
         line("train, dropout off", &without, Color::Blue),
         line("gap val−train", &gaps, Color::Red),
     ];
+    if !memorized.is_empty() {
+        datasets.push(line("noise memorized", &memorized, Color::Magenta));
+    }
     Chart::new(datasets)
         .x_axis(Axis::default().bounds([1.0, n.max(2.0)]))
         .y_axis(
