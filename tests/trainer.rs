@@ -316,3 +316,16 @@ fn a_two_d_set_gets_its_decision_boundary() {
     let distinct: std::collections::HashSet<u8> = b.classes.iter().copied().collect();
     assert!(distinct.len() >= 2, "the plane is split between classes");
 }
+
+/// Issue 12: `>` thirty times then `<` forty times used to fold the loss up
+/// to ~1900 and end `diverged`; each edit is now snapshotted before it
+/// applies, so a rollback undoes it, and the run ends trained.
+#[test]
+fn many_fast_structural_edits_do_not_destroy_the_run() {
+    let mut commands: Vec<(usize, Command)> = (0..30).map(|_| (3, Command::AddLayer)).collect();
+    commands.extend((0..40).map(|_| (3, Command::RemoveLayer)));
+    let events = collect(&[], &commands);
+    let Some(Event::Summary(s)) = events.last() else { panic!("a summary") };
+    assert_ne!(s.stopped, Stopped::Diverged, "{s:?}");
+    assert!(s.test_acc.unwrap() > 0.7, "{s:?}");
+}

@@ -8,6 +8,7 @@
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::keymap::{Action, Context, action_for};
+pub use super::modes::{Mode, Replay};
 use crate::data::DatasetSpec;
 use crate::diagnose::Remedy;
 use crate::history::Series;
@@ -49,68 +50,6 @@ pub enum Effect {
     /// A key for a run trained elsewhere, through the bridge's command file.
     Bridge(crate::ingest::BridgeCommand),
     Quit,
-}
-
-/// What the dashboard shows: a run it trains, a run trained elsewhere, or a
-/// recorded run.
-#[derive(Clone, Debug)]
-pub enum Mode {
-    Live,
-    /// `fitcheck watch` on an external run; `bridge`: it reads the bridge's
-    /// command file, so `+`/`-`, space, `s` and `X` reach its loop.
-    Watch {
-        bridge: bool,
-        paused: bool,
-    },
-    /// `fitcheck watch` on a recorded fitcheck log, with a time cursor.
-    Replay(Box<Replay>),
-}
-
-/// A recorded run and the cursor over it.
-#[derive(Clone, Debug)]
-pub struct Replay {
-    pub events: Vec<Event>,
-    pub settings: Preset,
-    /// How many events make up the run up to each epoch's end (0: none yet).
-    pub ends: Vec<usize>,
-    /// Epochs shown (0..=ends.len()).
-    pub shown: usize,
-}
-
-impl Replay {
-    pub fn new(settings: Preset, events: Vec<Event>) -> Replay {
-        // An epoch ends after its epoch event and what follows it before the
-        // next step (its data view, an early stop, the summary).
-        let mut ends = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            if matches!(e, Event::Epoch(_)) {
-                let mut end = i + 1;
-                while end < events.len() && !matches!(events[end], Event::Step(_) | Event::Epoch(_) | Event::Stats(_)) {
-                    end += 1;
-                }
-                ends.push(end);
-            }
-        }
-        let shown = ends.len();
-        Replay { events, settings, ends, shown }
-    }
-
-    /// The run as it stood after `shown` epochs (everything at the last).
-    pub fn run(&self) -> Run {
-        let n = if self.shown >= self.ends.len() {
-            usize::MAX
-        } else if self.shown == 0 {
-            self.first_epoch()
-        } else {
-            self.ends[self.shown - 1]
-        };
-        Run::from_events(self.settings.clone(), &self.events, n)
-    }
-
-    /// Events before the first epoch ends.
-    fn first_epoch(&self) -> usize {
-        self.events.iter().position(|e| matches!(e, Event::Epoch(_))).unwrap_or(self.events.len())
-    }
 }
 
 /// A preset as the picker lists it.
@@ -248,24 +187,6 @@ impl App {
             notice: None,
             mode: Mode::Live,
         }
-    }
-
-    /// The dashboard on a run trained elsewhere (fed by a follower).
-    pub fn watching(run: Run, bridge: bool) -> App {
-        let mut app = App::new(run.settings.clone());
-        app.run = run;
-        app.show_data = false;
-        app.mode = Mode::Watch { bridge, paused: false };
-        app
-    }
-
-    /// The dashboard replaying a recorded run, at its end.
-    pub fn replaying(settings: Preset, events: Vec<Event>) -> App {
-        let replay = Replay::new(settings.clone(), events);
-        let mut app = App::new(settings);
-        app.run = replay.run();
-        app.mode = Mode::Replay(Box::new(replay));
-        app
     }
 
     /// No run yet: the picker over `presets` is open, `preset` shown behind it.
@@ -481,92 +402,7 @@ impl App {
         }
     }
 
-    /// Keys that only look (help, zoom, axes) work the same in every mode.
-    fn on_view_action(&mut self, action: Action) -> Option<Option<Effect>> {
-        match action {
-            Action::Quit
-            | Action::ToggleHelp
-            | Action::ToggleLogScale
-            | Action::ToggleWindow
-            | Action::ToggleDataView
-            | Action::Zoom(_)
-            | Action::ZoomNext
-            | Action::LayerNext
-            | Action::LayerPrev => Some(self.on_action(action)),
-            Action::Checklist => {
-                self.remedy = Some(RemedyList { remedies: Vec::new(), selected: 0 });
-                self.zoom = Some(PANELS.len() as u8);
-                Some(None)
-            }
-            _ => None,
-        }
-    }
-
-    /// A run trained elsewhere: the bridge's keys, if it listens; the rest
-    /// say what they cannot do.
-    fn on_watch_action(&mut self, action: Action) -> Option<Effect> {
-        use crate::ingest::BridgeCommand as B;
-        if let Some(effect) = self.on_view_action(action) {
-            return effect;
-        }
-        let Mode::Watch { bridge, paused } = &mut self.mode else { return None };
-        let command = match action {
-            Action::LrUp => Some(B::ScaleLr { factor: 2.0 }),
-            Action::LrDown => Some(B::ScaleLr { factor: 0.5 }),
-            Action::TogglePause => {
-                *paused = !*paused;
-                Some(if *paused { B::Pause } else { B::Resume })
-            }
-            Action::SaveCheckpoint => Some(B::Save),
-            Action::StopExternal => Some(B::Stop),
-            _ => None,
-        };
-        match (command, *bridge) {
-            (Some(c), true) => {
-                self.notice = Some(format!("sent to the training loop: {}", bridge_label(&c)));
-                Some(Effect::Bridge(c))
-            }
-            (Some(_), false) => {
-                self.notice = Some(
-                    "not available for this run: live control needs a loop logging through the fitcheck bridge \
-                     (integrations/python/fitcheck_bridge.py)"
-                        .into(),
-                );
-                None
-            }
-            (None, _) => {
-                self.notice = Some("not available for this run: it trains elsewhere".into());
-                None
-            }
-        }
-    }
-
-    /// A recorded run: ←/→ move the time cursor by epoch, Home/End jump.
-    fn on_replay_action(&mut self, action: Action) -> Option<Effect> {
-        if let Some(effect) = self.on_view_action(action) {
-            return effect;
-        }
-        let Mode::Replay(replay) = &mut self.mode else { return None };
-        let last = replay.ends.len();
-        let shown = match action {
-            Action::EpochBack => replay.shown.saturating_sub(1),
-            Action::EpochForward => (replay.shown + 1).min(last),
-            Action::FirstEpoch => 0,
-            Action::LastEpoch => last,
-            _ => {
-                self.notice = Some("a recorded run: ←/→ move by epoch, Home/End jump; nothing trains".into());
-                return None;
-            }
-        };
-        if shown != replay.shown {
-            replay.shown = shown;
-            self.run = replay.run();
-            self.notice = None;
-        }
-        None
-    }
-
-    fn on_action(&mut self, action: Action) -> Option<Effect> {
+    pub(super) fn on_action(&mut self, action: Action) -> Option<Effect> {
         let state = &self.run.state;
         let live = state.takes_commands();
         let idle = *state == RunState::Idle;
@@ -702,18 +538,6 @@ impl App {
             Action::SaveCheckpoint if live => Some(Effect::Send(Command::SaveCheckpoint)),
             _ => None,
         }
-    }
-}
-
-/// What a bridge command does, in words.
-fn bridge_label(c: &crate::ingest::BridgeCommand) -> String {
-    use crate::ingest::BridgeCommand as B;
-    match c {
-        B::ScaleLr { factor } => format!("learning rate ×{factor}"),
-        B::Pause => "pause".into(),
-        B::Resume => "resume".into(),
-        B::Stop => "stop".into(),
-        B::Save => "save a checkpoint".into(),
     }
 }
 
@@ -1013,5 +837,25 @@ pub(crate) mod tests {
         let mut tb = App::watching(Run::external("tb"), false);
         assert_eq!(tb.update(key('+')), None);
         assert!(tb.notice.as_deref().is_some_and(|n| n.contains("bridge")));
+    }
+
+    #[test]
+    fn after_the_end_keys_still_reach_the_trainer_and_space_trains_more() {
+        let mut app = live();
+        app.update(epoch_event(1, 0.9, 0.88, 0.4));
+        app.update(Msg::Trainer(Event::Summary(crate::train::Summary {
+            epochs: 1,
+            best_epoch: 1,
+            best_val_acc: 0.88,
+            test_acc: Some(0.87),
+            test_loss: Some(0.4),
+            stopped: crate::train::Stopped::Completed,
+        })));
+        assert_eq!(app.update(key('s')), Some(Effect::Send(Command::SaveCheckpoint)), "the final model can be saved");
+        assert!(matches!(app.update(key(' ')), Some(Effect::Send(Command::Continue { epochs: 10 }))));
+        assert_eq!(app.update(key('d')), Some(Effect::Send(Command::Set(Setting::Dropout(0.1)))));
+        let Some(Effect::Restart(p)) = app.update(key('R')) else { panic!("R restarts") };
+        assert_ne!(p.seed, app.run.settings.seed, "another start");
+        assert_eq!(p.lr, app.run.settings.lr, "the same settings");
     }
 }

@@ -182,6 +182,7 @@ pub const BINDINGS: &[Binding] = &[
         "r",
         "restart",
     ),
+    main(Char('R'), "R", "restart from another seed: earlier runs stay, their spread shaded", Action::RestartNewSeed),
     foot(
         main(Char('{'), "{", "slower: fewer training steps a second, to watch a run unfold", Action::Slower),
         "{/}",

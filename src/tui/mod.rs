@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod modes;
 pub mod panels;
 pub mod terminal;
 pub mod ui;

@@ -91,12 +91,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let gaps = pts(|e| e.val_loss - e.train_loss_eval);
     // With label noise: the share of wrong labels the net reproduces (0..1),
     // the ground truth of memorizing.
-    let memorized: Vec<(f64, f64)> = app
-        .run
-        .epochs
-        .iter()
-        .filter_map(|e| e.noise_memorized.map(|m| (e.epoch as f64, m as f64)))
-        .collect();
+    let memorized: Vec<(f64, f64)> =
+        app.run.epochs.iter().filter_map(|e| e.noise_memorized.map(|m| (e.epoch as f64, m as f64))).collect();
     let all = with.iter().chain(&without).chain(&gaps).chain(&memorized).map(|p| p.1);
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (lo, hi) = (lo.min(0.0), hi.max(lo + 1e-3) * 1.05);
