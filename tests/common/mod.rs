@@ -79,6 +79,9 @@ impl Run {
 pub fn run(name: &str, sets: &[&str]) -> Run {
     use fitcheck::train::{Event, Trainer, load_data, spawn};
     let p = preset(name, sets);
+    // A preset that starts from saved weights trains them first when they
+    // are missing (a clean clone has no checkpoints/), as `run` does.
+    fitcheck::train::ensure_init_weights(&p).unwrap();
     let data = if p.dataset == fitcheck::data::DatasetSpec::Mnist { mnist() } else { load_data(&p).unwrap() };
     let data = match &p.classes {
         Some(classes) => data.keep_classes(classes).unwrap(),
