@@ -142,7 +142,7 @@ impl Preset {
     /// Parses preset text; `origin` names it in errors. Does not validate ranges.
     pub fn parse(text: &str, origin: &str) -> Result<Preset, PresetError> {
         ron_options().from_str::<Preset>(text).map_err(|e| {
-            let (line, col) = (e.position.line, e.position.col);
+            let (line, col) = (e.span.start.line, e.span.start.col);
             let field = match &e.code {
                 ron::Error::NoSuchStructField { .. } | ron::Error::MissingStructField { .. } => None,
                 _ => field_at_line(text, line),

@@ -37,9 +37,9 @@ fn each_invalid_fixture_fails_with_its_own_message() {
             "too-many-samples.ron",
             "6:5: field `train_size`: train_size 70000 is more than the 50000 samples left after val_size 10000",
         ),
-        ("unknown-activation.ron", "13:22: field `activation`: Unexpected variant named `Swish` in enum `Activation`"),
-        ("unknown-field.ron", "24:11: Unexpected field named `colour` in `Preset`"),
-        ("wrong-type.ron", "18:9: field `lr`: Expected float"),
+        ("unknown-activation.ron", "13:17: field `activation`: Unexpected variant named `Swish` in enum `Activation`"),
+        ("unknown-field.ron", "24:5: Unexpected field named `colour` in `Preset`"),
+        ("wrong-type.ron", "18:8: field `lr`: Expected float"),
         ("zero-batch.ron", "19:5: field `batch_size`: must be at least 1"),
         ("zero-width.ron", "11:5: field `hidden`: hidden layer 2 has width 0"),
     ];
