@@ -159,6 +159,13 @@ fn follow_loop(mut follower: Follower, first: ingest::Update, tx: &Sender<Event>
         for w in update.warnings.drain(..) {
             let _ = warnings.try_send(w);
         }
+        // Weight histograms feed the Weights panel, the latest per tag.
+        if !update.histograms.is_empty()
+            && let Some(stats) = external::stats_event(&follower.run().histograms)
+            && tx.send(stats).is_err()
+        {
+            return;
+        }
         let epochs = if update.reset { follower.run().epochs.clone() } else { std::mem::take(&mut update.epochs) };
         for e in &epochs {
             first_wall = first_wall.or(e.wall_time);

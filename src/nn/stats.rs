@@ -92,6 +92,10 @@ pub struct LayerStats {
     /// Mean and standard deviation of the layer's outputs over the probe.
     pub act_mean: f32,
     pub act_std: f32,
+    /// What the layer is called where it has a name of its own (a run
+    /// trained elsewhere: its histogram's tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 fn norm(values: impl Iterator<Item = f32>) -> f32 {
@@ -146,6 +150,7 @@ pub fn layer_stats(
                 saturated_fraction,
                 act_mean,
                 act_std,
+                name: None,
             }
         })
         .collect()
@@ -195,6 +200,7 @@ pub fn conv_layer_stats(
                 saturated_fraction,
                 act_mean,
                 act_std,
+                name: None,
             }
         })
         .collect()

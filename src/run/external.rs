@@ -5,8 +5,10 @@
 //! in eval mode, layer statistics, the settings) is marked unknown: the
 //! checklist says "not available for this run" rather than guess.
 
-use crate::ingest::{ExternalEpoch, ExternalRun};
+use crate::ingest::{ExternalEpoch, ExternalRun, TagHistogram};
+use crate::nn::stats::{HIST_BINS, Histogram, LayerKind, LayerStats};
 use crate::preset::Preset;
+use crate::train::StatsReport;
 use crate::train::{EpochMetrics, Event, RunInfo, Stopped, Summary};
 
 /// The `start` event of an external run.
@@ -96,5 +98,92 @@ pub fn summary(run: &crate::run::Run) -> Summary {
         test_acc: None,
         test_loss: None,
         stopped: Stopped::Completed,
+    }
+}
+
+/// A TensorBoard histogram in the Weights panel's form: its buckets
+/// re-binned into `HIST_BINS` equal bins over `[min, max]` (each bucket's
+/// count goes to the bin of its centre), the norm from the sum of squares
+/// when the writer logged it. What a histogram cannot tell (gradients,
+/// update ratios, activations) is NaN: shown as "–".
+pub fn layer_of(h: &TagHistogram) -> LayerStats {
+    let (lo, hi) = (h.min as f32, h.max as f32);
+    let mut counts = vec![0u32; HIST_BINS];
+    let width = (h.max - h.min).max(f64::MIN_POSITIVE);
+    for (i, (&limit, &count)) in h.bucket_limits.iter().zip(&h.bucket_counts).enumerate() {
+        let left = if i == 0 { h.min } else { h.bucket_limits[i - 1] };
+        let centre = (left.max(h.min) + limit.min(h.max)) / 2.0;
+        if !centre.is_finite() || count <= 0.0 {
+            continue;
+        }
+        let bin = (((centre - h.min) / width) * HIST_BINS as f64).clamp(0.0, (HIST_BINS - 1) as f64) as usize;
+        counts[bin] = counts[bin].saturating_add(count.round().min(u32::MAX as f64) as u32);
+    }
+    let nan = f32::NAN;
+    LayerStats {
+        kind: LayerKind::Dense,
+        fan_in: 0,
+        fan_out: 0,
+        weights: Histogram { lo, hi, counts },
+        weight_norm: h.sum_squares.map_or(nan, |s| s.sqrt() as f32),
+        unit_norms: Histogram { lo: 0.0, hi: 0.0, counts: vec![0; HIST_BINS] },
+        grad_norm: nan,
+        update_ratio: nan,
+        dead_fraction: None,
+        saturated_fraction: None,
+        act_mean: nan,
+        act_std: nan,
+        name: Some(h.tag.clone()),
+    }
+}
+
+/// The latest histogram of every tag, as one statistics event (tags in
+/// name order), or `None` without histograms.
+pub fn stats_event(histograms: &[TagHistogram]) -> Option<Event> {
+    let mut latest: Vec<&TagHistogram> = Vec::new();
+    for h in histograms {
+        match latest.iter_mut().find(|l| l.tag == h.tag) {
+            Some(l) if l.step <= h.step => *l = h,
+            Some(_) => {}
+            None => latest.push(h),
+        }
+    }
+    latest.sort_by(|a, b| a.tag.cmp(&b.tag));
+    let step = latest.iter().map(|h| h.step).max()?;
+    Some(Event::Stats(StatsReport { step, layers: latest.into_iter().map(layer_of).collect() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(tag: &str, step: u64) -> TagHistogram {
+        TagHistogram {
+            tag: tag.into(),
+            step,
+            wall_time: 0.0,
+            min: -1.0,
+            max: 1.0,
+            num: 10.0,
+            sum: Some(0.0),
+            sum_squares: Some(4.0),
+            bucket_limits: vec![-0.5, 0.0, 0.5, f64::MAX],
+            bucket_counts: vec![1.0, 4.0, 4.0, 1.0],
+        }
+    }
+
+    #[test]
+    fn tensorboard_histograms_become_the_weights_panel_rows() {
+        let Some(Event::Stats(r)) = stats_event(&[hist("fc2", 3), hist("fc1", 1), hist("fc1", 5)]) else {
+            panic!("a stats event")
+        };
+        assert_eq!(r.step, 5);
+        let names: Vec<_> = r.layers.iter().map(|l| l.name.clone().unwrap()).collect();
+        assert_eq!(names, ["fc1", "fc2"]);
+        let l = &r.layers[0];
+        assert_eq!(l.weights.total(), 10, "every count lands in a bin");
+        assert_eq!(l.weight_norm, 2.0);
+        assert!(l.grad_norm.is_nan(), "a histogram has no gradients");
+        assert!(stats_event(&[]).is_none());
     }
 }

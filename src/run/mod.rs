@@ -283,20 +283,25 @@ impl Run {
                     g.push(x, l.grad_norm as f64);
                 }
                 self.stats = Some(report.clone());
-                // The checklist reads the dense layers (the filters have their own panel rows).
-                self.layers = report
-                    .layers
-                    .iter()
-                    .filter(|l| l.kind == crate::nn::stats::LayerKind::Dense)
-                    .map(|l| LayerPoint {
-                        units: l.fan_out,
-                        grad_norm: l.grad_norm,
-                        weight_norm: l.weight_norm,
-                        update_ratio: l.update_ratio,
-                        dead_fraction: l.dead_fraction,
-                        saturated_fraction: l.saturated_fraction,
-                    })
-                    .collect();
+                // The checklist reads the dense layers (the filters have their
+                // own panel rows); an external run's histograms are not evidence.
+                self.layers = if self.external {
+                    Vec::new()
+                } else {
+                    report
+                        .layers
+                        .iter()
+                        .filter(|l| l.kind == crate::nn::stats::LayerKind::Dense)
+                        .map(|l| LayerPoint {
+                            units: l.fan_out,
+                            grad_norm: l.grad_norm,
+                            weight_norm: l.weight_norm,
+                            update_ratio: l.update_ratio,
+                            dead_fraction: l.dead_fraction,
+                            saturated_fraction: l.saturated_fraction,
+                        })
+                        .collect()
+                };
                 if self.ratio_logs.len() != self.layers.len() {
                     // A new architecture: its ratios start over.
                     self.ratio_logs = vec![(0.0, 0); self.layers.len()];

@@ -59,11 +59,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         parts.extend([
             Part { span: Span::raw(format!("epoch {}/{}", app.run.epoch, app.run.total_epochs)), drop: None },
             Part { span: Span::raw(format!("step {}", app.run.step)), drop: Some(2) },
-            Part { span: Span::raw(format!("{} samples/s", si(app.run.samples_per_s))), drop: Some(3) },
         ]);
+        // A run trained elsewhere has no throughput of ours to show.
+        if !app.run.external {
+            parts.push(Part { span: Span::raw(format!("{} samples/s", si(app.run.samples_per_s))), drop: Some(3) });
+        }
     }
-    parts
-        .push(Part { span: Span::styled(app.run.state.label(), Style::default().fg(status_color).bold()), drop: None });
+    // A followed run is watched, not trained here; a replay is recorded.
+    let state = match (&app.mode, app.run.external) {
+        (crate::tui::app::Mode::Replay(_), _) => "⏵ replay",
+        (_, true) => "◉ watching",
+        _ => app.run.state.label(),
+    };
+    parts.push(Part { span: Span::styled(state, Style::default().fg(status_color).bold()), drop: None });
     let sep = || Span::raw(" · ").dark_gray();
     let line_of = |parts: &[Part]| {
         let mut spans = Vec::new();

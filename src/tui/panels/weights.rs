@@ -29,13 +29,18 @@ fn histogram(title: &str, h: &Histogram, area: Rect, buf: &mut Buffer) {
     Line::from(format!("{:.3} … {:.3}", h.lo, h.hi)).dark_gray().render(range, buf);
 }
 
+/// A measured number, or a dash where the source does not have it.
+fn shown(x: f32, fmt: impl Fn(f32) -> String) -> String {
+    if x.is_finite() { fmt(x) } else { "–".into() }
+}
+
 const LAYER_COLORS: [Color; 6] = [Color::Red, Color::Yellow, Color::Green, Color::Cyan, Color::Blue, Color::Magenta];
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(Line::from(format!("{}  [ ] layer", Panel::Weights.title())).bold());
     let Some(stats) = &app.run.stats else {
         let text = if app.run.external {
-            "not available for this run: its log has no layer statistics"
+            "not available for this run: its log has no weight histograms"
         } else {
             "layer statistics arrive after the first steps…"
         };
@@ -51,14 +56,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [hists, table] = Layout::vertical([Constraint::Min(3), Constraint::Length(table_rows)]).areas(left);
     let [h1, h2] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(hists);
     let convs = stats.layers.iter().filter(|s| s.kind == LayerKind::Conv).count();
-    let name = if sel.kind == LayerKind::Conv {
+    let name = if let Some(tag) = &sel.name {
+        tag.clone()
+    } else if sel.kind == LayerKind::Conv {
         format!("conv {}, filters", l + 1)
     } else if l + 1 == stats.layers.len() {
         "output".to_string()
     } else {
         format!("hidden {}", l + 1 - convs)
     };
-    histogram(&format!("layer {l} ({name}, {}→{}) weights", sel.fan_in, sel.fan_out), &sel.weights, h1, buf);
+    let shape = if sel.fan_in > 0 { format!(", {}→{}", sel.fan_in, sel.fan_out) } else { String::new() };
+    histogram(&format!("layer {l} ({name}{shape}) weights"), &sel.weights, h1, buf);
     histogram("per-unit |w| norms", &sel.unit_norms, h2.inner(ratatui::layout::Margin::new(1, 0)), buf);
     // The activations' spread is the first column to go on a narrow panel.
     let with_act = table.width >= 51;
@@ -78,8 +86,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let color = LAYER_COLORS[i % LAYER_COLORS.len()];
         lines.push(Line::from(vec![
             Span::styled(format!("{mark}{i:<4}"), Style::default().fg(color)),
-            Span::raw(format!("{:>6.1} {:>7.1e} {:>7.1e} {units}", s.weight_norm, s.grad_norm, s.update_ratio)),
-            Span::raw(if with_act { format!(" {:>5.2}±{:<5.2}", s.act_mean, s.act_std) } else { String::new() }),
+            Span::raw(format!(
+                "{:>6} {:>7} {:>7} {units}",
+                shown(s.weight_norm, |x| format!("{x:.1}")),
+                shown(s.grad_norm, |x| format!("{x:.1e}")),
+                shown(s.update_ratio, |x| format!("{x:.1e}"))
+            )),
+            Span::raw(if !with_act {
+                String::new()
+            } else if s.act_mean.is_finite() {
+                format!(" {:>5.2}±{:<5.2}", s.act_mean, s.act_std)
+            } else {
+                "   –".into()
+            }),
         ]));
     }
     Paragraph::new(lines).render(table, buf);
