@@ -65,20 +65,15 @@ pub fn run_until<T>(
             }
         };
         let verdict = run.apply(&event);
+        session.record(&event, verdict.as_ref(), run.diagnosis());
         match &event {
             Event::Summary(s) => {
                 summary = Some(s.clone());
-                let line = SummaryLine { event: &event, diagnosis: run.diagnosis() };
-                session.record_line(&event, &line);
-                write_line(out, &line)?;
+                write_line(out, &SummaryLine { event: &event, diagnosis: run.diagnosis() })?;
                 break;
             }
             Event::Failed { message } => failure = Some(message.clone()),
             _ => {}
-        }
-        session.record(&event);
-        if let Some(v) = &verdict {
-            session.record(v);
         }
         // Step metrics, layer statistics, measurements and verdicts only go to the run log.
         if !matches!(

@@ -245,7 +245,7 @@ fn restore_terminal() {
 /// runs stay after their end, as the dashboard's do).
 fn session(metrics: Option<&Path>, interactive: bool) -> Result<Session, Failure> {
     let log = match metrics {
-        Some(path) => Some((RunLog::open_named(path).map_err(|e| Failure::bad_input(e.to_string()))?, path)),
+        Some(path) => Some(RunLog::open_named(path).map_err(|e| Failure::bad_input(e.to_string()))?),
         None => None,
     };
     Ok(if interactive { Session::interactive(log) } else { Session::new(log) })

@@ -5,13 +5,14 @@
 //! stopped one drains into the log in the background of later calls.
 //! Both front ends (the dashboard and the headless runner) use it.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, never};
 
 use crate::data::{DatasetSpec, TrainTest};
+use crate::diagnose::Diagnosis;
+use crate::headless::SummaryLine;
 use crate::preset::Preset;
 use crate::train::log::RunLog;
 use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data, spawn, spawn_with};
@@ -36,15 +37,6 @@ impl DataCache {
     }
 }
 
-/// Where the run log stands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LogStatus {
-    None,
-    Writing(String),
-    /// Writing failed (a full disk): logging stopped; the run goes on.
-    Failed(String),
-}
-
 pub struct Session {
     cache: Arc<Mutex<DataCache>>,
     current: Option<TrainerHandle>,
@@ -52,7 +44,6 @@ pub struct Session {
     /// go to the log.
     retiring: Vec<TrainerHandle>,
     log: Option<RunLog>,
-    log_path: Option<String>,
     log_error: Option<String>,
     runs: usize,
     /// Runs stay after their end, for more epochs (the dashboard).
@@ -61,17 +52,12 @@ pub struct Session {
 
 impl Session {
     /// A session writing its run log to `log` (already opened), if any.
-    pub fn new(log: Option<(RunLog, &Path)>) -> Session {
-        let (log, log_path) = match log {
-            Some((l, p)) => (Some(l), Some(p.display().to_string())),
-            None => (None, None),
-        };
+    pub fn new(log: Option<RunLog>) -> Session {
         Session {
             cache: Arc::default(),
             current: None,
             retiring: Vec::new(),
             log,
-            log_path,
             log_error: None,
             runs: 0,
             interactive: false,
@@ -80,7 +66,7 @@ impl Session {
 
     /// A session whose runs stay after their end, taking more epochs,
     /// settings and checkpoints until stopped (the dashboard's).
-    pub fn interactive(log: Option<(RunLog, &Path)>) -> Session {
+    pub fn interactive(log: Option<RunLog>) -> Session {
         Session { interactive: true, ..Session::new(log) }
     }
 
@@ -148,27 +134,29 @@ impl Session {
     }
 
     /// Writes one event of the current run (and what stopped runs left) to
-    /// the log. A write error stops logging; the run goes on.
-    pub fn record(&mut self, event: &Event) {
+    /// the log, with the `verdict` line the run model returned for it, if
+    /// any; the summary carries `diagnosis` beside its fields, as the
+    /// headless summary line does, and stays the last line. A write error
+    /// stops logging; the run goes on.
+    pub fn record(&mut self, event: &Event, verdict: Option<&Event>, diagnosis: &Diagnosis) {
         self.drain_retiring();
-        self.write(event);
+        match event {
+            Event::Summary(_) => {
+                verdict.inspect(|v| self.write(*v));
+                self.write(&SummaryLine { event, diagnosis });
+            }
+            _ => {
+                self.write(event);
+                verdict.inspect(|v| self.write(*v));
+            }
+        }
     }
 
-    /// Writes `event` to the log as `line` (the summary with its diagnosis).
-    pub fn record_line(&mut self, event: &Event, line: &impl serde::Serialize) {
-        self.drain_retiring();
-        self.write_as(event, line);
-    }
-
-    fn write(&mut self, event: &Event) {
-        self.write_as(event, event);
-    }
-
-    fn write_as(&mut self, _event: &Event, line: &impl serde::Serialize) {
+    fn write(&mut self, line: &impl serde::Serialize) {
         let Some(log) = self.log.as_mut() else { return };
         // Whole lines only; a failed write stops logging (the run goes on)
         // and the log itself says so on stderr when it is dropped.
-        if let Some(failure) = log.append_line(line) {
+        if let Some(failure) = log.append(line) {
             self.log_error = Some(failure.to_string());
         }
     }
@@ -176,15 +164,6 @@ impl Session {
     /// Why logging stopped, if it did.
     pub fn log_failure(&self) -> Option<&str> {
         self.log_error.as_deref()
-    }
-
-    /// The run log's state, for the screen.
-    pub fn log_status(&self) -> LogStatus {
-        match (&self.log_error, &self.log_path) {
-            (Some(e), _) => LogStatus::Failed(e.clone()),
-            (None, Some(p)) if self.log.is_some() => LogStatus::Writing(p.clone()),
-            _ => LogStatus::None,
-        }
     }
 
     /// Asks the current run to stop and moves it aside, without waiting.

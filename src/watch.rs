@@ -57,23 +57,18 @@ pub fn load(path: &Path, maps: &TagMap) -> Result<Source, WatchError> {
     }
 }
 
-impl Source {
-    /// The events of the run, start first.
-    pub fn events(&self) -> Vec<Event> {
-        match self {
-            Source::Recorded { events, .. } => events.clone(),
-            Source::External(run) => external::events(run),
-        }
-    }
+/// The settings a recorded run started with (its `start` line carries
+/// them), or placeholders named after the file.
+pub fn recorded_settings(path: &Path, events: &[Event]) -> crate::preset::Preset {
+    let name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    replay::settings_of(events, &external::placeholder_settings(&name))
+}
 
+impl Source {
     /// The run model, fed every event.
     pub fn run(&self) -> Run {
         match self {
-            Source::Recorded { path, events } => {
-                let name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-                let settings = replay::settings_of(events, &external::placeholder_settings(&name));
-                Run::from_events(settings, events, usize::MAX)
-            }
+            Source::Recorded { path, events } => Run::from_events(recorded_settings(path, events), events, usize::MAX),
             Source::External(run) => {
                 let mut model = Run::external(&run.name);
                 for e in external::events(run) {
@@ -146,10 +141,7 @@ pub fn follow(path: &Path, maps: TagMap) -> Result<Following, WatchError> {
 fn follow_loop(mut follower: Follower, first: ingest::Update, tx: &Sender<Event>, warnings: &Sender<String>) {
     let run = follower.run().clone();
     let start = external::start_event(&run);
-    let spe = match &start {
-        Event::Start(info) => info.steps_per_epoch,
-        _ => 1,
-    };
+    let spe = external::steps_per_epoch(&run);
     let mut first_wall = run.epochs.iter().find_map(|e| e.wall_time);
     if tx.send(start).is_err() {
         return;

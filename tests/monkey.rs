@@ -4,11 +4,10 @@
 //! highlight on a remedy, a zoom on a panel, a pace in the table). Also in
 //! watch and replay modes, which take the keys differently.
 
-use std::path::Path;
+mod common;
 
-use fitcheck::preset::{self, Preset};
+use fitcheck::preset::Preset;
 use fitcheck::run::Run;
-use fitcheck::run::replay::{read_log, settings_of};
 use fitcheck::train::Event;
 use fitcheck::tui::app::{App, Msg, PACES, PANELS};
 use fitcheck::tui::ui;
@@ -17,13 +16,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/runs/mnist-overfit-tui.jsonl");
-
 fn fixture() -> (Preset, Vec<Event>) {
-    let runs = read_log(Path::new(FIXTURE)).expect("the recorded run reads");
-    let fallback = Preset::load(&preset::resolve("mnist-overfit").expect("shipped")).expect("it loads");
-    let events = runs.into_iter().next().expect("one run");
-    (settings_of(&events, &fallback), events)
+    common::recorded_run()
 }
 
 /// Every key the dashboard knows, and some it does not.

@@ -14,10 +14,9 @@
 //! The fixture is fixed, so the screens are deterministic (its samples/s
 //! and elapsed times were recorded once); nothing needs filtering.
 
-use std::path::Path;
+mod common;
 
-use fitcheck::preset::{self, Preset};
-use fitcheck::run::replay::{read_log, settings_of};
+use fitcheck::preset::Preset;
 use fitcheck::train::Event;
 use fitcheck::tui::app::{App, Msg, PresetEntry};
 use fitcheck::tui::ui;
@@ -25,14 +24,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/runs/mnist-overfit-tui.jsonl");
-
 fn fixture() -> (Preset, Vec<Event>) {
-    let runs = read_log(Path::new(FIXTURE)).expect("the recorded run reads");
-    assert_eq!(runs.len(), 1, "one run, no restart");
-    let fallback = Preset::load(&preset::resolve("mnist-overfit").expect("shipped")).expect("it loads");
-    let events = runs.into_iter().next().expect("checked");
-    (settings_of(&events, &fallback), events)
+    common::recorded_run()
 }
 
 /// The dashboard after the recorded events up to (not including) the first

@@ -11,16 +11,19 @@ use crate::preset::Preset;
 use crate::train::StatsReport;
 use crate::train::{EpochMetrics, Event, RunInfo, Stopped, Summary};
 
-/// The `start` event of an external run.
-pub fn start_event(run: &ExternalRun) -> Event {
-    let epochs = run.epochs.len();
-    // Steps per epoch from the writer's steps, when it logs them.
-    let steps_per_epoch = run
-        .epochs
+/// Steps per epoch from the writer's steps, when it logs them (else 1).
+pub fn steps_per_epoch(run: &ExternalRun) -> u64 {
+    run.epochs
         .iter()
         .rev()
         .find_map(|e| e.step.map(|s| (e.epoch, s)))
-        .map_or(1, |(epoch, step)| (step / epoch.max(1) as u64).max(1));
+        .map_or(1, |(epoch, step)| (step / epoch.max(1) as u64).max(1))
+}
+
+/// The `start` event of an external run.
+pub fn start_event(run: &ExternalRun) -> Event {
+    let epochs = run.epochs.len();
+    let steps_per_epoch = steps_per_epoch(run);
     Event::Start(RunInfo {
         preset: run.name.clone(),
         dataset: format!("{} ({})", run.format, run.source.display()),
@@ -70,10 +73,7 @@ pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f
 /// Every event of an external run, start first.
 pub fn events(run: &ExternalRun) -> Vec<Event> {
     let start = start_event(run);
-    let spe = match &start {
-        Event::Start(info) => info.steps_per_epoch,
-        _ => 1,
-    };
+    let spe = steps_per_epoch(run);
     let first_wall = run.epochs.iter().find_map(|e| e.wall_time);
     std::iter::once(start).chain(run.epochs.iter().map(|e| epoch_event(e, spe, first_wall))).collect()
 }

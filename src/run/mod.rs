@@ -20,7 +20,6 @@ use crate::diagnose::{
 };
 use crate::history::Series;
 use crate::preset::{Augment, Preset};
-use crate::settings::Setting;
 use crate::train::preflight::Preflight;
 use crate::train::probe::{ProbeFit, ProbeResult};
 use crate::train::{Change, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
@@ -465,16 +464,6 @@ impl Run {
             preflight: preflight.as_ref(),
             probes: &probes,
         })
-    }
-
-    /// The last change of `key`, if any.
-    pub fn last_change(&self) -> Option<&Change> {
-        self.changes.last()
-    }
-
-    /// The value of a setting now.
-    pub fn setting(&self, key: crate::settings::SettingKey) -> Setting {
-        key.read(&self.settings)
     }
 }
 

@@ -30,8 +30,8 @@ pub const GOOD_SNAPSHOT_STEPS: u64 = 100;
 pub const MAX_ROLLBACKS: usize = 6;
 
 pub(super) struct Guard {
-    /// Known-good weights, the step they are from, and the hidden widths
-    /// they have (a rollback may undo a structural edit).
+    /// Known-good weights and the step they are from (taken before a
+    /// structural edit too, so a rollback may undo it).
     good: Option<(Network, u64)>,
     smoothed: Option<f32>,
     best_smoothed: f32,

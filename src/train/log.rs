@@ -14,8 +14,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::Event;
-
 /// Why the log stopped: the error and how many lines it holds.
 #[derive(Debug)]
 pub struct LogFailure {
@@ -75,23 +73,15 @@ impl RunLog {
         RunLog::open(path).map_err(|source| OpenError { path: path.to_path_buf(), source })
     }
 
-    /// Appends `event` as one line. Returns the failure the first time a
-    /// write fails (show it to the user); after that, and otherwise, `None`.
-    pub fn append(&mut self, event: &Event) -> Option<&LogFailure> {
-        if self.write(event) {
+    /// Appends one line (an event, or the summary with its diagnosis).
+    /// Returns the failure the first time a write fails (show it to the
+    /// user); after that, and otherwise, `None`.
+    pub fn append(&mut self, line: &impl serde::Serialize) -> Option<&LogFailure> {
+        if self.write(line) {
             self.reported = true;
             return self.failure.as_ref();
         }
         None
-    }
-
-    /// Appends `event`; never fails the run. Kept for the callers that
-    /// propagate errors with `?`: it is always `Ok`, a write error is kept
-    /// for [`RunLog::take_failure`] (and the drop's message) and logging
-    /// stops.
-    pub fn record(&mut self, event: &Event) -> io::Result<()> {
-        self.write(event);
-        Ok(())
     }
 
     /// The failure, once, if [`RunLog::append`] has not handed it out.
@@ -101,16 +91,6 @@ impl RunLog {
         }
         self.reported = true;
         self.failure.as_ref()
-    }
-
-    /// Appends any serializable line (the summary with its diagnosis) as
-    /// [`RunLog::append`] does.
-    pub fn append_line(&mut self, line: &impl serde::Serialize) -> Option<&LogFailure> {
-        if self.write(line) {
-            self.reported = true;
-            return self.failure.as_ref();
-        }
-        None
     }
 
     /// Writes one line unless logging stopped; true when this write failed.
@@ -168,8 +148,8 @@ impl Drop for RunLog {
 mod tests {
     use super::*;
 
-    fn event(i: usize) -> Event {
-        Event::Paused { step: i as u64 }
+    fn event(i: usize) -> crate::train::Event {
+        crate::train::Event::Paused { step: i as u64 }
     }
 
     #[test]

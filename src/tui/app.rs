@@ -47,6 +47,8 @@ pub enum Effect {
     Restart(Box<Preset>),
     /// Stop this run and start the named preset.
     Start(String),
+    /// The checklist's verdict changed: this line goes to the run log.
+    Verdict(Box<Event>),
     /// A key for a run trained elsewhere, through the bridge's command file.
     Bridge(crate::ingest::BridgeCommand),
     Quit,
@@ -200,12 +202,6 @@ impl App {
         app
     }
 
-    /// The settings on screen: the run's, or the highlighted preset's while
-    /// the picker is open at the start.
-    pub fn preset(&self) -> &Preset {
-        &self.run.settings
-    }
-
     /// The preset the picker highlights, if it is open.
     pub fn highlighted(&self) -> Option<&PresetEntry> {
         self.presets.get(self.picker.as_ref()?.selected)
@@ -270,10 +266,10 @@ impl App {
                     // Confirmed (or overridden by the guard): keys build on it now.
                     self.lr_requested = None;
                 }
-                self.run.apply(&event);
+                let verdict = self.run.apply(&event);
                 let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
                 self.layer = self.layer.min(layers.saturating_sub(1));
-                None
+                verdict.map(|v| Effect::Verdict(Box::new(v)))
             }
             Msg::TrainerGone => {
                 if self.run.state.is_training() {

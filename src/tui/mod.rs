@@ -21,11 +21,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded, never, select, tick};
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-use crate::headless::SummaryLine;
 use crate::preset::{self, Preset, PresetError};
 use crate::run::RunState;
 use crate::session::Session;
-use crate::train::{Event, SetupError};
+use crate::train::SetupError;
 use app::{App, Effect, Msg, PresetEntry};
 
 /// At most this many frames a second.
@@ -77,6 +76,55 @@ fn spawn_input(stop: Arc<AtomicBool>) -> std::io::Result<Receiver<TermEvent>> {
     Ok(rx)
 }
 
+/// The terminal while a dashboard runs: raw mode and the alternate screen
+/// (restored on drop, as on a panic), the input thread and the frame tick.
+struct Screen {
+    guard: terminal::TerminalGuard,
+    stop_input: Arc<AtomicBool>,
+    input: Receiver<TermEvent>,
+    ticks: Receiver<std::time::Instant>,
+}
+
+impl Screen {
+    fn open() -> Result<Screen, TuiError> {
+        let guard = terminal::TerminalGuard::enter().map_err(TuiError::Terminal)?;
+        let stop_input = Arc::new(AtomicBool::new(false));
+        let input = spawn_input(stop_input.clone()).map_err(TuiError::Terminal)?;
+        Ok(Screen { guard, stop_input, input, ticks: tick(FRAME) })
+    }
+
+    fn draw(&mut self, app: &App) -> Result<(), TuiError> {
+        self.guard.terminal.draw(|f| ui::draw(app, f)).map(drop).map_err(TuiError::Terminal)
+    }
+
+    /// What a terminal event does: a key goes to `update`, a resize only
+    /// redraws, a closed input quits. Sets `dirty` when the screen must redraw.
+    fn on_input(
+        app: &mut App,
+        ev: Result<TermEvent, crossbeam_channel::RecvError>,
+        dirty: &mut bool,
+    ) -> Option<Effect> {
+        match ev {
+            Ok(TermEvent::Key(key)) => {
+                *dirty = true;
+                app.update(Msg::Key(key))
+            }
+            Ok(TermEvent::Resize(..)) => {
+                *dirty = true;
+                None
+            }
+            Ok(_) => None,
+            Err(_) => Some(Effect::Quit),
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        self.stop_input.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Every shipped preset for the picker: name, dataset, lesson.
 fn preset_entries() -> Vec<PresetEntry> {
     preset::list()
@@ -125,10 +173,7 @@ pub fn run<T>(
         }
     };
 
-    let mut guard = terminal::TerminalGuard::enter().map_err(TuiError::Terminal)?;
-    let stop_input = Arc::new(AtomicBool::new(false));
-    let input = spawn_input(stop_input.clone()).map_err(TuiError::Terminal)?;
-    let ticks = tick(FRAME);
+    let mut screen = Screen::open()?;
     let mut events = session.events();
     // `dirty`: redraw now (a key, a resize). `stale`: trainer events arrived;
     // redraw at the next tick, so bursts of events cost one frame.
@@ -137,33 +182,20 @@ pub fn run<T>(
     let mut log_noticed = false;
     loop {
         if dirty {
-            guard.terminal.draw(|f| ui::draw(&app, f)).map_err(TuiError::Terminal)?;
+            screen.draw(&app)?;
             dirty = false;
         }
         let effect = select! {
-            recv(input) -> ev => match ev {
-                Ok(TermEvent::Key(key)) => { dirty = true; app.update(Msg::Key(key)) }
-                Ok(TermEvent::Resize(..)) => { dirty = true; None }
-                Ok(_) => None,
-                Err(_) => Some(Effect::Quit),
-            },
+            recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
             recv(events) -> ev => match ev {
                 Ok(event) => {
                     stale = true;
-                    let verdict = app.run.verdicts.len();
                     let effect = app.update(Msg::Trainer(event.clone()));
-                    if let Event::Summary(_) = &event {
-                        let line = SummaryLine { event: &event, diagnosis: app.run.diagnosis() };
-                        session.record_line(&event, &line);
-                    } else {
-                        session.record(&event);
-                    }
-                    if app.run.verdicts.len() > verdict
-                        && let Some(v) = app.run.verdicts.last()
-                    {
-                        let epoch = app.run.epochs.last().map_or(v.epoch, |e| e.epoch);
-                        session.record(&Event::Verdict { epoch, verdict: v.verdict, findings: v.findings.clone() });
-                    }
+                    let verdict = match &effect {
+                        Some(Effect::Verdict(v)) => Some(v.as_ref()),
+                        _ => None,
+                    };
+                    session.record(&event, verdict, app.run.diagnosis());
                     if !log_noticed && let Some(message) = session.log_failure() {
                         log_noticed = true;
                         app.update(Msg::Notice(message.to_string()));
@@ -177,7 +209,7 @@ pub fn run<T>(
                 }
             },
             recv(stop) -> _ => Some(Effect::Quit),
-            recv(ticks) -> _ => {
+            recv(screen.ticks) -> _ => {
                 dirty |= std::mem::take(&mut stale);
                 None
             },
@@ -208,11 +240,10 @@ pub fn run<T>(
                 dirty = true;
             }
             Some(Effect::Quit) => break,
-            Some(Effect::Bridge(_)) | None => {}
+            Some(Effect::Bridge(_) | Effect::Verdict(_)) | None => {}
         }
     }
-    stop_input.store(true, Ordering::Relaxed);
-    drop(guard);
+    drop(screen);
     drop(events);
     session.shutdown(SHUTDOWN_WAIT);
     if let RunState::Failed(message) = &app.run.state {
@@ -240,30 +271,20 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
             let Source::Recorded { events, .. } = crate::watch::load(path, &maps)? else {
                 return Err(TuiError::Failed(format!("{}: not a fitcheck run log", path.display())));
             };
-            let name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-            let fallback = crate::run::external::placeholder_settings(&name);
-            let settings = crate::run::replay::settings_of(&events, &fallback);
+            let settings = crate::watch::recorded_settings(path, &events);
             (App::replaying(settings, events), never(), never(), None)
         }
         Err(e) => return Err(e.into()),
     };
-    let mut guard = terminal::TerminalGuard::enter().map_err(TuiError::Terminal)?;
-    let stop_input = Arc::new(AtomicBool::new(false));
-    let input = spawn_input(stop_input.clone()).map_err(TuiError::Terminal)?;
-    let ticks = tick(FRAME);
+    let mut screen = Screen::open()?;
     let (mut dirty, mut stale) = (true, false);
     loop {
         if dirty {
-            guard.terminal.draw(|f| ui::draw(&app, f)).map_err(TuiError::Terminal)?;
+            screen.draw(&app)?;
             dirty = false;
         }
         let effect = select! {
-            recv(input) -> ev => match ev {
-                Ok(TermEvent::Key(key)) => { dirty = true; app.update(Msg::Key(key)) }
-                Ok(TermEvent::Resize(..)) => { dirty = true; None }
-                Ok(_) => None,
-                Err(_) => Some(Effect::Quit),
-            },
+            recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
             recv(events) -> ev => {
                 stale = true;
                 match ev { Ok(event) => app.update(Msg::Trainer(event)), Err(_) => None }
@@ -274,7 +295,7 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
                 None
             },
             recv(stop) -> _ => Some(Effect::Quit),
-            recv(ticks) -> _ => {
+            recv(screen.ticks) -> _ => {
                 dirty |= std::mem::take(&mut stale);
                 None
             },
@@ -291,7 +312,6 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
             _ => {}
         }
     }
-    stop_input.store(true, Ordering::Relaxed);
-    drop(guard);
+    drop(screen);
     Ok(())
 }

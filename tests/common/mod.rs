@@ -123,3 +123,14 @@ pub fn assert_all_finite(events: &[fitcheck::train::Event]) {
         assert!(!line.contains("null") || diverged, "non-finite number in {head}");
     }
 }
+
+/// The run recorded for the dashboard tests (`tests/fixtures/runs/`): its
+/// settings and every event, as `fitcheck watch` would replay them.
+pub fn recorded_run() -> (Preset, Vec<fitcheck::train::Event>) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/runs/mnist-overfit-tui.jsonl");
+    let runs = fitcheck::run::replay::read_log(std::path::Path::new(path)).expect("the recorded run reads");
+    assert_eq!(runs.len(), 1, "one run, no restart");
+    let fallback = preset("mnist-overfit", &[]);
+    let events = runs.into_iter().next().expect("checked");
+    (fitcheck::run::replay::settings_of(&events, &fallback), events)
+}
