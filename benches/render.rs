@@ -71,6 +71,7 @@ fn long_run() -> App {
                 penalty: 0.0,
                 noise_memorized: None,
                 samples_per_s: 25_000.0,
+                threads: None,
                 elapsed_s: epoch as f64,
             })));
         }

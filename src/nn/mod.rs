@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod conv;
+pub mod governor;
 pub mod init;
 pub mod loss;
 pub mod matmul;

@@ -12,9 +12,11 @@
 //! (`RAYON_NUM_THREADS`) changes the summation order and so the last bits.
 
 use std::ops::Range;
+use std::time::Instant;
 
 use ndarray::{Array2, ArrayViewMut2, s};
 
+use super::governor::{Governor, Mode};
 use super::loss::LossSum;
 use super::matmul;
 use super::network::{Grads, Network, Workspace};
@@ -52,6 +54,7 @@ pub struct StepRunner {
     team: Team,
     batch: usize,
     table: Vec<TensorParts>,
+    governor: Governor,
 }
 
 impl StepRunner {
@@ -74,7 +77,25 @@ impl StepRunner {
                 }
             })
             .collect();
-        StepRunner { replicas, team: Team::new(threads), batch, table: Vec::new() }
+        StepRunner { replicas, team: Team::new(threads), batch, table: Vec::new(), governor: Governor::from_env() }
+    }
+
+    /// Keeps every splittable step on the whole team (no governor): runs
+    /// repeat bit for bit.
+    pub fn fixed_split(mut self) -> StepRunner {
+        self.governor = Governor::new(false);
+        self
+    }
+
+    /// Threads in the step's team.
+    pub fn threads(&self) -> usize {
+        self.team.size()
+    }
+
+    /// Steps that ran split across the team and on the caller alone since
+    /// the last call (steps too small to split count as alone).
+    pub fn take_mode_counts(&mut self) -> (usize, usize) {
+        self.governor.take_counts()
     }
 
     /// The largest batch a step takes.
@@ -96,7 +117,12 @@ impl StepRunner {
     {
         assert!(n > 0 && n <= self.batch, "batch of {n} outside 1..={}", self.batch);
         let big = n * net.parameter_count() >= MIN_PARALLEL_WORK;
-        let parts = if big && n >= MIN_ROWS_PER_REPLICA * self.replicas.len() { self.replicas.len() } else { 1 };
+        let splittable = big && n >= MIN_ROWS_PER_REPLICA * self.replicas.len() && self.replicas.len() > 1;
+        // The governor picks, from measured step times, whether this step
+        // runs split or on this thread alone (see `governor`).
+        let mode = if splittable { self.governor.mode() } else { Mode::Alone };
+        let started = Instant::now();
+        let parts = if mode == Mode::Team { self.replicas.len() } else { 1 };
         let share = n.div_ceil(parts);
         let scale = 1.0 / n as f32;
         let shared: &Network = net;
@@ -162,6 +188,11 @@ impl StepRunner {
             update(0)
         }
         self.table.clear();
+        if splittable {
+            self.governor.record(mode, started.elapsed().as_secs_f64() / n as f64);
+        } else {
+            self.governor.record(Mode::Alone, f64::NAN);
+        }
         total
     }
 }
@@ -174,37 +205,43 @@ mod tests {
     use rand::rngs::StdRng;
 
     /// The parallel step computes the same update as the serial one (up to
-    /// the order of float sums).
+    /// the order of float sums), split across the team or, as the governor
+    /// may choose, on the caller alone.
     #[test]
     fn parallel_step_matches_the_serial_step() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| {
-            let mut rng = StdRng::seed_from_u64(4);
-            let mut a = Network::new(20, &[300, 64], 5, Activation::Tanh, Init::Auto, &mut rng);
-            let mut b = a.clone();
-            let x = Array2::from_shape_fn((64, 20), |(i, j)| ((i * 5 + j * 11) as f32 * 0.13).cos());
-            let y: Vec<u8> = (0..64).map(|i| (i % 5) as u8).collect();
-            let kind = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 };
-            let mut opt_a = Optimizer::new(kind, 0.01, &a.tensor_sizes());
-            let mut opt_b = Optimizer::new(kind, 0.01, &b.tensor_sizes());
-            let pen = Penalty { l1: 1e-4, l2: 1e-3 };
-            let mut runner = StepRunner::new(&a, 64, 0);
-            assert_eq!(runner.replicas.len(), 2);
-            let (mut ws, mut grads) = (b.workspace(64, 0), b.grads());
-            for _ in 0..3 {
-                let la = runner.step(&mut a, &mut opt_a, pen, 64, |r, mut xo, yo| {
-                    xo.slice_mut(s![..r.len(), ..]).assign(&x.slice(s![r.clone(), ..]));
-                    yo[..r.len()].copy_from_slice(&y[r]);
-                });
-                let lb = b.train_step(x.view(), &y, &mut ws, &mut grads, &mut opt_b, pen);
-                assert!((la.loss - lb.loss).abs() < 1e-4, "{} vs {}", la.loss, lb.loss);
-                assert_eq!(la.correct, lb.correct);
-            }
-            for (la, lb) in a.layers().iter().zip(b.layers()) {
-                let diff = (&la.w - &lb.w).iter().fold(0.0f32, |m, d| m.max(d.abs()));
-                // Adam divides by √v, so summation-order differences in tiny
-                // gradients show at ~0.1% of a step (lr 0.01).
-                assert!(diff < 5e-5, "weights differ by {diff}");
+            for mode in [Mode::Team, Mode::Alone] {
+                let mut rng = StdRng::seed_from_u64(4);
+                let mut a = Network::new(20, &[300, 64], 5, Activation::Tanh, Init::Auto, &mut rng);
+                let mut b = a.clone();
+                let x = Array2::from_shape_fn((64, 20), |(i, j)| ((i * 5 + j * 11) as f32 * 0.13).cos());
+                let y: Vec<u8> = (0..64).map(|i| (i % 5) as u8).collect();
+                let kind = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 };
+                let mut opt_a = Optimizer::new(kind, 0.01, &a.tensor_sizes());
+                let mut opt_b = Optimizer::new(kind, 0.01, &b.tensor_sizes());
+                let pen = Penalty { l1: 1e-4, l2: 1e-3 };
+                let mut runner = StepRunner::new(&a, 64, 0);
+                runner.governor = Governor::pinned(mode);
+                assert_eq!(runner.replicas.len(), 2);
+                let (mut ws, mut grads) = (b.workspace(64, 0), b.grads());
+                for _ in 0..3 {
+                    let la = runner.step(&mut a, &mut opt_a, pen, 64, |r, mut xo, yo| {
+                        xo.slice_mut(s![..r.len(), ..]).assign(&x.slice(s![r.clone(), ..]));
+                        yo[..r.len()].copy_from_slice(&y[r]);
+                    });
+                    let lb = b.train_step(x.view(), &y, &mut ws, &mut grads, &mut opt_b, pen);
+                    assert!((la.loss - lb.loss).abs() < 1e-4, "{} vs {}", la.loss, lb.loss);
+                    assert_eq!(la.correct, lb.correct);
+                }
+                for (la, lb) in a.layers().iter().zip(b.layers()) {
+                    let diff = (&la.w - &lb.w).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+                    // Adam divides by √v, so summation-order differences in tiny
+                    // gradients show at ~0.1% of a step (lr 0.01).
+                    assert!(diff < 5e-5, "{mode:?}: weights differ by {diff}");
+                }
+                let (team, alone) = runner.take_mode_counts();
+                assert_eq!(if mode == Mode::Team { (team, alone) } else { (alone, team) }, (3, 0));
             }
         });
     }
@@ -232,7 +269,7 @@ mod tests {
                 let mut net =
                     Network::with_conv((20, 20, 1), &specs, &[64], 3, Activation::Relu, Init::Auto, &mut rng).unwrap();
                 let mut opt = Optimizer::new(kind, 0.05, &net.tensor_sizes());
-                let mut runner = StepRunner::new(&net, 64, 0);
+                let mut runner = StepRunner::new(&net, 64, 0).fixed_split();
                 // Big enough that the step splits the batch across both threads.
                 assert!(64 * net.parameter_count() >= MIN_PARALLEL_WORK);
                 let (mut ws, mut grads) = (net.workspace(64, 0), net.grads());

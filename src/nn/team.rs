@@ -287,6 +287,11 @@ mod affinity {
 
 /// A raw view of a mutable slice that team members split between them.
 /// Each member must touch a part no other member touches.
+///
+/// It carries no lifetime on purpose: the step keeps a table of these in a
+/// buffer it reuses from step to step (no allocation in the training step),
+/// which a borrowed view could not live in. The table is rebuilt from fresh
+/// borrows at every step and cleared before the step returns.
 #[derive(Clone, Copy)]
 pub struct Parts<T> {
     ptr: *mut T,
@@ -318,6 +323,7 @@ impl<T> Parts<T> {
     /// original slice must not be used while any is alive.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn part(&self, i: usize, n: usize) -> &mut [T] {
+        assert!(i < n, "part {i} of {n}");
         let (start, end) = split_range(self.len, i, n);
         // SAFETY: `start..end` lies within the slice, and parts of different
         // `i` do not overlap; the caller guarantees exclusivity per part.

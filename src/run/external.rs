@@ -63,6 +63,7 @@ pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f
         penalty: 0.0,
         noise_memorized: None,
         samples_per_s: 0.0,
+        threads: None,
         elapsed_s: match (e.wall_time, first_wall) {
             (Some(t), Some(t0)) => t - t0,
             _ => 0.0,

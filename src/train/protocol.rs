@@ -169,6 +169,11 @@ pub struct EpochMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_memorized: Option<f32>,
     pub samples_per_s: f32,
+    /// Mean threads per training step over the epoch (1 to the team's
+    /// size): below the team's size when the step governor ran steps on one
+    /// thread because two were slower. Absent on one thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<f32>,
     pub elapsed_s: f64,
 }
 
@@ -252,6 +257,7 @@ mod tests {
             penalty: 0.0,
             noise_memorized: None,
             samples_per_s: 41000.0,
+            threads: None,
             elapsed_s: 4.2,
         });
         assert_eq!(

@@ -158,6 +158,7 @@ impl Trainer {
                     penalty: self.net.penalty_value(self.penalty) as f32,
                     noise_memorized: eval.noise_memorized,
                     samples_per_s: whole.per_s(),
+                    threads: self.mean_threads(),
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
@@ -195,6 +196,8 @@ impl Trainer {
     ) -> Result<Option<Option<Tally>>, Halt> {
         let mut order = std::mem::take(&mut self.order);
         order.shuffle(&mut self.rng);
+        // Steps outside the epoch (the probe's) do not count in its threads.
+        self.runner.take_mode_counts();
         self.mark_good();
         let mut whole = Tally::default();
         let mut window = Tally::default();
@@ -290,6 +293,16 @@ impl Trainer {
         let mut layers = conv_layer_stats(&self.net, self.runner.grads(), before_conv, &self.ws_eval, n);
         layers.extend(dense);
         StatsReport { step: self.step, layers }
+    }
+
+    /// Mean threads per step since the last call, when the team has more
+    /// than one.
+    fn mean_threads(&mut self) -> Option<f32> {
+        let size = self.runner.threads();
+        let (split, alone) = self.runner.take_mode_counts();
+        // Two decimals: enough to see a governor's hand-over, short in the log.
+        (size > 1 && split + alone > 0)
+            .then(|| ((split * size + alone) as f32 / (split + alone) as f32 * 100.0).round() / 100.0)
     }
 
     /// Keeps a copy of the weights before the next step.

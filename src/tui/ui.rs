@@ -153,6 +153,7 @@ mod tests {
             penalty: 0.0,
             noise_memorized: None,
             samples_per_s: 41_000.0,
+            threads: None,
             elapsed_s: n as f64,
         }
     }

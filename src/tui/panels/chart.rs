@@ -302,6 +302,7 @@ mod tests {
             penalty: 0.0,
             noise_memorized: None,
             samples_per_s: 1.0,
+            threads: None,
             elapsed_s: 1.0,
         }
     }

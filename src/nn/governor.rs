@@ -1,0 +1,300 @@
+//! Whether the training step runs on the whole team or on the caller alone,
+//! decided step by step from the measured time per sample of each.
+//!
+//! Why: on this kind of virtual machine the host sometimes runs both of the
+//! guest's CPUs on one physical core for seconds at a time. Both team
+//! members then compute at half speed — every part, on both threads, takes
+//! twice as long while the guest's scheduler sees no waiting at all — and a
+//! two-thread step is slower than the same batch on one thread, because the
+//! data-parallel split costs work of its own (each replica packs the full
+//! weights and writes a full weight gradient; measured: two replicas run one
+//! after the other take ~1.4x the time of one replica of the whole batch).
+//! A 40-line C program with two pinned threads of register-only FMA shows the
+//! same halving, with no fitcheck code involved (`benches/README.md`). It
+//! cannot be prevented from inside the guest; it can be noticed and avoided.
+//!
+//! How: the governor keeps the last few per-sample step times of each mode.
+//! It stays in the faster one, and now and then runs a short probe of the
+//! other (four steps, the first discarded as the transition: a parked
+//! helper's wake-up, or a helper still spinning): every [`CHECK_EVERY`]
+//! steps on the team or [`CHECK_ALONE_EVERY`] alone, and as soon as the current mode's recent median is
+//! [`SLOWDOWN`] times slower than when it was last chosen. It switches when
+//! the other mode is faster by [`MARGIN`]. Probing costs well under 1% of a
+//! normal run (a few slower steps every few hundred).
+//!
+//! A switch changes how the batch is split, so the floating-point sums (and
+//! the dropout masks) differ from an unswitched run: the same seed gives the
+//! same accuracy to rounding, not the same bits. `FITCHECK_GOVERNOR=0` (or
+//! one thread) keeps the split fixed and runs bit for bit repeatable.
+
+/// How many recent per-sample times each mode keeps.
+const RECENT: usize = 8;
+/// Steps in a probe of the other mode (the first is not counted).
+const PROBE_STEPS: usize = 4;
+/// Steps on the team between two routine probes of one thread.
+pub const CHECK_EVERY: usize = 256;
+/// Steps alone between two probes of the team: sooner, to return to two
+/// threads soon after the host separates the cores again.
+pub const CHECK_ALONE_EVERY: usize = 64;
+/// At least this many steps between two probes, whatever the trigger.
+const MIN_GAP: usize = 24;
+/// The current mode's recent median against its median when chosen that
+/// triggers an early probe.
+const SLOWDOWN: f64 = 1.25;
+/// How much faster the other mode must be to switch to it.
+const MARGIN: f64 = 0.05;
+
+/// The two ways to run a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Split across the team, one replica per member.
+    Team,
+    /// One replica of the whole batch, on the caller alone.
+    Alone,
+}
+
+impl Mode {
+    fn other(self) -> Mode {
+        match self {
+            Mode::Team => Mode::Alone,
+            Mode::Alone => Mode::Team,
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The last [`RECENT`] measurements of one mode.
+#[derive(Clone, Debug, Default)]
+struct Recent {
+    times: Vec<f64>,
+    next: usize,
+}
+
+impl Recent {
+    fn push(&mut self, t: f64) {
+        if self.times.len() < RECENT {
+            self.times.push(t);
+        } else {
+            self.times[self.next] = t;
+        }
+        self.next = (self.next + 1) % RECENT;
+    }
+    fn median(&self) -> Option<f64> {
+        median(&self.times)
+    }
+}
+
+fn median(xs: &[f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    let mut v = [0.0f64; RECENT];
+    let v = &mut v[..xs.len()];
+    v.copy_from_slice(xs);
+    v.sort_unstable_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// Chooses the mode of each step; see the module docs.
+#[derive(Clone, Debug)]
+pub struct Governor {
+    adaptive: bool,
+    current: Mode,
+    recent: [Recent; 2],
+    /// The current mode's median when it was last chosen.
+    chosen_at: Option<f64>,
+    /// Steps since the last probe ended.
+    since_probe: usize,
+    /// Steps of the running probe so far, and what they measured.
+    probe: Option<(usize, Vec<f64>)>,
+    /// Steps run in each mode since [`Governor::take_counts`].
+    counts: [usize; 2],
+}
+
+impl Governor {
+    /// A governor that adapts (`adaptive`) or always splits.
+    pub fn new(adaptive: bool) -> Governor {
+        Governor {
+            adaptive,
+            current: Mode::Team,
+            recent: [Recent::default(), Recent::default()],
+            chosen_at: None,
+            // The first probe comes early, once the team's ring is full.
+            since_probe: CHECK_EVERY - RECENT,
+            probe: None,
+            counts: [0; 2],
+        }
+    }
+
+    /// Every step in `mode` (for tests).
+    #[cfg(test)]
+    pub fn pinned(mode: Mode) -> Governor {
+        Governor { current: mode, ..Governor::new(false) }
+    }
+
+    /// Adaptive unless `FITCHECK_GOVERNOR=0`.
+    pub fn from_env() -> Governor {
+        Governor::new(std::env::var_os("FITCHECK_GOVERNOR").is_none_or(|v| v != "0"))
+    }
+
+    /// The mode the next step should run in.
+    pub fn mode(&self) -> Mode {
+        match self.probe {
+            Some(_) => self.current.other(),
+            None => self.current,
+        }
+    }
+
+    /// The mode steps run in outside probes.
+    pub fn current(&self) -> Mode {
+        self.current
+    }
+
+    /// Records a step run in `mode` that took `secs_per_sample`.
+    pub fn record(&mut self, mode: Mode, secs_per_sample: f64) {
+        self.counts[mode.index()] += 1;
+        if !self.adaptive || !secs_per_sample.is_finite() {
+            return;
+        }
+        if let Some((done, times)) = &mut self.probe {
+            *done += 1;
+            // The probe's first step carries the switch itself.
+            if *done > 1 {
+                times.push(secs_per_sample);
+            }
+            if *done >= PROBE_STEPS {
+                let times = std::mem::take(times);
+                self.probe = None;
+                self.since_probe = 0;
+                // The probe replaces what the other mode measured before.
+                let ring = &mut self.recent[mode.index()];
+                *ring = Recent::default();
+                times.iter().for_each(|&t| ring.push(t));
+                if let Some(t) = ring.median() {
+                    self.decide(t);
+                }
+            }
+            return;
+        }
+        self.recent[mode.index()].push(secs_per_sample);
+        self.since_probe += 1;
+        let now = self.recent[self.current.index()].median();
+        if self.chosen_at.is_none() && self.recent[self.current.index()].times.len() == RECENT {
+            self.chosen_at = now;
+        }
+        let slowed = matches!((now, self.chosen_at), (Some(n), Some(c)) if n > c * SLOWDOWN);
+        let every = if self.current == Mode::Team { CHECK_EVERY } else { CHECK_ALONE_EVERY };
+        if self.since_probe >= every || (slowed && self.since_probe >= MIN_GAP) {
+            self.probe = Some((0, Vec::with_capacity(PROBE_STEPS)));
+        }
+    }
+
+    /// After a probe of the other mode measured `probed`: switch if faster.
+    fn decide(&mut self, probed: f64) {
+        let Some(current) = self.recent[self.current.index()].median() else { return };
+        if probed < current * (1.0 - MARGIN) {
+            self.current = self.current.other();
+            self.chosen_at = Some(probed);
+        } else {
+            self.chosen_at = Some(current);
+        }
+    }
+
+    /// Steps run in each mode (team, alone) since the last call.
+    pub fn take_counts(&mut self) -> (usize, usize) {
+        let c = self.counts;
+        self.counts = [0; 2];
+        (c[Mode::Team.index()], c[Mode::Alone.index()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `steps` steps, each taking `time(mode, step)` per sample;
+    /// returns the modes the steps ran in.
+    fn drive(g: &mut Governor, steps: std::ops::Range<usize>, time: impl Fn(Mode, usize) -> f64) -> Vec<Mode> {
+        steps
+            .map(|i| {
+                let m = g.mode();
+                g.record(m, time(m, i));
+                m
+            })
+            .collect()
+    }
+
+    fn share(modes: &[Mode], m: Mode) -> f64 {
+        modes.iter().filter(|&&x| x == m).count() as f64 / modes.len() as f64
+    }
+
+    /// Two threads 1.5x faster (the normal case): the team keeps the steps,
+    /// one-thread probes take under 2% of them.
+    #[test]
+    fn a_faster_team_keeps_the_steps() {
+        let mut g = Governor::new(true);
+        let modes = drive(&mut g, 0..5000, |m, _| if m == Mode::Team { 1.0 } else { 1.5 });
+        assert_eq!(g.current(), Mode::Team);
+        let alone = share(&modes, Mode::Alone);
+        assert!(alone > 0.0 && alone < 0.02, "{alone}");
+    }
+
+    /// The host packs both cores onto one (the team at half speed, slower
+    /// than one thread) and later separates them: the governor goes to one
+    /// thread within a few dozen steps, and back soon after.
+    #[test]
+    fn a_slowed_team_hands_over_to_one_thread_and_back() {
+        let mut g = Governor::new(true);
+        let packed = 1000..2000;
+        let time = |m: Mode, i: usize| match m {
+            Mode::Team if packed.contains(&i) => 2.0,
+            Mode::Team => 1.0,
+            Mode::Alone => 1.5,
+        };
+        let modes = drive(&mut g, 0..3000, time);
+        // The first of ten steps in a row on one thread (longer than a probe).
+        let first_alone =
+            (1000..2000).find(|&i| modes[i..i + 10].iter().all(|&m| m == Mode::Alone)).expect("never went alone");
+        assert!(first_alone < 1000 + 2 * MIN_GAP + PROBE_STEPS, "alone only from step {first_alone}");
+        assert!(share(&modes[1100..2000], Mode::Alone) > 0.9, "{}", share(&modes[1100..2000], Mode::Alone));
+        assert!(share(&modes[2200..3000], Mode::Team) > 0.95, "{}", share(&modes[2200..3000], Mode::Team));
+        assert_eq!(g.current(), Mode::Team);
+    }
+
+    /// One slow step (a page fault, a preempted thread) and a slow first
+    /// probe step (a parked helper's wake-up) do not move the governor.
+    #[test]
+    fn outliers_do_not_switch() {
+        let mut g = Governor::new(true);
+        let modes = drive(&mut g, 0..3000, |m, i| match m {
+            Mode::Team if i % 97 == 0 => 50.0,
+            Mode::Team => 1.0,
+            Mode::Alone if i % 4 == 0 => 100.0,
+            Mode::Alone => 1.5,
+        });
+        assert_eq!(g.current(), Mode::Team);
+        assert!(share(&modes, Mode::Team) > 0.97);
+    }
+
+    /// Both modes slow down together (another process on the machine): no
+    /// flapping, the team keeps the steps.
+    #[test]
+    fn a_machine_wide_slowdown_does_not_flap() {
+        let mut g = Governor::new(true);
+        let modes =
+            drive(&mut g, 0..4000, |m, i| if m == Mode::Team { 1.0 } else { 1.5 } * if i >= 2000 { 2.0 } else { 1.0 });
+        assert_eq!(g.current(), Mode::Team);
+        assert!(share(&modes[2000..], Mode::Alone) < 0.03, "{}", share(&modes[2000..], Mode::Alone));
+    }
+
+    #[test]
+    fn a_fixed_governor_always_splits_and_counts() {
+        let mut g = Governor::new(false);
+        let modes = drive(&mut g, 0..1000, |m, _| if m == Mode::Team { 9.0 } else { 1.0 });
+        assert!(modes.iter().all(|&m| m == Mode::Team));
+        assert_eq!(g.take_counts(), (1000, 0));
+        assert_eq!(g.take_counts(), (0, 0));
+    }
+}
