@@ -52,6 +52,7 @@ fn long_run() -> App {
             loss,
             acc: 1.0 - loss / 2.5,
             samples_per_s: 25_000.0,
+            threads: None,
         })));
         if step % 20_000 == 1 {
             app.update(Msg::Trainer(Event::Stats(StatsReport { step, layers: layers.clone() })));

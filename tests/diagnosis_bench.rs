@@ -35,7 +35,7 @@ use fitcheck::diagnose::{
 };
 use fitcheck::preset::Preset;
 use fitcheck::run::Run as RunRecord;
-use fitcheck::train::{Event, Trainer, load_data, spawn};
+use fitcheck::train::{Event, load_data, spawn};
 use proptest::prelude::*;
 
 /// The healthy runs the faults are injected into.
@@ -269,7 +269,7 @@ struct Outcome {
 fn run(p: &Preset) -> Outcome {
     let t0 = Instant::now();
     let data = if p.dataset == fitcheck::data::DatasetSpec::Mnist { common::mnist() } else { load_data(p).unwrap() };
-    let handle = spawn(Trainer::new(p, data).unwrap()).unwrap();
+    let handle = spawn(common::trainer(p, data)).unwrap();
     let mut record = RunRecord::new(p.clone());
     for e in handle.events.iter() {
         if let Event::Failed { message } = &e {

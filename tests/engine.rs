@@ -7,13 +7,13 @@ mod common;
 use common::{mnist, preset};
 use fitcheck::data::{Normalize, Normalizer};
 use fitcheck::nn::{Activation, Fidelity, Init, Network};
-use fitcheck::train::{Event, Trainer, spawn};
+use fitcheck::train::{Event, spawn};
 use ndarray::Array2;
 use rand::SeedableRng;
 
 /// Trains a preset to the end headless and returns the best validation accuracy.
 fn best_val_acc(p: &fitcheck::preset::Preset) -> f32 {
-    let handle = spawn(Trainer::new(p, mnist()).unwrap()).unwrap();
+    let handle = spawn(common::trainer(p, mnist())).unwrap();
     let mut best = None;
     for e in handle.events.iter() {
         match e {

@@ -27,7 +27,7 @@ fn saved_weights_load_back_to_the_same_test_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("small.safetensors");
     let p = common::small(&[]);
-    let mut trainer = Trainer::new(&p, mnist()).unwrap();
+    let mut trainer = common::trainer(&p, mnist());
     trainer.save_at_end(file.clone());
     let trained = finish(trainer).test_acc.unwrap();
     assert!(trained > 0.8, "{trained}");
@@ -49,7 +49,7 @@ fn transfer_from_digits_0_to_4_beats_500_digits_of_5_to_9_from_scratch() {
     let file = dir.path().join("pre.safetensors");
     let pre = preset("mnist-pretrain-0to4", &[]);
     let data = mnist().keep_classes(pre.classes.as_deref().unwrap()).unwrap();
-    let mut trainer = Trainer::new(&pre, data).unwrap();
+    let mut trainer = common::trainer(&pre, data);
     trainer.save_at_end(file.clone());
     let pre_summary = finish(trainer);
     assert!(pre_summary.best_val_acc > 0.97, "{pre_summary:?}");

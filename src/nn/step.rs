@@ -7,9 +7,15 @@
 //! of parallelism at a time, a handful of synchronisations per step, no
 //! allocation.
 //!
-//! Determinism: for a given thread count the split and the order of the sums
-//! are fixed, so runs repeat exactly; a different thread count
-//! (`RAYON_NUM_THREADS`) changes the summation order and so the last bits.
+//! Whether a step is split at all is the governor's call (`governor`): when
+//! two threads are measured slower than one — the host running both of the
+//! guest's CPUs on one core — steps run as one replica on the caller.
+//!
+//! Determinism: for a given thread count and a fixed split
+//! ([`StepRunner::fix_split`], `FITCHECK_GOVERNOR=0`) the order of the
+//! sums is fixed, so runs repeat exactly; a different thread count
+//! (`RAYON_NUM_THREADS`) or a governor's switch changes the summation order
+//! and so the last bits.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -55,6 +61,7 @@ pub struct StepRunner {
     batch: usize,
     table: Vec<TensorParts>,
     governor: Governor,
+    last_threads: usize,
 }
 
 impl StepRunner {
@@ -77,14 +84,30 @@ impl StepRunner {
                 }
             })
             .collect();
-        StepRunner { replicas, team: Team::new(threads), batch, table: Vec::new(), governor: Governor::from_env() }
+        StepRunner {
+            replicas,
+            team: Team::new(threads),
+            batch,
+            table: Vec::new(),
+            governor: Governor::from_env(),
+            last_threads: 1,
+        }
     }
 
     /// Keeps every splittable step on the whole team (no governor): runs
     /// repeat bit for bit.
-    pub fn fixed_split(mut self) -> StepRunner {
+    pub fn fix_split(&mut self) {
         self.governor = Governor::new(false);
-        self
+    }
+
+    /// A runner for a new shape or batch size that keeps this one's policy
+    /// (governed or fixed); the governor's measurements start afresh.
+    pub fn rebuilt(&self, net: &Network, batch: usize, seed: u64) -> StepRunner {
+        let mut runner = StepRunner::new(net, batch, seed);
+        if !self.governor.adaptive() {
+            runner.fix_split();
+        }
+        runner
     }
 
     /// Threads in the step's team.
@@ -92,10 +115,10 @@ impl StepRunner {
         self.team.size()
     }
 
-    /// Steps that ran split across the team and on the caller alone since
-    /// the last call (steps too small to split count as alone).
-    pub fn take_mode_counts(&mut self) -> (usize, usize) {
-        self.governor.take_counts()
+    /// Threads the last step ran on: the team's size, or 1 (alone, or too
+    /// small to split).
+    pub fn last_threads(&self) -> usize {
+        self.last_threads
     }
 
     /// The largest batch a step takes.
@@ -123,6 +146,7 @@ impl StepRunner {
         let mode = if splittable { self.governor.mode() } else { Mode::Alone };
         let started = Instant::now();
         let parts = if mode == Mode::Team { self.replicas.len() } else { 1 };
+        self.last_threads = if parts > 1 { self.team.size() } else { 1 };
         let share = n.div_ceil(parts);
         let scale = 1.0 / n as f32;
         let shared: &Network = net;
@@ -190,8 +214,6 @@ impl StepRunner {
         self.table.clear();
         if splittable {
             self.governor.record(mode, started.elapsed().as_secs_f64() / n as f64);
-        } else {
-            self.governor.record(Mode::Alone, f64::NAN);
         }
         total
     }
@@ -231,6 +253,7 @@ mod tests {
                         yo[..r.len()].copy_from_slice(&y[r]);
                     });
                     let lb = b.train_step(x.view(), &y, &mut ws, &mut grads, &mut opt_b, pen);
+                    assert_eq!(runner.last_threads(), if mode == Mode::Team { 2 } else { 1 });
                     assert!((la.loss - lb.loss).abs() < 1e-4, "{} vs {}", la.loss, lb.loss);
                     assert_eq!(la.correct, lb.correct);
                 }
@@ -240,8 +263,6 @@ mod tests {
                     // gradients show at ~0.1% of a step (lr 0.01).
                     assert!(diff < 5e-5, "{mode:?}: weights differ by {diff}");
                 }
-                let (team, alone) = runner.take_mode_counts();
-                assert_eq!(if mode == Mode::Team { (team, alone) } else { (alone, team) }, (3, 0));
             }
         });
     }
@@ -269,7 +290,8 @@ mod tests {
                 let mut net =
                     Network::with_conv((20, 20, 1), &specs, &[64], 3, Activation::Relu, Init::Auto, &mut rng).unwrap();
                 let mut opt = Optimizer::new(kind, 0.05, &net.tensor_sizes());
-                let mut runner = StepRunner::new(&net, 64, 0).fixed_split();
+                let mut runner = StepRunner::new(&net, 64, 0);
+                runner.fix_split();
                 // Big enough that the step splits the batch across both threads.
                 assert!(64 * net.parameter_count() >= MIN_PARALLEL_WORK);
                 let (mut ws, mut grads) = (net.workspace(64, 0), net.grads());

@@ -23,6 +23,11 @@
 //! `benches/README.md`). So the caller and helper `i` are pinned to the
 //! `i`-th CPU the process may use, when there are at least as many CPUs as
 //! members. `FITCHECK_NO_PIN=1` turns pinning off (for comparisons).
+//!
+//! What pinning cannot fix: the host sometimes runs both of the guest's CPUs
+//! on one physical core, and both members then compute at half speed. The
+//! step's governor (`governor`) notices and runs steps on the caller alone
+//! until the team is faster again.
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};

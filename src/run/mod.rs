@@ -115,6 +115,8 @@ pub struct Run {
     pub epoch: usize,
     /// Samples/s of the latest step window.
     pub samples_per_s: f32,
+    /// Mean threads per step of the latest window, when the step has a team.
+    pub threads: Option<f32>,
     /// Training loss and accuracy as trained, over steps, smoothed; x in epochs.
     pub train_loss: Series,
     pub train_acc: Series,
@@ -163,6 +165,7 @@ impl Run {
             step: 0,
             epoch: 0,
             samples_per_s: 0.0,
+            threads: None,
             train_loss: Series::new(STEP_HISTORY),
             train_acc: Series::new(STEP_HISTORY),
             smooth_loss: Ema::default(),
@@ -242,6 +245,7 @@ impl Run {
                 self.step = m.step;
                 self.epoch = m.epoch;
                 self.samples_per_s = m.samples_per_s;
+                self.threads = m.threads;
                 let x = self.step_to_x(m.step);
                 self.train_loss.push(x, self.smooth_loss.next(m.loss as f64));
                 self.train_acc.push(x, self.smooth_acc.next(m.acc as f64));

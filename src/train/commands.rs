@@ -7,7 +7,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::{Change, Command, Event, Halt, MAX_DROPOUT, Setting, Trainer, checkpoint};
-use crate::nn::{Fidelity, Optimizer, StepRunner};
+use crate::nn::{Fidelity, Optimizer};
 use crate::preset::Preset;
 
 /// What the loop should do after the pending commands were applied.
@@ -88,7 +88,7 @@ impl Trainer {
             Setting::BatchSize(b) => {
                 let to = b.clamp(1, self.split.train.len().max(1));
                 if to != self.runner.batch() {
-                    self.runner = StepRunner::new(&self.net, to, self.preset.seed ^ self.step);
+                    self.runner = self.runner.rebuilt(&self.net, to, self.preset.seed ^ self.step);
                     self.before.clear();
                 }
                 Setting::BatchSize(to)

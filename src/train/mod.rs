@@ -205,6 +205,12 @@ impl Trainer {
         self.stay_after_end = true;
     }
 
+    /// Splits every step the same way, whatever the measured speeds (no
+    /// step governor): the same seed then repeats bit for bit.
+    pub fn fix_split(&mut self) {
+        self.runner.fix_split();
+    }
+
     /// Writes the weights the run keeps (the best ones when early stopping
     /// restored them) to `path` at its end, as safetensors.
     pub fn save_at_end(&mut self, path: PathBuf) {
@@ -244,7 +250,7 @@ impl Trainer {
 
     /// Buffers that follow the network's shape (or the batch size).
     fn refresh_buffers(&mut self) {
-        self.runner = StepRunner::new(&self.net, self.runner.batch(), self.preset.seed ^ self.step);
+        self.runner = self.runner.rebuilt(&self.net, self.runner.batch(), self.preset.seed ^ self.step);
         self.ws_eval = self.net.workspace(EVAL_BATCH, 0);
         self.before.clear();
         self.before_conv.clear();

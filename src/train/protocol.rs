@@ -148,6 +148,9 @@ pub struct StepMetrics {
     pub loss: f32,
     pub acc: f32,
     pub samples_per_s: f32,
+    /// Mean threads per step over the window (see [`EpochMetrics::threads`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<f32>,
 }
 
 /// The end of an epoch: training as trained, training in eval mode, validation.

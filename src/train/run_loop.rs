@@ -25,14 +25,19 @@ struct Tally {
     correct: usize,
     samples: usize,
     time: Duration,
+    /// Steps, and the sum of the threads each ran on.
+    steps: usize,
+    thread_steps: usize,
 }
 
 impl Tally {
-    fn add(&mut self, s: LossSum, samples: usize, time: Duration) {
+    fn add(&mut self, s: LossSum, samples: usize, time: Duration, threads: usize) {
         self.loss += s.loss;
         self.correct += s.correct;
         self.samples += samples;
         self.time += time;
+        self.steps += 1;
+        self.thread_steps += threads;
     }
     fn mean_loss(&self) -> f32 {
         (self.loss / self.samples.max(1) as f64) as f32
@@ -42,6 +47,11 @@ impl Tally {
     }
     fn per_s(&self) -> f32 {
         self.samples as f32 / self.time.as_secs_f32().max(1e-9)
+    }
+    /// Mean threads per step, when the step's team has more than one
+    /// (two decimals: enough to see the governor's hand-over).
+    fn threads(&self, team: usize) -> Option<f32> {
+        (team > 1 && self.steps > 0).then(|| (self.thread_steps as f32 / self.steps as f32 * 100.0).round() / 100.0)
     }
 }
 
@@ -158,7 +168,7 @@ impl Trainer {
                     penalty: self.net.penalty_value(self.penalty) as f32,
                     noise_memorized: eval.noise_memorized,
                     samples_per_s: whole.per_s(),
-                    threads: self.mean_threads(),
+                    threads: whole.threads(self.runner.threads()),
                     elapsed_s: started.elapsed().as_secs_f64(),
                 }),
             )?;
@@ -196,8 +206,6 @@ impl Trainer {
     ) -> Result<Option<Option<Tally>>, Halt> {
         let mut order = std::mem::take(&mut self.order);
         order.shuffle(&mut self.rng);
-        // Steps outside the epoch (the probe's) do not count in its threads.
-        self.runner.take_mode_counts();
         self.mark_good();
         let mut whole = Tally::default();
         let mut window = Tally::default();
@@ -240,8 +248,9 @@ impl Trainer {
                     return Err(Halt);
                 }
             }
-            whole.add(sum, idx.len(), dt);
-            window.add(sum, idx.len(), dt);
+            let threads = self.runner.last_threads();
+            whole.add(sum, idx.len(), dt, threads);
+            window.add(sum, idx.len(), dt, threads);
             let last = start >= order.len();
             // Short epochs (spirals, FizzBuzz) end before the interval: their
             // last window is sent too, so every epoch has a step curve.
@@ -252,6 +261,7 @@ impl Trainer {
                     loss: window.mean_loss(),
                     acc: window.acc(),
                     samples_per_s: window.per_s(),
+                    threads: window.threads(self.runner.threads()),
                 };
                 match events.try_send(Event::Step(m)) {
                     Ok(()) => {
@@ -293,16 +303,6 @@ impl Trainer {
         let mut layers = conv_layer_stats(&self.net, self.runner.grads(), before_conv, &self.ws_eval, n);
         layers.extend(dense);
         StatsReport { step: self.step, layers }
-    }
-
-    /// Mean threads per step since the last call, when the team has more
-    /// than one.
-    fn mean_threads(&mut self) -> Option<f32> {
-        let size = self.runner.threads();
-        let (split, alone) = self.runner.take_mode_counts();
-        // Two decimals: enough to see a governor's hand-over, short in the log.
-        (size > 1 && split + alone > 0)
-            .then(|| ((split * size + alone) as f32 / (split + alone) as f32 * 100.0).round() / 100.0)
     }
 
     /// Keeps a copy of the weights before the next step.

@@ -583,7 +583,14 @@ pub(crate) mod tests {
     }
 
     fn step_event(step: u64, loss: f32, acc: f32) -> Msg {
-        Msg::Trainer(Event::Step(crate::train::StepMetrics { epoch: 1, step, loss, acc, samples_per_s: 9000.0 }))
+        Msg::Trainer(Event::Step(crate::train::StepMetrics {
+            epoch: 1,
+            step,
+            loss,
+            acc,
+            samples_per_s: 9000.0,
+            threads: None,
+        }))
     }
 
     fn key(c: char) -> Msg {

@@ -170,6 +170,7 @@ mod tests {
                     loss,
                     acc: 1.0 - loss / 2.5,
                     samples_per_s: 41_000.0,
+                    threads: None,
                 })));
             }
             app.update(Msg::Trainer(Event::Epoch(epoch(n, val_acc))));
@@ -182,6 +183,26 @@ mod tests {
             by_trainer: false,
         })));
         app
+    }
+
+    /// When the step governor ran the window on one thread of two, the
+    /// header says so beside the throughput; on two it says nothing more.
+    #[test]
+    fn the_header_says_when_steps_ran_on_one_thread() {
+        let mut app = running_app();
+        let first = |app: &App| screen(app, 160, 48).lines().next().unwrap().to_string();
+        assert!(!first(&app).contains("thread"), "{}", first(&app));
+        for (threads, says) in [(Some(1.02), true), (Some(1.97), false)] {
+            app.update(Msg::Trainer(Event::Step(StepMetrics {
+                epoch: 2,
+                step: 210,
+                loss: 0.1,
+                acc: 0.97,
+                samples_per_s: 20_000.0,
+                threads,
+            })));
+            assert_eq!(first(&app).contains("20k samples/s on 1 thread"), says, "{}", first(&app));
+        }
     }
 
     #[test]
@@ -290,6 +311,7 @@ mod tests {
                 loss: 1.0 / step as f32,
                 acc: 0.99,
                 samples_per_s: 1.0,
+                threads: None,
             })));
             if (step - 201) % 7_000 == 0 {
                 app.update(Msg::Trainer(Event::Stats(crate::train::StatsReport { step, layers: layers.clone() })));

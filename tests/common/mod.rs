@@ -75,9 +75,20 @@ impl Run {
     }
 }
 
+/// A trainer whose step is always split the same way (no step governor), so
+/// a lesson's assertions see the same trajectory bit for bit however busy
+/// the machine is; the governor itself is tested in `trainer.rs` and the
+/// engine's unit tests.
+#[allow(dead_code)]
+pub fn trainer(p: &fitcheck::preset::Preset, data: fitcheck::data::TrainTest) -> fitcheck::train::Trainer {
+    let mut t = fitcheck::train::Trainer::new(p, data).unwrap();
+    t.fix_split();
+    t
+}
+
 /// Runs a shipped preset (with overrides) to its summary, on the data it names.
 pub fn run(name: &str, sets: &[&str]) -> Run {
-    use fitcheck::train::{Event, Trainer, load_data, spawn};
+    use fitcheck::train::{Event, load_data, spawn};
     let p = preset(name, sets);
     // A preset that starts from saved weights trains them first when they
     // are missing (a clean clone has no checkpoints/), as `run` does.
@@ -87,7 +98,7 @@ pub fn run(name: &str, sets: &[&str]) -> Run {
         Some(classes) => data.keep_classes(classes).unwrap(),
         None => data,
     };
-    let handle = spawn(Trainer::new(&p, data).unwrap()).unwrap();
+    let handle = spawn(trainer(&p, data)).unwrap();
     let events: Vec<Event> = handle.events.iter().collect();
     handle.thread.join().unwrap();
     let epochs = events

@@ -62,7 +62,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         ]);
         // A run trained elsewhere has no throughput of ours to show.
         if !app.run.external {
-            parts.push(Part { span: Span::raw(format!("{} samples/s", si(app.run.samples_per_s))), drop: Some(3) });
+            // The step governor ran most of the window on one thread: say
+            // so, or a halved throughput looks like a slower net.
+            let team = app.run.info.as_ref().map_or(1, |i| i.threads);
+            let alone = app.run.threads.is_some_and(|t| team > 1 && t < 1.5);
+            let on = if alone { " on 1 thread" } else { "" };
+            parts.push(Part { span: Span::raw(format!("{} samples/s{on}", si(app.run.samples_per_s))), drop: Some(3) });
         }
     }
     // A followed run is watched, not trained here; a replay is recorded.
