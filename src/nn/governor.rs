@@ -34,10 +34,15 @@ const PROBE_STEPS: usize = 4;
 /// Steps on the team between two routine probes of one thread.
 pub const CHECK_EVERY: usize = 512;
 /// Steps alone between two probes of the team: sooner, to return to two
-/// threads soon after the host separates the cores again.
+/// threads soon after the host separates the cores again. Doubled (up to
+/// [`CHECK_EVERY`]) each time a return to the team proves short-lived: a
+/// helper woken after parking runs ahead of a process sharing its core for a
+/// few steps, so a probe can look better than the team will be.
 pub const CHECK_ALONE_EVERY: usize = 64;
+/// A stay on the team shorter than this counts as short-lived.
+const SHORT_STAY: usize = 256;
 /// At least this many steps between two probes, whatever the trigger.
-const MIN_GAP: usize = 24;
+const MIN_GAP: usize = 12;
 /// The current mode's recent median against its median when chosen that
 /// triggers an early probe.
 const SLOWDOWN: f64 = 1.25;
@@ -101,12 +106,18 @@ fn median(xs: &[f64]) -> Option<f64> {
 #[derive(Clone, Debug)]
 pub struct Governor {
     adaptive: bool,
+    /// Prints every decision to stderr (`FITCHECK_GOVERNOR=trace`).
+    trace: bool,
     current: Mode,
     recent: [Recent; 2],
     /// The current mode's median when it was last chosen.
     chosen_at: Option<f64>,
     /// Steps since the last probe ended.
     since_probe: usize,
+    /// Steps since the mode last changed.
+    since_switch: usize,
+    /// Steps alone between two probes of the team, as backed off.
+    alone_every: usize,
     /// Steps of the running probe so far, and what they measured.
     probe: Option<(usize, Vec<f64>)>,
 }
@@ -116,11 +127,15 @@ impl Governor {
     pub fn new(adaptive: bool) -> Governor {
         Governor {
             adaptive,
+            trace: false,
             current: Mode::Team,
             recent: [Recent::default(), Recent::default()],
             chosen_at: None,
             // The first probe comes early, once the team's ring is full.
             since_probe: CHECK_EVERY - RECENT,
+            // The first switch has no stay on the team before it to judge.
+            since_switch: SHORT_STAY,
+            alone_every: CHECK_ALONE_EVERY,
             probe: None,
         }
     }
@@ -131,9 +146,11 @@ impl Governor {
         Governor { current: mode, ..Governor::new(false) }
     }
 
-    /// Adaptive unless `FITCHECK_GOVERNOR=0`.
+    /// Adaptive unless `FITCHECK_GOVERNOR=0`; `FITCHECK_GOVERNOR=trace`
+    /// prints each decision to stderr.
     pub fn from_env() -> Governor {
-        Governor::new(std::env::var_os("FITCHECK_GOVERNOR").is_none_or(|v| v != "0"))
+        let var = std::env::var_os("FITCHECK_GOVERNOR");
+        Governor { trace: var.as_deref() == Some("trace".as_ref()), ..Governor::new(var.is_none_or(|v| v != "0")) }
     }
 
     /// Whether it adapts (else every splittable step is split).
@@ -181,12 +198,13 @@ impl Governor {
         }
         self.recent[mode.index()].push(secs_per_sample);
         self.since_probe += 1;
+        self.since_switch += 1;
         let now = self.recent[self.current.index()].median();
         if self.chosen_at.is_none() && self.recent[self.current.index()].times.len() == RECENT {
             self.chosen_at = now;
         }
         let slowed = matches!((now, self.chosen_at), (Some(n), Some(c)) if n > c * SLOWDOWN);
-        let every = if self.current == Mode::Team { CHECK_EVERY } else { CHECK_ALONE_EVERY };
+        let every = if self.current == Mode::Team { CHECK_EVERY } else { self.alone_every };
         if self.since_probe >= every || (slowed && self.since_probe >= MIN_GAP) {
             self.probe = Some((0, Vec::with_capacity(PROBE_STEPS)));
         }
@@ -195,7 +213,27 @@ impl Governor {
     /// After a probe of the other mode measured `probed`: switch if faster.
     fn decide(&mut self, probed: f64) {
         let Some(current) = self.recent[self.current.index()].median() else { return };
-        if probed < current * (1.0 - MARGIN) {
+        let switch = probed < current * (1.0 - MARGIN);
+        if self.trace {
+            eprintln!(
+                "governor: {:?} {:.2} µs/sample, probed {:?} {:.2}{}",
+                self.current,
+                current * 1e6,
+                self.current.other(),
+                probed * 1e6,
+                if switch { " → switch" } else { "" }
+            );
+        }
+        if switch {
+            if self.current == Mode::Team {
+                // Back to one thread: back off if the team did not last.
+                self.alone_every = if self.since_switch < SHORT_STAY {
+                    (self.alone_every * 2).min(CHECK_EVERY)
+                } else {
+                    CHECK_ALONE_EVERY
+                };
+            }
+            self.since_switch = 0;
             self.current = self.current.other();
             self.chosen_at = Some(probed);
         } else {
@@ -270,6 +308,32 @@ mod tests {
         });
         assert_eq!(g.current(), Mode::Team);
         assert!(share(&modes, Mode::Team) > 0.97);
+    }
+
+    /// Another process shares the helper's core: a helper woken from
+    /// parking runs at full speed for a few steps, then at half. The probes
+    /// of the team look good each time; the governor backs off, and most
+    /// steps stay on one thread.
+    #[test]
+    fn a_team_that_only_looks_fast_after_waking_is_probed_less_and_less() {
+        let mut g = Governor::new(true);
+        let mut team_run = 0usize;
+        let mut modes = Vec::new();
+        for _ in 0..6000 {
+            let m = g.mode();
+            team_run = if m == Mode::Team { team_run + 1 } else { 0 };
+            let t = match m {
+                Mode::Team if team_run <= 6 => 1.0,
+                Mode::Team => 3.0,
+                Mode::Alone => 1.5,
+            };
+            g.record(m, t);
+            modes.push(m);
+        }
+        assert_eq!(g.current(), Mode::Alone);
+        assert_eq!(g.alone_every, CHECK_EVERY, "backed off");
+        let team = share(&modes[3000..], Mode::Team);
+        assert!(team < 0.08, "{team}");
     }
 
     /// Both modes slow down together (another process on the machine): no

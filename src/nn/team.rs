@@ -60,6 +60,9 @@ struct Shared {
     wake: Condvar,
     parked: AtomicUsize,
     size: usize,
+    /// Each helper's kernel thread id (0 until it has started), to read how
+    /// long it waited for its CPU.
+    tids: Vec<std::sync::atomic::AtomicI32>,
 }
 
 struct SendJob(Job);
@@ -94,6 +97,8 @@ pub struct Team {
     helpers: Vec<JoinHandle<()>>,
     /// CPU per member, when the team pins its threads.
     cpus: Option<Vec<usize>>,
+    /// Each member's run-queue wait (ns) when last read, caller first.
+    waited: Mutex<Vec<u64>>,
 }
 
 impl Team {
@@ -111,6 +116,7 @@ impl Team {
             wake: Condvar::new(),
             parked: AtomicUsize::new(0),
             size,
+            tids: (1..size).map(|_| std::sync::atomic::AtomicI32::new(0)).collect(),
         });
         let pin = std::env::var_os("FITCHECK_NO_PIN").is_none_or(|v| v.is_empty() || v == "0");
         let cpus = (size > 1 && pin).then(affinity::allowed_cpus).flatten().filter(|c| c.len() >= size);
@@ -121,6 +127,7 @@ impl Team {
                 thread::Builder::new()
                     .name(format!("trainer-team-{index}"))
                     .spawn(move || {
+                        shared.tids[index - 1].store(affinity::tid(), Ordering::Relaxed);
                         if let Some(cpu) = cpu {
                             // Best effort: an error leaves the thread where the kernel puts it.
                             let _ = affinity::pin_current(cpu);
@@ -130,12 +137,34 @@ impl Team {
                     .expect("spawn a training helper thread")
             })
             .collect();
-        Team { shared, helpers, cpus }
+        Team { shared, helpers, cpus, waited: Mutex::new(Vec::new()) }
     }
 
     /// Threads in the team, the caller included.
     pub fn size(&self) -> usize {
         self.helpers.len() + 1
+    }
+
+    /// Moves the calling thread, for work it does alone, to the core of the
+    /// member that waited least for its CPU since the last call (another
+    /// process may share the caller's own core while the helper's is free).
+    /// The next [`Team::run`] pins it back to its own.
+    pub fn caller_alone(&self) {
+        let Some(cpus) = &self.cpus else { return };
+        let now: Vec<u64> = std::iter::once(affinity::run_delay(0))
+            .chain(self.shared.tids.iter().map(|t| affinity::run_delay(t.load(Ordering::Relaxed))))
+            .collect();
+        let mut waited = self.waited.lock().unwrap_or_else(|e| e.into_inner());
+        let quietest = if waited.len() == now.len() {
+            (0..now.len()).min_by_key(|&i| now[i].saturating_sub(waited[i])).unwrap_or(0)
+        } else {
+            0
+        };
+        *waited = now;
+        if PINNED.with(Cell::get) != Some(cpus[quietest]) {
+            let _ = affinity::pin_current(cpus[quietest]);
+            PINNED.with(|p| p.set(Some(cpus[quietest])));
+        }
     }
 
     /// Runs `f(i)` for every member index `i` (each exactly once, on
@@ -266,12 +295,48 @@ mod affinity {
     }
 
     /// Restricts the calling thread to `cpu`.
-    #[cfg(target_os = "linux")]
     pub fn pin_current(cpu: usize) -> std::io::Result<()> {
+        allow_current(&[cpu])
+    }
+
+    /// The calling thread's kernel id.
+    #[cfg(target_os = "linux")]
+    pub fn tid() -> i32 {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() }
+    }
+
+    /// How long thread `tid` (0: the calling thread) has waited on a run
+    /// queue, in ns (`/proc/.../schedstat`); 0 if unknown.
+    #[cfg(target_os = "linux")]
+    pub fn run_delay(tid: i32) -> u64 {
+        let path = if tid == 0 {
+            "/proc/thread-self/schedstat".to_string()
+        } else {
+            format!("/proc/self/task/{tid}/schedstat")
+        };
+        std::fs::read_to_string(path).ok().and_then(|s| s.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn tid() -> i32 {
+        0
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn run_delay(_tid: i32) -> u64 {
+        0
+    }
+
+    /// Lets the calling thread run on any of `cpus`.
+    #[cfg(target_os = "linux")]
+    pub fn allow_current(cpus: &[usize]) -> std::io::Result<()> {
         // SAFETY: as above; pid 0 is the calling thread.
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
+            for &cpu in cpus {
+                libc::CPU_SET(cpu, &mut set);
+            }
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -285,7 +350,7 @@ mod affinity {
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub fn pin_current(_cpu: usize) -> std::io::Result<()> {
+    pub fn allow_current(_cpus: &[usize]) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -433,6 +498,28 @@ mod tests {
         for name in &names {
             assert_eq!(name.as_deref(), Some("trainer-team-1"));
         }
+    }
+
+    /// Alone, the caller moves to the core of the member that waited least
+    /// for its CPU; the next job pins it back to its own.
+    #[test]
+    fn the_caller_alone_moves_to_the_quietest_core_and_back() {
+        let Some(cpus) = affinity::allowed_cpus() else { return };
+        if cpus.len() < 2 || std::env::var_os("FITCHECK_NO_PIN").is_some() {
+            return;
+        }
+        thread::spawn(move || {
+            let team = Team::new(2);
+            team.run(&|_| {});
+            assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
+            team.caller_alone();
+            let alone = affinity::allowed_cpus().unwrap();
+            assert!(alone.len() == 1 && cpus[..2].contains(&alone[0]), "{alone:?}");
+            team.run(&|_| {});
+            assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
+        })
+        .join()
+        .unwrap();
     }
 
     /// With as many CPUs as members, the caller ends up on the first one alone.
