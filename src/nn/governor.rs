@@ -9,16 +9,18 @@
 //! data-parallel split costs work of its own (each replica packs the full
 //! weights and writes a full weight gradient; measured: two replicas run one
 //! after the other take ~1.4x the time of one replica of the whole batch).
-//! A 40-line C program with two pinned threads of register-only FMA shows the
-//! same halving, with no fitcheck code involved (`benches/README.md`). It
-//! cannot be prevented from inside the guest; it can be noticed and avoided.
+//! Two pinned threads of register-only multiply-adds show the same halving
+//! with no fitcheck code involved (`examples/cores.rs`, `benches/README.md`).
+//! It cannot be prevented from inside the guest; it can be noticed and
+//! avoided. The same holds when another process takes one of the cores.
 //!
 //! How: the governor keeps the last few per-sample step times of each mode.
 //! It stays in the faster one, and now and then runs a short probe of the
 //! other (four steps, the first discarded as the transition: a parked
 //! helper's wake-up, or a helper still spinning): every [`CHECK_EVERY`]
-//! steps on the team or [`CHECK_ALONE_EVERY`] alone, and as soon as the current mode's recent median is
-//! [`SLOWDOWN`] times slower than when it was last chosen. It switches when
+//! steps on the team or [`CHECK_ALONE_EVERY`] alone, and as soon as the
+//! current mode's recent median is [`SLOWDOWN`] times slower than when it
+//! was last chosen. It switches when
 //! the other mode is faster by [`MARGIN`]. Probing costs about 0.5% of a
 //! normal run (four slower steps every 512).
 //!
@@ -70,24 +72,26 @@ impl Mode {
     }
 }
 
-/// The last [`RECENT`] measurements of one mode.
-#[derive(Clone, Debug, Default)]
+/// The last [`RECENT`] measurements of one mode (fixed storage: the
+/// governor runs inside the training step, which does not allocate).
+#[derive(Clone, Copy, Debug, Default)]
 struct Recent {
-    times: Vec<f64>,
+    times: [f64; RECENT],
+    len: usize,
     next: usize,
 }
 
 impl Recent {
     fn push(&mut self, t: f64) {
-        if self.times.len() < RECENT {
-            self.times.push(t);
-        } else {
-            self.times[self.next] = t;
-        }
+        self.times[self.next] = t;
         self.next = (self.next + 1) % RECENT;
+        self.len = (self.len + 1).min(RECENT);
     }
     fn median(&self) -> Option<f64> {
-        median(&self.times)
+        median(&self.times[..self.len])
+    }
+    fn full(&self) -> bool {
+        self.len == RECENT
     }
 }
 
@@ -100,6 +104,15 @@ fn median(xs: &[f64]) -> Option<f64> {
     v.copy_from_slice(xs);
     v.sort_unstable_by(f64::total_cmp);
     Some(v[v.len() / 2])
+}
+
+/// A probe of the other mode under way.
+#[derive(Clone, Copy, Debug, Default)]
+struct Probe {
+    /// Steps run so far.
+    done: usize,
+    /// Their per-sample times, the first step's left out.
+    times: Recent,
 }
 
 /// Chooses the mode of each step; see the module docs.
@@ -118,8 +131,8 @@ pub struct Governor {
     since_switch: usize,
     /// Steps alone between two probes of the team, as backed off.
     alone_every: usize,
-    /// Steps of the running probe so far, and what they measured.
-    probe: Option<(usize, Vec<f64>)>,
+    /// The probe under way, if any.
+    probe: Option<Probe>,
 }
 
 impl Governor {
@@ -176,21 +189,19 @@ impl Governor {
         if !self.adaptive || !secs_per_sample.is_finite() {
             return;
         }
-        if let Some((done, times)) = &mut self.probe {
-            *done += 1;
+        if let Some(probe) = &mut self.probe {
+            probe.done += 1;
             // The probe's first step carries the switch itself.
-            if *done > 1 {
-                times.push(secs_per_sample);
+            if probe.done > 1 {
+                probe.times.push(secs_per_sample);
             }
-            if *done >= PROBE_STEPS {
-                let times = std::mem::take(times);
+            if probe.done >= PROBE_STEPS {
+                // The probe replaces what the other mode measured before.
+                let times = probe.times;
                 self.probe = None;
                 self.since_probe = 0;
-                // The probe replaces what the other mode measured before.
-                let ring = &mut self.recent[mode.index()];
-                *ring = Recent::default();
-                times.iter().for_each(|&t| ring.push(t));
-                if let Some(t) = ring.median() {
+                self.recent[mode.index()] = times;
+                if let Some(t) = times.median() {
                     self.decide(t);
                 }
             }
@@ -200,13 +211,13 @@ impl Governor {
         self.since_probe += 1;
         self.since_switch += 1;
         let now = self.recent[self.current.index()].median();
-        if self.chosen_at.is_none() && self.recent[self.current.index()].times.len() == RECENT {
+        if self.chosen_at.is_none() && self.recent[self.current.index()].full() {
             self.chosen_at = now;
         }
         let slowed = matches!((now, self.chosen_at), (Some(n), Some(c)) if n > c * SLOWDOWN);
         let every = if self.current == Mode::Team { CHECK_EVERY } else { self.alone_every };
         if self.since_probe >= every || (slowed && self.since_probe >= MIN_GAP) {
-            self.probe = Some((0, Vec::with_capacity(PROBE_STEPS)));
+            self.probe = Some(Probe::default());
         }
     }
 

@@ -148,7 +148,9 @@ impl Team {
     /// Moves the calling thread, for work it does alone, to the core of the
     /// member that waited least for its CPU since the last call (another
     /// process may share the caller's own core while the helper's is free).
-    /// The next [`Team::run`] pins it back to its own.
+    /// The next [`Team::run`] pins it back to its own. It reads `/proc`
+    /// (tens of µs, with a few small allocations), so it is called when a
+    /// step turns to one thread, not at every step.
     pub fn caller_alone(&self) {
         let Some(cpus) = &self.cpus else { return };
         let now: Vec<u64> = std::iter::once(affinity::run_delay(0))
