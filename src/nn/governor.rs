@@ -24,10 +24,11 @@
 //! the other mode is faster by [`MARGIN`]. Probing costs about 0.5% of a
 //! normal run (four slower steps every 512).
 //!
-//! A switch changes how the batch is split, so the floating-point sums (and
-//! the dropout masks) differ from an unswitched run: the same seed gives the
-//! same accuracy to rounding, not the same bits. `FITCHECK_GOVERNOR=0` (or
-//! one thread) keeps the split fixed and runs bit for bit repeatable.
+//! A switch changes how the batch is split, so the order of floating-point
+//! sums differs from an unswitched run (the dropout masks do not: each row's
+//! comes from its place in the batch): the same seed gives the same accuracy
+//! to rounding, not the same bits. `FITCHECK_GOVERNOR=0` (or one thread)
+//! keeps the split fixed and runs bit for bit repeatable.
 
 /// How many recent per-sample times each mode keeps.
 const RECENT: usize = 8;

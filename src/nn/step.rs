@@ -62,12 +62,16 @@ pub struct StepRunner {
     table: Vec<TensorParts>,
     governor: Governor,
     last_threads: usize,
+    /// The dropout masks' stream and the steps taken.
+    seed: u64,
+    steps: u64,
 }
 
 impl StepRunner {
     /// Replicas for batches of up to `batch` samples, one per rayon thread
     /// (the machine's cores unless `RAYON_NUM_THREADS` says otherwise).
-    /// `seed` drives the dropout masks (each replica its own stream).
+    /// `seed` drives the dropout masks (the same masks however the batch is
+    /// split: see `Workspace::place_masks`).
     pub fn new(net: &Network, batch: usize, seed: u64) -> StepRunner {
         let threads = rayon::current_num_threads().max(1);
         let share = batch.div_ceil(threads);
@@ -78,7 +82,7 @@ impl StepRunner {
                 Replica {
                     x: Array2::zeros((cap, net.input_size())),
                     y: vec![0; cap],
-                    ws: net.workspace(cap, seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    ws: net.workspace(cap, seed),
                     grads: net.grads(),
                     loss: LossSum::default(),
                 }
@@ -91,6 +95,8 @@ impl StepRunner {
             table: Vec::new(),
             governor: Governor::from_env(),
             last_threads: 1,
+            seed,
+            steps: 0,
         }
     }
 
@@ -153,6 +159,8 @@ impl StepRunner {
         self.last_threads = if parts > 1 { self.team.size() } else { 1 };
         let share = n.div_ceil(parts);
         let scale = 1.0 / n as f32;
+        let (seed, step) = (self.seed, self.steps);
+        self.steps += 1;
         let shared: &Network = net;
         let replicas = Parts::new(&mut self.replicas);
         let backward = |i: usize| {
@@ -163,6 +171,7 @@ impl StepRunner {
             let r = unsafe { replicas.get(i) };
             let range = (i * share).min(n)..((i + 1) * share).min(n);
             let len = range.len();
+            r.ws.place_masks(seed, step, range.start);
             fill(range, r.x.view_mut(), &mut r.y);
             let x = r.x.slice(s![..len, ..]);
             r.loss = matmul::serial(|| shared.backward(x, &r.y[..len], &mut r.ws, &mut r.grads, scale));
@@ -232,7 +241,9 @@ mod tests {
 
     /// The parallel step computes the same update as the serial one (up to
     /// the order of float sums), split across the team or, as the governor
-    /// may choose, on the caller alone.
+    /// may choose, on the caller alone — with dropout too: each row's mask
+    /// comes from its position in the batch, not from the replica, so the
+    /// serial pass (same seed) draws the same masks.
     #[test]
     fn parallel_step_matches_the_serial_step() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
@@ -240,6 +251,7 @@ mod tests {
             for mode in [Mode::Team, Mode::Alone] {
                 let mut rng = StdRng::seed_from_u64(4);
                 let mut a = Network::new(20, &[300, 64], 5, Activation::Tanh, Init::Auto, &mut rng);
+                a.set_dropout(0.3);
                 let mut b = a.clone();
                 let x = Array2::from_shape_fn((64, 20), |(i, j)| ((i * 5 + j * 11) as f32 * 0.13).cos());
                 let y: Vec<u8> = (0..64).map(|i| (i % 5) as u8).collect();
