@@ -4,9 +4,15 @@
 
 use std::process::{Command, Output};
 
+/// Runs the binary with the step's split fixed (`FITCHECK_GOVERNOR=0`): a
+/// seeded run then follows the same trajectory however busy the machine is,
+/// so accuracy thresholds do not depend on the governor's timing-driven
+/// switches (which change the last bits, and after thousands of steps the
+/// second decimal of an accuracy; the governor is tested in `trainer.rs`).
 fn fitcheck(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fitcheck"))
         .args(args)
+        .env("FITCHECK_GOVERNOR", "0")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run fitcheck")
@@ -213,6 +219,7 @@ fn tui_with_bad_input_exits_2_before_touching_the_terminal() {
 fn fitcheck_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fitcheck"))
         .args(args)
+        .env("FITCHECK_GOVERNOR", "0")
         .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
