@@ -65,43 +65,9 @@ fn main() {
     let budget = Duration::from_secs(3);
     println!("threads: {}", rayon::current_num_threads());
 
-    if run("train_step") {
-        let batch = 128;
-        let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.01, &net.tensor_sizes());
-        let mut runner = StepRunner::new(&net, batch, 0);
-        // A fixed split: the bench measures the two-thread step itself.
-        runner.fix_split();
-        let mut offset = 0;
-        let t = {
-            median_time(budget, || {
-                let start = offset;
-                offset = (offset + batch) % (1000 - batch);
-                black_box(runner.step(&mut net, &mut opt, Penalty::default(), batch, |r, mut x, y| {
-                    let rows = start + r.start..start + r.end;
-                    x.slice_mut(s![..r.len(), ..]).assign(&data.slice(s![rows.clone(), ..]));
-                    y[..r.len()].copy_from_slice(&labels[rows]);
-                }));
-            })
-        };
-        report("train_step (batch 128)", t, batch);
-    }
-    if run("forward") {
-        let mut ws = net.workspace(1000, 0);
-        let t = median_time(budget, || {
-            black_box(net.evaluate(data.view(), &labels, &mut ws));
-        });
-        report("forward eval (batch 1000)", t, 1000);
-    }
-    if run("stats") {
-        let grads = net.grads();
-        let before: Vec<Array2<f32>> = net.layers().iter().map(|l| l.w.clone()).collect();
-        let mut ws = net.workspace(256, 0);
-        let t = median_time(budget, || {
-            black_box(layer_stats(&net, &grads, Some(&before), data.slice(s![..256, ..]), &mut ws));
-        });
-        report("layer_stats (probe 256)", t, 256);
-    }
-
+    let sgd = OptimizerKind::Sgd { momentum: 0.0, nesterov: false };
+    let opt = Optimizer::new(sgd, 0.01, &net.tensor_sizes());
+    net_cases(&run, budget, "", &mut net, &data, &labels, 128, opt);
     if ["cnn_train_step", "cnn_forward", "cnn_stats"].iter().any(|c| run(c)) {
         cnn_cases(&run, budget);
     }
@@ -126,38 +92,55 @@ fn cnn_cases(run: &dyn Fn(&str) -> bool, budget: Duration) {
         if y * y + x * x < r * r && (i + j) % 3 != 0 { ((i * 31 + j) % 200) as f32 / 255.0 + 0.2 } else { 0.0 }
     });
     let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
-    if run("cnn_train_step") {
-        let batch = 64;
-        let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: false }, 0.05, &net.tensor_sizes());
-        let mut runner = StepRunner::new(&net, batch, 0);
+    let momentum = OptimizerKind::Sgd { momentum: 0.9, nesterov: false };
+    let opt = Optimizer::new(momentum, 0.05, &net.tensor_sizes());
+    net_cases(run, budget, "cnn_", &mut net, &data, &labels, 64, opt);
+}
+
+/// The three cases of one net, named `{prefix}train_step`, `{prefix}forward`
+/// and `{prefix}stats`: a training step of `batch` with `opt`, an eval pass
+/// over the 1,000 inputs, the layer statistics on 256 of them.
+#[allow(clippy::too_many_arguments)]
+fn net_cases(
+    run: &dyn Fn(&str) -> bool,
+    budget: Duration,
+    prefix: &str,
+    net: &mut Network,
+    data: &Array2<f32>,
+    labels: &[u8],
+    batch: usize,
+    mut opt: Optimizer,
+) {
+    if run(&format!("{prefix}train_step")) {
+        let mut runner = StepRunner::new(net, batch, 0);
         // A fixed split: the bench measures the two-thread step itself.
         runner.fix_split();
         let mut offset = 0;
         let t = median_time(budget, || {
             let start = offset;
             offset = (offset + batch) % (1000 - batch);
-            black_box(runner.step(&mut net, &mut opt, Penalty::default(), batch, |r, mut x, y| {
+            black_box(runner.step(net, &mut opt, Penalty::default(), batch, |r, mut x, y| {
                 let rows = start + r.start..start + r.end;
                 x.slice_mut(s![..r.len(), ..]).assign(&data.slice(s![rows.clone(), ..]));
                 y[..r.len()].copy_from_slice(&labels[rows]);
             }));
         });
-        report("cnn_train_step (batch 64)", t, batch);
+        report(&format!("{prefix}train_step (batch {batch})"), t, batch);
     }
-    if run("cnn_forward") {
+    if run(&format!("{prefix}forward")) {
         let mut ws = net.workspace(1000, 0);
         let t = median_time(budget, || {
-            black_box(net.evaluate(data.view(), &labels, &mut ws));
+            black_box(net.evaluate(data.view(), labels, &mut ws));
         });
-        report("cnn_forward eval (batch 1000)", t, 1000);
+        report(&format!("{prefix}forward eval (batch 1000)"), t, 1000);
     }
-    if run("cnn_stats") {
+    if run(&format!("{prefix}stats")) {
         let grads = net.grads();
         let before: Vec<Array2<f32>> = net.layers().iter().map(|l| l.w.clone()).collect();
         let mut ws = net.workspace(256, 0);
         let t = median_time(budget, || {
-            black_box(layer_stats(&net, &grads, Some(&before), data.slice(s![..256, ..]), &mut ws));
+            black_box(layer_stats(net, &grads, Some(&before), data.slice(s![..256, ..]), &mut ws));
         });
-        report("cnn_layer_stats (probe 256)", t, 256);
+        report(&format!("{prefix}layer_stats (probe 256)"), t, 256);
     }
 }

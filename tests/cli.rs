@@ -10,12 +10,7 @@ use std::process::{Command, Output};
 /// switches (which change the last bits, and after thousands of steps the
 /// second decimal of an accuracy; the governor is tested in `trainer.rs`).
 fn fitcheck(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fitcheck"))
-        .args(args)
-        .env("FITCHECK_GOVERNOR", "0")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run fitcheck")
+    fitcheck_with(args, &[])
 }
 
 fn lines(out: &Output) -> Vec<serde_json::Value> {
@@ -216,6 +211,7 @@ fn tui_with_bad_input_exits_2_before_touching_the_terminal() {
 // ---- Faults (issue 12): every bad input is exit 2 naming where, the same
 // ---- for `check` and `run`; nothing large is allocated to find out.
 
+/// As [`fitcheck`], with more environment.
 fn fitcheck_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fitcheck"))
         .args(args)

@@ -35,13 +35,13 @@ const RECENT: usize = 8;
 /// Steps in a probe of the other mode (the first is not counted).
 const PROBE_STEPS: usize = 4;
 /// Steps on the team between two routine probes of one thread.
-pub const CHECK_EVERY: usize = 512;
+const CHECK_EVERY: usize = 512;
 /// Steps alone between two probes of the team: sooner, to return to two
 /// threads soon after the host separates the cores again. Doubled (up to
 /// [`CHECK_EVERY`]) each time a return to the team proves short-lived: a
 /// helper woken after parking runs ahead of a process sharing its core for a
 /// few steps, so a probe can look better than the team will be.
-pub const CHECK_ALONE_EVERY: usize = 64;
+const CHECK_ALONE_EVERY: usize = 64;
 /// A stay on the team shorter than this counts as short-lived.
 const SHORT_STAY: usize = 256;
 /// At least this many steps between two probes, whatever the trigger.
@@ -181,7 +181,8 @@ impl Governor {
     }
 
     /// The mode steps run in outside probes.
-    pub fn current(&self) -> Mode {
+    #[cfg(test)]
+    fn current(&self) -> Mode {
         self.current
     }
 

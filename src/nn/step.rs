@@ -152,8 +152,9 @@ impl StepRunner {
         let mode = if splittable { self.governor.mode() } else { Mode::Alone };
         let started = Instant::now();
         let parts = if mode == Mode::Team { self.replicas.len() } else { 1 };
-        if parts == 1 && self.last_threads > 1 {
-            // Alone, the caller runs on the least contended of the team's cores.
+        if splittable && parts == 1 && self.last_threads > 1 {
+            // Alone by the governor's choice (not a batch too small to
+            // split): the caller runs on the least contended of the cores.
             self.team.caller_alone();
         }
         self.last_threads = if parts > 1 { self.team.size() } else { 1 };

@@ -502,31 +502,11 @@ mod tests {
         }
     }
 
-    /// Alone, the caller moves to the core of the member that waited least
-    /// for its CPU; the next job pins it back to its own.
+    /// With as many CPUs as members, the caller ends up on the first one
+    /// alone; alone, it moves to the core of the member that waited least for
+    /// its CPU, and the next job pins it back to its own.
     #[test]
-    fn the_caller_alone_moves_to_the_quietest_core_and_back() {
-        let Some(cpus) = affinity::allowed_cpus() else { return };
-        if cpus.len() < 2 || std::env::var_os("FITCHECK_NO_PIN").is_some() {
-            return;
-        }
-        thread::spawn(move || {
-            let team = Team::new(2);
-            team.run(&|_| {});
-            assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
-            team.caller_alone();
-            let alone = affinity::allowed_cpus().unwrap();
-            assert!(alone.len() == 1 && cpus[..2].contains(&alone[0]), "{alone:?}");
-            team.run(&|_| {});
-            assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
-        })
-        .join()
-        .unwrap();
-    }
-
-    /// With as many CPUs as members, the caller ends up on the first one alone.
-    #[test]
-    fn the_caller_is_pinned_when_there_are_enough_cpus() {
+    fn the_caller_is_pinned_and_moves_to_the_quietest_core_alone() {
         let Some(cpus) = affinity::allowed_cpus() else { return };
         if cpus.len() < 2 || std::env::var_os("FITCHECK_NO_PIN").is_some() {
             return;
@@ -534,6 +514,11 @@ mod tests {
         // On a fresh thread: pinning is per thread and must not leak into other tests.
         thread::spawn(move || {
             let team = Team::new(2);
+            team.run(&|_| {});
+            assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
+            team.caller_alone();
+            let alone = affinity::allowed_cpus().unwrap();
+            assert!(alone.len() == 1 && cpus[..2].contains(&alone[0]), "{alone:?}");
             team.run(&|_| {});
             assert_eq!(affinity::allowed_cpus(), Some(vec![cpus[0]]));
         })
