@@ -371,6 +371,7 @@ fn finish(w: &Window, epoch: usize, lr: Option<f32>) -> ExternalEpoch {
         val_acc: w.fields[slot(Field::ValAcc)].value(),
         lr,
         wall_time: w.wall_time,
+        grad_norm: None,
     }
 }
 

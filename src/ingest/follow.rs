@@ -171,6 +171,7 @@ impl Follower {
                 histograms: Vec::new(),
                 tags_seen: Vec::new(),
                 mapped: Vec::new(),
+                hparams: Default::default(),
                 warnings: Vec::new(),
             },
             warnings_dropped: false,
@@ -409,6 +410,7 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
         histograms,
         tags_seen: store.tags().to_vec(),
         mapped: assembled.mapped,
+        hparams: Default::default(),
         warnings,
     }
 }

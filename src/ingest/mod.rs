@@ -59,6 +59,10 @@ pub struct ExternalEpoch {
     pub val_acc: Option<f32>,
     /// The learning rate in effect (the last one logged up to this epoch).
     pub lr: Option<f32>,
+    /// The gradient norm the writer logged during this epoch (the Hugging
+    /// Face Trainer's `grad_norm`): the largest value, or a non-finite one
+    /// if any was non-finite (a NaN loss the writer filtered out shows here).
+    pub grad_norm: Option<f32>,
     /// Seconds since the Unix epoch at the validation point (TensorBoard's
     /// wall_time, or a `wall_time` column/key), when the log has it.
     pub wall_time: Option<f64>,
@@ -101,6 +105,11 @@ pub struct ExternalRun {
     /// Tags that were mapped, and to which field: shown to the user so a
     /// surprising mapping can be spotted and overridden.
     pub mapped: Vec<(String, Field)>,
+    /// Hyperparameters the writer recorded (Lightning's `hparams.yaml`,
+    /// TensorBoard's hparams plugin, the Trainer's state, MLflow params), as
+    /// written: nested keys joined with `/`, values as text. Empty when the
+    /// log records none; the checklist only ever reads settings from here.
+    pub hparams: std::collections::BTreeMap<String, String>,
     /// Problems met and skipped (corrupt records with their byte offset,
     /// malformed lines with their line number, ...), oldest first.
     pub warnings: Vec<String>,
