@@ -74,6 +74,7 @@ fn long_run() -> App {
                 samples_per_s: 25_000.0,
                 threads: None,
                 elapsed_s: epoch as f64,
+                grad_norm: None,
             })));
         }
         if step % 200_000 == 1 {

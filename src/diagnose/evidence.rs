@@ -7,7 +7,7 @@
 use super::{
     Check, DEAD_SHARE, DEEP, EpochPoint, Findings, HIGH_DROPOUT, IMBALANCE, INIT_LOSS_FACTOR, INPUT_SCALE_MAX, Inputs,
     LayerPoint, Mark, OFF_SCALE_SHARE, PENALTY_SHARE, ProbePoint, RATIO_HIGH, RATIO_LOW, RECENT_SNAPSHOTS,
-    SATURATED_SHARE, Severity, VANISHING_RATIO, WEIGHT_SHRINK, pct,
+    SATURATED_SHARE, Settings, Severity, VANISHING_RATIO, WEIGHT_SHRINK, pct,
 };
 
 /// A loss still falling this much over the last two epochs, with the
@@ -17,8 +17,7 @@ pub const STILL_LEARNING: f32 = 0.10;
 
 /// Step 0's line, whether the inputs are off the unit scale, and the
 /// evidence of that scale.
-pub(super) fn preflight(inp: &Inputs<'_>) -> (Check, bool, String) {
-    let s = &inp.settings;
+pub(super) fn preflight(inp: &Inputs<'_>, s: &Settings) -> (Check, bool, String) {
     let Some(p) = inp.preflight else {
         let unnormalized = inp.input_scale > INPUT_SCALE_MAX;
         let evidence = format!("inputs reach {:.0} (features on a scale ≫ 1)", inp.input_scale);
@@ -122,14 +121,20 @@ fn layer_name(l: usize, units: usize) -> String {
 }
 
 /// The causes of a training set not learned, each a finding in `f`.
-pub(super) fn causes(inp: &Inputs<'_>, f: &mut Findings<'_>, unnormalized: bool, input_evidence: &str, loss_fall: f32) {
-    let s = &inp.settings;
+pub(super) fn causes(
+    inp: &Inputs<'_>,
+    s: &Settings,
+    f: &mut Findings<'_>,
+    unnormalized: bool,
+    input_evidence: &str,
+    loss_fall: f32,
+) {
     let Some(last) = inp.epochs.last() else { return };
     if unnormalized {
         f.add("unnormalized_inputs", Severity::Bad, input_evidence.to_string());
     }
     let layers = recent_layers(inp);
-    if let Some(e) = regularization(inp, &layers, last) {
+    if let Some(e) = regularization(inp, s, &layers, last) {
         f.add("regularization_too_strong", Severity::Bad, e);
     }
     let penalized = f.has("regularization_too_strong");
@@ -235,14 +240,13 @@ pub(super) fn causes(inp: &Inputs<'_>, f: &mut Findings<'_>, unnormalized: bool,
     if explained {
         return;
     }
-    optimization_or_capacity(inp, f, last, loss_fall);
+    optimization_or_capacity(inp, s, f, last, loss_fall);
 }
 
 /// No measured cause: the probe separates a network too small from
 /// settings that cannot optimize. Without a probe (a run trained
 /// elsewhere) the loss trend decides, and the evidence says so.
-fn optimization_or_capacity(inp: &Inputs<'_>, f: &mut Findings<'_>, last: &EpochPoint, loss_fall: f32) {
-    let s = &inp.settings;
+fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>, last: &EpochPoint, loss_fall: f32) {
     let narrowest = s.hidden.iter().enumerate().min_by_key(|(_, w)| **w);
     let layer = narrowest.map_or("no hidden layer".to_string(), |(l, &w)| layer_name(l, w));
     let level =
@@ -339,8 +343,7 @@ fn penalties(s: &super::Settings) -> String {
 
 /// L1/L2 that keeps the net from fitting: the penalty is a large share of
 /// the loss, or the weights shrank well below their initial norm.
-fn regularization(inp: &Inputs<'_>, layers: &[LayerPoint], last: &EpochPoint) -> Option<String> {
-    let s = &inp.settings;
+fn regularization(inp: &Inputs<'_>, s: &Settings, layers: &[LayerPoint], last: &EpochPoint) -> Option<String> {
     if s.l1 <= 0.0 && s.l2 <= 0.0 {
         return None;
     }

@@ -22,6 +22,7 @@
 //! The verdict over time: `diagnose` also finds the epoch since which the
 //! verdict has held, by diagnosing the run's prefixes.
 
+pub mod curves;
 mod evidence;
 pub mod remedies;
 
@@ -90,7 +91,9 @@ pub const WEIGHT_SHRINK: f32 = 0.5;
 /// Snapshots (epochs) the update ratio is averaged over.
 pub const RECENT_SNAPSHOTS: usize = 2;
 
-/// One epoch as the diagnosis reads it.
+/// One epoch as the diagnosis reads it. For a run trained elsewhere a value
+/// the log does not hold is NaN, and a value the log holds but that is not
+/// finite (a NaN or infinite loss) is +infinity: the two never mix.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpochPoint {
     pub epoch: usize,
@@ -105,6 +108,25 @@ pub struct EpochPoint {
     pub penalty: f32,
     /// Rollbacks of the divergence guard during this epoch.
     pub rollbacks: usize,
+    /// The learning rate a log recorded for this epoch (NaN: not logged).
+    pub lr: f32,
+    /// The gradient norm a log recorded (NaN: not logged; infinity: not finite).
+    pub grad_norm: f32,
+}
+
+/// What the log of a run trained elsewhere recorded of its settings, each
+/// `None` unless the log holds it (a learning-rate tag names its
+/// optimizer, writers record hyperparameters): the checklist of such a run
+/// reads settings from here only, never from a preset's defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Logged {
+    /// A learning rate from the recorded hyperparameters (the per-epoch
+    /// one, when logged, is in `EpochPoint::lr`).
+    pub lr: Option<f32>,
+    /// The optimizer's name, as the log gives it ("Adam" from `lr-Adam`).
+    pub optimizer: Option<String>,
+    /// Weight decay or L2, with the key the log recorded it under.
+    pub weight_decay: Option<(String, f32)>,
 }
 
 /// The current settings that matter to the checklist.
@@ -198,7 +220,10 @@ pub struct ProbePoint {
 pub struct Inputs<'a> {
     pub epochs: &'a [EpochPoint],
     pub classes: usize,
-    pub settings: Settings,
+    /// The built-in trainer's settings, all known. `None` for a run trained
+    /// elsewhere: it is judged from its curves and what `logged` holds.
+    pub settings: Option<Settings>,
+    pub logged: Logged,
     /// The largest absolute network input on training samples (used when
     /// there is no pre-flight).
     pub input_scale: f32,
@@ -226,6 +251,9 @@ pub enum Verdict {
     Diverging,
     Stalled,
     TooEarly,
+    /// Training learns and validation gets worse from the start: training
+    /// and evaluation differ (Lee's "mismatch"), not overfitting.
+    Mismatch,
 }
 
 impl Verdict {
@@ -238,6 +266,7 @@ impl Verdict {
             Verdict::Diverging => "diverging",
             Verdict::Stalled => "stalled",
             Verdict::TooEarly => "too_early",
+            Verdict::Mismatch => "mismatch",
         }
     }
 }
@@ -275,6 +304,34 @@ pub enum Action {
     LessDropout,
     /// Restart with `augment: Shift(pixels: 2)`.
     Augment,
+    // What only the user's own code can do (a run trained elsewhere): the
+    // dashboard shows them, applies none.
+    /// Train more epochs.
+    TrainLonger,
+    /// The overfit-one-batch test, which tells capacity from optimization.
+    OverfitOneBatch,
+    ClipGradients,
+    /// Evaluate in eval mode, with the same preprocessing and labels.
+    CheckEvaluation,
+    /// Look at the inputs and the loss for NaN, scale and label errors.
+    CheckInputs,
+    /// Hold out a validation set and log its loss.
+    AddValidation,
+}
+
+impl Action {
+    /// Whether only the user's code can do it (nothing for a key to apply).
+    pub fn in_code_only(self) -> bool {
+        matches!(
+            self,
+            Action::TrainLonger
+                | Action::OverfitOneBatch
+                | Action::ClipGradients
+                | Action::CheckEvaluation
+                | Action::CheckInputs
+                | Action::AddValidation
+        )
+    }
 }
 
 /// A remedy in Lee's terms, and what applying it does.
@@ -317,6 +374,10 @@ pub struct Check {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diagnosis {
     pub verdict: Verdict,
+    /// The verdict the run is close to when it is borderline ("healthy,
+    /// borderline overfitting").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub borderline: Option<Verdict>,
     /// The first epoch from which the verdict has held without a break.
     #[serde(rename = "since_epoch", skip_serializing_if = "Option::is_none")]
     pub since: Option<usize>,
@@ -332,6 +393,15 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// The verdict in words, with its borderline neighbour.
+    pub fn verdict_words(&self) -> String {
+        let v = self.verdict.id().replace('_', " ");
+        match self.borderline {
+            Some(b) => format!("{v}, borderline {}", b.id().replace('_', " ")),
+            None => v,
+        }
+    }
+
     /// The finding ids, in order (what the `verdict` log line carries).
     pub fn finding_ids(&self) -> Vec<String> {
         self.findings.iter().map(|f| f.id.to_string()).collect()
@@ -354,12 +424,17 @@ fn fall(epochs: &[EpochPoint], k: usize, f: fn(&EpochPoint) -> f32) -> Option<f3
 /// The findings being gathered, each with its remedies from the table.
 struct Findings<'s> {
     list: Vec<Finding>,
-    settings: &'s Settings,
+    /// The built-in trainer's settings; `None` for a run trained elsewhere,
+    /// whose remedies are said as changes to the user's own code.
+    settings: Option<&'s Settings>,
 }
 
 impl Findings<'_> {
     fn add(&mut self, id: &'static str, severity: Severity, evidence: String) {
-        let remedies = remedies_for(id, self.settings);
+        let remedies = match self.settings {
+            Some(s) => remedies_for(id, s),
+            None => remedies::in_code(id),
+        };
         self.list.push(Finding { id, severity, evidence, remedies });
     }
     fn has(&self, id: &str) -> bool {
@@ -370,7 +445,7 @@ impl Findings<'_> {
     /// step, and one named too high (or a blow-up) from offering a larger one.
     fn done(mut self) -> Vec<Finding> {
         let named = |id: &str| self.list.iter().any(|f| f.id == id);
-        let (low, high) = (named("lr_too_low"), named("lr_too_high") || named("diverged"));
+        let (low, high) = (named("lr_too_low"), named("lr_too_high") || named("diverged") || named("unstable"));
         for f in &mut self.list {
             f.remedies.retain(|r| {
                 let raises = matches!(r.action, Action::DoubleLr) || matches!(r.action, Action::ScaleLr(x) if x > 1.0);
@@ -388,9 +463,9 @@ pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
     let mut d = diagnose_now(inp);
     d.since = since(inp, d.verdict);
     if let Some(e) = d.since {
-        let what = d.verdict.id().replace('_', " ");
+        let what = d.verdict_words();
         let step = match d.verdict {
-            Verdict::Overfitting | Verdict::Healthy => 1,
+            Verdict::Overfitting | Verdict::Healthy | Verdict::Mismatch => 1,
             _ => 0,
         };
         if d.steps[step].0 != Mark::Pending {
@@ -439,10 +514,10 @@ fn prefix<'a>(inp: &Inputs<'a>, k: usize) -> Inputs<'a> {
 
 /// The checklist for the run as it stands (no look back).
 fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
-    let s = &inp.settings;
-    let mut f = Findings { list: Vec::new(), settings: s };
+    let Some(s) = inp.settings.as_ref() else { return curves::diagnose(inp, &inp.logged) };
+    let mut f = Findings { list: Vec::new(), settings: Some(s) };
     let chance = 1.0 / inp.classes.max(2) as f32;
-    let (preflight, unnormalized, input_evidence) = evidence::preflight(inp);
+    let (preflight, unnormalized, input_evidence) = evidence::preflight(inp, s);
     let probe_check = inp.probes.last().map(evidence::probe_check);
 
     // Divergence first: it makes every other number meaningless.
@@ -459,6 +534,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     }
     let finish = |verdict, f: Findings<'_>, steps| Diagnosis {
         verdict,
+        borderline: None,
         since: None,
         findings: f.done(),
         preflight: preflight.clone(),
@@ -515,7 +591,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     );
     if !learned {
         let stalled = last.train_acc_eval <= CHANCE_FACTOR * chance && loss_fall <= FLAT_LOSS;
-        evidence::causes(inp, &mut f, unnormalized, &input_evidence, loss_fall);
+        evidence::causes(inp, s, &mut f, unnormalized, &input_evidence, loss_fall);
         // A run that blew up and has not learned since is still diverging,
         // unless the blow-ups came from unnormalized inputs (the cause to fix).
         let verdict = if diverging || (inp.rollbacks > 0 && !unnormalized) {

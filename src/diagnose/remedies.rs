@@ -41,6 +41,13 @@ pub fn contradicts(action: Action, s: &Settings) -> bool {
         Action::Normalize => s.normalized,
         Action::Augment => s.augmenting || !s.images,
         Action::HalveLr | Action::DoubleLr | Action::ScaleLr(_) | Action::AddLayer | Action::Wider => false,
+        // Said to the user's code, where the settings are not known.
+        Action::TrainLonger
+        | Action::OverfitOneBatch
+        | Action::ClipGradients
+        | Action::CheckEvaluation
+        | Action::CheckInputs
+        | Action::AddValidation => false,
     }
 }
 
@@ -52,12 +59,19 @@ pub fn worsens(id: &str, action: Action) -> bool {
     let grows = matches!(action, Action::AddLayer | Action::Wider);
     let relaxes = matches!(action, Action::LessDropout | Action::LessL2 | Action::LessL1);
     match id {
-        "diverged" | "lr_too_high" | "dead_units" => raises_lr,
+        "diverged" | "lr_too_high" | "dead_units" | "unstable" => raises_lr,
         "lr_too_low" => lowers_lr,
         "regularization_too_strong" | "dropout_cost" | "capacity_too_small" => regularizes,
+        // Stuck high or flat: more regularization or a longer run at the
+        // same settings does not help; a mismatch is not cured by
+        // regularizing or growing the net.
+        "underfitting_plateau" | "not_learning" => regularizes || matches!(action, Action::TrainLonger),
+        "train_eval_mismatch" => regularizes || grows || matches!(action, Action::EarlyStopping),
         // A deeper net has further for the gradient to vanish.
         "vanishing_gradients" | "saturated_units" => matches!(action, Action::AddLayer),
-        "overfitting_gap" | "val_loss_rising" | "early_stop_recommended" => grows || relaxes,
+        "overfitting_gap" | "val_loss_rising" | "early_stop_recommended" => {
+            grows || relaxes || matches!(action, Action::TrainLonger)
+        }
         _ => false,
     }
 }
@@ -111,4 +125,81 @@ pub fn remedies_for(id: &str, s: &Settings) -> Vec<Remedy> {
         _ => vec![],
     };
     offers.into_iter().filter(|r| !contradicts(r.action, s) && !worsens(id, r.action)).collect()
+}
+
+/// The remedies for finding `id` of a run trained elsewhere, said as what
+/// to change or try in the user's own code, best first. Nothing here
+/// assumes a setting the log does not hold ("if" where it must), and the
+/// same rule as `remedies_for` holds: none worsens its own finding.
+pub fn in_code(id: &str) -> Vec<Remedy> {
+    const LR_DOWN: Remedy = remedy("lower the learning rate 10× in your optimizer (lr=lr/10)", Action::ScaleLr(0.1));
+    const CLIP: Remedy = remedy(
+        "clip gradients before each step: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) \
+         (Keras: clipnorm=1.0; Lightning/HF: gradient_clip_val / max_grad_norm)",
+        Action::ClipGradients,
+    );
+    const ONE_BATCH: Remedy = remedy(
+        "overfit one batch: train ~200 steps on a single fixed batch with regularization off; if the loss does not \
+         go near 0 the model, loss or optimizer is at fault (try a higher or lower lr, Adam, ReLU), if it does the \
+         model is too small for the data (more units or layers)",
+        Action::OverfitOneBatch,
+    );
+    const INPUTS: Remedy = remedy(
+        "check a batch: x.mean() and x.std() near 0 and 1 (normalize raw pixels or features), labels in range, \
+         no NaN in the inputs",
+        Action::CheckInputs,
+    );
+    const EARLY: Remedy = remedy(
+        "stop at the best epoch: keras.callbacks.EarlyStopping(monitor='val_loss', patience=3, \
+         restore_best_weights=True), Lightning EarlyStopping('val_loss'), HF load_best_model_at_end=True",
+        Action::EarlyStopping,
+    );
+    let offers: Vec<Remedy> = match id {
+        "diverged" => vec![
+            LR_DOWN,
+            CLIP,
+            remedy(
+                "find where NaN starts: torch.autograd.set_detect_anomaly(True); look for log(0), division by zero \
+                 or an fp16 overflow in the loss",
+                Action::CheckInputs,
+            ),
+        ],
+        "lr_too_high" => vec![LR_DOWN, CLIP, INPUTS],
+        "unstable" => {
+            vec![remedy("halve the learning rate, or add a warm-up", Action::HalveLr), CLIP]
+        }
+        "lr_too_low" => vec![
+            remedy("raise the learning rate 10× (or run a learning-rate range test)", Action::ScaleLr(10.0)),
+            remedy("switch to Adam: torch.optim.Adam(model.parameters(), lr=1e-3)", Action::UseAdam),
+        ],
+        "not_learning" => {
+            vec![ONE_BATCH, INPUTS, remedy("if the hidden layers are sigmoid or tanh, switch to ReLU", Action::UseRelu)]
+        }
+        "underfitting_plateau" => vec![ONE_BATCH, remedy("if weight decay or dropout is on, lower it", Action::LessL2)],
+        "regularization_too_strong" => vec![remedy("lower weight decay 10×", Action::LessL2)],
+        "val_loss_rising" | "overfitting_gap" => vec![
+            EARLY,
+            remedy("add dropout (nn.Dropout(0.3) before the last layers)", Action::Dropout(DROPOUT_OFFER)),
+            remedy("add weight decay (e.g. AdamW(..., weight_decay=1e-2))", Action::AddL2),
+            remedy("more training data, or augmentation", Action::Augment),
+        ],
+        "early_stop_recommended" => vec![EARLY],
+        "train_eval_mismatch" => vec![
+            remedy(
+                "evaluate with model.eval() and train with model.train() (BatchNorm and dropout change between them)",
+                Action::CheckEvaluation,
+            ),
+            remedy(
+                "give both sets the same preprocessing and label mapping: compare a batch's mean/std and label \
+                 counts from each loader",
+                Action::CheckInputs,
+            ),
+        ],
+        "train_longer" => vec![remedy("train more epochs: the curves still fall", Action::TrainLonger)],
+        "no_validation" => {
+            vec![remedy("hold out a validation set (10–20%) and log its loss every epoch", Action::AddValidation)]
+        }
+        _ => vec![],
+    };
+    offers.into_iter().filter(|r| !worsens(id, r.action)).collect()
 }

@@ -32,7 +32,7 @@ fn epochs(rows: &[(f32, f32, f32, f32)]) -> Vec<EpochPoint> {
 }
 
 fn inputs<'a>(e: &'a [EpochPoint], s: Settings) -> Inputs<'a> {
-    Inputs { epochs: e, classes: 10, settings: s, input_scale: 1.0, ..Inputs::default() }
+    Inputs { epochs: e, classes: 10, settings: Some(s), input_scale: 1.0, ..Inputs::default() }
 }
 
 fn run(rows: &[(f32, f32, f32, f32)]) -> Diagnosis {

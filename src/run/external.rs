@@ -35,31 +35,60 @@ pub fn start_event(run: &ExternalRun) -> Event {
         parameters: 0,
         hidden: Vec::new(),
         activation: "unknown".into(),
-        optimizer: "unknown".into(),
+        optimizer: optimizer_of(run).unwrap_or_else(|| "unknown".into()),
         lr: run.epochs.iter().find_map(|e| e.lr).unwrap_or(f32::NAN),
         batch_size: 0,
         threads: 0,
         classes: 0,
         input_scale: f32::NAN,
         settings: None,
+        hparams: run.hparams.clone(),
     })
+}
+
+/// The optimizer a log names: Lightning's `LearningRateMonitor` tags the
+/// rate `lr-Adam` (`lr-SGD/pg1`), and writers may record an `optimizer`
+/// hyperparameter.
+pub fn optimizer_of(run: &ExternalRun) -> Option<String> {
+    let from_tag = run.mapped.iter().find_map(|(tag, field)| {
+        let rest = tag.strip_prefix("lr-").filter(|_| *field == crate::ingest::Field::Lr)?;
+        let name = rest.split('/').next().unwrap_or(rest);
+        (!name.is_empty()).then(|| name.to_string())
+    });
+    from_tag
+        .or_else(|| run.hparams.iter().find(|(k, _)| hparam_key(k) == "optimizer").map(|(_, v)| v.trim().to_string()))
+}
+
+/// The last part of a recorded hyperparameter's key, lower-case
+/// (`model/optimizer/lr` → `lr`).
+pub fn hparam_key(key: &str) -> String {
+    key.rsplit(['/', '.']).next().unwrap_or(key).to_ascii_lowercase()
+}
+
+/// A logged value: missing stays NaN, a logged NaN or infinity becomes
+/// +infinity, so the checklist tells "not logged" from "not finite".
+fn logged(v: Option<f32>) -> f32 {
+    match v {
+        None => f32::NAN,
+        Some(x) if x.is_finite() => x,
+        Some(_) => f32::INFINITY,
+    }
 }
 
 /// One epoch as the run model reads it. A missing value is NaN (written as
 /// `null`); training "in eval mode" is the logged training value, the only
 /// one an external log has.
 pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f64>) -> Event {
-    let nan = f32::NAN;
     Event::Epoch(EpochMetrics {
         epoch: e.epoch,
         step: e.step.unwrap_or(e.epoch as u64 * steps_per_epoch),
-        train_loss: e.train_loss.unwrap_or(nan),
-        train_acc: e.train_acc.unwrap_or(nan),
-        train_loss_eval: e.train_loss.unwrap_or(nan),
-        train_acc_eval: e.train_acc.unwrap_or(nan),
-        val_loss: e.val_loss.unwrap_or(nan),
-        val_acc: e.val_acc.unwrap_or(nan),
-        lr: e.lr.unwrap_or(nan),
+        train_loss: logged(e.train_loss),
+        train_acc: logged(e.train_acc),
+        train_loss_eval: logged(e.train_loss),
+        train_acc_eval: logged(e.train_acc),
+        val_loss: logged(e.val_loss),
+        val_acc: logged(e.val_acc),
+        lr: logged(e.lr),
         penalty: 0.0,
         noise_memorized: None,
         samples_per_s: 0.0,
@@ -68,6 +97,7 @@ pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f
             (Some(t), Some(t0)) => t - t0,
             _ => 0.0,
         },
+        grad_norm: e.grad_norm.map(|g| logged(Some(g))),
     })
 }
 

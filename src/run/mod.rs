@@ -432,6 +432,8 @@ impl Run {
                     val_acc: m.val_acc,
                     penalty: m.penalty,
                     rollbacks,
+                    lr: m.lr,
+                    grad_norm: m.grad_norm.unwrap_or(f32::NAN),
                 }
             })
             .collect();
@@ -443,7 +445,8 @@ impl Run {
         diagnose::diagnose(&Inputs {
             epochs: &epochs,
             classes: self.info.as_ref().map_or(10, |i| i.classes),
-            settings: diagnose::Settings {
+            logged: self.logged(),
+            settings: (!self.external).then(|| diagnose::Settings {
                 lr: p.lr,
                 hidden: p.hidden.clone(),
                 activation: p.activation.label().to_string(),
@@ -457,7 +460,7 @@ impl Run {
                 convolutional: p.conv.is_some(),
                 images: matches!(p.dataset, crate::data::DatasetSpec::Mnist | crate::data::DatasetSpec::Idx { .. }),
                 normalized: p.normalize != crate::data::Normalize::None,
-            },
+            }),
             input_scale: self.info.as_ref().map_or(1.0, |i| i.input_scale),
             layers: &self.layers,
             rollbacks: self.rollbacks.len(),
@@ -468,6 +471,25 @@ impl Run {
             preflight: preflight.as_ref(),
             probes: &probes,
         })
+    }
+}
+
+impl Run {
+    /// What the log of a run trained elsewhere recorded of its settings
+    /// (nothing for the built-in trainer's runs, whose settings are known).
+    fn logged(&self) -> diagnose::Logged {
+        let Some(info) = self.info.as_ref().filter(|_| self.external) else { return diagnose::Logged::default() };
+        let find = |keys: &[&str]| {
+            info.hparams.iter().find_map(|(k, v)| {
+                let key = external::hparam_key(k);
+                keys.contains(&key.as_str()).then(|| v.trim().parse::<f32>().ok().map(|x| (k.clone(), x))).flatten()
+            })
+        };
+        diagnose::Logged {
+            lr: find(&["lr", "learning_rate", "learning-rate", "base_lr"]).map(|p| p.1),
+            optimizer: (info.optimizer != "unknown").then(|| info.optimizer.clone()),
+            weight_decay: find(&["weight_decay", "wd", "l2", "weight-decay", "l2_reg"]),
+        }
     }
 }
 

@@ -245,6 +245,7 @@ impl Trainer {
             classes: self.data.train.classes,
             input_scale: self.norm.max_abs(&self.data.train, &self.probe[..self.probe.len().min(1000)]),
             settings: Some(Box::new(self.preset.clone())),
+            hparams: Default::default(),
         }
     }
 

@@ -138,6 +138,10 @@ pub struct RunInfo {
     /// Every setting the run starts with, so a recorded log can be replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Box<crate::preset::Preset>>,
+    /// A run trained elsewhere: the hyperparameters its log recorded (key →
+    /// value as written), the only settings the checklist reads for it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hparams: std::collections::BTreeMap<String, String>,
 }
 
 /// Training metrics averaged over the steps since the previous `Step` event.
@@ -178,6 +182,10 @@ pub struct EpochMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<f32>,
     pub elapsed_s: f64,
+    /// The gradient norm a run trained elsewhere logged (the largest of the
+    /// epoch; infinity when a logged one was not finite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f32>,
 }
 
 /// Statistics of every layer (input side first) after step `step`.
@@ -262,6 +270,7 @@ mod tests {
             samples_per_s: 41000.0,
             threads: None,
             elapsed_s: 4.2,
+            grad_norm: None,
         });
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

@@ -170,6 +170,7 @@ impl Trainer {
                     samples_per_s: whole.per_s(),
                     threads: whole.threads(self.runner.threads()),
                     elapsed_s: started.elapsed().as_secs_f64(),
+                    grad_norm: None,
                 }),
             )?;
             // The overfit-one-batch probe when the training data is not learned.

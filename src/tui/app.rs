@@ -341,6 +341,12 @@ impl App {
         if !self.run.state.is_training() {
             self.notice = Some(format!("{}: applied; space trains more epochs to show its effect", r.label));
         }
+        if r.action.in_code_only() || self.run.external {
+            // Nothing here trains that run: the remedy is for the user's code.
+            self.applied = None;
+            self.notice = Some(format!("in your training code: {}", r.label));
+            return None;
+        }
         let p = &self.run.settings;
         let set = |s: Setting| Some(Effect::Send(Command::Set(s)));
         match r.action {
@@ -395,6 +401,12 @@ impl App {
                 self.applied = None;
                 Some(Effect::Restart(Box::new(next)))
             }
+            A::TrainLonger
+            | A::OverfitOneBatch
+            | A::ClipGradients
+            | A::CheckEvaluation
+            | A::CheckInputs
+            | A::AddValidation => None,
         }
     }
 
@@ -579,6 +591,7 @@ pub(crate) mod tests {
             classes: 10,
             input_scale: 1.0,
             settings: None,
+            hparams: Default::default(),
         }
     }
 
@@ -779,6 +792,7 @@ pub(crate) mod tests {
             samples_per_s: 1.0,
             threads: None,
             elapsed_s: 1.0,
+            grad_norm: None,
         }))
     }
 

@@ -155,6 +155,7 @@ mod tests {
             samples_per_s: 41_000.0,
             threads: None,
             elapsed_s: n as f64,
+            grad_norm: None,
         }
     }
 

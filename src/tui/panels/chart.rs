@@ -304,6 +304,7 @@ mod tests {
             samples_per_s: 1.0,
             threads: None,
             elapsed_s: 1.0,
+            grad_norm: None,
         }
     }
 

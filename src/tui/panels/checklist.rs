@@ -32,6 +32,7 @@ fn verdict(v: Verdict) -> Span<'static> {
         Verdict::Diverging => ("diverging", Color::Red),
         Verdict::Stalled => ("stalled", Color::Red),
         Verdict::TooEarly => ("too early to tell", Color::DarkGray),
+        Verdict::Mismatch => ("train/eval mismatch", Color::Red),
     };
     Span::styled(text, Style::default().fg(color).bold())
 }
@@ -52,6 +53,8 @@ fn title(app: &App, room: usize) -> Line<'static> {
     let mut line = Line::from(vec![
         Span::raw(format!("{}  ", Panel::Checklist.title())).bold(),
         verdict(d.verdict),
+        Span::raw(d.borderline.map_or(String::new(), |b| format!(", borderline {}", b.id().replace('_', " "))))
+            .yellow(),
         Span::raw(since).dark_gray(),
     ]);
     // The keys go whole or not at all ("c…" would say nothing).

@@ -1,0 +1,695 @@
+//! The checklist from the curves' own shape, for runs trained elsewhere:
+//! nothing but what the log holds (losses, accuracies, the learning rate,
+//! a gradient norm, the hyperparameters the writer recorded) and what is
+//! computed from it. Every rule is relative to the run itself — falls and
+//! rises against its own start, minimum and level, turning points, NaN — so
+//! it holds for cross-entropy, MSE and language-model losses alike, with or
+//! without accuracy, and never needs a class count the log does not give.
+//!
+//! The shape rules the live checklist shares (a validation loss turning up
+//! from its minimum, a loss that is not finite) are the functions here too.
+//!
+//! Order: not finite → rising above its own start (unstable, diverging) →
+//! validation worse from the first epoch while training improves (a
+//! train/eval mismatch) → validation turning up while training falls
+//! (overfitting) → flat from the start (stalled; a late start is not) → a
+//! straight, slow decline (learning rate too low) → still improving at the
+//! end (too early) → levelled off high with no gap (underfitting) → healthy.
+
+use super::{Check, Diagnosis, EpochPoint, Findings, Inputs, Logged, Mark, Severity, Verdict, pct};
+
+/// A loss ending this far above its own first epoch has risen, not fallen.
+pub const RISE_ABOVE_START: f32 = 0.10;
+/// A loss ending this many times above its own minimum, with its last two
+/// epochs both above half that, has blown up after learning.
+pub const BLOWUP_OVER_MIN: f32 = 2.0;
+/// A loss jumping this many times above its lowest value so far, then
+/// coming back, is a spike: unstable steps.
+pub const SPIKE: f32 = 1.5;
+/// Jumps to this many times the lowest value so far, twice or more, with
+/// the end still that far above it: erratic, the steps are too large.
+pub const ERRATIC: f32 = 2.0;
+/// One jump this large is enough.
+pub const ERRATIC_ONE: f32 = 3.0;
+/// Validation at least this many times the training loss at the first
+/// epoch (when the epoch's training average is usually the higher one).
+pub const MISMATCH_START: f32 = 2.0;
+/// Validation loss this far above its minimum (relative), with the minimum
+/// at least `TURN_EPOCHS` epochs back, has turned up: overfitting.
+pub const VAL_TURN: f32 = 0.10;
+/// ... and from this rise on it is borderline.
+pub const VAL_TURN_BORDERLINE: f32 = 0.04;
+pub const TURN_EPOCHS: usize = 2;
+/// A loss that changes less than this (relative) from its first to its
+/// last epoch, and never falls further below its start, is flat.
+pub const FLAT: f32 = 0.05;
+/// A flat start of at least this many epochs followed by a fall of at
+/// least `LATE_FALL` is a late start, not a stall.
+pub const LATE_EPOCHS: usize = 3;
+pub const LATE_FALL: f32 = 0.2;
+/// Training that fell at least this much (relative to its start) while
+/// validation never beat its first epoch is a train/eval mismatch.
+pub const MISMATCH_TRAIN_FALL: f32 = 0.2;
+/// Still improving: the last epoch's fall of the watched loss is at least
+/// this much (relative) and at least `STILL_SHARE` of its whole fall so far.
+pub const STILL_FALL: f32 = 0.03;
+pub const STILL_SHARE: f32 = 0.3;
+/// A loss still falling this much per epoch over its last two epochs, in a
+/// run of `SHORT_RUN` epochs or fewer, is a run stopped early.
+pub const SHORT_RUN: usize = 4;
+/// A straight decline: over at least `STRAIGHT_EPOCHS`, the second half
+/// falls at least `STRAIGHT_RATIO` of the first half's fall, and the whole
+/// fall is under `SLOW_FALL` of the start.
+pub const STRAIGHT_EPOCHS: usize = 8;
+pub const STRAIGHT_RATIO: f32 = 0.7;
+pub const SLOW_FALL: f32 = 0.5;
+/// Levelled off: the last `LEVEL_EPOCHS` epochs fall less than `LEVEL_FALL`
+/// (relative) in all; high: the level is above `HIGH_LEVEL` of the start.
+pub const LEVEL_EPOCHS: usize = 3;
+pub const LEVEL_FALL: f32 = 0.05;
+pub const HIGH_LEVEL: f32 = 0.5;
+/// No gap: the last validation loss at most this share above the training loss.
+pub const NO_GAP: f32 = 0.25;
+/// Validation loss this many times the training loss, at least twice the
+/// ratio it started with, and no longer falling: the gap has opened.
+pub const GAP_RATIO: f32 = 4.0;
+/// A chance level is claimed only when accuracy and loss agree: accuracy
+/// within this share of 1/C and the loss within `CHANCE_LOSS` of ln C.
+pub const CHANCE_ACC: f32 = 0.4;
+pub const CHANCE_LOSS: f32 = 0.02;
+/// A first epoch this many times above the chance loss, then a run stuck at
+/// chance: a blow-up that left the net predicting a constant.
+pub const BLOWN_START: f32 = 3.0;
+/// Learning rates a log records that are far outside any usual range.
+pub const LR_FAR_HIGH: f32 = 1.0;
+pub const LR_FAR_HIGH_ADAPTIVE: f32 = 0.05;
+pub const LR_FAR_LOW: f32 = 1e-5;
+/// Weight decay (or L2) a log records from which it may crush the weights.
+pub const WEIGHT_DECAY_HIGH: f32 = 0.1;
+
+/// A number as the evidence writes it: four significant digits, so a value
+/// copied from the log reads as it does there.
+pub fn num(x: f32) -> String {
+    if !x.is_finite() {
+        return "not finite".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{x:.digits$}")
+}
+
+/// One logged curve: (epoch, value) for each epoch that logged it; a
+/// non-finite value in the log is kept as infinity.
+#[derive(Clone, Debug, Default)]
+pub struct Curve {
+    pub name: &'static str,
+    pub points: Vec<(usize, f32)>,
+}
+
+impl Curve {
+    pub fn of(name: &'static str, epochs: &[EpochPoint], f: fn(&EpochPoint) -> f32) -> Curve {
+        Curve { name, points: epochs.iter().map(|e| (e.epoch, f(e))).filter(|(_, v)| !v.is_nan()).collect() }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+    fn finite(&self) -> Vec<(usize, f32)> {
+        self.points.iter().copied().filter(|(_, v)| v.is_finite()).collect()
+    }
+    /// The first epoch whose value is not finite.
+    pub fn first_nonfinite(&self) -> Option<usize> {
+        self.points.iter().find(|(_, v)| !v.is_finite()).map(|p| p.0)
+    }
+    fn last_is_nonfinite(&self) -> bool {
+        self.points.last().is_some_and(|(_, v)| !v.is_finite())
+    }
+}
+
+/// Where a validation curve turned up: its minimum, the last value and the
+/// relative rise, when the minimum is not the last point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Turn {
+    pub best_epoch: usize,
+    pub best: f32,
+    pub last_epoch: usize,
+    pub last: f32,
+    pub rise: f32,
+    /// Points after the minimum.
+    pub after: usize,
+}
+
+/// The turn of a curve from its minimum (lowest finite value, first if tied).
+pub fn turn_up(points: &[(usize, f32)]) -> Option<Turn> {
+    let finite: Vec<(usize, f32)> = points.iter().copied().filter(|(_, v)| v.is_finite()).collect();
+    let (bi, &(best_epoch, best)) = finite.iter().enumerate().min_by(|a, b| a.1.1.total_cmp(&b.1.1))?;
+    let &(last_epoch, last) = finite.last()?;
+    let rise = (last - best) / best.abs().max(1e-12);
+    Some(Turn { best_epoch, best, last_epoch, last, rise, after: finite.len() - 1 - bi })
+}
+
+/// Chance level inferred from the log: C classes when the accuracy sits at
+/// 1/C and the loss at ln C together. `None` when they do not agree (or
+/// either is missing): a chance level is then not claimed.
+pub fn chance(acc: f32, loss: f32) -> Option<usize> {
+    if !(acc.is_finite() && loss.is_finite()) || !(0.0..=7.0).contains(&loss) {
+        return None;
+    }
+    // The class count a uniform guess would give this loss.
+    let c = loss.exp().round().max(2.0);
+    let near_loss = (loss - c.ln()).abs() <= CHANCE_LOSS * c.ln();
+    let near_acc = acc <= (1.0 + CHANCE_ACC) / c && acc >= (1.0 - 2.0 * CHANCE_ACC).max(0.0) / c;
+    (near_acc && near_loss).then_some(c as usize)
+}
+
+/// The curves of a run trained elsewhere.
+struct Curves {
+    /// Training loss (or error, 1 − accuracy, when no loss is logged).
+    train: Curve,
+    val: Curve,
+    train_acc: Curve,
+    val_acc: Curve,
+    grad: Curve,
+    /// "loss" or "error (1 − accuracy)": what `train`/`val` hold.
+    what: &'static str,
+}
+
+fn curves(epochs: &[EpochPoint]) -> Curves {
+    let loss = Curve::of("training loss", epochs, |e| e.train_loss);
+    let vloss = Curve::of("validation loss", epochs, |e| e.val_loss);
+    let tacc = Curve::of("training accuracy", epochs, |e| e.train_acc_eval);
+    let vacc = Curve::of("validation accuracy", epochs, |e| e.val_acc);
+    let err = |c: &Curve, name| Curve { name, points: c.points.iter().map(|&(e, a)| (e, 1.0 - a)).collect() };
+    let (train, val, what) = if !loss.is_empty() || vloss.is_empty() && vacc.is_empty() {
+        (loss, vloss, "loss")
+    } else {
+        (err(&tacc, "training error"), err(&vacc, "validation error"), "error (1 − accuracy)")
+    };
+    Curves {
+        train,
+        val,
+        train_acc: tacc,
+        val_acc: vacc,
+        grad: Curve::of("gradient norm", epochs, |e| e.grad_norm),
+        what,
+    }
+}
+
+/// The learning rate the log holds, as evidence ("at learning rate 0.5 (lr-Adam)").
+fn lr_words(epochs: &[EpochPoint], logged: &Logged) -> String {
+    let tag = logged.optimizer.as_deref().map_or(String::new(), |o| format!(" with {o}"));
+    match epochs.iter().rev().map(|e| e.lr).find(|l| l.is_finite()).or(logged.lr) {
+        Some(lr) => format!(" at learning rate {}{tag} (from the log)", num(lr)),
+        None => String::new(),
+    }
+}
+
+/// The logged learning rate is far outside the usual range, high or low.
+fn lr_far(epochs: &[EpochPoint], logged: &Logged) -> (Option<f32>, bool, bool) {
+    let lr = epochs.iter().rev().map(|e| e.lr).find(|l| l.is_finite()).or(logged.lr);
+    let adaptive = logged.optimizer.as_deref().is_some_and(|o| {
+        let o = o.to_ascii_lowercase();
+        o.contains("adam") || o.contains("rmsprop") || o.contains("adagrad")
+    });
+    let high = lr.is_some_and(|l| l >= LR_FAR_HIGH || adaptive && l >= LR_FAR_HIGH_ADAPTIVE);
+    let low = lr.is_some_and(|l| l > 0.0 && l <= LR_FAR_LOW);
+    (lr, high, low)
+}
+
+/// The checklist for a run trained elsewhere.
+pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
+    let mut f = Findings { list: Vec::new(), settings: None };
+    let c = curves(inp.epochs);
+    let n = inp.epochs.len();
+    let lr = lr_words(inp.epochs, logged);
+    let (_, lr_high, lr_low) = lr_far(inp.epochs, logged);
+    let no_val = c.val.is_empty();
+    let pending2 = |why: &str| (Mark::Pending, why.to_string());
+    if no_val && n > 0 {
+        f.add(
+            "no_validation",
+            Severity::Info,
+            "overfitting: no validation metrics in this log, so it cannot be judged; the training curve is".into(),
+        );
+    }
+    // Training decides, unless the log holds it for far fewer epochs than
+    // validation (a per-step loss sampled now and then).
+    let sparse = c.train.points.len() * 2 < c.val.points.len();
+    let watched = if c.train.is_empty() || sparse { &c.val } else { &c.train };
+    if n == 0 || watched.is_empty() {
+        return finish(
+            Verdict::TooEarly,
+            f,
+            [pending2("no epochs with a loss or an accuracy yet"), pending2("after step 1")],
+            None,
+        );
+    }
+
+    // Not finite: every other number is meaningless from there on.
+    let nonfinite =
+        [&c.train, &c.val, &c.grad].into_iter().filter_map(|s| s.first_nonfinite().map(|e| (e, s))).min_by_key(|p| p.0);
+    if let Some((epoch, curve)) = nonfinite {
+        let last_finite = curve.finite().into_iter().rev().find(|p| p.0 < epoch);
+        let before = last_finite.map_or(String::new(), |(e, v)| format!(" (last finite: {} at epoch {e})", num(v)));
+        let at_end = [&c.train, &c.val, &c.grad].iter().any(|s| s.last_is_nonfinite());
+        if at_end {
+            f.add(
+                "diverged",
+                Severity::Bad,
+                format!("the logged {} is not finite (NaN or infinite) from epoch {epoch} on{before}{lr}", curve.name),
+            );
+            let steps = [
+                (Mark::Fail, format!("{} not finite from epoch {epoch}", curve.name)),
+                pending2("not before training works"),
+            ];
+            return finish(Verdict::Diverging, f, steps, None);
+        }
+        f.add(
+            "unstable",
+            Severity::Warn,
+            format!("the logged {} was not finite at epoch {epoch}{before} and finite again later{lr}", curve.name),
+        );
+    }
+    let t = watched.finite();
+    if t.len() < super::MIN_EPOCHS {
+        let (e, v) = t.last().copied().unwrap_or((0, f32::NAN));
+        let steps = [(Mark::Pending, format!("{} {} after epoch {e}", watched.name, num(v))), pending2("after step 1")];
+        return finish(Verdict::TooEarly, f, steps, None);
+    }
+    let (e0, first) = t[0];
+    let (el, last) = t[t.len() - 1];
+    let (emin, min) = t.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((e0, first));
+    let fall_total = (first - last) / first.abs().max(1e-12);
+    let step1 = format!(
+        "{} {} at epoch {el}, {} its {} at epoch {e0}",
+        watched.name,
+        num(last),
+        if last <= first {
+            format!("{:.0}% below", fall_total * 100.0)
+        } else {
+            format!("{:.0}% above", -fall_total * 100.0)
+        },
+        num(first)
+    );
+
+    // Rising above its own start, or blown up far above its minimum.
+    // Only a training curve says this: validation rising is the next step's business.
+    let on_train = std::ptr::eq(watched, &c.train);
+    let rose = on_train && last > first * (1.0 + RISE_ABOVE_START) && first > 0.0;
+    let tail_above = t.iter().rev().take(2).all(|p| p.1 > min * BLOWUP_OVER_MIN / 2.0 + min / 2.0);
+    let blown = on_train && min > 0.0 && last > min * BLOWUP_OVER_MIN && tail_above && emin < el;
+    // Jumps to several times the lowest value so far, on either curve, and
+    // an end still far above that low: the steps throw the net around.
+    let erratic = [&c.train, &c.val].into_iter().find_map(|curve| {
+        let p = curve.finite();
+        let mut low = f32::INFINITY;
+        let mut jumps = Vec::new();
+        for w in p.windows(2) {
+            low = low.min(w[0].1);
+            if w[0].1 > 0.0 && w[1].1 > ERRATIC * w[0].1 {
+                jumps.push((w[1].0, w[1].1, w[0].1));
+            }
+        }
+        let end = p.last().map_or(0.0, |l| l.1);
+        let big = jumps.iter().any(|j| j.1 > ERRATIC_ONE * j.2);
+        let erratic = (jumps.len() >= 2 || big) && low > 0.0 && end > ERRATIC * low;
+        erratic.then(|| (curve.name, jumps, low, end))
+    });
+    if let Some((name, jumps, low, end)) = erratic.filter(|_| !rose && !blown) {
+        let (e, v, before) = jumps[jumps.len() - 1];
+        f.add(
+            "lr_too_high",
+            Severity::Bad,
+            format!(
+                "the {name} jumps: {} at epoch {} to {} at epoch {e}; it ends at {}, {:.1}× its low of {}{lr}: the \
+                 steps are too large",
+                num(before),
+                e - 1,
+                num(v),
+                num(end),
+                end / low,
+                num(low)
+            ),
+        );
+        let steps = [(Mark::Fail, step1), pending2("not before training works")];
+        return finish(Verdict::Diverging, f, steps, None);
+    }
+    if rose || blown {
+        let what = if rose {
+            format!("the {} rose from {} at epoch {e0} to {} at epoch {el}", watched.name, num(first), num(last))
+        } else {
+            format!(
+                "the {} fell to {} at epoch {emin}, then rose to {} at epoch {el}",
+                watched.name,
+                num(min),
+                num(last)
+            )
+        };
+        f.add("lr_too_high", Severity::Bad, format!("{what}: the steps are too large{lr}"));
+        let steps = [(Mark::Fail, step1), pending2("not before training works")];
+        return finish(Verdict::Diverging, f, steps, None);
+    }
+    // Spikes that came back: unstable, judged on.
+    let mut low = f32::INFINITY;
+    for w in t.windows(2) {
+        low = low.min(w[0].1);
+        if w[1].1 > low * SPIKE && low > 0.0 && !f.has("unstable") {
+            f.add(
+                "unstable",
+                Severity::Warn,
+                format!(
+                    "the {} jumped to {} at epoch {}, {:.1}× its low of {} before, then came back{lr}",
+                    watched.name,
+                    num(w[1].1),
+                    w[1].0,
+                    w[1].1 / low,
+                    num(low)
+                ),
+            );
+        }
+    }
+
+    // Chance level, only where accuracy and loss agree.
+    let at_chance = |acc: &Curve, loss: &Curve| -> Option<(usize, f32, f32)> {
+        let (ea, a) = *acc.finite().last()?;
+        let l = loss.finite().into_iter().find(|p| p.0 == ea)?.1;
+        chance(a, l).map(|k| (k, a, l))
+    };
+    let chance_train = at_chance(&c.train_acc, &Curve::of("", inp.epochs, |e| e.train_loss))
+        .or_else(|| at_chance(&c.val_acc, &Curve::of("", inp.epochs, |e| e.val_loss)));
+
+    // Flat from the start (or a late start).
+    let flat = t.iter().all(|p| ((p.1 - first) / first.abs().max(1e-12)).abs() < FLAT);
+    let flat_run = t.iter().take_while(|p| ((p.1 - first) / first.abs().max(1e-12)).abs() < FLAT).count();
+    if flat || chance_train.is_some() && fall_total.abs() < FLAT {
+        let level = chance_train.map_or(String::new(), |(k, a, l)| {
+            format!(
+                "; accuracy {} and loss {} sit at chance for {k} classes (1/{k}, ln {k} = {})",
+                pct(a),
+                num(l),
+                num((k as f32).ln())
+            )
+        });
+        let blew = chance_train.is_some_and(|(k, _, _)| {
+            let start = c.train.points.first().map(|p| p.1);
+            start.is_some_and(|s| s.is_finite() && s > BLOWN_START * (k as f32).ln())
+        });
+        if blew || lr_high {
+            let start =
+                c.train.points.first().map_or(String::new(), |p| format!(" after a first epoch at {}", num(p.1)));
+            f.add(
+                "lr_too_high",
+                Severity::Bad,
+                format!("flat at {}{start}{level}{lr}: steps too large leave a net predicting a constant", num(last)),
+            );
+        } else if lr_low {
+            f.add(
+                "lr_too_low",
+                Severity::Bad,
+                format!(
+                    "the {} stays flat: {} at epoch {e0}, {} at epoch {el}{lr}",
+                    watched.name,
+                    num(first),
+                    num(last)
+                ),
+            );
+        } else {
+            f.add(
+                "not_learning",
+                Severity::Bad,
+                format!(
+                    "the {} stays flat: {} at epoch {e0}, {} at epoch {el}{level}",
+                    watched.name,
+                    num(first),
+                    num(last)
+                ),
+            );
+        }
+        weight_decay(logged, &mut f);
+        let steps = [(Mark::Fail, step1), pending2("not before the training data is learned")];
+        return finish(Verdict::Stalled, f, steps, None);
+    }
+    if flat_run >= LATE_EPOCHS && fall_total >= LATE_FALL {
+        f.add(
+            "late_start",
+            Severity::Info,
+            format!(
+                "the {} stayed near {} until epoch {}, then fell to {}: a late start, not a stall",
+                watched.name,
+                num(first),
+                t[flat_run - 1].0,
+                num(last)
+            ),
+        );
+    }
+
+    // Validation: worse from the first epoch while training improves.
+    let val_turn = turn_up(&c.val.points);
+    if let Some(v) = val_turn
+        && !c.train.is_empty()
+    {
+        let vfirst = c.val.finite().first().map_or(v.best, |p| p.1);
+        let never_better = v.best >= vfirst * (1.0 - 0.02) && v.best_epoch == c.val.finite()[0].0;
+        let tfirst = c.train.finite().first().map_or(first, |p| p.1);
+        let vfall = (vfirst - v.last) / vfirst.abs().max(1e-12);
+        let apart = vfirst > MISMATCH_START * tfirst && tfirst > 0.0 && vfall < 0.5 * fall_total;
+        let enough = c.val.finite().len() >= 3 && fall_total >= MISMATCH_TRAIN_FALL;
+        if enough && (never_better && v.last > vfirst || apart) {
+            f.add(
+                "train_eval_mismatch",
+                Severity::Bad,
+                format!(
+                    "the validation {} went {} → {} while the training {} fell {:.0}% ({} → {}){}: training and \
+                     evaluation see different things",
+                    c.what,
+                    num(vfirst),
+                    num(v.last),
+                    c.what,
+                    fall_total * 100.0,
+                    num(first),
+                    num(last),
+                    if apart {
+                        format!("; at epoch 1 validation was already {:.1}× training", vfirst / tfirst)
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+            let step2 = format!("validation {} {} at epoch {}, far from training", c.what, num(v.last), v.last_epoch);
+            return finish(Verdict::Mismatch, f, [(Mark::Pass, step1), (Mark::Fail, step2)], None);
+        }
+        // Overfitting: validation turned up while training kept falling.
+        let train_at_best = t.iter().find(|p| p.0 >= v.best_epoch).map_or(first, |p| p.1);
+        let train_falls = last <= train_at_best;
+        let turned = v.rise >= VAL_TURN && v.after >= TURN_EPOCHS && train_falls;
+        // The gap's trend: validation levelled off while training kept
+        // falling, so validation ends several times the training loss.
+        let gap = gap_widened(&c);
+        let borderline = v.rise >= VAL_TURN_BORDERLINE && v.after >= 1 && train_falls && !turned;
+        let step2 = format!(
+            "validation {} {} at epoch {}, best {} at epoch {}",
+            c.what,
+            num(v.last),
+            v.last_epoch,
+            num(v.best),
+            v.best_epoch
+        );
+        if let Some((e1, r1, e2, r2)) = gap.filter(|_| !turned) {
+            f.add(
+                "overfitting_gap",
+                Severity::Bad,
+                format!(
+                    "validation {} is {:.1}× the training {} at epoch {e2}, against {:.1}× at epoch {e1}: training \
+                     keeps falling while validation has levelled off at {}",
+                    c.what,
+                    r2,
+                    c.what,
+                    r1,
+                    num(v.last)
+                ),
+            );
+            return finish(Verdict::Overfitting, f, [(Mark::Pass, step1), (Mark::Fail, step2)], None);
+        }
+        if turned {
+            f.add(
+                "val_loss_rising",
+                Severity::Bad,
+                format!(
+                    "validation {} {} at epoch {}, up {:.0}% from its best {} at epoch {}, while training {} fell \
+                     from {} to {}",
+                    c.what,
+                    num(v.last),
+                    v.last_epoch,
+                    v.rise * 100.0,
+                    num(v.best),
+                    v.best_epoch,
+                    c.what,
+                    num(train_at_best),
+                    num(last)
+                ),
+            );
+            f.add(
+                "early_stop_recommended",
+                Severity::Warn,
+                format!("the best validation {} was at epoch {}; keep the weights from there", c.what, v.best_epoch),
+            );
+            return finish(Verdict::Overfitting, f, [(Mark::Pass, step1), (Mark::Fail, step2)], None);
+        }
+        return judge_training(inp, &c, &t, logged, f, step1, Some(step2), borderline.then_some(v));
+    }
+    judge_training(inp, &c, &t, logged, f, step1, None, None)
+}
+
+/// The diagnosis with its verdict, findings and checklist steps.
+fn finish(verdict: Verdict, f: Findings<'_>, steps: [(Mark, String); 2], borderline: Option<Verdict>) -> Diagnosis {
+    Diagnosis {
+        verdict,
+        borderline,
+        since: None,
+        findings: f.done(),
+        preflight: Check { mark: Mark::Pending, evidence: "no pre-flight: the run's log does not have one".into() },
+        probe: None,
+        steps,
+    }
+}
+
+/// Validation over training at the first and last epochs that log both,
+/// when the ratio grew to `GAP_RATIO` and at least doubled while
+/// validation stopped improving (its last `LEVEL_EPOCHS` fall under `LEVEL_FALL`).
+fn gap_widened(c: &Curves) -> Option<(usize, f32, usize, f32)> {
+    let v = c.val.finite();
+    let both: Vec<(usize, f32)> = c
+        .train
+        .finite()
+        .into_iter()
+        .filter_map(|(e, t)| v.iter().find(|p| p.0 == e).filter(|_| t > 0.0).map(|p| (e, p.1 / t)))
+        .collect();
+    let (&(e1, r1), &(e2, r2)) = (both.first()?, both.last()?);
+    let k = LEVEL_EPOCHS.min(v.len().saturating_sub(1));
+    let vk = v.get(v.len().checked_sub(1 + k)?)?.1;
+    let v_level = (vk - v.last()?.1) / vk.abs().max(1e-12) < LEVEL_FALL;
+    (both.len() >= 3 && r2 >= GAP_RATIO && r2 >= 2.0 * r1 && v_level).then_some((e1, r1, e2, r2))
+}
+
+/// A recorded weight decay that may be what holds training back.
+fn weight_decay(logged: &Logged, f: &mut Findings<'_>) {
+    if let Some((key, wd)) = logged.weight_decay.as_ref().filter(|w| w.1 >= WEIGHT_DECAY_HIGH) {
+        f.add(
+            "regularization_too_strong",
+            Severity::Bad,
+            format!("the log records {key} = {}, strong enough to hold the weights near zero", num(*wd)),
+        );
+    }
+}
+
+/// No validation problem: is training done, slow, stuck high or fine?
+#[allow(clippy::too_many_arguments)]
+fn judge_training(
+    inp: &Inputs<'_>,
+    c: &Curves,
+    t: &[(usize, f32)],
+    logged: &Logged,
+    mut f: Findings<'_>,
+    step1: String,
+    step2: Option<String>,
+    borderline: Option<Turn>,
+) -> Diagnosis {
+    let lr = lr_words(inp.epochs, logged);
+    let (_, _, lr_low) = lr_far(inp.epochs, logged);
+    let (e0, first) = t[0];
+    let (el, last) = t[t.len() - 1];
+    let fall_total = (first - last) / first.abs().max(1e-12);
+    let step2 = step2.map_or((Mark::Pending, "no validation metrics in this log".to_string()), |s| (Mark::Pass, s));
+    let name = if c.train.is_empty() { c.val.name } else { c.train.name };
+    // The curve that says whether it still improves: validation when logged.
+    let watch = if c.val.finite().len() >= 2 { c.val.finite() } else { t.to_vec() };
+    let (wf, wl) = (watch[0].1, watch[watch.len() - 1].1);
+    // Against the best before the last epoch: one noisy epoch up and back
+    // down is not progress.
+    let prev = watch[..watch.len() - 1].iter().map(|p| p.1).fold(f32::INFINITY, f32::min);
+    let last_fall = (prev - wl) / prev.abs().max(1e-12);
+    let share = (prev - wl) / (wf - wl).abs().max(1e-12);
+    let improving = last_fall >= STILL_FALL;
+    let still = improving && (share >= STILL_SHARE || watch.len() <= SHORT_RUN && share >= STILL_SHARE / 3.0);
+
+    // A straight, slow decline over many epochs: the step is too small.
+    let n = t.len();
+    if n >= STRAIGHT_EPOCHS && fall_total > 0.0 && fall_total < SLOW_FALL {
+        let mid = t[n / 2].1;
+        let (first_half, second_half) = (first - mid, mid - last);
+        if first_half > 0.0 && second_half >= STRAIGHT_RATIO * first_half {
+            f.add(
+                "lr_too_low",
+                Severity::Bad,
+                format!(
+                    "the {name} falls in a straight, slow line: {} → {} → {} (epochs {e0}, {}, {el}), {:.0}% in all, \
+                     no sign of levelling off{lr}",
+                    num(first),
+                    num(mid),
+                    num(last),
+                    t[n / 2].0,
+                    fall_total * 100.0
+                ),
+            );
+            weight_decay(logged, &mut f);
+            return finish(Verdict::Underfitting, f, [(Mark::Fail, step1), step2], None);
+        }
+    }
+    if improving {
+        f.add(
+            "train_longer",
+            if still { Severity::Warn } else { Severity::Info },
+            format!(
+                "the {} still fell {:.1}% in the last epoch, to {} from its best {} before: it has not levelled off",
+                if c.val.finite().len() >= 2 { c.val.name } else { name },
+                last_fall * 100.0,
+                num(wl),
+                num(prev),
+            ),
+        );
+    }
+    if still {
+        return finish(Verdict::TooEarly, f, [(Mark::Pending, step1), step2], None);
+    }
+    // Levelled off, and high against its own start, with no gap.
+    let k = LEVEL_EPOCHS.min(n - 1);
+    let recent = (t[n - 1 - k].1 - last) / t[n - 1 - k].1.abs().max(1e-12);
+    let level_high = last > HIGH_LEVEL * first;
+    let vlast = c.val.finite().last().map(|p| p.1);
+    let no_gap = vlast.is_none_or(|v| v <= last * (1.0 + NO_GAP));
+    if recent < LEVEL_FALL && level_high && no_gap {
+        f.add(
+            "underfitting_plateau",
+            Severity::Warn,
+            format!(
+                "the {name} levelled off at {} ({:.0}% below its first epoch's {}){}: neither memorizing nor \
+                 improving — too little capacity or an optimization that stalls; overfitting one batch tells which",
+                num(last),
+                fall_total * 100.0,
+                num(first),
+                vlast.map_or(String::new(), |v| format!(", validation at {}", num(v)))
+            ),
+        );
+        if lr_low {
+            f.add("lr_too_low", Severity::Bad, format!("the {name} levelled off high{lr}"));
+        }
+        weight_decay(logged, &mut f);
+        return finish(Verdict::Underfitting, f, [(Mark::Fail, step1), step2], None);
+    }
+    let healthy = match (c.val.finite().last(), borderline) {
+        (_, Some(b)) => format!(
+            "it learns and generalizes; borderline overfitting: validation {} is {:.0}% above its best {} at epoch {}",
+            c.what,
+            b.rise * 100.0,
+            num(b.best),
+            b.best_epoch
+        ),
+        (Some(v), None) => {
+            format!("{name} {}, validation {} {}: it learns and generalizes", num(last), c.what, num(v.1))
+        }
+        (None, None) => format!("{name} fell {:.0}% and levelled off at {}", fall_total * 100.0, num(last)),
+    };
+    f.add("healthy", Severity::Info, healthy);
+    finish(Verdict::Healthy, f, [(Mark::Pass, step1), step2], borderline.map(|_| Verdict::Overfitting))
+}
