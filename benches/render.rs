@@ -39,6 +39,7 @@ fn long_run() -> App {
         classes: 10,
         input_scale: 1.0,
         settings: None,
+        hparams: Default::default(),
     })));
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let net = Network::new(784, &[512, 512], 10, Activation::Relu, Init::Auto, &mut rng);

@@ -87,3 +87,22 @@ fn the_misdiagnosed_runs_of_issue_11_get_their_causes() {
     assert_eq!(f.remedies.first().map(|r| r.action), Some(Action::Wider));
     assert!(d.probe.is_some(), "the probe ran when step 1 failed");
 }
+
+/// The same preset on three seeds gets one verdict; a run that sits on a
+/// threshold says it is borderline rather than flipping between verdicts.
+#[test]
+fn three_seeds_of_a_preset_get_one_verdict() {
+    for (name, sets) in
+        [("spirals", vec![]), ("mnist-overfit", vec![]), ("mnist-mlp", vec!["train_size=10000", "epochs=2"])]
+    {
+        let verdicts: Vec<_> = [3, 5, 11]
+            .iter()
+            .map(|seed| {
+                let seed = format!("seed={seed}");
+                let sets: Vec<&str> = sets.iter().copied().chain([seed.as_str()]).collect();
+                diagnose(name, &sets).verdict
+            })
+            .collect();
+        assert!(verdicts.iter().all(|v| *v == verdicts[0]), "{name}: {verdicts:?}");
+    }
+}

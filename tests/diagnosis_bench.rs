@@ -550,6 +550,8 @@ fn epoch_strategy() -> impl Strategy<Value = EpochPoint> {
             val_acc: va,
             penalty,
             rollbacks,
+            lr: f32::NAN,
+            grad_norm: f32::NAN,
         })
 }
 
@@ -632,7 +634,8 @@ proptest! {
         let inp = Inputs {
             epochs: &epochs,
             classes: 10,
-            settings: s.clone(),
+            settings: Some(s.clone()),
+            logged: Default::default(),
             input_scale: 1.0,
             layers: &layers,
             rollbacks,

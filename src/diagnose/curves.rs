@@ -40,6 +40,10 @@ pub const VAL_TURN: f32 = 0.10;
 /// ... and from this rise on it is borderline.
 pub const VAL_TURN_BORDERLINE: f32 = 0.04;
 pub const TURN_EPOCHS: usize = 2;
+/// A turn must stand this many times above the curve's own epoch-to-epoch noise.
+pub const NOISE_MARGIN: f32 = 3.0;
+/// Second differences needed before a curve's noise is estimated.
+pub const MIN_NOISE_POINTS: usize = 5;
 /// A loss that changes less than this (relative) from its first to its
 /// last epoch, and never falls further below its start, is flat.
 pub const FLAT: f32 = 0.05;
@@ -147,6 +151,40 @@ pub fn turn_up(points: &[(usize, f32)]) -> Option<Turn> {
     let &(last_epoch, last) = finite.last()?;
     let rise = (last - best) / best.abs().max(1e-12);
     Some(Turn { best_epoch, best, last_epoch, last, rise, after: finite.len() - 1 - bi })
+}
+
+/// How much a curve jitters from epoch to epoch on its own, apart from its
+/// trend: the median relative second difference over its last (up to)
+/// twelve points (a steady rise or fall has none).
+pub fn noise(points: &[(usize, f32)]) -> f32 {
+    let tail: Vec<f32> = points.iter().rev().take(12).map(|p| p.1).filter(|v| v.is_finite()).collect();
+    let mut steps: Vec<f32> =
+        tail.windows(3).map(|w| (w[0] - 2.0 * w[1] + w[2]).abs() / 2.0 / w[1].abs().max(1e-12)).collect();
+    // Too few points to tell jitter from trend: none assumed.
+    if steps.len() < MIN_NOISE_POINTS {
+        return 0.0;
+    }
+    steps.sort_by(f32::total_cmp);
+    steps[steps.len() / 2]
+}
+
+/// Whether a validation curve's turn up from its minimum stands out of its
+/// own noise: the mean of its last three points is `VAL_TURN` above the
+/// minimum and more than `NOISE_MARGIN` times its epoch-to-epoch noise.
+/// A turn that does not is borderline. Both the live checklist and the
+/// one for runs trained elsewhere decide with this.
+pub fn turn_is_clear(points: &[(usize, f32)], _t: &Turn) -> bool {
+    let finite: Vec<f32> = points.iter().map(|p| p.1).filter(|v| v.is_finite()).collect();
+    let k = finite.len().min(3);
+    if k == 0 {
+        return false;
+    }
+    // Means of three: the lowest single value of a noisy curve is luck.
+    let means: Vec<f32> = finite.windows(k).map(|w| w.iter().sum::<f32>() / k as f32).collect();
+    let recent = means[means.len() - 1];
+    let best = means.iter().copied().fold(f32::INFINITY, f32::min);
+    let rise = (recent - best) / best.abs().max(1e-12);
+    rise >= VAL_TURN && rise >= NOISE_MARGIN * noise(points)
 }
 
 /// Chance level inferred from the log: C classes when the accuracy sits at
@@ -482,7 +520,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         // Overfitting: validation turned up while training kept falling.
         let train_at_best = t.iter().find(|p| p.0 >= v.best_epoch).map_or(first, |p| p.1);
         let train_falls = last <= train_at_best;
-        let turned = v.rise >= VAL_TURN && v.after >= TURN_EPOCHS && train_falls;
+        let turned = v.rise >= VAL_TURN && v.after >= TURN_EPOCHS && train_falls && turn_is_clear(&c.val.points, &v);
         // The gap's trend: validation levelled off while training kept
         // falling, so validation ends several times the training loss.
         let gap = gap_widened(&c);
