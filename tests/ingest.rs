@@ -668,3 +668,74 @@ fn a_keras_validation_folder_appearing_later_joins_the_run() {
     assert_eq!(u.epochs.len(), 30);
     assert_eq!(f.run().epochs, read("keras-tb/overfit").epochs);
 }
+
+/// A NaN or infinite value a writer logged arrives as `Some(non-finite)`
+/// through every reader: never `None` (not logged), never dropped.
+#[test]
+fn non_finite_values_stay_non_finite_in_every_format() {
+    use fitcheck::ingest::proto::encode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let is_nan = |v: Option<f32>| v.is_some_and(f32::is_nan);
+
+    // Keras' CSVLogger writes `nan`; pandas `NaN`; `inf` / `-inf` / `Infinity`.
+    let csv = dir.path().join("keras.csv");
+    std::fs::write(
+        &csv,
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.5,1.1\n1,0.6,nan,NaN,inf\n2,0.6,-inf,0.5,Infinity\n",
+    )
+    .expect("write");
+    let run = read_run(&csv, &TagMap::new()).expect("csv");
+    assert_eq!(run.epochs.len(), 3);
+    assert!(is_nan(run.epochs[1].train_loss) && is_nan(run.epochs[1].val_acc), "{:?}", run.epochs[1]);
+    assert_eq!(run.epochs[1].val_loss, Some(f32::INFINITY));
+    assert_eq!((run.epochs[2].train_loss, run.epochs[2].val_loss), (Some(f32::NEG_INFINITY), Some(f32::INFINITY)));
+
+    // Lightning's sparse rows: a NaN step loss makes its epoch's mean NaN.
+    let lightning = dir.path().join("metrics.csv");
+    std::fs::write(
+        &lightning,
+        "epoch,step,train_loss_step,val_loss\n0,1,1.0,\n0,2,nan,\n0,2,,0.9\n1,3,0.5,\n1,4,0.4,\n1,4,,nan\n",
+    )
+    .expect("write");
+    let run = read_run(&lightning, &TagMap::new()).expect("lightning csv");
+    assert_eq!(run.epochs.len(), 2);
+    assert!(is_nan(run.epochs[0].train_loss), "{:?}", run.epochs[0]);
+    assert_eq!(run.epochs[1].train_loss, Some(0.45));
+    assert!(is_nan(run.epochs[1].val_loss));
+
+    // JSON lines: Python's bare NaN / Infinity, and strings.
+    let jsonl = dir.path().join("run.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"step\":1,\"train_loss\":NaN}\n{\"step\":2,\"train_loss\":0.5}\n{\"step\":2,\"epoch\":0,\"val_loss\":-Infinity}\n\
+         {\"step\":3,\"epoch\":1,\"train_loss\":\"inf\",\"val_loss\":\"nan\",\"val_acc\":Infinity}\n",
+    )
+    .expect("write");
+    let run = read_run(&jsonl, &TagMap::new()).expect("jsonl");
+    assert_eq!(run.epochs.len(), 2, "{:?}", run.epochs);
+    assert!(is_nan(run.epochs[0].train_loss), "{:?}", run.epochs[0]);
+    assert_eq!(run.epochs[0].val_loss, Some(f32::NEG_INFINITY));
+    assert_eq!(run.epochs[1].train_loss, Some(f32::INFINITY));
+    assert!(is_nan(run.epochs[1].val_loss));
+    assert_eq!(run.epochs[1].val_acc, Some(f32::INFINITY));
+
+    // TensorBoard: simple_value (torch) and TF2 tensor scalars.
+    let tb = dir.path().join("events.out.tfevents.1.host");
+    let mut bytes = fitcheck::ingest::tfrecord::frame_record(&encode::file_version_event(1.0));
+    for (step, values) in [
+        (1, vec![encode::simple_value("train/loss", f32::NAN)]),
+        (2, vec![encode::simple_value("train/loss", 1.0)]),
+        (2, vec![encode::simple_value("val/loss", f32::INFINITY)]),
+        (3, vec![encode::tensor_scalar("train/loss", 0.5, Some("scalars"))]),
+        (4, vec![encode::tensor_scalar("val/loss", f32::NAN, Some("scalars"))]),
+    ] {
+        bytes.extend(fitcheck::ingest::tfrecord::frame_record(&encode::event(1.0, step, &values)));
+    }
+    std::fs::write(&tb, bytes).expect("write");
+    let run = read_run(&tb, &TagMap::new()).expect("tb");
+    assert_eq!(run.epochs.len(), 2);
+    assert!(is_nan(run.epochs[0].train_loss));
+    assert_eq!(run.epochs[0].val_loss, Some(f32::INFINITY));
+    assert_eq!(run.epochs[1].train_loss, Some(0.5));
+    assert!(is_nan(run.epochs[1].val_loss));
+}

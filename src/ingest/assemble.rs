@@ -537,6 +537,36 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_values_reach_the_epoch() {
+        // A step loss that became NaN makes the epoch's mean NaN; a NaN or
+        // infinite validation value still closes its epoch and is kept.
+        let s = store(&[
+            (Some(1), None, &[("train_loss", 1.0)]),
+            (Some(2), None, &[("train_loss", f32::NAN)]),
+            (Some(3), None, &[("train_loss", 0.5)]),
+            (Some(3), None, &[("val_loss", f32::INFINITY)]),
+            (Some(4), None, &[("train_loss", 0.5)]),
+            (Some(5), None, &[("val_loss", f32::NAN), ("Accuracy/val", 90.0)]),
+            (Some(6), None, &[("Accuracy/val", f32::NAN), ("val_loss", 1.0)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs.len(), 3);
+        assert!(a.epochs[0].train_loss.is_some_and(f32::is_nan));
+        assert_eq!(a.epochs[0].val_loss, Some(f32::INFINITY));
+        assert_eq!(a.epochs[1].train_loss, Some(0.5));
+        assert!(a.epochs[1].val_loss.is_some_and(f32::is_nan));
+        assert_eq!(a.epochs[1].val_acc, Some(0.9));
+        // A NaN in a percent tag neither hides the tag's scale nor vanishes.
+        assert!(a.epochs[2].val_acc.is_some_and(f32::is_nan));
+        // An infinite per-epoch value is the epoch's value, not averaged.
+        let s = store(&[
+            (Some(1), Some(0), &[("train_loss_step", 1.0)]),
+            (Some(2), Some(0), &[("train_loss_epoch", f32::NEG_INFINITY), ("val_loss", 1.0)]),
+        ]);
+        assert_eq!(assemble(&s, &TagMap::new()).epochs[0].train_loss, Some(f32::NEG_INFINITY));
+    }
+
+    #[test]
     fn training_without_validation_makes_no_epoch() {
         let s = store(&[(Some(1), None, &[("loss", 1.0)]), (Some(2), None, &[("loss", 0.5)])]);
         assert!(assemble(&s, &TagMap::new()).epochs.is_empty());

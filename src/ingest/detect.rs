@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::csv::{separator, split_fields};
 use super::error::IngestError;
+use super::jsonl::quote_non_finite;
 use super::tfrecord::masked_crc32c;
 
 /// How much of a file is looked at to recognise it.
@@ -99,7 +100,11 @@ pub fn sniff(bytes: &[u8], complete: bool) -> Sniff {
     let text = String::from_utf8_lossy(line);
     let trimmed = text.trim();
     if trimmed.starts_with('{') {
-        return match serde_json::from_str::<serde_json::Value>(trimmed) {
+        // Python's json writes bare NaN / Infinity: a first line with a
+        // diverged value is still JSON lines.
+        let parsed = serde_json::from_str::<serde_json::Value>(trimmed)
+            .or_else(|e| quote_non_finite(trimmed.as_bytes()).ok_or(e).and_then(|l| serde_json::from_slice(&l)));
+        return match parsed {
             Ok(serde_json::Value::Object(obj)) => {
                 if obj.get("type").is_some_and(serde_json::Value::is_string) {
                     Sniff::Format(Format::FitcheckLog)
@@ -204,6 +209,8 @@ mod tests {
         assert_eq!(sniff(b"\xef\xbb\xbfepoch;loss\n", true), Sniff::Format(Format::Csv));
         assert_eq!(sniff(b"\n{\"step\":1,\"val_loss\":2}\n", true), Sniff::Format(Format::JsonLines));
         assert_eq!(sniff(b"{\"type\":\"epoch\",\"epoch\":1}\n", true), Sniff::Format(Format::FitcheckLog));
+        // Python's bare NaN on the first line (a diverged first value).
+        assert_eq!(sniff(b"{\"step\":1,\"loss\":NaN}\n", true), Sniff::Format(Format::JsonLines));
         assert_eq!(sniff(b"", true), Sniff::NotYet);
         assert_eq!(sniff(b"{\"step\":1,\"val_lo", false), Sniff::NotYet);
         assert!(matches!(sniff(b"1,2,3\n", true), Sniff::Unknown(_)));

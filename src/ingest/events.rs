@@ -115,3 +115,31 @@ fn tensor_histogram(t: &Tensor, tag: &str, step: u64, wall_time: f64) -> Option<
         bucket_counts: buckets.iter().map(|b| b[2]).collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::proto::encode;
+
+    #[test]
+    fn non_finite_scalars_are_kept_as_logged() {
+        let rec = encode::event(
+            1.0,
+            3,
+            &[
+                encode::simple_value("loss", f32::NAN),
+                encode::simple_value("val_loss", f32::INFINITY),
+                encode::tensor_scalar("epoch_loss", f32::NEG_INFINITY, Some("scalars")),
+                encode::tensor_scalar("val_acc", f32::NAN, None),
+            ],
+        );
+        let (mut store, mut hist, mut w, mut plugins) = (Store::default(), Vec::new(), Vec::new(), HashMap::new());
+        let frame = Frame::Record { offset: 0, data: rec };
+        read_frame(frame, Path::new("e"), "", 0, &mut plugins, &mut store, &mut hist, &mut w);
+        assert!(w.is_empty(), "{w:?}");
+        let v: Vec<f32> = store.points().iter().map(|p| p.value).collect();
+        assert_eq!(v.len(), 4);
+        assert!(v[0].is_nan() && v[3].is_nan());
+        assert_eq!((v[1], v[2]), (f32::INFINITY, f32::NEG_INFINITY));
+    }
+}
