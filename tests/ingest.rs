@@ -376,11 +376,13 @@ fn unusable_inputs_give_one_clear_error_naming_the_file() {
     let err = read_run(&csv, &TagMap::new()).expect_err("no metrics");
     assert!(err.to_string().contains("other.csv") && err.to_string().contains("found tags: foo, bar"), "{err}");
 
-    let only_train = dir.path().join("train_only.jsonl");
-    std::fs::write(&only_train, "{\"step\":1,\"loss\":1.0}\n{\"step\":2,\"loss\":0.5}\n").expect("write");
-    let err = read_run(&only_train, &TagMap::new()).expect_err("no validation");
+    let no_loss = dir.path().join("no_loss.jsonl");
+    std::fs::write(&no_loss, "{\"step\":1,\"lr\":0.1,\"grad_scale\":2}\n{\"step\":2,\"lr\":0.05}\n").expect("write");
+    let err = read_run(&no_loss, &TagMap::new()).expect_err("no loss or accuracy");
     assert!(
-        err.to_string().contains("no usable train/validation metrics") && err.to_string().contains("loss"),
+        err.to_string().contains("no usable loss or accuracy metrics")
+            && err.to_string().contains("no_loss.jsonl")
+            && err.to_string().contains("found tags: grad_scale, lr"),
         "{err}"
     );
 
@@ -660,8 +662,11 @@ fn a_keras_validation_folder_appearing_later_joins_the_run() {
     assert_eq!(f.format(), Format::TensorBoard);
     let u = f.poll().expect("poll");
     assert_eq!(u.new_files.len(), 1);
-    assert!(f.run().epochs.is_empty(), "no validation yet");
-    assert!(f.run().require_metrics().is_err());
+    // No validation yet: the training epochs alone (Keras logs them at
+    // step = epoch), rebuilt once validation arrives.
+    assert_eq!(f.run().epochs.len(), 30, "training epochs before validation");
+    assert!(f.run().epochs.iter().all(|e| e.val_loss.is_none() && e.train_loss.is_some()));
+    f.run().require_metrics().expect("a training-only run is usable");
     copy_split("validation");
     let u = f.poll().expect("poll");
     assert_eq!(u.new_files.len(), 1);
@@ -738,4 +743,50 @@ fn non_finite_values_stay_non_finite_in_every_format() {
     assert_eq!(run.epochs[0].val_loss, Some(f32::INFINITY));
     assert_eq!(run.epochs[1].train_loss, Some(0.5));
     assert!(is_nan(run.epochs[1].val_loss));
+}
+
+/// A run logged without validation still reads: its epochs come from the
+/// writer's epoch numbers, else from its logged steps.
+#[test]
+fn runs_with_training_metrics_only_make_epochs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Per-step JSON lines without epochs: one epoch per logged step.
+    let only_train = dir.path().join("train_only.jsonl");
+    std::fs::write(&only_train, "{\"step\":1,\"loss\":1.0}\n{\"step\":2,\"loss\":0.5}\n").expect("write");
+    let run = read_run(&only_train, &TagMap::new()).expect("training only reads");
+    let got: Vec<_> = run.epochs.iter().map(|e| (e.epoch, e.step, e.train_loss, e.val_loss)).collect();
+    assert_eq!(got, vec![(1, Some(1), Some(1.0), None), (2, Some(2), Some(0.5), None)]);
+
+    // Keras' CSVLogger without validation_data: one row per epoch.
+    let keras = dir.path().join("keras.csv");
+    std::fs::write(&keras, "epoch,accuracy,loss\n0,0.5,1.2\n1,0.7,0.8\n2,0.8,0.6\n").expect("write");
+    let run = read_run(&keras, &TagMap::new()).expect("keras reads");
+    let got: Vec<_> = run.epochs.iter().map(|e| (e.epoch, e.train_acc, e.train_loss)).collect();
+    assert_eq!(got, vec![(1, Some(0.5), Some(1.2)), (2, Some(0.7), Some(0.8)), (3, Some(0.8), Some(0.6))]);
+
+    // The Lightning fixture with its validation columns dropped: epochs by
+    // Lightning's epoch numbers, as many as with validation.
+    let text = std::fs::read_to_string(fixture("lightning/healthy/metrics.csv")).expect("fixture");
+    let maps = TagMap::parse_args(["val_loss=ignore", "val_acc=ignore"]).expect("maps");
+    let run = read_bytes(Format::Csv, text.as_bytes(), "metrics.csv", &maps);
+    run.require_metrics().expect("training only is usable");
+    assert_eq!(run.epochs.len(), 5, "{:?}", run.epochs);
+    assert!(run.epochs.iter().all(|e| e.train_loss.is_some() && e.val_loss.is_none()));
+
+    // A long per-step TensorBoard run: at most 100 windows of steps.
+    let torch = read_run(
+        &fixture("torch-tb/healthy"),
+        &TagMap::parse_args(["val_loss=ignore", "val_acc=ignore", "train_acc=ignore"]).expect("maps"),
+    )
+    .expect("training only reads");
+    assert!(torch.epochs.len() <= 100 && torch.epochs.len() >= 50, "{}", torch.epochs.len());
+    assert!(torch.epochs.windows(2).all(|w| w[0].step < w[1].step));
+    assert!(torch.epochs.iter().all(|e| e.train_loss.is_some()));
+
+    // `diagnose` reads it (exit 0); the verdict is not this reader's.
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["diagnose", only_train.to_str().expect("utf-8")])
+        .output()
+        .expect("runs fitcheck");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -32,7 +32,7 @@ pub enum IngestError {
     FitcheckLog { path: PathBuf },
 
     #[error(
-        "no usable train/validation metrics in {}: {}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr)",
+        "no usable loss or accuracy metrics (training or validation) in {}: {}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr)",
         path.display(),
         found_tags(tags)
     )]

@@ -5,7 +5,8 @@
 //!
 //! The model here is neutral: it knows nothing of the trainer, the history or
 //! the diagnosis. An [`ExternalRun`] is a list of [`ExternalEpoch`]s (one per
-//! validation point), the weight histograms found, every tag seen and the
+//! validation point, or of training points when the run has no validation),
+//! the weight histograms found, every tag seen and the
 //! warnings met while reading. The `watch` and `diagnose` commands turn it into
 //! the run model the checklist reads.
 //!
@@ -44,14 +45,17 @@ pub use tags::{Field, TagMap};
 
 /// One epoch of an external run, as understood from its logs.
 ///
-/// An epoch exists when validation metrics exist for it; every metric is
-/// optional because logs carry any subset of them. Accuracies are fractions
+/// An epoch exists when validation metrics exist for it (or, in a run with
+/// training metrics only, where the training points are: see
+/// [`assemble`]); every metric is optional because logs carry any subset of
+/// them. Accuracies are fractions
 /// in 0..1 (percent values are scaled when read).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ExternalEpoch {
     /// 1-based epoch number (see `docs/watch.md` for how it is derived).
     pub epoch: usize,
-    /// The writer's global step at the validation point, when it logs steps.
+    /// The writer's global step at the validation point (at the epoch's last
+    /// training point in a run without validation), when it logs steps.
     pub step: Option<u64>,
     pub train_loss: Option<f32>,
     pub train_acc: Option<f32>,
@@ -63,7 +67,8 @@ pub struct ExternalEpoch {
     /// Face Trainer's `grad_norm`): the largest value, or a non-finite one
     /// if any was non-finite (a NaN loss the writer filtered out shows here).
     pub grad_norm: Option<f32>,
-    /// Seconds since the Unix epoch at the validation point (TensorBoard's
+    /// Seconds since the Unix epoch at the validation point (or the last
+    /// training point, as for `step`) (TensorBoard's
     /// wall_time, or a `wall_time` column/key), when the log has it.
     pub wall_time: Option<f64>,
 }
@@ -116,13 +121,15 @@ pub struct ExternalRun {
 }
 
 impl ExternalRun {
-    /// Ok when at least one epoch has a validation metric and a training
-    /// metric: the least the checklist needs. Otherwise the error lists the
-    /// tags that were found, so the user can `--map` them.
+    /// Ok when at least one epoch has a loss or an accuracy (training or
+    /// validation): a run with training metrics only is read too, and the
+    /// checklist says what it cannot judge without validation. Otherwise the
+    /// error lists the tags that were found, so the user can `--map` them.
     pub fn require_metrics(&self) -> Result<(), IngestError> {
-        let usable = self.epochs.iter().any(|e| {
-            (e.val_loss.is_some() || e.val_acc.is_some()) && (e.train_loss.is_some() || e.train_acc.is_some())
-        });
+        let usable = self
+            .epochs
+            .iter()
+            .any(|e| e.val_loss.is_some() || e.val_acc.is_some() || e.train_loss.is_some() || e.train_acc.is_some());
         if usable {
             Ok(())
         } else {

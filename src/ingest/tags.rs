@@ -50,6 +50,12 @@ impl Field {
         matches!(self, Field::ValLoss | Field::ValAcc)
     }
 
+    /// A training metric (loss or accuracy): without validation, its points
+    /// make the epochs.
+    pub fn is_training(self) -> bool {
+        matches!(self, Field::TrainLoss | Field::TrainAcc)
+    }
+
     pub fn is_accuracy(self) -> bool {
         matches!(self, Field::TrainAcc | Field::ValAcc)
     }
