@@ -411,6 +411,8 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
     assert_eq!(
         names,
         vec![
+            ("hf/diverged", Format::HfTrainerState),
+            ("hf/healthy", Format::HfTrainerState),
             ("jsonl/healthy.jsonl", Format::JsonLines),
             ("jsonl/overfit.jsonl", Format::JsonLines),
             ("keras-csv/healthy.csv", Format::Csv),
@@ -789,4 +791,150 @@ fn runs_with_training_metrics_only_make_epochs() {
         .output()
         .expect("runs fitcheck");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `fitcheck diagnose PATH` through the binary: exit 0 and the number of
+/// epoch lines (the verdict belongs to the diagnosis, not to the reader).
+fn diagnose_epochs(path: &Path) -> usize {
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(path).output().expect("runs fitcheck");
+    assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(lines.last().expect("a summary")["type"], "summary");
+    lines.iter().filter(|l| l["type"] == "epoch").count()
+}
+
+#[test]
+fn a_hugging_face_trainer_state_reads_as_its_epochs() {
+    // make_hf.py: a real transformers.Trainer, eval_strategy="epoch",
+    // 16 steps per epoch, logging every 4 steps, 5 epochs.
+    let run = read("hf/healthy");
+    assert_eq!(run.format, Format::HfTrainerState);
+    assert_eq!(run.name, "healthy");
+    assert_eq!(run.source, fixture("hf/healthy"));
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    let got: Vec<(usize, Option<u64>)> = run.epochs.iter().map(|e| (e.epoch, e.step)).collect();
+    assert_eq!(got, vec![(1, Some(16)), (2, Some(32)), (3, Some(48)), (4, Some(64)), (5, Some(80))]);
+    for e in &run.epochs {
+        for (v, what) in [(e.train_loss, "train_loss"), (e.val_loss, "val_loss"), (e.val_acc, "val_acc"), (e.lr, "lr")]
+        {
+            assert!(v.is_some_and(f32::is_finite), "epoch {} {what}: {v:?}", e.epoch);
+        }
+        assert!(e.grad_norm.is_some_and(|g| g.is_finite() && g > 0.0), "{e:?}");
+        assert_eq!(e.train_acc, None, "the Trainer logs no training accuracy");
+        assert!(e.val_acc.is_some_and(|a| (0.0..=1.0).contains(&a)));
+    }
+    assert!(run.epochs[4].val_loss < run.epochs[0].val_loss);
+    assert!(run.epochs[4].lr < run.epochs[0].lr, "a linear schedule");
+    // The epoch's training loss is the mean of its four logged losses; the
+    // summary row's train_loss is not a training point.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("hf/healthy/trainer_state.json")).expect("fixture"))
+            .expect("the healthy state has no NaN");
+    let losses: Vec<f64> = state["log_history"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|r| r["step"].as_u64().is_some_and(|s| s <= 16))
+        .filter_map(|r| r["loss"].as_f64())
+        .collect();
+    assert_eq!(losses.len(), 4);
+    let mean = (losses.iter().sum::<f64>() / 4.0) as f32;
+    assert!((run.epochs[0].train_loss.expect("train_loss") - mean).abs() < 1e-6);
+    for (k, v) in [("train_batch_size", "32"), ("num_train_epochs", "5"), ("max_steps", "80"), ("logging_steps", "4")] {
+        assert_eq!(run.hparams.get(k).map(String::as_str), Some(v), "{k}: {:?}", run.hparams);
+    }
+    assert!(!run.hparams.contains_key("log_history") && !run.hparams.contains_key("best_metric"));
+    assert!(run.mapped.contains(&("grad_norm".to_string(), Field::GradNorm)), "{:?}", run.mapped);
+    assert!(run.mapped.contains(&("eval_accuracy".to_string(), Field::ValAcc)), "{:?}", run.mapped);
+
+    // The state file itself, and a checkpoint's, read the same way.
+    let file = read("hf/healthy/trainer_state.json");
+    assert_eq!(file.epochs, run.epochs);
+    assert_eq!(file.name, "healthy");
+    let ckpt = read("hf/healthy/checkpoint-64");
+    assert_eq!(ckpt.epochs[..], run.epochs[..4]);
+    assert_eq!(ckpt.name, "healthy/checkpoint-64");
+    assert_eq!(read("hf/healthy/checkpoint-64/trainer_state.json").name, "healthy/checkpoint-64");
+
+    // Through the CLI.
+    for p in ["hf/healthy", "hf/healthy/trainer_state.json", "hf/diverged"] {
+        assert_eq!(diagnose_epochs(&fixture(p)), 5, "{p}");
+    }
+}
+
+#[test]
+fn a_diverged_trainer_run_shows_its_nan_in_grad_norm_and_eval_loss() {
+    // make_hf.py multiplies the first layer by 1e38 after step 40 (epoch 3):
+    // the Trainer filters the NaN losses out of `loss` (logging_nan_inf_filter)
+    // but grad_norm and eval_loss show them, as bare NaN in the JSON.
+    let text = std::fs::read_to_string(fixture("hf/diverged/trainer_state.json")).expect("fixture");
+    assert!(text.contains("\"grad_norm\": NaN") && text.contains("\"eval_loss\": NaN"));
+    let run = read("hf/diverged");
+    assert_eq!(run.epochs.len(), 5);
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    for e in &run.epochs[..2] {
+        assert!(e.grad_norm.is_some_and(f32::is_finite) && e.val_loss.is_some_and(f32::is_finite), "{e:?}");
+    }
+    for e in &run.epochs[2..] {
+        assert!(e.grad_norm.is_some_and(f32::is_nan), "epoch {}: {:?}", e.epoch, e.grad_norm);
+        assert!(e.val_loss.is_some_and(f32::is_nan), "epoch {}: {:?}", e.epoch, e.val_loss);
+        assert!(e.train_loss.is_some_and(f32::is_finite), "the logged loss was filtered: {e:?}");
+    }
+}
+
+#[test]
+fn a_trainer_output_folder_is_followed_to_its_newest_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let copy_ckpt = |n: u32| {
+        let to = out.join(format!("checkpoint-{n}"));
+        std::fs::create_dir_all(&to).expect("mkdir");
+        std::fs::copy(fixture(&format!("hf/healthy/checkpoint-{n}/trainer_state.json")), to.join("trainer_state.json"))
+            .expect("copy");
+    };
+    copy_ckpt(64);
+    assert_eq!(detect_format(&out).expect("a Trainer folder"), Format::HfTrainerState);
+    let listed = list_runs(dir.path()).expect("lists");
+    assert_eq!(listed.len(), 1, "the checkpoints are one run: {listed:?}");
+    assert_eq!((listed[0].name.as_str(), listed[0].format), ("out", Format::HfTrainerState));
+    let mut f = Follower::new(&out, TagMap::new()).expect("opens");
+    f.poll().expect("poll");
+    assert_eq!(f.run().epochs.len(), 4);
+    // A later checkpoint appears: the highest global_step is followed
+    // (checkpoint-100 would sort before checkpoint-64 by name).
+    copy_ckpt(80);
+    let u = f.poll().expect("poll");
+    assert_eq!(u.new_files, vec![out.join("checkpoint-80/trainer_state.json")]);
+    assert_eq!(f.run().epochs, read("hf/healthy").epochs);
+    assert_eq!(u.epochs.len(), 1, "only epoch 5 is new");
+
+    // One file replaced whole, and caught half-written on the way.
+    let file = dir.path().join("trainer_state.json");
+    let (first, second) = (
+        std::fs::read(fixture("hf/healthy/checkpoint-64/trainer_state.json")).expect("fixture"),
+        std::fs::read(fixture("hf/healthy/trainer_state.json")).expect("fixture"),
+    );
+    std::fs::write(&file, &first).expect("write");
+    let mut f = Follower::new(&file, TagMap::new()).expect("opens");
+    f.poll().expect("poll");
+    assert_eq!(f.run().epochs.len(), 4);
+    std::fs::write(&file, &second[..second.len() / 2]).expect("write");
+    let u = f.poll().expect("poll");
+    assert!(u.warnings.is_empty() && f.run().epochs.len() == 4, "a half-written state waits: {u:?}");
+    let u = f.poll().expect("poll");
+    assert_eq!(u.warnings.len(), 1, "the same broken state twice is said once: {u:?}");
+    assert!(u.warnings[0].contains("trainer_state.json") && u.warnings[0].contains("line"), "{:?}", u.warnings);
+    std::fs::write(&file, &second).expect("write");
+    f.poll().expect("poll");
+    assert_eq!(f.run().epochs.len(), 5);
+    assert_eq!(f.run().hparams.get("global_step").map(String::as_str), Some("80"));
+
+    // diagnose on a broken state: one error naming the file, line and column.
+    std::fs::write(&file, &second[..second.len() / 2]).expect("write");
+    let err = read_run(&file, &TagMap::new()).expect_err("broken");
+    assert!(matches!(err, IngestError::Malformed { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("trainer_state.json") && msg.contains("line") && msg.contains("column"), "{msg}");
 }

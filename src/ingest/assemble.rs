@@ -22,6 +22,9 @@
 //!   previous epoch.
 //! - The learning rate is the last one logged up to the epoch, carried over
 //!   epochs that log none.
+//! - The gradient norm of an epoch is the largest one logged in it, or a
+//!   non-finite one if any was (the first such): a writer that filters NaN
+//!   losses out of its log (the Hugging Face Trainer) still shows them here.
 //! - An accuracy tag whose values ever exceed 1.5 is in percent: all its
 //!   values are divided by 100.
 //! - When several tags map to one field, the first seen of each kind
@@ -152,6 +155,7 @@ impl Acc {
 #[derive(Debug, Default, Clone)]
 struct Window {
     fields: [Acc; 5],
+    grad_norm: Option<f32>,
     /// Step and wall time of the validation point.
     step: Option<u64>,
     wall_time: Option<f64>,
@@ -170,7 +174,7 @@ fn slot(f: Field) -> usize {
         Field::ValLoss => 1,
         Field::TrainAcc => 2,
         Field::ValAcc => 3,
-        Field::Lr => 4,
+        Field::Lr | Field::GradNorm => 4,
     }
 }
 
@@ -224,12 +228,14 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
     };
 
     // Validation tags first: their points decide the epochs.
-    let mut chosen = [Chosen::default(); 5];
+    // One slot per field; the gradient norm's is the last.
+    let mut chosen = [Chosen::default(); 6];
+    let slot_of = |f: Field| if f == Field::GradNorm { 5 } else { slot(f) };
     for (id, role) in roles.iter().enumerate() {
         if let TagRole::Metric { field, level } = *role
             && field.is_validation()
         {
-            choose(&mut chosen[slot(field)], id as u32, level == Level::Epoch);
+            choose(&mut chosen[slot_of(field)], id as u32, level == Level::Epoch);
         }
     }
     let is_val_tag = |t: u32| {
@@ -280,13 +286,13 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
                 Level::Step => false,
                 Level::Unknown => !by_epoch && keys_by_tag.get(&(id as u32)).copied().unwrap_or(false),
             };
-            choose(&mut chosen[slot(field)], id as u32, per_epoch);
+            choose(&mut chosen[slot_of(field)], id as u32, per_epoch);
         }
     }
     // tag -> (field, per-epoch?)
     let mut used: HashMap<u32, (Field, bool)> = HashMap::new();
     for f in Field::ALL {
-        let c = chosen[slot(f)];
+        let c = chosen[slot_of(f)];
         if f.is_validation() {
             if let Some(t) = c.epoch.or(c.mean) {
                 used.insert(t, (f, true));
@@ -406,6 +412,14 @@ fn add(w: &mut Window, p: &Point, f: Field, per_epoch: bool, v: f32) {
         w.lr = Some(v);
         return;
     }
+    if f == Field::GradNorm {
+        w.grad_norm = Some(match w.grad_norm {
+            Some(g) if !g.is_finite() => g,
+            Some(g) if v.is_finite() => g.max(v),
+            _ => v,
+        });
+        return;
+    }
     let acc = &mut w.fields[slot(f)];
     if per_epoch {
         acc.epoch_value = Some(v);
@@ -439,7 +453,7 @@ fn finish(w: &Window, epoch: usize, lr: Option<f32>) -> ExternalEpoch {
         val_acc: w.fields[slot(Field::ValAcc)].value(),
         lr,
         wall_time,
-        grad_norm: None,
+        grad_norm: w.grad_norm,
     }
 }
 
@@ -632,6 +646,25 @@ mod tests {
             (Some(2), Some(0), &[("train_loss_epoch", f32::NEG_INFINITY), ("val_loss", 1.0)]),
         ]);
         assert_eq!(assemble(&s, &TagMap::new()).epochs[0].train_loss, Some(f32::NEG_INFINITY));
+    }
+
+    #[test]
+    fn the_gradient_norm_is_the_largest_or_a_non_finite_one() {
+        let s = store(&[
+            (Some(1), None, &[("loss", 1.0), ("grad_norm", 2.0)]),
+            (Some(2), None, &[("loss", 1.0), ("grad_norm", 5.0)]),
+            (Some(2), None, &[("val_loss", 1.0)]),
+            (Some(3), None, &[("loss", 1.0), ("grad_norm", 3.0)]),
+            (Some(4), None, &[("loss", 0.0), ("grad_norm", f32::NAN)]),
+            (Some(5), None, &[("loss", 0.0), ("grad_norm", 9.0)]),
+            (Some(5), None, &[("val_loss", f32::NAN)]),
+            (Some(6), None, &[("val_loss", 1.0)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs[0].grad_norm, Some(5.0));
+        assert!(a.epochs[1].grad_norm.is_some_and(f32::is_nan));
+        assert_eq!(a.epochs[2].grad_norm, None);
+        assert!(a.mapped.contains(&("grad_norm".to_string(), Field::GradNorm)));
     }
 
     #[test]

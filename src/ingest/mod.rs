@@ -1,6 +1,7 @@
 //! Reading runs that someone else trains: TensorBoard event files, CSV
-//! (Keras' and Lightning's CSVLogger layouts) and a minimal JSON-lines
-//! schema, followed as they grow, plus the command file through which the
+//! (Keras' and Lightning's CSVLogger layouts), a minimal JSON-lines schema
+//! and the Hugging Face Trainer's `trainer_state.json`, followed as they
+//! grow, plus the command file through which the
 //! Python bridge (`integrations/python/fitcheck_bridge.py`) takes keys.
 //!
 //! The model here is neutral: it knows nothing of the trainer, the history or
@@ -12,7 +13,7 @@
 //!
 //! Pipeline, per file: format by content ([`detect`]) -> bytes -> complete
 //! records or lines ([`tfrecord`] + [`proto`] + [`events`], [`csv`],
-//! [`jsonl`], over [`lines`]) -> raw points (tag, value, step, epoch) -> tag
+//! [`jsonl`], over [`lines`]; [`hf`] reads a whole state) -> raw points (tag, value, step, epoch) -> tag
 //! mapping ([`tags`]) -> epoch assembly ([`assemble`]), driven by
 //! [`follow`]; [`logdir`] finds the runs in a folder, [`command`] writes the
 //! bridge's command file. The assembly is redone from all points kept so far
@@ -27,6 +28,7 @@ pub mod detect;
 pub mod error;
 pub mod events;
 pub mod follow;
+pub mod hf;
 pub mod jsonl;
 pub mod lines;
 pub mod logdir;
@@ -143,11 +145,15 @@ impl ExternalRun {
 ///
 /// A truncated last record or line is not an error (the writer may be
 /// mid-write): it is left out with a warning. Errors: unreadable path,
-/// unknown format, fitcheck's own log (the caller replays it instead), and no
-/// usable train/validation metrics.
+/// unknown format, a `trainer_state.json` that is not valid JSON
+/// ([`IngestError::Malformed`], with line and column), fitcheck's own log
+/// (the caller replays it instead), and no loss or accuracy at all.
 pub fn read_run(path: &Path, maps: &TagMap) -> Result<ExternalRun, IngestError> {
     let mut follower = Follower::new(path, maps.clone())?;
     follower.poll()?;
+    if let Some(e) = follower.malformed() {
+        return Err(e);
+    }
     follower.finish();
     let run = follower.run().clone();
     run.require_metrics()?;
