@@ -418,6 +418,8 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
             ("keras-csv/healthy.csv", Format::Csv),
             ("keras-csv/overfit.csv", Format::Csv),
             ("keras-tb/overfit", Format::TensorBoard),
+            ("lightning-hparams/run", Format::TensorBoard),
+            ("lightning-hparams/run/metrics.csv", Format::Csv),
             ("lightning/healthy", Format::TensorBoard),
             ("lightning/healthy/metrics.csv", Format::Csv),
             ("lightning/overfit", Format::TensorBoard),
@@ -937,4 +939,42 @@ fn a_trainer_output_folder_is_followed_to_its_newest_state() {
     assert!(matches!(err, IngestError::Malformed { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("trainer_state.json") && msg.contains("line") && msg.contains("column"), "{msg}");
+}
+
+#[test]
+fn lightnings_recorded_hyperparameters_are_read_from_yaml_and_the_hparams_plugin() {
+    // make_lightning_hparams.py: a real Lightning module calling
+    // save_hyperparameters() with plain, nested and tuple arguments.
+    let want = [
+        ("hidden", "32"),
+        ("lr", "0.05"),
+        ("optimizer", "sgd"),
+        ("schedule/name", "cosine"),
+        ("schedule/warmup", "2"),
+        ("data/train", "512"),
+        ("data/source", "blobs"),
+    ];
+    for p in ["lightning-hparams/run/metrics.csv", "lightning-hparams/run"] {
+        let run = read(p);
+        assert_eq!(run.epochs.len(), 3, "{p}");
+        assert!(run.warnings.is_empty(), "{p}: {:?}", run.warnings);
+        for (k, v) in want {
+            assert_eq!(run.hparams.get(k).map(String::as_str), Some(v), "{p} {k}: {:?}", run.hparams);
+        }
+        // hparams.yaml writes the tuple as a !!python/tuple list.
+        assert_eq!(run.hparams.get("tags").map(String::as_str), Some("[a, b]"), "{p}");
+        assert_eq!(diagnose_epochs(&fixture(p)), 3, "{p}");
+    }
+    // The event file alone (no hparams.yaml read): the hparams plugin's
+    // session_start_info, which Lightning fills with str() of a tuple.
+    let bytes = std::fs::read(event_file("lightning-hparams/run")).expect("fixture");
+    let tb = read_bytes(Format::TensorBoard, &bytes, "events", &TagMap::new());
+    assert!(tb.warnings.is_empty(), "{:?}", tb.warnings);
+    for (k, v) in want {
+        assert_eq!(tb.hparams.get(k).map(String::as_str), Some(v), "{k}: {:?}", tb.hparams);
+    }
+    assert_eq!(tb.hparams.get("tags").map(String::as_str), Some("('a', 'b')"));
+    assert!(!tb.tags_seen.iter().any(|t| t.starts_with("_hparams_")), "{:?}", tb.tags_seen);
+    // Runs without a recorded setting have none.
+    assert!(read("lightning/healthy").hparams.is_empty());
 }

@@ -23,12 +23,12 @@ use super::csv::CsvReader;
 use super::detect::{Format, Sniff, event_files, sniff_file, split_dirs};
 use super::error::IngestError;
 use super::events::read_frame;
-use super::hf;
 use super::jsonl::JsonlReader;
 use super::logdir::resolve_dir;
 use super::tags::TagMap;
 use super::tfrecord::RecordReader;
 use super::{ExternalEpoch, ExternalRun, TagHistogram};
+use super::{hf, hparams};
 
 /// Warnings kept per run; past this one line says more were dropped.
 const MAX_WARNINGS: usize = 200;
@@ -153,6 +153,8 @@ pub struct Follower {
     assembled_at: Option<u64>,
     /// Global steps of the Trainer states seen (an output folder).
     hf_steps: hf::StepCache,
+    /// Lightning's `hparams.yaml` beside the run, as last read.
+    yaml_read: Option<hf::Signature>,
 }
 
 impl Follower {
@@ -203,6 +205,7 @@ impl Follower {
             announced: false,
             assembled_at: None,
             hf_steps: hf::StepCache::default(),
+            yaml_read: None,
         };
         match layout {
             Layout::File(f) => follower.add_source(f, format, String::new()),
@@ -295,6 +298,7 @@ impl Follower {
         for i in 0..self.sources.len() {
             self.read_source(i, &mut update.histograms, &mut warnings);
         }
+        self.read_yaml(&mut warnings);
         Ok(self.refresh(update, warnings, tags_before))
     }
 
@@ -379,6 +383,28 @@ impl Follower {
         update
     }
 
+    /// Lightning's `hparams.yaml` beside a CSV or TensorBoard run, read
+    /// again when it changes; its keys join (and win over) the hparams
+    /// plugin's.
+    fn read_yaml(&mut self, warnings: &mut Vec<String>) {
+        if !matches!(self.format, Format::Csv | Format::TensorBoard) {
+            return;
+        }
+        let Some(file) = hparams::yaml_beside(self.layout.path()) else { return };
+        let sig = hf::signature(&file);
+        if sig.is_none() || sig == self.yaml_read {
+            return;
+        }
+        self.yaml_read = sig;
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                self.run.hparams.extend(hparams::parse_yaml(&text, &file, warnings));
+            }
+            Err(e) => warnings.push(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+
     fn read_source(&mut self, i: usize, histograms: &mut Vec<TagHistogram>, warnings: &mut Vec<String>) {
         let s = &mut self.sources[i];
         if let Parser::Hf(r) = &mut s.parser {
@@ -421,7 +447,8 @@ impl Follower {
             return;
         }
         s.read_pos += bytes.len() as u64;
-        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, warnings);
+        let hparams = &mut self.run.hparams;
+        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, hparams, warnings);
     }
 }
 
@@ -488,6 +515,7 @@ fn feed(
     id: u32,
     store: &mut Store,
     histograms: &mut Vec<TagHistogram>,
+    hparams: &mut std::collections::BTreeMap<String, String>,
     warnings: &mut Vec<String>,
 ) {
     match parser {
@@ -497,7 +525,7 @@ fn feed(
         Parser::Hf(_) => {}
         Parser::Tb { records, plugins } => {
             for frame in records.feed(bytes) {
-                read_frame(frame, path, prefix, id, plugins, store, histograms, warnings);
+                read_frame(frame, path, prefix, id, plugins, store, histograms, hparams, warnings);
             }
         }
     }
@@ -513,7 +541,7 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
     let mut histograms = Vec::new();
     let mut warnings = Vec::new();
     let mut hparams = std::collections::BTreeMap::new();
-    feed(&mut parser, bytes, &path, "", 0, &mut store, &mut histograms, &mut warnings);
+    feed(&mut parser, bytes, &path, "", 0, &mut store, &mut histograms, &mut hparams, &mut warnings);
     match &mut parser {
         Parser::Csv(r) => r.finish(&path, &mut store, 0, &mut warnings),
         Parser::Jsonl(r) => r.finish(&path, &mut store, 0, &mut warnings),

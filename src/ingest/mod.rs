@@ -29,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod follow;
 pub mod hf;
+pub mod hparams;
 pub mod jsonl;
 pub mod lines;
 pub mod logdir;
