@@ -481,7 +481,7 @@ mod fuzz {
     use proptest::prelude::*;
 
     fn all_formats(bytes: &[u8]) {
-        for format in [Format::TensorBoard, Format::Csv, Format::JsonLines] {
+        for format in [Format::TensorBoard, Format::Csv, Format::JsonLines, Format::HfTrainerState] {
             let run = read_bytes(format, bytes, "fuzz", &TagMap::new());
             let _ = run.require_metrics();
         }
