@@ -1,14 +1,18 @@
 //! Fuzzing in the normal suite (proptest): the preset parser, `--set`, the
-//! shared preflight, and the IDX reader take arbitrary and mutated input
-//! and answer `Ok` or their own error — never a panic, never an allocation
-//! sized by what the input claims. The seed corpus is every preset in
-//! `presets/` and `tests/fixtures/`, and small IDX files, raw and gzipped.
+//! shared preflight, the IDX reader, the Hugging Face trainer-state reader
+//! and the hparams.yaml parser take arbitrary and mutated input and answer
+//! `Ok` or their own error — never a panic, never an allocation sized by
+//! what the input claims. The seed corpus is every preset in `presets/` and
+//! `tests/fixtures/`, small IDX files, raw and gzipped, and the Trainer
+//! states of `tests/fixtures/external/hf/`. (The other external-run readers
+//! are fuzzed in `tests/ingest.rs`.)
 //!
-//! Bounded: the case counts below (182,300 inputs in all: 30,000 for each
+//! Bounded: the case counts below (207,600 inputs in all: 30,000 for each
 //! preset property, 20,000 for each IDX property in memory, 2,000 IDX files
 //! on disk, 300 mutated presets of which ~60 get as far as building their
-//! trainer) take about 15 s in release. `PROPTEST_CASES=N` runs N cases of
-//! every property instead.
+//! trainer, 5,000 for each trainer-state and hparams.yaml property in memory
+//! and 300 Trainer output folders on disk) take about 20 s in release.
+//! `PROPTEST_CASES=N` runs N cases of every property instead.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -370,6 +374,152 @@ proptest! {
         };
         if let Err(e) = fitcheck::train::Trainer::new(&preset, data) {
             prop_assert!(false, "the preflight accepted what the trainer refuses: {e}\n{text}");
+        }
+    }
+}
+
+// ---- The Hugging Face trainer-state reader and the hparams.yaml parser ----
+
+use fitcheck::ingest::hparams::parse_yaml;
+use fitcheck::ingest::{Format, TagMap, read_bytes, read_run};
+
+/// The Trainer states and Lightning's hparams.yaml of
+/// `tests/fixtures/external/` (made by the real writers).
+fn state_corpus() -> &'static [Vec<u8>] {
+    static CORPUS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external");
+        [
+            "hf/healthy/trainer_state.json",
+            "hf/diverged/trainer_state.json",
+            "hf/diverged/checkpoint-64/trainer_state.json",
+        ]
+        .iter()
+        .map(|p| std::fs::read(dir.join(p)).unwrap())
+        .collect()
+    })
+}
+
+/// What every read of a state must give, whatever the bytes: epochs
+/// numbered from 1, increasing.
+fn check_state_run(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let run = read_bytes(Format::HfTrainerState, bytes, "trainer_state.json", &TagMap::new());
+    let _ = run.require_metrics();
+    let _ = fitcheck::ingest::detect::sniff(bytes, true);
+    let _ = fitcheck::ingest::detect::sniff(bytes, false);
+    prop_assert!(run.epochs.iter().all(|e| e.epoch >= 1));
+    prop_assert!(run.epochs.windows(2).all(|w| w[0].epoch < w[1].epoch), "{:?}", run.epochs);
+    Ok(())
+}
+
+/// A number as Python's json writes it (bare NaN / Infinity).
+fn py_number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        format!("{x:?}")
+    }
+}
+
+fn any_number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(1e39),
+        Just(-1e308),
+        Just(-1.0),
+        Just(u64::MAX as f64),
+        Just(4294967296.0),
+        0.0..10.0f64,
+        (0u32..20).prop_map(f64::from),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(5_000))]
+
+    #[test]
+    fn mutated_trainer_states_read_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                                    edits in proptest::collection::vec(edit(), 1..6)) {
+        let seed = &state_corpus()[which.index(state_corpus().len())];
+        check_state_run(&mutated(seed, &edits))?;
+    }
+
+    #[test]
+    fn truncated_trainer_states_read_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                                      cut in any::<prop::sample::Index>()) {
+        let seed = &state_corpus()[which.index(state_corpus().len())];
+        check_state_run(&seed[..cut.index(seed.len() + 1)])?;
+    }
+
+    /// Rows of any kind with any numbers (NaN, infinities, huge, negative
+    /// and fractional steps and epochs), as Python writes them.
+    #[test]
+    fn trainer_states_take_any_numbers(rows in proptest::collection::vec(
+                                           (0u8..4, any_number(), any_number(), any_number(), any_number()), 0..40),
+                                       top in any_number()) {
+        let rows: Vec<String> = rows
+            .iter()
+            .map(|&(kind, step, epoch, a, b)| {
+                let (step, epoch, a, b) = (py_number(step), py_number(epoch), py_number(a), py_number(b));
+                match kind {
+                    0 => format!("{{\"epoch\": {epoch}, \"grad_norm\": {b}, \"learning_rate\": {b}, \"loss\": {a}, \"step\": {step}}}"),
+                    1 => format!("{{\"epoch\": {epoch}, \"eval_accuracy\": {b}, \"eval_loss\": {a}, \"step\": {step}}}"),
+                    2 => format!("{{\"epoch\": {epoch}, \"step\": {step}, \"train_loss\": {a}, \"train_runtime\": {b}}}"),
+                    _ => format!("{{\"loss\": \"{a}\", \"step\": \"{step}\", \"epoch\": null, \"x\": [{b}]}}"),
+                }
+            })
+            .collect();
+        let text = format!(
+            "{{\n  \"global_step\": {},\n  \"log_history\": [\n{}\n  ],\n  \"train_batch_size\": {}\n}}\n",
+            py_number(top),
+            rows.join(",\n"),
+            py_number(top)
+        );
+        check_state_run(text.as_bytes())?;
+    }
+
+    #[test]
+    fn hparams_yaml_takes_any_text(text in any::<String>()) {
+        let mut w = Vec::new();
+        let _ = parse_yaml(&text, Path::new("hparams.yaml"), &mut w);
+    }
+
+    #[test]
+    fn hparams_yaml_takes_yaml_shaped_text(lines in proptest::collection::vec(
+                                               (0usize..8, prop_oneof![
+                                                   Just("a:"), Just("b: 1"), Just("- x"), Just("-"), Just("- k: v"),
+                                                   Just("c: !!python/tuple"), Just("d: |"), Just("'q': 'it''s'"),
+                                                   Just("e: \"x"), Just(": v"), Just("\tf: 2"), Just("g: {}"),
+                                                   Just("# note"), Just("---"), Just("h: ~"),
+                                               ]), 0..30)) {
+        let text: String = lines.iter().map(|(indent, l)| format!("{}{l}\n", " ".repeat(*indent))).collect();
+        let mut w = Vec::new();
+        let hp = parse_yaml(&text, Path::new("hparams.yaml"), &mut w);
+        prop_assert!(hp.keys().all(|k| !k.is_empty()));
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    /// Through the files: a mutated state as an output folder's newest
+    /// checkpoint, read whole or refused with an error naming the file.
+    #[test]
+    fn mutated_trainer_output_folders_read_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                                            edits in proptest::collection::vec(edit(), 0..4)) {
+        let seed = &state_corpus()[which.index(state_corpus().len())];
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().join("checkpoint-9");
+        std::fs::create_dir(&ckpt).unwrap();
+        std::fs::write(ckpt.join("trainer_state.json"), mutated(seed, &edits)).unwrap();
+        if let Err(e) = read_run(dir.path(), &TagMap::new()) {
+            let msg = e.to_string();
+            prop_assert!(msg.contains(&*dir.path().to_string_lossy()), "{}", msg);
         }
     }
 }

@@ -376,11 +376,13 @@ fn unusable_inputs_give_one_clear_error_naming_the_file() {
     let err = read_run(&csv, &TagMap::new()).expect_err("no metrics");
     assert!(err.to_string().contains("other.csv") && err.to_string().contains("found tags: foo, bar"), "{err}");
 
-    let only_train = dir.path().join("train_only.jsonl");
-    std::fs::write(&only_train, "{\"step\":1,\"loss\":1.0}\n{\"step\":2,\"loss\":0.5}\n").expect("write");
-    let err = read_run(&only_train, &TagMap::new()).expect_err("no validation");
+    let no_loss = dir.path().join("no_loss.jsonl");
+    std::fs::write(&no_loss, "{\"step\":1,\"lr\":0.1,\"grad_scale\":2}\n{\"step\":2,\"lr\":0.05}\n").expect("write");
+    let err = read_run(&no_loss, &TagMap::new()).expect_err("no loss or accuracy");
     assert!(
-        err.to_string().contains("no usable train/validation metrics") && err.to_string().contains("loss"),
+        err.to_string().contains("no usable loss or accuracy metrics")
+            && err.to_string().contains("no_loss.jsonl")
+            && err.to_string().contains("found tags: grad_scale, lr"),
         "{err}"
     );
 
@@ -409,11 +411,15 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
     assert_eq!(
         names,
         vec![
+            ("hf/diverged", Format::HfTrainerState),
+            ("hf/healthy", Format::HfTrainerState),
             ("jsonl/healthy.jsonl", Format::JsonLines),
             ("jsonl/overfit.jsonl", Format::JsonLines),
             ("keras-csv/healthy.csv", Format::Csv),
             ("keras-csv/overfit.csv", Format::Csv),
             ("keras-tb/overfit", Format::TensorBoard),
+            ("lightning-hparams/run", Format::TensorBoard),
+            ("lightning-hparams/run/metrics.csv", Format::Csv),
             ("lightning/healthy", Format::TensorBoard),
             ("lightning/healthy/metrics.csv", Format::Csv),
             ("lightning/overfit", Format::TensorBoard),
@@ -475,7 +481,7 @@ mod fuzz {
     use proptest::prelude::*;
 
     fn all_formats(bytes: &[u8]) {
-        for format in [Format::TensorBoard, Format::Csv, Format::JsonLines] {
+        for format in [Format::TensorBoard, Format::Csv, Format::JsonLines, Format::HfTrainerState] {
             let run = read_bytes(format, bytes, "fuzz", &TagMap::new());
             let _ = run.require_metrics();
         }
@@ -660,11 +666,315 @@ fn a_keras_validation_folder_appearing_later_joins_the_run() {
     assert_eq!(f.format(), Format::TensorBoard);
     let u = f.poll().expect("poll");
     assert_eq!(u.new_files.len(), 1);
-    assert!(f.run().epochs.is_empty(), "no validation yet");
-    assert!(f.run().require_metrics().is_err());
+    // No validation yet: the training epochs alone (Keras logs them at
+    // step = epoch), rebuilt once validation arrives.
+    assert_eq!(f.run().epochs.len(), 30, "training epochs before validation");
+    assert!(f.run().epochs.iter().all(|e| e.val_loss.is_none() && e.train_loss.is_some()));
+    f.run().require_metrics().expect("a training-only run is usable");
     copy_split("validation");
     let u = f.poll().expect("poll");
     assert_eq!(u.new_files.len(), 1);
     assert_eq!(u.epochs.len(), 30);
     assert_eq!(f.run().epochs, read("keras-tb/overfit").epochs);
+}
+
+/// A NaN or infinite value a writer logged arrives as `Some(non-finite)`
+/// through every reader: never `None` (not logged), never dropped.
+#[test]
+fn non_finite_values_stay_non_finite_in_every_format() {
+    use fitcheck::ingest::proto::encode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let is_nan = |v: Option<f32>| v.is_some_and(f32::is_nan);
+
+    // Keras' CSVLogger writes `nan`; pandas `NaN`; `inf` / `-inf` / `Infinity`.
+    let csv = dir.path().join("keras.csv");
+    std::fs::write(
+        &csv,
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.5,1.1\n1,0.6,nan,NaN,inf\n2,0.6,-inf,0.5,Infinity\n",
+    )
+    .expect("write");
+    let run = read_run(&csv, &TagMap::new()).expect("csv");
+    assert_eq!(run.epochs.len(), 3);
+    assert!(is_nan(run.epochs[1].train_loss) && is_nan(run.epochs[1].val_acc), "{:?}", run.epochs[1]);
+    assert_eq!(run.epochs[1].val_loss, Some(f32::INFINITY));
+    assert_eq!((run.epochs[2].train_loss, run.epochs[2].val_loss), (Some(f32::NEG_INFINITY), Some(f32::INFINITY)));
+
+    // Lightning's sparse rows: a NaN step loss makes its epoch's mean NaN.
+    let lightning = dir.path().join("metrics.csv");
+    std::fs::write(
+        &lightning,
+        "epoch,step,train_loss_step,val_loss\n0,1,1.0,\n0,2,nan,\n0,2,,0.9\n1,3,0.5,\n1,4,0.4,\n1,4,,nan\n",
+    )
+    .expect("write");
+    let run = read_run(&lightning, &TagMap::new()).expect("lightning csv");
+    assert_eq!(run.epochs.len(), 2);
+    assert!(is_nan(run.epochs[0].train_loss), "{:?}", run.epochs[0]);
+    assert_eq!(run.epochs[1].train_loss, Some(0.45));
+    assert!(is_nan(run.epochs[1].val_loss));
+
+    // JSON lines: Python's bare NaN / Infinity, and strings.
+    let jsonl = dir.path().join("run.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"step\":1,\"train_loss\":NaN}\n{\"step\":2,\"train_loss\":0.5}\n{\"step\":2,\"epoch\":0,\"val_loss\":-Infinity}\n\
+         {\"step\":3,\"epoch\":1,\"train_loss\":\"inf\",\"val_loss\":\"nan\",\"val_acc\":Infinity}\n",
+    )
+    .expect("write");
+    let run = read_run(&jsonl, &TagMap::new()).expect("jsonl");
+    assert_eq!(run.epochs.len(), 2, "{:?}", run.epochs);
+    assert!(is_nan(run.epochs[0].train_loss), "{:?}", run.epochs[0]);
+    assert_eq!(run.epochs[0].val_loss, Some(f32::NEG_INFINITY));
+    assert_eq!(run.epochs[1].train_loss, Some(f32::INFINITY));
+    assert!(is_nan(run.epochs[1].val_loss));
+    assert_eq!(run.epochs[1].val_acc, Some(f32::INFINITY));
+
+    // TensorBoard: simple_value (torch) and TF2 tensor scalars.
+    let tb = dir.path().join("events.out.tfevents.1.host");
+    let mut bytes = fitcheck::ingest::tfrecord::frame_record(&encode::file_version_event(1.0));
+    for (step, values) in [
+        (1, vec![encode::simple_value("train/loss", f32::NAN)]),
+        (2, vec![encode::simple_value("train/loss", 1.0)]),
+        (2, vec![encode::simple_value("val/loss", f32::INFINITY)]),
+        (3, vec![encode::tensor_scalar("train/loss", 0.5, Some("scalars"))]),
+        (4, vec![encode::tensor_scalar("val/loss", f32::NAN, Some("scalars"))]),
+    ] {
+        bytes.extend(fitcheck::ingest::tfrecord::frame_record(&encode::event(1.0, step, &values)));
+    }
+    std::fs::write(&tb, bytes).expect("write");
+    let run = read_run(&tb, &TagMap::new()).expect("tb");
+    assert_eq!(run.epochs.len(), 2);
+    assert!(is_nan(run.epochs[0].train_loss));
+    assert_eq!(run.epochs[0].val_loss, Some(f32::INFINITY));
+    assert_eq!(run.epochs[1].train_loss, Some(0.5));
+    assert!(is_nan(run.epochs[1].val_loss));
+}
+
+/// A run logged without validation still reads: its epochs come from the
+/// writer's epoch numbers, else from its logged steps.
+#[test]
+fn runs_with_training_metrics_only_make_epochs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Per-step JSON lines without epochs: one epoch per logged step.
+    let only_train = dir.path().join("train_only.jsonl");
+    std::fs::write(&only_train, "{\"step\":1,\"loss\":1.0}\n{\"step\":2,\"loss\":0.5}\n").expect("write");
+    let run = read_run(&only_train, &TagMap::new()).expect("training only reads");
+    let got: Vec<_> = run.epochs.iter().map(|e| (e.epoch, e.step, e.train_loss, e.val_loss)).collect();
+    assert_eq!(got, vec![(1, Some(1), Some(1.0), None), (2, Some(2), Some(0.5), None)]);
+
+    // Keras' CSVLogger without validation_data: one row per epoch.
+    let keras = dir.path().join("keras.csv");
+    std::fs::write(&keras, "epoch,accuracy,loss\n0,0.5,1.2\n1,0.7,0.8\n2,0.8,0.6\n").expect("write");
+    let run = read_run(&keras, &TagMap::new()).expect("keras reads");
+    let got: Vec<_> = run.epochs.iter().map(|e| (e.epoch, e.train_acc, e.train_loss)).collect();
+    assert_eq!(got, vec![(1, Some(0.5), Some(1.2)), (2, Some(0.7), Some(0.8)), (3, Some(0.8), Some(0.6))]);
+
+    // The Lightning fixture with its validation columns dropped: epochs by
+    // Lightning's epoch numbers, as many as with validation.
+    let text = std::fs::read_to_string(fixture("lightning/healthy/metrics.csv")).expect("fixture");
+    let maps = TagMap::parse_args(["val_loss=ignore", "val_acc=ignore"]).expect("maps");
+    let run = read_bytes(Format::Csv, text.as_bytes(), "metrics.csv", &maps);
+    run.require_metrics().expect("training only is usable");
+    assert_eq!(run.epochs.len(), 5, "{:?}", run.epochs);
+    assert!(run.epochs.iter().all(|e| e.train_loss.is_some() && e.val_loss.is_none()));
+
+    // A long per-step TensorBoard run: at most 100 windows of steps.
+    let torch = read_run(
+        &fixture("torch-tb/healthy"),
+        &TagMap::parse_args(["val_loss=ignore", "val_acc=ignore", "train_acc=ignore"]).expect("maps"),
+    )
+    .expect("training only reads");
+    assert!(torch.epochs.len() <= 100 && torch.epochs.len() >= 50, "{}", torch.epochs.len());
+    assert!(torch.epochs.windows(2).all(|w| w[0].step < w[1].step));
+    assert!(torch.epochs.iter().all(|e| e.train_loss.is_some()));
+
+    // `diagnose` reads it (exit 0); the verdict is not this reader's.
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["diagnose", only_train.to_str().expect("utf-8")])
+        .output()
+        .expect("runs fitcheck");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `fitcheck diagnose PATH` through the binary: exit 0 and the number of
+/// epoch lines (the verdict belongs to the diagnosis, not to the reader).
+fn diagnose_epochs(path: &Path) -> usize {
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(path).output().expect("runs fitcheck");
+    assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(lines.last().expect("a summary")["type"], "summary");
+    lines.iter().filter(|l| l["type"] == "epoch").count()
+}
+
+#[test]
+fn a_hugging_face_trainer_state_reads_as_its_epochs() {
+    // make_hf.py: a real transformers.Trainer, eval_strategy="epoch",
+    // 16 steps per epoch, logging every 4 steps, 5 epochs.
+    let run = read("hf/healthy");
+    assert_eq!(run.format, Format::HfTrainerState);
+    assert_eq!(run.name, "healthy");
+    assert_eq!(run.source, fixture("hf/healthy"));
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    let got: Vec<(usize, Option<u64>)> = run.epochs.iter().map(|e| (e.epoch, e.step)).collect();
+    assert_eq!(got, vec![(1, Some(16)), (2, Some(32)), (3, Some(48)), (4, Some(64)), (5, Some(80))]);
+    for e in &run.epochs {
+        for (v, what) in [(e.train_loss, "train_loss"), (e.val_loss, "val_loss"), (e.val_acc, "val_acc"), (e.lr, "lr")]
+        {
+            assert!(v.is_some_and(f32::is_finite), "epoch {} {what}: {v:?}", e.epoch);
+        }
+        assert!(e.grad_norm.is_some_and(|g| g.is_finite() && g > 0.0), "{e:?}");
+        assert_eq!(e.train_acc, None, "the Trainer logs no training accuracy");
+        assert!(e.val_acc.is_some_and(|a| (0.0..=1.0).contains(&a)));
+    }
+    assert!(run.epochs[4].val_loss < run.epochs[0].val_loss);
+    assert!(run.epochs[4].lr < run.epochs[0].lr, "a linear schedule");
+    // The epoch's training loss is the mean of its four logged losses; the
+    // summary row's train_loss is not a training point.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("hf/healthy/trainer_state.json")).expect("fixture"))
+            .expect("the healthy state has no NaN");
+    let losses: Vec<f64> = state["log_history"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|r| r["step"].as_u64().is_some_and(|s| s <= 16))
+        .filter_map(|r| r["loss"].as_f64())
+        .collect();
+    assert_eq!(losses.len(), 4);
+    let mean = (losses.iter().sum::<f64>() / 4.0) as f32;
+    assert!((run.epochs[0].train_loss.expect("train_loss") - mean).abs() < 1e-6);
+    for (k, v) in [("train_batch_size", "32"), ("num_train_epochs", "5"), ("max_steps", "80"), ("logging_steps", "4")] {
+        assert_eq!(run.hparams.get(k).map(String::as_str), Some(v), "{k}: {:?}", run.hparams);
+    }
+    assert!(!run.hparams.contains_key("log_history") && !run.hparams.contains_key("best_metric"));
+    assert!(run.mapped.contains(&("grad_norm".to_string(), Field::GradNorm)), "{:?}", run.mapped);
+    assert!(run.mapped.contains(&("eval_accuracy".to_string(), Field::ValAcc)), "{:?}", run.mapped);
+
+    // The state file itself, and a checkpoint's, read the same way.
+    let file = read("hf/healthy/trainer_state.json");
+    assert_eq!(file.epochs, run.epochs);
+    assert_eq!(file.name, "healthy");
+    let ckpt = read("hf/healthy/checkpoint-64");
+    assert_eq!(ckpt.epochs[..], run.epochs[..4]);
+    assert_eq!(ckpt.name, "healthy/checkpoint-64");
+    assert_eq!(read("hf/healthy/checkpoint-64/trainer_state.json").name, "healthy/checkpoint-64");
+
+    // Through the CLI.
+    for p in ["hf/healthy", "hf/healthy/trainer_state.json", "hf/diverged"] {
+        assert_eq!(diagnose_epochs(&fixture(p)), 5, "{p}");
+    }
+}
+
+#[test]
+fn a_diverged_trainer_run_shows_its_nan_in_grad_norm_and_eval_loss() {
+    // make_hf.py multiplies the first layer by 1e38 after step 40 (epoch 3):
+    // the Trainer filters the NaN losses out of `loss` (logging_nan_inf_filter)
+    // but grad_norm and eval_loss show them, as bare NaN in the JSON.
+    let text = std::fs::read_to_string(fixture("hf/diverged/trainer_state.json")).expect("fixture");
+    assert!(text.contains("\"grad_norm\": NaN") && text.contains("\"eval_loss\": NaN"));
+    let run = read("hf/diverged");
+    assert_eq!(run.epochs.len(), 5);
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    for e in &run.epochs[..2] {
+        assert!(e.grad_norm.is_some_and(f32::is_finite) && e.val_loss.is_some_and(f32::is_finite), "{e:?}");
+    }
+    for e in &run.epochs[2..] {
+        assert!(e.grad_norm.is_some_and(f32::is_nan), "epoch {}: {:?}", e.epoch, e.grad_norm);
+        assert!(e.val_loss.is_some_and(f32::is_nan), "epoch {}: {:?}", e.epoch, e.val_loss);
+        assert!(e.train_loss.is_some_and(f32::is_finite), "the logged loss was filtered: {e:?}");
+    }
+}
+
+#[test]
+fn a_trainer_output_folder_is_followed_to_its_newest_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let copy_ckpt = |n: u32| {
+        let to = out.join(format!("checkpoint-{n}"));
+        std::fs::create_dir_all(&to).expect("mkdir");
+        std::fs::copy(fixture(&format!("hf/healthy/checkpoint-{n}/trainer_state.json")), to.join("trainer_state.json"))
+            .expect("copy");
+    };
+    copy_ckpt(64);
+    assert_eq!(detect_format(&out).expect("a Trainer folder"), Format::HfTrainerState);
+    let listed = list_runs(dir.path()).expect("lists");
+    assert_eq!(listed.len(), 1, "the checkpoints are one run: {listed:?}");
+    assert_eq!((listed[0].name.as_str(), listed[0].format), ("out", Format::HfTrainerState));
+    let mut f = Follower::new(&out, TagMap::new()).expect("opens");
+    f.poll().expect("poll");
+    assert_eq!(f.run().epochs.len(), 4);
+    // A later checkpoint appears: the highest global_step is followed
+    // (checkpoint-100 would sort before checkpoint-64 by name).
+    copy_ckpt(80);
+    let u = f.poll().expect("poll");
+    assert_eq!(u.new_files, vec![out.join("checkpoint-80/trainer_state.json")]);
+    assert_eq!(f.run().epochs, read("hf/healthy").epochs);
+    assert_eq!(u.epochs.len(), 1, "only epoch 5 is new");
+
+    // One file replaced whole, and caught half-written on the way.
+    let file = dir.path().join("trainer_state.json");
+    let (first, second) = (
+        std::fs::read(fixture("hf/healthy/checkpoint-64/trainer_state.json")).expect("fixture"),
+        std::fs::read(fixture("hf/healthy/trainer_state.json")).expect("fixture"),
+    );
+    std::fs::write(&file, &first).expect("write");
+    let mut f = Follower::new(&file, TagMap::new()).expect("opens");
+    f.poll().expect("poll");
+    assert_eq!(f.run().epochs.len(), 4);
+    std::fs::write(&file, &second[..second.len() / 2]).expect("write");
+    let u = f.poll().expect("poll");
+    assert!(u.warnings.is_empty() && f.run().epochs.len() == 4, "a half-written state waits: {u:?}");
+    let u = f.poll().expect("poll");
+    assert_eq!(u.warnings.len(), 1, "the same broken state twice is said once: {u:?}");
+    assert!(u.warnings[0].contains("trainer_state.json") && u.warnings[0].contains("line"), "{:?}", u.warnings);
+    std::fs::write(&file, &second).expect("write");
+    f.poll().expect("poll");
+    assert_eq!(f.run().epochs.len(), 5);
+    assert_eq!(f.run().hparams.get("global_step").map(String::as_str), Some("80"));
+
+    // diagnose on a broken state: one error naming the file, line and column.
+    std::fs::write(&file, &second[..second.len() / 2]).expect("write");
+    let err = read_run(&file, &TagMap::new()).expect_err("broken");
+    assert!(matches!(err, IngestError::Malformed { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("trainer_state.json") && msg.contains("line") && msg.contains("column"), "{msg}");
+}
+
+#[test]
+fn lightnings_recorded_hyperparameters_are_read_from_yaml_and_the_hparams_plugin() {
+    // make_lightning_hparams.py: a real Lightning module calling
+    // save_hyperparameters() with plain, nested and tuple arguments.
+    let want = [
+        ("hidden", "32"),
+        ("lr", "0.05"),
+        ("optimizer", "sgd"),
+        ("schedule/name", "cosine"),
+        ("schedule/warmup", "2"),
+        ("data/train", "512"),
+        ("data/source", "blobs"),
+    ];
+    for p in ["lightning-hparams/run/metrics.csv", "lightning-hparams/run"] {
+        let run = read(p);
+        assert_eq!(run.epochs.len(), 3, "{p}");
+        assert!(run.warnings.is_empty(), "{p}: {:?}", run.warnings);
+        for (k, v) in want {
+            assert_eq!(run.hparams.get(k).map(String::as_str), Some(v), "{p} {k}: {:?}", run.hparams);
+        }
+        // hparams.yaml writes the tuple as a !!python/tuple list.
+        assert_eq!(run.hparams.get("tags").map(String::as_str), Some("[a, b]"), "{p}");
+        assert_eq!(diagnose_epochs(&fixture(p)), 3, "{p}");
+    }
+    // The event file alone (no hparams.yaml read): the hparams plugin's
+    // session_start_info, which Lightning fills with str() of a tuple.
+    let bytes = std::fs::read(event_file("lightning-hparams/run")).expect("fixture");
+    let tb = read_bytes(Format::TensorBoard, &bytes, "events", &TagMap::new());
+    assert!(tb.warnings.is_empty(), "{:?}", tb.warnings);
+    for (k, v) in want {
+        assert_eq!(tb.hparams.get(k).map(String::as_str), Some(v), "{k}: {:?}", tb.hparams);
+    }
+    assert_eq!(tb.hparams.get("tags").map(String::as_str), Some("('a', 'b')"));
+    assert!(!tb.tags_seen.iter().any(|t| t.starts_with("_hparams_")), "{:?}", tb.tags_seen);
+    // Runs without a recorded setting have none.
+    assert!(read("lightning/healthy").hparams.is_empty());
 }

@@ -1,7 +1,13 @@
 //! From raw points (tag, value, step, epoch) to epochs.
 //!
 //! Rules (the user-facing version is in `docs/watch.md`):
-//! - An epoch exists when a validation metric exists for it.
+//! - An epoch exists when a validation metric exists for it. A run with no
+//!   validation metric at all (training metrics only) makes its epochs from
+//!   the training points: by the writer's epoch numbers when the points
+//!   carry them, otherwise from the logged steps — each logged step is an
+//!   epoch while there are at most [`TRAIN_ONLY_POINTS`] of them, else
+//!   consecutive windows of `ceil(steps / TRAIN_ONLY_POINTS)` logged steps
+//!   (the mean of their values) are.
 //! - With epoch numbers (an `epoch` column or key on the row, or TensorBoard
 //!   `epoch` scalars at the same step, as Lightning writes), points are
 //!   grouped by epoch number. Numbers counted from 0 (Keras, Lightning) are
@@ -16,6 +22,9 @@
 //!   previous epoch.
 //! - The learning rate is the last one logged up to the epoch, carried over
 //!   epochs that log none.
+//! - The gradient norm of an epoch is the largest one logged in it, or a
+//!   non-finite one if any was (the first such): a writer that filters NaN
+//!   losses out of its log (the Hugging Face Trainer) still shows them here.
 //! - An accuracy tag whose values ever exceed 1.5 is in percent: all its
 //!   values are divided by 100.
 //! - When several tags map to one field, the first seen of each kind
@@ -25,6 +34,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::ExternalEpoch;
 use super::tags::{Field, Level, TagMap, TagRole};
+
+/// A run with training metrics only and no epoch numbers gets at most this
+/// many epochs (windows of logged steps).
+pub const TRAIN_ONLY_POINTS: usize = 100;
 
 /// One value read from a file, before mapping.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,9 +155,16 @@ impl Acc {
 #[derive(Debug, Default, Clone)]
 struct Window {
     fields: [Acc; 5],
+    grad_norm: Option<f32>,
+    /// Step and wall time of the validation point.
     step: Option<u64>,
     wall_time: Option<f64>,
     has_val: bool,
+    /// Step and wall time of the last training point (the epoch's place
+    /// when the run has no validation).
+    train_step: Option<u64>,
+    train_wall_time: Option<f64>,
+    has_train: bool,
     lr: Option<f32>,
 }
 
@@ -154,7 +174,7 @@ fn slot(f: Field) -> usize {
         Field::ValLoss => 1,
         Field::TrainAcc => 2,
         Field::ValAcc => 3,
-        Field::Lr => 4,
+        Field::Lr | Field::GradNorm => 4,
     }
 }
 
@@ -208,12 +228,14 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
     };
 
     // Validation tags first: their points decide the epochs.
-    let mut chosen = [Chosen::default(); 5];
+    // One slot per field; the gradient norm's is the last.
+    let mut chosen = [Chosen::default(); 6];
+    let slot_of = |f: Field| if f == Field::GradNorm { 5 } else { slot(f) };
     for (id, role) in roles.iter().enumerate() {
         if let TagRole::Metric { field, level } = *role
             && field.is_validation()
         {
-            choose(&mut chosen[slot(field)], id as u32, level == Level::Epoch);
+            choose(&mut chosen[slot_of(field)], id as u32, level == Level::Epoch);
         }
     }
     let is_val_tag = |t: u32| {
@@ -226,7 +248,16 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
     // A training value on the same row or event as a validation value is
     // that epoch's value (a Keras CSV row, a JSON line with val_loss).
     let val_rows: HashSet<u64> = val_points.iter().map(|p| p.seq).collect();
-    let by_epoch = !val_points.is_empty() && val_points.iter().any(|p| epoch_of(p).is_some());
+    // No validation at all: the training points make the epochs.
+    let train_only = val_points.is_empty();
+    let by_epoch = if train_only {
+        points.iter().any(|p| {
+            matches!(roles[p.tag as usize], TagRole::Metric { field, .. } if field.is_training())
+                && epoch_of(p).is_some()
+        })
+    } else {
+        val_points.iter().any(|p| epoch_of(p).is_some())
+    };
     let use_steps = points.iter().all(|p| p.step.is_some());
     let key = |p: &Point| if use_steps && !by_epoch { p.step.unwrap_or(0) } else { p.seq };
 
@@ -255,13 +286,13 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
                 Level::Step => false,
                 Level::Unknown => !by_epoch && keys_by_tag.get(&(id as u32)).copied().unwrap_or(false),
             };
-            choose(&mut chosen[slot(field)], id as u32, per_epoch);
+            choose(&mut chosen[slot_of(field)], id as u32, per_epoch);
         }
     }
     // tag -> (field, per-epoch?)
     let mut used: HashMap<u32, (Field, bool)> = HashMap::new();
     for f in Field::ALL {
-        let c = chosen[slot(f)];
+        let c = chosen[slot_of(f)];
         if f.is_validation() {
             if let Some(t) = c.epoch.or(c.mean) {
                 used.insert(t, (f, true));
@@ -299,9 +330,46 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
         let mut lr = None;
         for (e, w) in groups {
             lr = w.lr.or(lr);
-            if w.has_val {
+            if w.has_val || (train_only && w.has_train) {
                 out.push(finish(&w, e as usize + shift, lr));
             }
+        }
+        out
+    } else if train_only {
+        // Windows of logged steps (rows, when steps are missing), so that
+        // the run gets at most TRAIN_ONLY_POINTS epochs.
+        relevant.sort_by_key(|p| (key(p), p.seq));
+        let is_train = |p: &Point| used.get(&p.tag).is_some_and(|(f, _)| f.is_training());
+        let mut logged: Vec<u64> = relevant.iter().filter(|p| is_train(p)).map(|p| key(p)).collect();
+        logged.dedup();
+        let size = logged.len().div_ceil(TRAIN_ONLY_POINTS).max(1);
+        let mut out = Vec::new();
+        let mut w = Window::default();
+        let mut lr = None;
+        let mut in_window = 0;
+        let mut i = 0;
+        while i < relevant.len() {
+            let k = key(relevant[i]);
+            let mut j = i;
+            let mut trained = false;
+            while j < relevant.len() && key(relevant[j]) == k {
+                let p = relevant[j];
+                let (f, per_epoch) = used[&p.tag];
+                trained |= f.is_training();
+                add(&mut w, p, f, per_epoch, value_of(p, f));
+                j += 1;
+            }
+            lr = w.lr.or(lr);
+            in_window += usize::from(trained);
+            if in_window == size {
+                out.push(finish(&w, out.len() + 1, lr));
+                w = Window::default();
+                in_window = 0;
+            }
+            i = j;
+        }
+        if w.has_train {
+            out.push(finish(&w, out.len() + 1, lr));
         }
         out
     } else {
@@ -344,6 +412,14 @@ fn add(w: &mut Window, p: &Point, f: Field, per_epoch: bool, v: f32) {
         w.lr = Some(v);
         return;
     }
+    if f == Field::GradNorm {
+        w.grad_norm = Some(match w.grad_norm {
+            Some(g) if !g.is_finite() => g,
+            Some(g) if v.is_finite() => g.max(v),
+            _ => v,
+        });
+        return;
+    }
     let acc = &mut w.fields[slot(f)];
     if per_epoch {
         acc.epoch_value = Some(v);
@@ -351,27 +427,33 @@ fn add(w: &mut Window, p: &Point, f: Field, per_epoch: bool, v: f32) {
         acc.sum += f64::from(v);
         acc.n += 1;
     }
+    let later = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     if f.is_validation() {
         w.has_val = true;
         w.step = w.step.max(p.step);
-        w.wall_time = match (w.wall_time, p.wall_time) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        w.wall_time = later(w.wall_time, p.wall_time);
+    } else {
+        w.has_train = true;
+        w.train_step = w.train_step.max(p.step);
+        w.train_wall_time = later(w.train_wall_time, p.wall_time);
     }
 }
 
 fn finish(w: &Window, epoch: usize, lr: Option<f32>) -> ExternalEpoch {
+    let (step, wall_time) = if w.has_val { (w.step, w.wall_time) } else { (w.train_step, w.train_wall_time) };
     ExternalEpoch {
         epoch,
-        step: w.step,
+        step,
         train_loss: w.fields[slot(Field::TrainLoss)].value(),
         train_acc: w.fields[slot(Field::TrainAcc)].value(),
         val_loss: w.fields[slot(Field::ValLoss)].value(),
         val_acc: w.fields[slot(Field::ValAcc)].value(),
         lr,
-        wall_time: w.wall_time,
-        grad_norm: None,
+        wall_time,
+        grad_norm: w.grad_norm,
     }
 }
 
@@ -537,8 +619,104 @@ mod tests {
     }
 
     #[test]
-    fn training_without_validation_makes_no_epoch() {
-        let s = store(&[(Some(1), None, &[("loss", 1.0)]), (Some(2), None, &[("loss", 0.5)])]);
-        assert!(assemble(&s, &TagMap::new()).epochs.is_empty());
+    fn non_finite_values_reach_the_epoch() {
+        // A step loss that became NaN makes the epoch's mean NaN; a NaN or
+        // infinite validation value still closes its epoch and is kept.
+        let s = store(&[
+            (Some(1), None, &[("train_loss", 1.0)]),
+            (Some(2), None, &[("train_loss", f32::NAN)]),
+            (Some(3), None, &[("train_loss", 0.5)]),
+            (Some(3), None, &[("val_loss", f32::INFINITY)]),
+            (Some(4), None, &[("train_loss", 0.5)]),
+            (Some(5), None, &[("val_loss", f32::NAN), ("Accuracy/val", 90.0)]),
+            (Some(6), None, &[("Accuracy/val", f32::NAN), ("val_loss", 1.0)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs.len(), 3);
+        assert!(a.epochs[0].train_loss.is_some_and(f32::is_nan));
+        assert_eq!(a.epochs[0].val_loss, Some(f32::INFINITY));
+        assert_eq!(a.epochs[1].train_loss, Some(0.5));
+        assert!(a.epochs[1].val_loss.is_some_and(f32::is_nan));
+        assert_eq!(a.epochs[1].val_acc, Some(0.9));
+        // A NaN in a percent tag neither hides the tag's scale nor vanishes.
+        assert!(a.epochs[2].val_acc.is_some_and(f32::is_nan));
+        // An infinite per-epoch value is the epoch's value, not averaged.
+        let s = store(&[
+            (Some(1), Some(0), &[("train_loss_step", 1.0)]),
+            (Some(2), Some(0), &[("train_loss_epoch", f32::NEG_INFINITY), ("val_loss", 1.0)]),
+        ]);
+        assert_eq!(assemble(&s, &TagMap::new()).epochs[0].train_loss, Some(f32::NEG_INFINITY));
+    }
+
+    #[test]
+    fn the_gradient_norm_is_the_largest_or_a_non_finite_one() {
+        let s = store(&[
+            (Some(1), None, &[("loss", 1.0), ("grad_norm", 2.0)]),
+            (Some(2), None, &[("loss", 1.0), ("grad_norm", 5.0)]),
+            (Some(2), None, &[("val_loss", 1.0)]),
+            (Some(3), None, &[("loss", 1.0), ("grad_norm", 3.0)]),
+            (Some(4), None, &[("loss", 0.0), ("grad_norm", f32::NAN)]),
+            (Some(5), None, &[("loss", 0.0), ("grad_norm", 9.0)]),
+            (Some(5), None, &[("val_loss", f32::NAN)]),
+            (Some(6), None, &[("val_loss", 1.0)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        assert_eq!(a.epochs[0].grad_norm, Some(5.0));
+        assert!(a.epochs[1].grad_norm.is_some_and(f32::is_nan));
+        assert_eq!(a.epochs[2].grad_norm, None);
+        assert!(a.mapped.contains(&("grad_norm".to_string(), Field::GradNorm)));
+    }
+
+    #[test]
+    fn training_alone_makes_an_epoch_per_logged_step_when_few() {
+        let s = store(&[
+            (Some(10), None, &[("loss", 1.0), ("lr", 0.1)]),
+            (Some(20), None, &[("loss", 0.5), ("acc", 0.75)]),
+            (Some(25), None, &[("lr", 0.05)]),
+            (Some(30), None, &[("loss", 0.25)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        let got: Vec<_> = a.epochs.iter().map(|e| (e.epoch, e.step, e.train_loss, e.train_acc, e.lr)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, Some(10), Some(1.0), None, Some(0.1)),
+                (2, Some(20), Some(0.5), Some(0.75), Some(0.1)),
+                // The lr-only step is no epoch; its lr carries on.
+                (3, Some(30), Some(0.25), None, Some(0.05)),
+            ]
+        );
+        assert!(a.epochs.iter().all(|e| e.val_loss.is_none() && e.val_acc.is_none()));
+    }
+
+    #[test]
+    fn training_alone_with_many_steps_is_windowed_to_at_most_a_hundred_epochs() {
+        let mut st = Store::default();
+        for s in 0..250u64 {
+            let r = st.row(0, Some(s + 1), None, None);
+            st.push(&r, "train_loss_step", s as f32);
+        }
+        let a = assemble(&st, &TagMap::new());
+        // 250 steps in windows of ceil(250 / 100) = 3: 83 full, 1 of one.
+        assert_eq!(a.epochs.len(), 84);
+        assert_eq!((a.epochs[0].step, a.epochs[0].train_loss), (Some(3), Some(1.0)));
+        assert_eq!((a.epochs[83].step, a.epochs[83].train_loss), (Some(250), Some(249.0)));
+    }
+
+    #[test]
+    fn training_alone_with_epoch_numbers_groups_by_epoch() {
+        // Keras' CSVLogger without validation; Lightning step rows.
+        let s = store(&[
+            (Some(4), Some(0), &[("train_loss_step", 2.0)]),
+            (Some(9), Some(0), &[("train_loss_step", 1.0), ("lr-SGD", 0.1)]),
+            (Some(14), Some(1), &[("train_loss_step", 0.5)]),
+            (Some(19), Some(1), &[("train_loss_epoch", 0.25), ("train_acc_epoch", 0.9)]),
+        ]);
+        let a = assemble(&s, &TagMap::new());
+        let got: Vec<_> = a.epochs.iter().map(|e| (e.epoch, e.step, e.train_loss, e.train_acc, e.lr)).collect();
+        assert_eq!(
+            got,
+            vec![(1, Some(9), Some(1.5), None, Some(0.1)), (2, Some(19), Some(0.25), Some(0.9), Some(0.1))]
+        );
     }
 }

@@ -160,7 +160,10 @@ pub fn split_fields(line: &str, sep: u8) -> Vec<String> {
     out
 }
 
-/// A cell as a number; empty, `NA` and text are missing values.
+/// A cell as a number; empty, `NA` and text are missing values. `nan`,
+/// `NaN`, `inf`, `-inf`, `Infinity` (any case, what Python, pandas and
+/// Keras write for a diverged value) are numbers: a non-finite metric was
+/// logged and must stay non-finite, not become "not logged".
 fn number(cell: &str) -> Option<f64> {
     let t = cell.trim();
     if t.is_empty() || t.eq_ignore_ascii_case("na") || t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("null")
@@ -180,6 +183,28 @@ mod tests {
         assert_eq!(separator("epoch;loss;val_loss"), Some(b';'));
         assert_eq!(separator("a\tb,c\td"), Some(b'\t'));
         assert_eq!(separator("loss"), None);
+    }
+
+    #[test]
+    fn non_finite_cells_are_values_not_gaps() {
+        for (cell, nan, sign) in [
+            ("nan", true, 0.0),
+            ("NaN", true, 0.0),
+            ("-nan", true, 0.0),
+            ("inf", false, 1.0),
+            ("-inf", false, -1.0),
+            ("Infinity", false, 1.0),
+            ("-Infinity", false, -1.0),
+        ] {
+            let v = number(cell).unwrap_or_else(|| panic!("{cell} is a value"));
+            assert_eq!(v.is_nan(), nan, "{cell}");
+            if !nan {
+                assert_eq!(v, sign * f64::INFINITY, "{cell}");
+            }
+        }
+        assert_eq!(number("NA"), None);
+        assert_eq!(number(""), None);
+        assert_eq!(number("n/a"), None);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //!
 //! - TensorBoard: the first 12 bytes are a TFRecord header whose length CRC
 //!   checks (a random file passes with odds of 1 in 2^32).
+//! - The Hugging Face Trainer's `trainer_state.json`: a JSON object with a
+//!   top-level `"log_history"` key, on one line or pretty-printed over many
+//!   (the first line alone is then `{`, not JSON).
 //! - JSON lines: the first non-blank line is a JSON object. With a string
 //!   `"type"` field it is fitcheck's own run log instead.
 //! - CSV: the first non-blank line is a header: split by `,` `;` or tab into
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::csv::{separator, split_fields};
 use super::error::IngestError;
+use super::jsonl::quote_non_finite;
 use super::tfrecord::masked_crc32c;
 
 /// How much of a file is looked at to recognise it.
@@ -28,6 +32,9 @@ pub enum Format {
     Csv,
     /// The minimal JSON-lines schema.
     JsonLines,
+    /// The Hugging Face Trainer's `trainer_state.json` (a file, or an
+    /// output folder with its checkpoints).
+    HfTrainerState,
     /// fitcheck's own run log: recognised here, read by the replay code.
     FitcheckLog,
 }
@@ -38,6 +45,7 @@ impl std::fmt::Display for Format {
             Format::TensorBoard => "TensorBoard event files",
             Format::Csv => "CSV",
             Format::JsonLines => "JSON lines",
+            Format::HfTrainerState => "Hugging Face trainer_state.json",
             Format::FitcheckLog => "fitcheck run log",
         })
     }
@@ -99,15 +107,26 @@ pub fn sniff(bytes: &[u8], complete: bool) -> Sniff {
     let text = String::from_utf8_lossy(line);
     let trimmed = text.trim();
     if trimmed.starts_with('{') {
-        return match serde_json::from_str::<serde_json::Value>(trimmed) {
+        // Python's json writes bare NaN / Infinity: a first line with a
+        // diverged value is still JSON lines.
+        let parsed = serde_json::from_str::<serde_json::Value>(trimmed)
+            .or_else(|e| quote_non_finite(trimmed.as_bytes()).ok_or(e).and_then(|l| serde_json::from_slice(&l)));
+        return match parsed {
             Ok(serde_json::Value::Object(obj)) => {
-                if obj.get("type").is_some_and(serde_json::Value::is_string) {
+                if obj.contains_key("log_history") {
+                    Sniff::Format(Format::HfTrainerState)
+                } else if obj.get("type").is_some_and(serde_json::Value::is_string) {
                     Sniff::Format(Format::FitcheckLog)
                 } else {
                     Sniff::Format(Format::JsonLines)
                 }
             }
             Ok(_) => Sniff::Unknown("the first line is JSON but not an object".into()),
+            // A pretty-printed object: the Trainer's state when a top-level
+            // key is `log_history` (the Trainer sorts its keys, so it comes
+            // early); wait for more of a file still being written.
+            Err(_) if super::hf::has_log_history(bytes) => Sniff::Format(Format::HfTrainerState),
+            Err(_) if !complete && (bytes.len() as u64) < SNIFF_BYTES => Sniff::NotYet,
             Err(e) => Sniff::Unknown(format!("the first line starts like JSON but is not ({e})")),
         };
     }
@@ -204,6 +223,13 @@ mod tests {
         assert_eq!(sniff(b"\xef\xbb\xbfepoch;loss\n", true), Sniff::Format(Format::Csv));
         assert_eq!(sniff(b"\n{\"step\":1,\"val_loss\":2}\n", true), Sniff::Format(Format::JsonLines));
         assert_eq!(sniff(b"{\"type\":\"epoch\",\"epoch\":1}\n", true), Sniff::Format(Format::FitcheckLog));
+        // Python's bare NaN on the first line (a diverged first value).
+        assert_eq!(sniff(b"{\"step\":1,\"loss\":NaN}\n", true), Sniff::Format(Format::JsonLines));
+        let state = b"{\n  \"best_metric\": null,\n  \"log_history\": [\n    {\n      \"loss\": NaN\n";
+        assert_eq!(sniff(state, false), Sniff::Format(Format::HfTrainerState));
+        assert_eq!(sniff(b"{\"log_history\": []}", true), Sniff::Format(Format::HfTrainerState));
+        assert_eq!(sniff(b"{\n  \"best_metric\": null,\n", false), Sniff::NotYet);
+        assert!(matches!(sniff(b"{\n  \"a\": 1\n}\n", true), Sniff::Unknown(_)));
         assert_eq!(sniff(b"", true), Sniff::NotYet);
         assert_eq!(sniff(b"{\"step\":1,\"val_lo", false), Sniff::NotYet);
         assert!(matches!(sniff(b"1,2,3\n", true), Sniff::Unknown(_)));

@@ -22,17 +22,23 @@ pub enum IngestError {
     NotYetWritten { path: PathBuf },
 
     #[error(
-        "{} is not a run fitcheck can read: {detail}. Expected TensorBoard event files (events.out.tfevents.*), a CSV with a header (Keras or Lightning CSVLogger), or JSON lines (see docs/watch.md)",
+        "{} is not a run fitcheck can read: {detail}. Expected TensorBoard event files (events.out.tfevents.*), a CSV with a header (Keras or Lightning CSVLogger), JSON lines, or a Hugging Face trainer_state.json (see docs/watch.md)",
         path.display()
     )]
     UnknownFormat { path: PathBuf, detail: String },
+
+    /// A file whose format was recognised but whose content cannot be read
+    /// as a whole (a Hugging Face `trainer_state.json` that is not valid
+    /// JSON): `detail` says where.
+    #[error("{} cannot be read: {detail}", path.display())]
+    Malformed { path: PathBuf, detail: String },
 
     /// fitcheck's own run log: read it with the replay reader, not this one.
     #[error("{} is a fitcheck run log (JSON lines with a \"type\" field): replay it", path.display())]
     FitcheckLog { path: PathBuf },
 
     #[error(
-        "no usable train/validation metrics in {}: {}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr)",
+        "no usable loss or accuracy metrics (training or validation) in {}: {}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr, grad_norm)",
         path.display(),
         found_tags(tags)
     )]

@@ -1,20 +1,22 @@
 //! From TensorBoard records to points and histograms: decodes each event,
 //! keeps scalars (`simple_value`, or one-element tensors of the `scalars`
 //! plugin or of none) and histograms (`HistogramProto`, or TF2's `[k, 3]`
-//! tensors of the `histograms` plugin), and turns damage into warnings
-//! naming the file and the byte offset.
+//! tensors of the `histograms` plugin) and the hyperparameters of the
+//! `hparams` plugin's session start, and turns damage into warnings naming
+//! the file and the byte offset.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::TagHistogram;
 use super::assemble::Store;
-use super::proto::{Tensor, ValueKind, decode_event};
+use super::proto::{Tensor, ValueKind, decode_event, decode_hparams_plugin};
 use super::tfrecord::Frame;
 
 /// Reads one frame of the file at `path`; `prefix` goes before every tag
 /// (`validation/` in a Keras split folder), `plugins` remembers each tag's
-/// plugin (TF2 sends it with the first value only).
+/// plugin (TF2 sends it with the first value only); hyperparameters go to
+/// `hparams`.
 #[allow(clippy::too_many_arguments)]
 pub fn read_frame(
     frame: Frame,
@@ -24,6 +26,7 @@ pub fn read_frame(
     plugins: &mut HashMap<String, String>,
     store: &mut Store,
     histograms: &mut Vec<TagHistogram>,
+    hparams: &mut BTreeMap<String, String>,
     warnings: &mut Vec<String>,
 ) {
     let (offset, data) = match frame {
@@ -57,6 +60,18 @@ pub fn read_frame(
     for v in ev.values {
         if let Some(p) = &v.plugin_name {
             plugins.insert(v.tag.clone(), p.clone());
+        }
+        if v.plugin_name.as_deref() == Some("hparams")
+            && let Some(content) = &v.plugin_content
+        {
+            match decode_hparams_plugin(content) {
+                Ok(found) => hparams.extend(found.into_iter().flatten()),
+                Err(e) => warnings.push(format!(
+                    "{}: the hyperparameters in the record at byte {offset} cannot be read ({e}); skipped",
+                    path.display()
+                )),
+            }
+            continue;
         }
         let plugin = plugins.get(&v.tag).map(String::as_str);
         let tag = format!("{prefix}{}", v.tag);
@@ -114,4 +129,60 @@ fn tensor_histogram(t: &Tensor, tag: &str, step: u64, wall_time: f64) -> Option<
         bucket_limits: buckets.iter().map(|b| b[1]).collect(),
         bucket_counts: buckets.iter().map(|b| b[2]).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::proto::encode;
+
+    #[test]
+    fn non_finite_scalars_are_kept_as_logged() {
+        let rec = encode::event(
+            1.0,
+            3,
+            &[
+                encode::simple_value("loss", f32::NAN),
+                encode::simple_value("val_loss", f32::INFINITY),
+                encode::tensor_scalar("epoch_loss", f32::NEG_INFINITY, Some("scalars")),
+                encode::tensor_scalar("val_acc", f32::NAN, None),
+            ],
+        );
+        let (mut store, mut hist, mut w, mut plugins) = (Store::default(), Vec::new(), Vec::new(), HashMap::new());
+        let frame = Frame::Record { offset: 0, data: rec };
+        read_frame(frame, Path::new("e"), "", 0, &mut plugins, &mut store, &mut hist, &mut BTreeMap::new(), &mut w);
+        assert!(w.is_empty(), "{w:?}");
+        let v: Vec<f32> = store.points().iter().map(|p| p.value).collect();
+        assert_eq!(v.len(), 4);
+        assert!(v[0].is_nan() && v[3].is_nan());
+        assert_eq!((v[1], v[2]), (f32::INFINITY, f32::NEG_INFINITY));
+    }
+}
+
+#[cfg(test)]
+mod hparams_tests {
+    use super::*;
+    use crate::ingest::proto::encode::{self, HParam};
+
+    #[test]
+    fn the_hparams_plugin_gives_hyperparameters_not_scalars() {
+        let rec = encode::event(
+            1.0,
+            0,
+            &[encode::hparams_session_start(&[
+                ("hidden", HParam::Number(32.0)),
+                ("lr", HParam::Number(0.05)),
+                ("optimizer", HParam::Text("sgd")),
+                ("amp", HParam::Bool(false)),
+            ])],
+        );
+        let (mut store, mut hist, mut w, mut plugins) = (Store::default(), Vec::new(), Vec::new(), HashMap::new());
+        let mut hp = BTreeMap::new();
+        let frame = Frame::Record { offset: 0, data: rec };
+        read_frame(frame, Path::new("e"), "", 0, &mut plugins, &mut store, &mut hist, &mut hp, &mut w);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(store.points().is_empty() && store.tags().is_empty());
+        let got: Vec<(&str, &str)> = hp.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, vec![("amp", "false"), ("hidden", "32"), ("lr", "0.05"), ("optimizer", "sgd")]);
+    }
 }

@@ -8,8 +8,11 @@
 //! (Lightning rewrites `metrics.csv` when a new metric appears), is read again
 //! from the start. In a run folder, new event files (a restarted writer) and
 //! Keras' `train/` and `validation/` sub-folders are picked up as they
-//! appear. Polling keeps this simple and portable; callers poll every second
-//! or so.
+//! appear. A Hugging Face `trainer_state.json` is replaced whole at each
+//! save: it is read again, whole, whenever its length or modification time
+//! changes, and in a Trainer output folder the newest state (highest
+//! `global_step`, see [`super::hf`]) is the one followed. Polling keeps this
+//! simple and portable; callers poll every second or so.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -25,6 +28,7 @@ use super::logdir::resolve_dir;
 use super::tags::TagMap;
 use super::tfrecord::RecordReader;
 use super::{ExternalEpoch, ExternalRun, TagHistogram};
+use super::{hf, hparams};
 
 /// Warnings kept per run; past this one line says more were dropped.
 const MAX_WARNINGS: usize = 200;
@@ -68,6 +72,29 @@ pub(crate) enum Layout {
     /// A TensorBoard run folder: its event files and those of its Keras
     /// split sub-folders.
     TbRun(PathBuf),
+    /// A Hugging Face Trainer output folder: its newest `trainer_state.json`.
+    HfDir(PathBuf),
+}
+
+impl Layout {
+    fn path(&self) -> &Path {
+        match self {
+            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) => p,
+        }
+    }
+}
+
+/// Reads a `trainer_state.json` whole, again whenever it changes.
+#[derive(Debug, Default)]
+struct HfReader {
+    /// The file and signature last read successfully.
+    read: Option<(PathBuf, hf::Signature)>,
+    /// The file and signature that last failed to parse (a file being
+    /// written is retried; the same failure twice is a warning, once).
+    failed: Option<(PathBuf, hf::Signature)>,
+    warned: bool,
+    /// Why the current file cannot be read, if it cannot.
+    error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -79,6 +106,7 @@ enum Parser {
     },
     Csv(CsvReader),
     Jsonl(JsonlReader),
+    Hf(HfReader),
 }
 
 impl Parser {
@@ -87,6 +115,7 @@ impl Parser {
             Format::TensorBoard => Parser::Tb { records: RecordReader::new(), plugins: HashMap::new() },
             Format::Csv => Parser::Csv(CsvReader::new()),
             Format::JsonLines | Format::FitcheckLog => Parser::Jsonl(JsonlReader::new()),
+            Format::HfTrainerState => Parser::Hf(HfReader::default()),
         }
     }
 }
@@ -122,6 +151,10 @@ pub struct Follower {
     /// The store generation the epochs were assembled from (assembly is
     /// skipped when nothing changed).
     assembled_at: Option<u64>,
+    /// Global steps of the Trainer states seen (an output folder).
+    hf_steps: hf::StepCache,
+    /// Lightning's `hparams.yaml` beside the run, as last read.
+    yaml_read: Option<hf::Signature>,
 }
 
 impl Follower {
@@ -145,17 +178,10 @@ impl Follower {
             }
         };
         if format == Format::FitcheckLog {
-            let file = match &layout {
-                Layout::File(f) | Layout::TbRun(f) => f.clone(),
-            };
-            return Err(IngestError::FitcheckLog { path: file });
+            return Err(IngestError::FitcheckLog { path: layout.path().to_path_buf() });
         }
-        let name = run_name(match &layout {
-            Layout::File(f) | Layout::TbRun(f) => f,
-        });
-        let source = match &layout {
-            Layout::File(f) | Layout::TbRun(f) => f.clone(),
-        };
+        let name = if format == Format::HfTrainerState { hf_run_name(layout.path()) } else { run_name(layout.path()) };
+        let source = layout.path().to_path_buf();
         let mut follower = Follower {
             path: path.to_path_buf(),
             format,
@@ -178,9 +204,16 @@ impl Follower {
             finished: false,
             announced: false,
             assembled_at: None,
+            hf_steps: hf::StepCache::default(),
+            yaml_read: None,
         };
-        if let Layout::File(f) = layout {
-            follower.add_source(f, format, String::new());
+        match layout {
+            Layout::File(f) => follower.add_source(f, format, String::new()),
+            Layout::HfDir(dir) => {
+                let state = hf::newest_state(&dir, &mut follower.hf_steps).unwrap_or_else(|| dir.join(hf::STATE_FILE));
+                follower.add_source(state, format, String::new());
+            }
+            Layout::TbRun(_) => {}
         }
         Ok(follower)
     }
@@ -197,6 +230,17 @@ impl Follower {
     /// Everything understood so far.
     pub fn run(&self) -> &ExternalRun {
         &self.run
+    }
+
+    /// A file that was recognised but cannot be read as a whole (a
+    /// `trainer_state.json` that is not valid JSON, on the last poll).
+    pub fn malformed(&self) -> Option<IngestError> {
+        self.sources.iter().find_map(|s| match &s.parser {
+            Parser::Hf(r) => {
+                r.error.as_ref().map(|detail| IngestError::Malformed { path: s.path.clone(), detail: detail.clone() })
+            }
+            _ => None,
+        })
     }
 
     fn add_source(&mut self, path: PathBuf, format: Format, prefix: String) {
@@ -233,6 +277,19 @@ impl Follower {
                     self.add_source(f, Format::TensorBoard, prefix);
                 }
             }
+        } else if let Layout::HfDir(dir) = &self.layout {
+            // A newer checkpoint (or save_state) replaces the state followed.
+            if let Some(newest) = hf::newest_state(dir, &mut self.hf_steps)
+                && let Some(s) = self.sources.first_mut()
+                && s.path != newest
+            {
+                s.path = newest;
+                self.announced = false;
+            }
+            if !self.announced {
+                self.announced = true;
+                update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
+            }
         } else if !self.announced {
             self.announced = true;
             update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
@@ -241,6 +298,7 @@ impl Follower {
         for i in 0..self.sources.len() {
             self.read_source(i, &mut update.histograms, &mut warnings);
         }
+        self.read_yaml(&mut warnings);
         Ok(self.refresh(update, warnings, tags_before))
     }
 
@@ -257,6 +315,14 @@ impl Follower {
             match &mut s.parser {
                 Parser::Csv(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
                 Parser::Jsonl(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
+                Parser::Hf(r) => {
+                    if let Some(e) = &r.error
+                        && !r.warned
+                    {
+                        r.warned = true;
+                        warnings.push(format!("{}: {e}", s.path.display()));
+                    }
+                }
                 Parser::Tb { records, .. } => {
                     if records.pending_len() > 0 {
                         warnings.push(format!(
@@ -317,8 +383,34 @@ impl Follower {
         update
     }
 
+    /// Lightning's `hparams.yaml` beside a CSV or TensorBoard run, read
+    /// again when it changes; its keys join (and win over) the hparams
+    /// plugin's.
+    fn read_yaml(&mut self, warnings: &mut Vec<String>) {
+        if !matches!(self.format, Format::Csv | Format::TensorBoard) {
+            return;
+        }
+        let Some(file) = hparams::yaml_beside(self.layout.path()) else { return };
+        let sig = hf::signature(&file);
+        if sig.is_none() || sig == self.yaml_read {
+            return;
+        }
+        self.yaml_read = sig;
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                self.run.hparams.extend(hparams::parse_yaml(&text, &file, warnings));
+            }
+            Err(e) => warnings.push(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+
     fn read_source(&mut self, i: usize, histograms: &mut Vec<TagHistogram>, warnings: &mut Vec<String>) {
         let s = &mut self.sources[i];
+        if let Parser::Hf(r) = &mut s.parser {
+            read_state(r, &s.path, s.id, &mut s.unreadable, &mut self.store, &mut self.run.hparams, warnings);
+            return;
+        }
         let mut file = match std::fs::File::open(&s.path) {
             Ok(f) => f,
             Err(e) => {
@@ -355,7 +447,62 @@ impl Follower {
             return;
         }
         s.read_pos += bytes.len() as u64;
-        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, warnings);
+        let hparams = &mut self.run.hparams;
+        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, hparams, warnings);
+    }
+}
+
+/// Reads a `trainer_state.json` again when it changed since the last
+/// successful read. A file that does not parse keeps the points read before
+/// (the Trainer may be writing it); the same failure twice is a warning.
+fn read_state(
+    r: &mut HfReader,
+    path: &Path,
+    id: u32,
+    unreadable: &mut bool,
+    store: &mut Store,
+    hparams: &mut std::collections::BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) {
+    let sig = hf::signature(path);
+    let bytes = match (sig, std::fs::read(path)) {
+        (Some(sig), Ok(b)) => {
+            if r.read.as_ref().is_some_and(|(p, s)| p == path && *s == sig) {
+                return;
+            }
+            *unreadable = false;
+            (sig, b)
+        }
+        (_, Err(e)) => {
+            if !*unreadable {
+                *unreadable = true;
+                warnings.push(format!("cannot read {}: {e}", path.display()));
+            }
+            return;
+        }
+        (None, Ok(_)) => return,
+    };
+    let (sig, bytes) = bytes;
+    match hf::parse_state(&bytes, path) {
+        Ok(state) => {
+            store.drop_source(id);
+            state.push_into(store, id);
+            *hparams = state.hparams;
+            warnings.extend(state.warnings);
+            r.read = Some((path.to_path_buf(), sig));
+            r.failed = None;
+            r.error = None;
+            r.warned = false;
+        }
+        Err(e) => {
+            let again = r.failed.as_ref().is_some_and(|(p, s)| p == path && *s == sig);
+            if again && !r.warned {
+                r.warned = true;
+                warnings.push(format!("{}: {e}", path.display()));
+            }
+            r.failed = Some((path.to_path_buf(), sig));
+            r.error = Some(e);
+        }
     }
 }
 
@@ -368,14 +515,17 @@ fn feed(
     id: u32,
     store: &mut Store,
     histograms: &mut Vec<TagHistogram>,
+    hparams: &mut std::collections::BTreeMap<String, String>,
     warnings: &mut Vec<String>,
 ) {
     match parser {
         Parser::Csv(r) => r.feed(bytes, path, store, id, warnings),
         Parser::Jsonl(r) => r.feed(bytes, path, store, id, warnings),
+        // Read whole, not fed: see `read_state` and `read_bytes`.
+        Parser::Hf(_) => {}
         Parser::Tb { records, plugins } => {
             for frame in records.feed(bytes) {
-                read_frame(frame, path, prefix, id, plugins, store, histograms, warnings);
+                read_frame(frame, path, prefix, id, plugins, store, histograms, hparams, warnings);
             }
         }
     }
@@ -390,10 +540,19 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
     let mut store = Store::default();
     let mut histograms = Vec::new();
     let mut warnings = Vec::new();
-    feed(&mut parser, bytes, &path, "", 0, &mut store, &mut histograms, &mut warnings);
+    let mut hparams = std::collections::BTreeMap::new();
+    feed(&mut parser, bytes, &path, "", 0, &mut store, &mut histograms, &mut hparams, &mut warnings);
     match &mut parser {
         Parser::Csv(r) => r.finish(&path, &mut store, 0, &mut warnings),
         Parser::Jsonl(r) => r.finish(&path, &mut store, 0, &mut warnings),
+        Parser::Hf(_) => match hf::parse_state(bytes, &path) {
+            Ok(state) => {
+                state.push_into(&mut store, 0);
+                warnings.extend(state.warnings);
+                hparams = state.hparams;
+            }
+            Err(e) => warnings.push(format!("{name}: {e}")),
+        },
         Parser::Tb { records, .. } => {
             if records.pending_len() > 0 {
                 warnings
@@ -410,7 +569,7 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
         histograms,
         tags_seen: store.tags().to_vec(),
         mapped: assembled.mapped,
-        hparams: Default::default(),
+        hparams,
         warnings,
     }
 }
@@ -419,6 +578,20 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
 fn starts_with(file: &mut std::fs::File, prefix: &[u8]) -> bool {
     let mut buf = vec![0u8; prefix.len()];
     file.seek(SeekFrom::Start(0)).and_then(|_| file.read_exact(&mut buf)).is_ok() && buf == prefix
+}
+
+/// A Trainer run is named after its output folder, also when the path is
+/// the state file itself (`out/trainer_state.json`, or
+/// `out/checkpoint-500/trainer_state.json`: `out/checkpoint-500`).
+fn hf_run_name(path: &Path) -> String {
+    let dir = if path.is_file() { path.parent().unwrap_or(path) } else { path };
+    let name = run_name(dir);
+    match dir.parent() {
+        Some(parent) if hf::is_checkpoint_name(&name) && parent.file_name().is_some() => {
+            format!("{}/{name}", run_name(parent))
+        }
+        _ => name,
+    }
 }
 
 pub(crate) fn run_name(path: &Path) -> String {

@@ -100,7 +100,7 @@ fn push_value(store: &mut Store, row: &super::assemble::Row, key: &str, v: &Valu
 }
 
 /// The non-finite numbers written as text.
-fn non_finite(s: &str) -> Option<f32> {
+pub(crate) fn non_finite(s: &str) -> Option<f32> {
     match s.to_ascii_lowercase().as_str() {
         "nan" | "-nan" => Some(f32::NAN),
         "inf" | "infinity" | "+inf" => Some(f32::INFINITY),
@@ -109,9 +109,10 @@ fn non_finite(s: &str) -> Option<f32> {
     }
 }
 
-/// The line with bare `NaN`, `Infinity` and `-Infinity` (outside strings)
-/// put in quotes, or None when there are none.
-fn quote_non_finite(line: &[u8]) -> Option<Vec<u8>> {
+/// The text with bare `NaN`, `-NaN`, `Infinity` and `-Infinity` (outside
+/// strings) put in quotes, or None when there are none. Works on any JSON
+/// text, one line or a whole pretty-printed file (the Trainer's state).
+pub(crate) fn quote_non_finite(line: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(line.len() + 8);
     let mut in_string = false;
     let mut escaped = false;
@@ -134,7 +135,7 @@ fn quote_non_finite(line: &[u8]) -> Option<Vec<u8>> {
         if c == b'"' {
             in_string = true;
         }
-        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| line[i..].starts_with(t));
+        let token = [&b"-Infinity"[..], b"Infinity", b"-NaN", b"NaN"].into_iter().find(|t| line[i..].starts_with(t));
         if let Some(t) = token {
             out.push(b'"');
             out.extend_from_slice(t);
@@ -157,14 +158,19 @@ mod tests {
     fn non_finite_losses_are_kept() {
         let mut store = Store::default();
         let mut w = Vec::new();
-        let text = "{\"train_loss\":NaN,\"val_loss\":-Infinity,\"note\":\"NaN here\"}\n{\"train_loss\":\"inf\"}\n";
+        let text = "{\"train_loss\":NaN,\"val_loss\":-Infinity,\"note\":\"NaN here\"}\n{\"train_loss\":\"inf\"}\n\
+                    {\"train_loss\":-NaN,\"val_loss\":Infinity,\"val_acc\":\"NaN\"}\n";
         JsonlReader::new().feed(text.as_bytes(), Path::new("d.jsonl"), &mut store, 0, &mut w);
         assert!(w.is_empty(), "{w:?}");
         let v: Vec<f32> = store.points().iter().map(|p| p.value).collect();
-        assert_eq!(v.len(), 3);
+        assert_eq!(v.len(), 6);
         assert!(v[0].is_nan());
         assert_eq!(v[1], f32::NEG_INFINITY);
         assert_eq!(v[2], f32::INFINITY);
+        // Keys come sorted: train_loss, val_acc, val_loss.
+        assert!(v[3].is_nan());
+        assert!(v[4].is_nan());
+        assert_eq!(v[5], f32::INFINITY);
     }
 
     #[test]

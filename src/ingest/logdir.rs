@@ -1,7 +1,10 @@
 //! The runs in a folder: a TensorBoard logdir (each folder with event files
-//! is a run, Keras' `train/` + `validation/` pair is one run of its parent)
-//! and the CSV, JSON-lines and fitcheck log files beside them, recognised by
-//! content; and the one run a folder holds, for `Follower::new`.
+//! is a run, Keras' `train/` + `validation/` pair is one run of its parent),
+//! Hugging Face Trainer output folders (`trainer_state.json` or
+//! `checkpoint-*/trainer_state.json`: one run, its checkpoints not listed
+//! apart) and the CSV, JSON-lines, trainer-state and fitcheck log files beside
+//! them, recognised by content; and the one run a folder holds, for
+//! `Follower::new`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -9,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::detect::{Format, Sniff, event_files, is_event_file_name, sniff_file, split_dirs};
 use super::error::IngestError;
 use super::follow::{Layout, run_name};
+use super::hf;
 
 /// Folder depth searched by [`list_runs`].
 const MAX_DEPTH: usize = 6;
@@ -50,6 +54,10 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
         if !event_files(&d).is_empty() || !splits.is_empty() {
             out.push(RunEntry { name: relative(dir, &d), path: d.clone(), format: Format::TensorBoard });
         }
+        let trainer = hf::is_output_dir(&d);
+        if trainer {
+            out.push(RunEntry { name: relative(dir, &d), path: d.clone(), format: Format::HfTrainerState });
+        }
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for entry in rd.filter_map(Result::ok) {
             seen += 1;
@@ -62,6 +70,10 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
             }
             let Ok(t) = entry.file_type() else { continue };
             let p = entry.path();
+            // A Trainer folder's own state and checkpoints are that run.
+            if trainer && (name == hf::STATE_FILE || (t.is_dir() && hf::is_checkpoint_name(&name))) {
+                continue;
+            }
             if t.is_dir() {
                 if depth < MAX_DEPTH && !splits.contains(&p) {
                     queue.push((p, depth + 1));
@@ -95,6 +107,9 @@ pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
     if !event_files(dir).is_empty() || !split_dirs(dir).is_empty() {
         return Ok((Format::TensorBoard, Layout::TbRun(dir.to_path_buf())));
     }
+    if hf::is_output_dir(dir) {
+        return Ok((Format::HfTrainerState, Layout::HfDir(dir.to_path_buf())));
+    }
     let runs = list_runs(dir)?;
     match runs.as_slice() {
         [] => Err(IngestError::UnknownFormat {
@@ -105,6 +120,8 @@ pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
             one.format,
             if one.format == Format::TensorBoard {
                 Layout::TbRun(one.path.clone())
+            } else if one.path.is_dir() {
+                Layout::HfDir(one.path.clone())
             } else {
                 Layout::File(one.path.clone())
             },

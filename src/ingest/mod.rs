@@ -1,17 +1,19 @@
 //! Reading runs that someone else trains: TensorBoard event files, CSV
-//! (Keras' and Lightning's CSVLogger layouts) and a minimal JSON-lines
-//! schema, followed as they grow, plus the command file through which the
+//! (Keras' and Lightning's CSVLogger layouts), a minimal JSON-lines schema
+//! and the Hugging Face Trainer's `trainer_state.json`, followed as they
+//! grow, plus the command file through which the
 //! Python bridge (`integrations/python/fitcheck_bridge.py`) takes keys.
 //!
 //! The model here is neutral: it knows nothing of the trainer, the history or
 //! the diagnosis. An [`ExternalRun`] is a list of [`ExternalEpoch`]s (one per
-//! validation point), the weight histograms found, every tag seen and the
+//! validation point, or of training points when the run has no validation),
+//! the weight histograms found, every tag seen and the
 //! warnings met while reading. The `watch` and `diagnose` commands turn it into
 //! the run model the checklist reads.
 //!
 //! Pipeline, per file: format by content ([`detect`]) -> bytes -> complete
 //! records or lines ([`tfrecord`] + [`proto`] + [`events`], [`csv`],
-//! [`jsonl`], over [`lines`]) -> raw points (tag, value, step, epoch) -> tag
+//! [`jsonl`], over [`lines`]; [`hf`] reads a whole state) -> raw points (tag, value, step, epoch) -> tag
 //! mapping ([`tags`]) -> epoch assembly ([`assemble`]), driven by
 //! [`follow`]; [`logdir`] finds the runs in a folder, [`command`] writes the
 //! bridge's command file. The assembly is redone from all points kept so far
@@ -26,6 +28,8 @@ pub mod detect;
 pub mod error;
 pub mod events;
 pub mod follow;
+pub mod hf;
+pub mod hparams;
 pub mod jsonl;
 pub mod lines;
 pub mod logdir;
@@ -44,14 +48,17 @@ pub use tags::{Field, TagMap};
 
 /// One epoch of an external run, as understood from its logs.
 ///
-/// An epoch exists when validation metrics exist for it; every metric is
-/// optional because logs carry any subset of them. Accuracies are fractions
+/// An epoch exists when validation metrics exist for it (or, in a run with
+/// training metrics only, where the training points are: see
+/// [`assemble`]); every metric is optional because logs carry any subset of
+/// them. Accuracies are fractions
 /// in 0..1 (percent values are scaled when read).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ExternalEpoch {
     /// 1-based epoch number (see `docs/watch.md` for how it is derived).
     pub epoch: usize,
-    /// The writer's global step at the validation point, when it logs steps.
+    /// The writer's global step at the validation point (at the epoch's last
+    /// training point in a run without validation), when it logs steps.
     pub step: Option<u64>,
     pub train_loss: Option<f32>,
     pub train_acc: Option<f32>,
@@ -63,7 +70,8 @@ pub struct ExternalEpoch {
     /// Face Trainer's `grad_norm`): the largest value, or a non-finite one
     /// if any was non-finite (a NaN loss the writer filtered out shows here).
     pub grad_norm: Option<f32>,
-    /// Seconds since the Unix epoch at the validation point (TensorBoard's
+    /// Seconds since the Unix epoch at the validation point (or the last
+    /// training point, as for `step`) (TensorBoard's
     /// wall_time, or a `wall_time` column/key), when the log has it.
     pub wall_time: Option<f64>,
 }
@@ -116,13 +124,15 @@ pub struct ExternalRun {
 }
 
 impl ExternalRun {
-    /// Ok when at least one epoch has a validation metric and a training
-    /// metric: the least the checklist needs. Otherwise the error lists the
-    /// tags that were found, so the user can `--map` them.
+    /// Ok when at least one epoch has a loss or an accuracy (training or
+    /// validation): a run with training metrics only is read too, and the
+    /// checklist says what it cannot judge without validation. Otherwise the
+    /// error lists the tags that were found, so the user can `--map` them.
     pub fn require_metrics(&self) -> Result<(), IngestError> {
-        let usable = self.epochs.iter().any(|e| {
-            (e.val_loss.is_some() || e.val_acc.is_some()) && (e.train_loss.is_some() || e.train_acc.is_some())
-        });
+        let usable = self
+            .epochs
+            .iter()
+            .any(|e| e.val_loss.is_some() || e.val_acc.is_some() || e.train_loss.is_some() || e.train_acc.is_some());
         if usable {
             Ok(())
         } else {
@@ -136,11 +146,15 @@ impl ExternalRun {
 ///
 /// A truncated last record or line is not an error (the writer may be
 /// mid-write): it is left out with a warning. Errors: unreadable path,
-/// unknown format, fitcheck's own log (the caller replays it instead), and no
-/// usable train/validation metrics.
+/// unknown format, a `trainer_state.json` that is not valid JSON
+/// ([`IngestError::Malformed`], with line and column), fitcheck's own log
+/// (the caller replays it instead), and no loss or accuracy at all.
 pub fn read_run(path: &Path, maps: &TagMap) -> Result<ExternalRun, IngestError> {
     let mut follower = Follower::new(path, maps.clone())?;
     follower.poll()?;
+    if let Some(e) = follower.malformed() {
+        return Err(e);
+    }
     follower.finish();
     let run = follower.run().clone();
     run.require_metrics()?;

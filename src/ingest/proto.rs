@@ -8,7 +8,15 @@
 //! - `Summary`: value = 1 (repeated Value).
 //! - `Summary.Value`: tag = 1, simple_value = 2 (float), histo = 5
 //!   (HistogramProto), tensor = 8 (TensorProto), metadata = 9
-//!   (SummaryMetadata: plugin_data = 1 { plugin_name = 1 }).
+//!   (SummaryMetadata: plugin_data = 1 { plugin_name = 1, content = 2 }).
+//! - The hparams plugin's content (tensorboard/plugins/hparams/
+//!   plugin_data.proto, checked against the installed tensorboard 2.21's
+//!   descriptors): `HParamsPluginData`: version = 1, experiment = 2,
+//!   session_start_info = 3, session_end_info = 4; `SessionStartInfo`:
+//!   hparams = 1 (map<string, google.protobuf.Value>: entry key = 1,
+//!   value = 2); `google.protobuf.Value`: null_value = 1, number_value = 2
+//!   (double), string_value = 3, bool_value = 4, struct_value = 5,
+//!   list_value = 6 (the last two are not read).
 //! - `HistogramProto`: min = 1, max = 2, num = 3, sum = 4, sum_squares = 5
 //!   (doubles), bucket_limit = 6, bucket = 7 (packed doubles).
 //! - `TensorProto`: dtype = 1 (DataType: DT_FLOAT 1, DT_DOUBLE 2, DT_INT32 3,
@@ -191,6 +199,9 @@ pub struct SummaryValue {
     /// `metadata.plugin_data.plugin_name`. TF2 writers send it only with the
     /// first value of each tag, so readers must remember it per tag.
     pub plugin_name: Option<String>,
+    /// `metadata.plugin_data.content`, when there (the hparams plugin keeps
+    /// its data there).
+    pub plugin_content: Option<Vec<u8>>,
     pub kind: ValueKind,
 }
 
@@ -348,6 +359,7 @@ fn decode_summary(buf: &[u8], out: &mut Vec<SummaryValue>) -> Result<()> {
 fn decode_value(buf: &[u8]) -> Result<SummaryValue> {
     let mut tag = String::new();
     let mut plugin_name = None;
+    let mut plugin_content = None;
     let mut kind = ValueKind::Other;
     each_field(buf, |n, w| {
         match (n, w) {
@@ -355,28 +367,82 @@ fn decode_value(buf: &[u8]) -> Result<SummaryValue> {
             (2, Wire::Fixed32(v)) => kind = ValueKind::Simple(f32::from_bits(v)),
             (5, Wire::Bytes(b)) => kind = ValueKind::Histo(decode_histogram(b)?),
             (8, Wire::Bytes(b)) => kind = ValueKind::Tensor(decode_tensor(b)?),
-            (9, Wire::Bytes(b)) => plugin_name = decode_plugin_name(b)?,
+            (9, Wire::Bytes(b)) => (plugin_name, plugin_content) = decode_plugin_data(b)?,
             _ => {}
         }
         Ok(())
     })?;
-    Ok(SummaryValue { tag, plugin_name, kind })
+    Ok(SummaryValue { tag, plugin_name, plugin_content, kind })
 }
 
-fn decode_plugin_name(buf: &[u8]) -> Result<Option<String>> {
+/// `SummaryMetadata.plugin_data`: (plugin_name, content).
+fn decode_plugin_data(buf: &[u8]) -> Result<(Option<String>, Option<Vec<u8>>)> {
     let mut name = None;
+    let mut content = None;
     each_field(buf, |n, w| {
         if let (1, Wire::Bytes(plugin_data)) = (n, w) {
             each_field(plugin_data, |n, w| {
-                if n == 1 {
-                    name = string(w);
+                match (n, w) {
+                    (1, w) => name = string(w),
+                    (2, Wire::Bytes(b)) => content = Some(b.to_vec()),
+                    _ => {}
                 }
                 Ok(())
             })?;
         }
         Ok(())
     })?;
-    Ok(name)
+    Ok((name, content))
+}
+
+/// The hyperparameters of an hparams-plugin `HParamsPluginData`, as
+/// (name, text), when it holds a `session_start_info` (the experiment and
+/// session-end summaries hold none: `Ok(None)`). Numbers are written as
+/// [`super::hparams::number_text`] does, booleans `true`/`false`; null,
+/// struct and list values are left out.
+pub fn decode_hparams_plugin(content: &[u8]) -> Result<Option<Vec<(String, String)>>> {
+    let mut out = None;
+    each_field(content, |n, w| {
+        if let (3, Wire::Bytes(start)) = (n, w) {
+            let list: &mut Vec<(String, String)> = out.get_or_insert_with(Vec::new);
+            each_field(start, |n, w| {
+                if let (1, Wire::Bytes(entry)) = (n, w) {
+                    let (mut key, mut value) = (String::new(), None);
+                    each_field(entry, |n, w| {
+                        match (n, w) {
+                            (1, w) => key = string(w).unwrap_or_default(),
+                            (2, Wire::Bytes(v)) => value = decode_struct_value(v)?,
+                            _ => {}
+                        }
+                        Ok(())
+                    })?;
+                    if let Some(v) = value
+                        && !key.is_empty()
+                    {
+                        list.push((key, v));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A `google.protobuf.Value` as text (numbers, strings, booleans only).
+fn decode_struct_value(buf: &[u8]) -> Result<Option<String>> {
+    let mut out = None;
+    each_field(buf, |n, w| {
+        match (n, w) {
+            (2, Wire::Fixed64(v)) => out = Some(super::hparams::number_text(f64::from_bits(v))),
+            (3, w) => out = string(w),
+            (4, Wire::Varint(v)) => out = Some((v != 0).to_string()),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 fn decode_histogram(buf: &[u8]) -> Result<Histogram> {
@@ -487,6 +553,52 @@ pub mod encode {
         key(&mut out, 2, 5);
         out.extend_from_slice(&v.to_le_bytes());
         out
+    }
+
+    /// A `Summary.Value` of the hparams plugin with a `session_start_info`
+    /// holding `hparams` (numbers, strings, booleans), as
+    /// `torch.utils.tensorboard.summary.hparams` writes it.
+    pub fn hparams_session_start(hparams: &[(&str, HParam)]) -> Vec<u8> {
+        let mut start = Vec::new();
+        for (k, v) in hparams {
+            let mut value = Vec::new();
+            match v {
+                HParam::Number(x) => {
+                    key(&mut value, 2, 1);
+                    value.extend_from_slice(&x.to_le_bytes());
+                }
+                HParam::Text(t) => bytes(&mut value, 3, t.as_bytes()),
+                HParam::Bool(b) => {
+                    key(&mut value, 4, 0);
+                    varint(&mut value, u64::from(*b));
+                }
+            }
+            let mut entry = Vec::new();
+            bytes(&mut entry, 1, k.as_bytes());
+            bytes(&mut entry, 2, &value);
+            bytes(&mut start, 1, &entry);
+        }
+        let mut content = Vec::new();
+        key(&mut content, 1, 0);
+        varint(&mut content, 0);
+        bytes(&mut content, 3, &start);
+        let mut pd = Vec::new();
+        bytes(&mut pd, 1, b"hparams");
+        bytes(&mut pd, 2, &content);
+        let mut md = Vec::new();
+        bytes(&mut md, 1, &pd);
+        let mut out = Vec::new();
+        bytes(&mut out, 1, b"_hparams_/session_start_info");
+        bytes(&mut out, 9, &md);
+        out
+    }
+
+    /// One hyperparameter value for [`hparams_session_start`].
+    #[derive(Debug, Clone, Copy)]
+    pub enum HParam<'a> {
+        Number(f64),
+        Text(&'a str),
+        Bool(bool),
     }
 
     /// A `Summary.Value` with a rank-0 DT_FLOAT tensor in float_val and,

@@ -25,10 +25,13 @@ pub enum Field {
     TrainAcc,
     ValAcc,
     Lr,
+    /// The gradient norm (the Hugging Face Trainer's `grad_norm`).
+    GradNorm,
 }
 
 impl Field {
-    pub const ALL: [Field; 5] = [Field::TrainLoss, Field::ValLoss, Field::TrainAcc, Field::ValAcc, Field::Lr];
+    pub const ALL: [Field; 6] =
+        [Field::TrainLoss, Field::ValLoss, Field::TrainAcc, Field::ValAcc, Field::Lr, Field::GradNorm];
 
     /// The name used by `--map`, the JSON-lines schema and messages.
     pub fn name(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Field {
             Field::TrainAcc => "train_acc",
             Field::ValAcc => "val_acc",
             Field::Lr => "lr",
+            Field::GradNorm => "grad_norm",
         }
     }
 
@@ -48,6 +52,12 @@ impl Field {
     /// A validation metric: its points close epochs.
     pub fn is_validation(self) -> bool {
         matches!(self, Field::ValLoss | Field::ValAcc)
+    }
+
+    /// A training metric (loss or accuracy): without validation, its points
+    /// make the epochs.
+    pub fn is_training(self) -> bool {
+        matches!(self, Field::TrainLoss | Field::TrainAcc)
     }
 
     pub fn is_accuracy(self) -> bool {
@@ -124,7 +134,7 @@ impl TagMap {
                 return Err(IngestError::BadMap {
                     arg: arg.to_string(),
                     reason: format!(
-                        "unknown field {field:?}: use train_loss, val_loss, train_acc, val_acc, lr or ignore"
+                        "unknown field {field:?}: use train_loss, val_loss, train_acc, val_acc, lr, grad_norm or ignore"
                     ),
                 });
             };
@@ -234,6 +244,12 @@ fn classify_builtin(tag: &str) -> TagRole {
     }
     if w.len() == 1 && (w[0] == "epoch" || w[0] == "epochs") {
         return TagRole::Epoch;
+    }
+    // The gradient norm: `grad_norm` (the Hugging Face Trainer),
+    // `train/grad_norm`, `gradient_norm`; `grad_norm/loss_scale` is not.
+    let core: Vec<&str> = w.iter().map(String::as_str).filter(|s| !TRAIN.contains(s) && !FILLER.contains(s)).collect();
+    if matches!(core.as_slice(), ["grad" | "gradient", "norm"]) {
+        return TagRole::Metric { field: Field::GradNorm, level: level_of(&w) };
     }
     let (mut loss, mut acc, mut lr, mut train, mut val) = (false, false, false, false, false);
     let mut learning = false;
