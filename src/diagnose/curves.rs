@@ -191,7 +191,7 @@ pub fn turn_is_clear(points: &[(usize, f32)], _t: &Turn) -> bool {
 /// 1/C and the loss at ln C together. `None` when they do not agree (or
 /// either is missing): a chance level is then not claimed.
 pub fn chance(acc: f32, loss: f32) -> Option<usize> {
-    if !(acc.is_finite() && loss.is_finite()) || !(0.0..=7.0).contains(&loss) {
+    if !(acc.is_finite() && loss.is_finite() && (0.0..=7.0).contains(&loss)) {
         return None;
     }
     // The class count a uniform guess would give this loss.
@@ -352,7 +352,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         let end = p.last().map_or(0.0, |l| l.1);
         let big = jumps.iter().any(|j| j.1 > ERRATIC_ONE * j.2);
         let erratic = (jumps.len() >= 2 || big) && low > 0.0 && end > ERRATIC * low;
-        erratic.then(|| (curve.name, jumps, low, end))
+        erratic.then_some((curve.name, jumps, low, end))
     });
     if let Some((name, jumps, low, end)) = erratic.filter(|_| !rose && !blown) {
         let (e, v, before) = jumps[jumps.len() - 1];

@@ -175,7 +175,9 @@ pub fn in_code(id: &str) -> Vec<Remedy> {
         "not_learning" => {
             vec![ONE_BATCH, INPUTS, remedy("if the hidden layers are sigmoid or tanh, switch to ReLU", Action::UseRelu)]
         }
-        "underfitting_plateau" => vec![ONE_BATCH, remedy("if weight decay or dropout is on, lower it", Action::LessL2)],
+        // Not "lower the regularization": a plateau can be a noisy-label run
+        // that already memorizes; the one-batch test (regularization off) tells first.
+        "underfitting_plateau" => vec![ONE_BATCH],
         "regularization_too_strong" => vec![remedy("lower weight decay 10×", Action::LessL2)],
         "val_loss_rising" | "overfitting_gap" => vec![
             EARLY,

@@ -19,6 +19,9 @@ use crate::settings::Setting;
 use crate::train::{Command, EpochMetrics, Event};
 
 /// Messages `App::update` handles.
+// A trainer event is the common message, passed once per step window or
+// epoch: boxing it would allocate for every one to shrink the rare others.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Msg {
     Key(KeyEvent),
