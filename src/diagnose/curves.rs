@@ -173,7 +173,7 @@ pub fn noise(points: &[(usize, f32)]) -> f32 {
 /// minimum and more than `NOISE_MARGIN` times its epoch-to-epoch noise.
 /// A turn that does not is borderline. Both the live checklist and the
 /// one for runs trained elsewhere decide with this.
-pub fn turn_is_clear(points: &[(usize, f32)], _t: &Turn) -> bool {
+pub fn turn_is_clear(points: &[(usize, f32)]) -> bool {
     let finite: Vec<f32> = points.iter().map(|p| p.1).filter(|v| v.is_finite()).collect();
     let k = finite.len().min(3);
     if k == 0 {
@@ -209,6 +209,9 @@ struct Curves {
     train_acc: Curve,
     val_acc: Curve,
     grad: Curve,
+    /// The logged losses themselves (what `train`/`val` hold when a loss is logged).
+    train_loss: Curve,
+    val_loss: Curve,
     /// "loss" or "error (1 − accuracy)": what `train`/`val` hold.
     what: &'static str,
 }
@@ -220,7 +223,7 @@ fn curves(epochs: &[EpochPoint]) -> Curves {
     let vacc = Curve::of("validation accuracy", epochs, |e| e.val_acc);
     let err = |c: &Curve, name| Curve { name, points: c.points.iter().map(|&(e, a)| (e, 1.0 - a)).collect() };
     let (train, val, what) = if !loss.is_empty() || vloss.is_empty() && vacc.is_empty() {
-        (loss, vloss, "loss")
+        (loss.clone(), vloss.clone(), "loss")
     } else {
         (err(&tacc, "training error"), err(&vacc, "validation error"), "error (1 − accuracy)")
     };
@@ -230,29 +233,32 @@ fn curves(epochs: &[EpochPoint]) -> Curves {
         train_acc: tacc,
         val_acc: vacc,
         grad: Curve::of("gradient norm", epochs, |e| e.grad_norm),
+        train_loss: loss,
+        val_loss: vloss,
         what,
     }
 }
 
-/// The learning rate the log holds, as evidence ("at learning rate 0.5 (lr-Adam)").
-fn lr_words(epochs: &[EpochPoint], logged: &Logged) -> String {
-    let tag = logged.optimizer.as_deref().map_or(String::new(), |o| format!(" with {o}"));
-    match epochs.iter().rev().map(|e| e.lr).find(|l| l.is_finite()).or(logged.lr) {
-        Some(lr) => format!(" at learning rate {}{tag} (from the log)", num(lr)),
-        None => String::new(),
-    }
+/// The learning rate the log holds: as evidence ("at learning rate 0.5
+/// with Adam (from the log)") and whether it is far out of range.
+struct LrFacts {
+    words: String,
+    high: bool,
+    low: bool,
 }
 
-/// The logged learning rate is far outside the usual range, high or low.
-fn lr_far(epochs: &[EpochPoint], logged: &Logged) -> (Option<f32>, bool, bool) {
+fn lr_facts(epochs: &[EpochPoint], logged: &Logged) -> LrFacts {
     let lr = epochs.iter().rev().map(|e| e.lr).find(|l| l.is_finite()).or(logged.lr);
+    let tag = logged.optimizer.as_deref().map_or(String::new(), |o| format!(" with {o}"));
     let adaptive = logged.optimizer.as_deref().is_some_and(|o| {
         let o = o.to_ascii_lowercase();
         o.contains("adam") || o.contains("rmsprop") || o.contains("adagrad")
     });
-    let high = lr.is_some_and(|l| l >= LR_FAR_HIGH || adaptive && l >= LR_FAR_HIGH_ADAPTIVE);
-    let low = lr.is_some_and(|l| l > 0.0 && l <= LR_FAR_LOW);
-    (lr, high, low)
+    LrFacts {
+        words: lr.map_or(String::new(), |l| format!(" at learning rate {}{tag} (from the log)", num(l))),
+        high: lr.is_some_and(|l| l >= LR_FAR_HIGH || adaptive && l >= LR_FAR_HIGH_ADAPTIVE),
+        low: lr.is_some_and(|l| l > 0.0 && l <= LR_FAR_LOW),
+    }
 }
 
 /// The checklist for a run trained elsewhere.
@@ -260,15 +266,17 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     let mut f = Findings { list: Vec::new(), settings: None };
     let c = curves(inp.epochs);
     let n = inp.epochs.len();
-    let lr = lr_words(inp.epochs, logged);
-    let (_, lr_high, lr_low) = lr_far(inp.epochs, logged);
+    let facts = lr_facts(inp.epochs, logged);
+    let (lr, lr_high, lr_low) = (facts.words.as_str(), facts.high, facts.low);
     let no_val = c.val.is_empty();
     let pending2 = |why: &str| (Mark::Pending, why.to_string());
     if no_val && n > 0 {
         f.add(
             "no_validation",
             Severity::Info,
-            "overfitting: no validation metrics in this log, so it cannot be judged; the training curve is".into(),
+            "overfitting: no validation metrics in this log, so it cannot be judged; the rest is judged from \
+             the training curve"
+                .into(),
         );
     }
     // Training decides, unless the log holds it for far fewer epochs than
@@ -414,8 +422,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         let l = loss.finite().into_iter().find(|p| p.0 == ea)?.1;
         chance(a, l).map(|k| (k, a, l))
     };
-    let chance_train = at_chance(&c.train_acc, &Curve::of("", inp.epochs, |e| e.train_loss))
-        .or_else(|| at_chance(&c.val_acc, &Curve::of("", inp.epochs, |e| e.val_loss)));
+    let chance_train = at_chance(&c.train_acc, &c.train_loss).or_else(|| at_chance(&c.val_acc, &c.val_loss));
 
     // Flat from the start (or a late start).
     let flat = t.iter().all(|p| ((p.1 - first) / first.abs().max(1e-12)).abs() < FLAT);
@@ -520,7 +527,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         // Overfitting: validation turned up while training kept falling.
         let train_at_best = t.iter().find(|p| p.0 >= v.best_epoch).map_or(first, |p| p.1);
         let train_falls = last <= train_at_best;
-        let turned = v.rise >= VAL_TURN && v.after >= TURN_EPOCHS && train_falls && turn_is_clear(&c.val.points, &v);
+        let turned = v.rise >= VAL_TURN && v.after >= TURN_EPOCHS && train_falls && turn_is_clear(&c.val.points);
         // The gap's trend: validation levelled off while training kept
         // falling, so validation ends several times the training loss.
         let gap = gap_widened(&c);
@@ -574,9 +581,9 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
             );
             return finish(Verdict::Overfitting, f, [(Mark::Pass, step1), (Mark::Fail, step2)], None);
         }
-        return judge_training(inp, &c, &t, logged, f, step1, Some(step2), borderline.then_some(v));
+        return judge_training(&c, &t, logged, &facts, f, step1, Some(step2), borderline.then_some(v));
     }
-    judge_training(inp, &c, &t, logged, f, step1, None, None)
+    judge_training(&c, &t, logged, &facts, f, step1, None, None)
 }
 
 /// The diagnosis with its verdict, findings and checklist steps.
@@ -624,17 +631,16 @@ fn weight_decay(logged: &Logged, f: &mut Findings<'_>) {
 /// No validation problem: is training done, slow, stuck high or fine?
 #[allow(clippy::too_many_arguments)]
 fn judge_training(
-    inp: &Inputs<'_>,
     c: &Curves,
     t: &[(usize, f32)],
     logged: &Logged,
+    lr: &LrFacts,
     mut f: Findings<'_>,
     step1: String,
     step2: Option<String>,
     borderline: Option<Turn>,
 ) -> Diagnosis {
-    let lr = lr_words(inp.epochs, logged);
-    let (_, _, lr_low) = lr_far(inp.epochs, logged);
+    let (lr_low, lr) = (lr.low, lr.words.as_str());
     let (e0, first) = t[0];
     let (el, last) = t[t.len() - 1];
     let fall_total = (first - last) / first.abs().max(1e-12);

@@ -398,11 +398,12 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// The verdict in words, with its borderline neighbour.
     pub fn verdict_words(&self) -> String {
-        let v = self.verdict.id().replace('_', " ");
-        match self.borderline {
-            Some(b) => format!("{v}, borderline {}", b.id().replace('_', " ")),
-            None => v,
-        }
+        format!("{}{}", self.verdict.id().replace('_', " "), self.borderline_words())
+    }
+
+    /// ", borderline overfitting", or nothing.
+    pub fn borderline_words(&self) -> String {
+        self.borderline.map_or(String::new(), |b| format!(", borderline {}", b.id().replace('_', " ")))
     }
 
     /// The finding ids, in order (what the `verdict` log line carries).
@@ -596,18 +597,26 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     // up: the threshold, not the run, would decide (spirals ends at 88–92%
     // depending on the seed). Judged on as learned, and said to be borderline.
     let mut border = false;
-    if !learned && last.train_acc_eval >= fit - FIT_BORDER && !diverging && inp.rollbacks == 0 {
-        let mut scratch = Findings { list: Vec::new(), settings: Some(s) };
-        evidence::causes(inp, s, &mut scratch, unnormalized, &input_evidence, loss_fall);
-        let measured = scratch
-            .list
+    if !learned {
+        // The causes, measured once: they decide the borderline case and
+        // are the findings otherwise.
+        // (On top of the findings so far: some causes defer to them.)
+        let mut causes = Findings { list: f.list.clone(), settings: Some(s) };
+        evidence::causes(inp, s, &mut causes, unnormalized, &input_evidence, loss_fall);
+        let measured = causes.list[f.list.len()..]
             .iter()
             .any(|x| x.severity == Severity::Bad && x.id != "capacity_too_small" && x.id != "lr_too_low");
-        border = !measured && last.val_acc >= last.train_acc_eval - GAP_OVERFIT;
+        border = last.train_acc_eval >= fit - FIT_BORDER
+            && !diverging
+            && inp.rollbacks == 0
+            && !measured
+            && last.val_acc >= last.train_acc_eval - GAP_OVERFIT;
+        if !border {
+            f.list = causes.list;
+        }
     }
     if !learned && !border {
         let stalled = last.train_acc_eval <= CHANCE_FACTOR * chance && loss_fall <= FLAT_LOSS;
-        evidence::causes(inp, s, &mut f, unnormalized, &input_evidence, loss_fall);
         // A run that blew up and has not learned since is still diverging,
         // unless the blow-ups came from unnormalized inputs (the cause to fix).
         let verdict = if diverging || (inp.rollbacks > 0 && !unnormalized) {
@@ -634,7 +643,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     // The same test as for a run trained elsewhere: the turn must stand out
     // of the curve's own noise, else it is borderline.
     let val_points: Vec<(usize, f32)> = inp.epochs.iter().map(|e| (e.epoch, e.val_loss)).collect();
-    let clear = curves::turn_up(&val_points).is_some_and(|t| curves::turn_is_clear(&val_points, &t));
+    let clear = curves::turn_is_clear(&val_points);
     let rising = turn_up && clear;
     let borderline_rise = turn_up && !clear;
     let step2 = format!(

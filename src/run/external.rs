@@ -67,7 +67,7 @@ pub fn hparam_key(key: &str) -> String {
 
 /// A logged value: missing stays NaN, a logged NaN or infinity becomes
 /// +infinity, so the checklist tells "not logged" from "not finite".
-fn logged(v: Option<f32>) -> f32 {
+fn as_logged(v: Option<f32>) -> f32 {
     match v {
         None => f32::NAN,
         Some(x) if x.is_finite() => x,
@@ -82,13 +82,13 @@ pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f
     Event::Epoch(EpochMetrics {
         epoch: e.epoch,
         step: e.step.unwrap_or(e.epoch as u64 * steps_per_epoch),
-        train_loss: logged(e.train_loss),
-        train_acc: logged(e.train_acc),
-        train_loss_eval: logged(e.train_loss),
-        train_acc_eval: logged(e.train_acc),
-        val_loss: logged(e.val_loss),
-        val_acc: logged(e.val_acc),
-        lr: logged(e.lr),
+        train_loss: as_logged(e.train_loss),
+        train_acc: as_logged(e.train_acc),
+        train_loss_eval: as_logged(e.train_loss),
+        train_acc_eval: as_logged(e.train_acc),
+        val_loss: as_logged(e.val_loss),
+        val_acc: as_logged(e.val_acc),
+        lr: as_logged(e.lr),
         penalty: 0.0,
         noise_memorized: None,
         samples_per_s: 0.0,
@@ -97,7 +97,7 @@ pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f
             (Some(t), Some(t0)) => t - t0,
             _ => 0.0,
         },
-        grad_norm: e.grad_norm.map(|g| logged(Some(g))),
+        grad_norm: e.grad_norm.map(|g| as_logged(Some(g))),
     })
 }
 

@@ -53,8 +53,7 @@ fn title(app: &App, room: usize) -> Line<'static> {
     let mut line = Line::from(vec![
         Span::raw(format!("{}  ", Panel::Checklist.title())).bold(),
         verdict(d.verdict),
-        Span::raw(d.borderline.map_or(String::new(), |b| format!(", borderline {}", b.id().replace('_', " "))))
-            .yellow(),
+        Span::raw(d.borderline_words()).yellow(),
         Span::raw(since).dark_gray(),
     ]);
     // The keys go whole or not at all ("c…" would say nothing).
