@@ -732,7 +732,7 @@ fn judge_training(
         (Some(v), None) => {
             format!("{name} {}, validation {} {}: it learns and generalizes", num(last), c.what, num(v.1))
         }
-        (None, None) => format!("{name} fell {:.0}% and levelled off at {}", fall_total * 100.0, num(last)),
+        (None, None) => format!("{name} fell {:.0}%, to {}", fall_total * 100.0, num(last)),
     };
     f.add("healthy", Severity::Info, healthy);
     finish(Verdict::Healthy, f, [(Mark::Pass, step1), step2], borderline.map(|_| Verdict::Overfitting))
