@@ -248,14 +248,21 @@ struct LrFacts {
 }
 
 fn lr_facts(epochs: &[EpochPoint], logged: &Logged) -> LrFacts {
-    let lr = epochs.iter().rev().map(|e| e.lr).find(|l| l.is_finite()).or(logged.lr);
+    // The peak: a schedule that decays to nothing (the Trainer's linear
+    // default) says nothing about the rate that trained.
+    let logged_lrs = epochs.iter().map(|e| e.lr).filter(|l| l.is_finite());
+    let peak = logged_lrs.clone().fold(None, |m: Option<f32>, l| Some(m.map_or(l, |m| m.max(l))));
+    let varies = logged_lrs.clone().any(|l| Some(l) != peak);
+    let lr = peak.or(logged.lr);
     let tag = logged.optimizer.as_deref().map_or(String::new(), |o| format!(" with {o}"));
     let adaptive = logged.optimizer.as_deref().is_some_and(|o| {
         let o = o.to_ascii_lowercase();
         o.contains("adam") || o.contains("rmsprop") || o.contains("adagrad")
     });
     LrFacts {
-        words: lr.map_or(String::new(), |l| format!(" at learning rate {}{tag} (from the log)", num(l))),
+        words: lr.map_or(String::new(), |l| {
+            format!(" at {}learning rate {}{tag} (from the log)", if varies { "a peak " } else { "" }, num(l))
+        }),
         high: lr.is_some_and(|l| l >= LR_FAR_HIGH || adaptive && l >= LR_FAR_HIGH_ADAPTIVE),
         low: lr.is_some_and(|l| l > 0.0 && l <= LR_FAR_LOW),
     }
@@ -344,7 +351,10 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     let on_train = std::ptr::eq(watched, &c.train);
     let rose = on_train && last > first * (1.0 + RISE_ABOVE_START) && first > 0.0;
     let tail_above = t.iter().rev().take(2).all(|p| p.1 > min * BLOWUP_OVER_MIN / 2.0 + min / 2.0);
-    let blown = on_train && min > 0.0 && last > min * BLOWUP_OVER_MIN && tail_above && emin < el;
+    // ... and gave back at least half of what it had learned: a low loss
+    // doubling (0.04 → 0.09) is jitter, not a blow-up.
+    let gave_back = last - min >= 0.5 * (first - min);
+    let blown = on_train && min > 0.0 && last > min * BLOWUP_OVER_MIN && tail_above && emin < el && gave_back;
     // Jumps to several times the lowest value so far, on either curve, and
     // an end still far above that low: the steps throw the net around.
     let erratic = [&c.train, &c.val].into_iter().find_map(|curve| {
@@ -354,16 +364,20 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         for w in p.windows(2) {
             low = low.min(w[0].1);
             if w[0].1 > 0.0 && w[1].1 > ERRATIC * w[0].1 {
-                jumps.push((w[1].0, w[1].1, w[0].1));
+                jumps.push((w[1].0, w[1].1, w[0].1, low));
             }
         }
         let end = p.last().map_or(0.0, |l| l.1);
         let big = jumps.iter().any(|j| j.1 > ERRATIC_ONE * j.2);
-        let erratic = (jumps.len() >= 2 || big) && low > 0.0 && end > ERRATIC * low;
+        // A jump must give back at least half of what the curve had
+        // learned: a loss near zero doubling is jitter, not instability.
+        let start = p.first().map_or(0.0, |f| f.1);
+        let gives_back = jumps.iter().any(|j| j.1 - j.3 >= 0.5 * (start - j.3));
+        let erratic = (jumps.len() >= 2 || big) && gives_back && low > 0.0 && end > ERRATIC * low;
         erratic.then_some((curve.name, jumps, low, end))
     });
     if let Some((name, jumps, low, end)) = erratic.filter(|_| !rose && !blown) {
-        let (e, v, before) = jumps[jumps.len() - 1];
+        let (e, v, before, _) = jumps[jumps.len() - 1];
         f.add(
             "lr_too_high",
             Severity::Bad,
@@ -395,6 +409,33 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         f.add("lr_too_high", Severity::Bad, format!("{what}: the steps are too large{lr}"));
         let steps = [(Mark::Fail, step1), pending2("not before training works")];
         return finish(Verdict::Diverging, f, steps, None);
+    }
+    // A logged rate far out of range and a validation curve that never
+    // moved from its first value: the steps wrecked the net whatever the
+    // training loss does (it may still fall from a blown first epoch).
+    // (Or flat over its second half, far above the training loss: a blown
+    // first epoch the training loss is still falling from.)
+    let vals = c.val.finite();
+    let flat_from = |i: usize| {
+        vals.len() >= 3 && vals[i..].iter().all(|p| ((p.1 - vals[i].1) / vals[i].1.abs().max(1e-12)).abs() < 2.0 * FLAT)
+    };
+    let far_above = vals.last().is_some_and(|v| v.1 > GAP_RATIO / 2.0 * last);
+    let val_flat = flat_from(0) || flat_from(vals.len() / 2) && far_above;
+    if lr_high && val_flat {
+        f.add(
+            "lr_too_high",
+            Severity::Bad,
+            format!(
+                "validation {} stays at {} (epoch {}) to {} (epoch {}){lr}: it stopped improving",
+                c.what,
+                num(vals[if flat_from(0) { 0 } else { vals.len() / 2 }].1),
+                vals[if flat_from(0) { 0 } else { vals.len() / 2 }].0,
+                num(vals[vals.len() - 1].1),
+                vals[vals.len() - 1].0
+            ),
+        );
+        let steps = [(Mark::Fail, step1), pending2("not before training works")];
+        return finish(Verdict::Stalled, f, steps, None);
     }
     // Spikes that came back: unstable, judged on.
     let mut low = f32::INFINITY;

@@ -20,6 +20,9 @@
 //!   validation steps, or a value on the same row as the validation values),
 //!   otherwise the mean of the per-step values since the
 //!   previous epoch.
+//! - Validation at step = epoch index beside training at the global step
+//!   (two axes, see `two_axes`): validation counts the epochs and a global
+//!   step s falls in epoch s·n/(last step + 1).
 //! - The learning rate is the last one logged up to the epoch, carried over
 //!   epochs that log none.
 //! - The gradient norm of an epoch is the largest one logged in it, or a
@@ -259,6 +262,22 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
         val_points.iter().any(|p| epoch_of(p).is_some())
     };
     let use_steps = points.iter().all(|p| p.step.is_some());
+    // Two step axes in one log: validation written at step = epoch index
+    // (`add_scalar("Loss/val", v, epoch)`) beside a training loss written
+    // at the global step. Validation steps then count the epochs, and a
+    // training point at global step s falls in epoch s·n/(last step + 1).
+    let axes = if by_epoch || !use_steps { None } else { two_axes(points, &val_points) };
+    let epoch_on_axes = |p: &Point| -> Option<u32> {
+        let (n, last, on_epoch_axis) = axes.as_ref()?;
+        let s = p.step?;
+        if on_epoch_axis.contains(&p.tag) {
+            return u32::try_from(s).ok();
+        }
+        let e = (s as f64 * *n as f64 / (*last as f64 + 1.0)).floor() as u64;
+        u32::try_from(e.min(*n as u64 - 1) + u64::from(axes_base(&val_points))).ok()
+    };
+    let epoch_of = |p: &Point| if axes.is_some() { epoch_on_axes(p) } else { epoch_of(p) };
+    let by_epoch = by_epoch || axes.is_some();
     let key = |p: &Point| if use_steps && !by_epoch { p.step.unwrap_or(0) } else { p.seq };
 
     // Training tags and lr: a tag the name does not place is per-epoch when
@@ -400,6 +419,29 @@ pub fn assemble(store: &Store, maps: &TagMap) -> Assembled {
     Assembled { epochs, mapped }
 }
 
+/// The lowest validation step (0 or 1): where the epoch axis starts.
+fn axes_base(val_points: &[&Point]) -> u8 {
+    u8::from(val_points.iter().filter_map(|p| p.step).min() == Some(1))
+}
+
+/// Whether validation sits on an epoch axis while other tags run on the
+/// global step: the validation steps are exactly 0..n or 1..=n (n ≥ 2) and
+/// some other tag logs steps far past them. Returns n, the last global step
+/// and the tags on the epoch axis (every step of theirs is a validation step).
+fn two_axes(points: &[Point], val_points: &[&Point]) -> Option<(usize, u64, HashSet<u32>)> {
+    let val_steps: std::collections::BTreeSet<u64> = val_points.iter().filter_map(|p| p.step).collect();
+    let (&first, &top) = (val_steps.first()?, val_steps.last()?);
+    let n = val_steps.len();
+    let dense = first <= 1 && top - first + 1 == n as u64 && n >= 2;
+    let mut on_axis: HashMap<u32, bool> = HashMap::new();
+    for p in points {
+        let inside = p.step.is_some_and(|s| val_steps.contains(&s));
+        *on_axis.entry(p.tag).or_insert(true) &= inside;
+    }
+    let last = points.iter().filter(|p| !on_axis[&p.tag]).filter_map(|p| p.step).max()?;
+    (dense && last >= 4 * top.max(1)).then(|| (n, last, on_axis.into_iter().filter(|e| e.1).map(|e| e.0).collect()))
+}
+
 fn choose(c: &mut Chosen, tag: u32, per_epoch: bool) {
     let slot = if per_epoch { &mut c.epoch } else { &mut c.mean };
     if slot.is_none() {
@@ -472,7 +514,8 @@ mod tests {
     use super::*;
 
     /// (step, epoch, values) per row.
-    type Rows<'a> = [(Option<u64>, Option<u32>, &'a [(&'a str, f32)])];
+    type Row<'a> = (Option<u64>, Option<u32>, &'a [(&'a str, f32)]);
+    type Rows<'a> = [Row<'a>];
 
     fn store(rows: &Rows) -> Store {
         let mut s = Store::default();
@@ -503,6 +546,43 @@ mod tests {
         assert_eq!(a.epochs[0].step, Some(2));
         assert_eq!(a.epochs[1].train_loss, Some(0.6));
         assert_eq!(a.epochs[1].val_acc, Some(0.5));
+    }
+
+    #[test]
+    fn validation_at_step_equal_epoch_beside_global_steps_reads_on_two_axes() {
+        // `add_scalar("Loss/train", loss, global_step)` every 10 of 40 steps,
+        // `add_scalar("Loss/val", v, epoch)` at epochs 0..3.
+        let mut rows: Vec<Row> = Vec::new();
+        let train: [&[(&str, f32)]; 4] =
+            [&[("Loss/train", 2.0)], &[("Loss/train", 1.0)], &[("Loss/train", 0.5)], &[("Loss/train", 0.25)]];
+        for (i, v) in train.iter().enumerate() {
+            rows.push((Some(10 * i as u64 + 5), None, v));
+        }
+        let val: [&[(&str, f32)]; 4] =
+            [&[("Loss/val", 1.5)], &[("Loss/val", 1.0)], &[("Loss/val", 0.8)], &[("Loss/val", 0.9)]];
+        for (e, v) in val.iter().enumerate() {
+            rows.push((Some(e as u64), None, v));
+        }
+        let a = assemble(&store(&rows), &TagMap::new());
+        let got: Vec<(usize, Option<f32>, Option<f32>)> =
+            a.epochs.iter().map(|e| (e.epoch, e.train_loss, e.val_loss)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, Some(2.0), Some(1.5)),
+                (2, Some(1.0), Some(1.0)),
+                (3, Some(0.5), Some(0.8)),
+                (4, Some(0.25), Some(0.9))
+            ]
+        );
+        // Validation at global steps is one axis, as before.
+        let one = store(&[
+            (Some(5), None, &[("Loss/train", 2.0)]),
+            (Some(10), None, &[("Loss/val", 1.5)]),
+            (Some(15), None, &[("Loss/train", 1.0)]),
+            (Some(20), None, &[("Loss/val", 1.0)]),
+        ]);
+        assert!(two_axes(&one.points, &one.points.iter().filter(|p| p.step == Some(10)).collect::<Vec<_>>()).is_none());
     }
 
     #[test]
