@@ -90,11 +90,9 @@ fn the_misdiagnosed_runs_of_issue_11_get_their_causes() {
 
 /// The same preset on three seeds gets one verdict; a run that sits on a
 /// threshold says it is borderline rather than flipping between verdicts.
-/// Not met yet: spirals seed 5 is still "overfitting" (its validation loss
-/// drifts 11% above its smoothed best, beyond its own jitter) where seeds 3
-/// and 11 are "healthy, borderline"; mnist-overfit agrees. Run with `--ignored`.
+/// (Spirals' validation loss wanders around its plateau: seed 5 once read
+/// that wander as a turn; a turn must now be a trend, `curves::TREND_T`.)
 #[test]
-#[ignore = "spirals seed 5 still disagrees (issue 19, open)"]
 fn three_seeds_of_a_preset_get_one_verdict() {
     for (name, sets) in
         [("spirals", vec![]), ("mnist-overfit", vec![]), ("mnist-mlp", vec!["train_size=10000", "epochs=2"])]

@@ -645,6 +645,7 @@ proptest! {
             layer_history: &history,
             preflight: Some(&pre),
             probes: &probes,
+            previous: None,
         };
         let d = diagnose(&inp);
         for f in &d.findings {

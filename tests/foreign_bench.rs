@@ -285,13 +285,41 @@ fn facts(run: &ExternalRun) -> Vec<f64> {
     out.extend(run.epochs.iter().filter_map(|e| e.step).map(|s| s as f64));
     out.push(run.epochs.len() as f64);
     out.extend(run.hparams.values().filter_map(|v| v.trim().parse::<f64>().ok()));
+    // Histograms: their steps, the root mean square of their values (from
+    // the sum of squares, or each bucket at its centre), and the ratios.
+    let rms: Vec<f64> = run
+        .histograms
+        .iter()
+        .filter(|h| h.num > 0.0)
+        .map(|h| {
+            let sq = h.sum_squares.unwrap_or_else(|| {
+                let mut left = h.min;
+                let mut sq = 0.0;
+                for (&limit, &count) in h.bucket_limits.iter().zip(&h.bucket_counts) {
+                    let centre = (left.max(h.min) + limit.min(h.max)) / 2.0;
+                    if centre.is_finite() && count > 0.0 {
+                        sq += count * centre * centre;
+                    }
+                    left = limit;
+                }
+                sq
+            });
+            (sq / h.num).sqrt()
+        })
+        .collect();
+    out.extend(run.histograms.iter().map(|h| h.step as f64));
+    for &a in &rms {
+        out.push(a);
+        out.extend(rms.iter().filter(|&&b| b > 0.0).map(|&b| a / b));
+    }
     out
 }
 
-/// The numbers written in a text, with the decimals each was written to.
+/// The numbers written in a text, with the decimals each was written to
+/// (for `2.6e8`, the mantissa's decimals less the exponent: -7).
 /// Digits inside a name (`fc1`, `lr-Adam/pg1`, `ln 10` is not a name) are
 /// not numbers.
-fn numbers(text: &str) -> Vec<(f64, usize, String)> {
+fn numbers(text: &str) -> Vec<(f64, i32, String)> {
     let b: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -316,7 +344,9 @@ fn numbers(text: &str) -> Vec<(f64, usize, String)> {
         if i < b.len() && (b[i].is_alphabetic() && b[i] != 'e' || b[i] == '_') {
             continue; // part of a name ("3rd", "2d_conv")
         }
-        let decimals = tok.split_once('.').map_or(0, |(_, d)| d.split('e').next().map_or(0, str::len));
+        let mantissa = tok.split('e').next().unwrap_or("");
+        let exponent: i32 = tok.split_once('e').map_or(0, |(_, x)| x.parse().unwrap_or(0));
+        let decimals = mantissa.split_once('.').map_or(0, |(_, d)| d.len() as i32) - exponent;
         if let Ok(v) = tok.parse::<f64>() {
             out.push((v, decimals, tok));
         }
@@ -324,8 +354,8 @@ fn numbers(text: &str) -> Vec<(f64, usize, String)> {
     out
 }
 
-fn from_log(v: f64, decimals: usize, facts: &[f64]) -> bool {
-    let tol = 0.5 * 10f64.powi(-(decimals as i32)) + 1e-9 + v.abs() * 1e-6;
+fn from_log(v: f64, decimals: i32, facts: &[f64]) -> bool {
+    let tol = 0.5 * 10f64.powi(-decimals) + 1e-9 + v.abs() * 1e-6;
     facts.iter().any(|f| (f.abs() - v).abs() <= tol * 1.0001 || (f - v).abs() <= v.abs() * 5e-4)
 }
 
@@ -390,6 +420,8 @@ fn numbers_are_read_as_written() {
         .into_iter()
         .map(|(_, d, t)| format!("{t}/{d}"))
         .collect();
-    assert_eq!(n, ["0.5700/4", "6/0", "31/0", "1e-5/0", "1.5/1", "2.303/3"]);
+    assert_eq!(n, ["0.5700/4", "6/0", "31/0", "1e-5/5", "1.5/1", "2.303/3"]);
+    // Scientific notation is read to its own precision.
+    assert!(from_log(2.6e8, -7, &[2.64e8]) && !from_log(2.6e8, -7, &[2.7e8]));
     assert!(from_log(31.0, 0, &[30.7]) && !from_log(31.0, 0, &[30.2]));
 }

@@ -6,8 +6,8 @@
 
 use super::{
     Check, DEAD_SHARE, DEEP, EpochPoint, Findings, HIGH_DROPOUT, IMBALANCE, INIT_LOSS_FACTOR, INPUT_SCALE_MAX, Inputs,
-    LayerPoint, Mark, OFF_SCALE_SHARE, PENALTY_SHARE, ProbePoint, RATIO_HIGH, RATIO_LOW, RECENT_SNAPSHOTS,
-    SATURATED_SHARE, Settings, Severity, VANISHING_RATIO, WEIGHT_SHRINK, pct,
+    LayerPoint, Mark, OFF_SCALE_SHARE, PENALTY_SHARE, ProbePoint, RATIO_BLOWN, RATIO_HIGH, RATIO_LOW, RECENT_SNAPSHOTS,
+    SATURATED_SHARE, Settings, Severity, VANISHING_RATIO, WEIGHT_SHRINK, WRECKED_SHARE, pct,
 };
 
 /// A loss still falling this much over the last two epochs, with the
@@ -115,6 +115,18 @@ fn recent_layers(inp: &Inputs<'_>) -> Vec<LayerPoint> {
     layers
 }
 
+/// A hidden layer all but dead (`WRECKED_SHARE` of its units never fire):
+/// no signal passes it. Its index and dead share.
+pub fn wrecked(layers: &[LayerPoint]) -> Option<(usize, f32)> {
+    let hidden = &layers[..layers.len().saturating_sub(1)];
+    hidden
+        .iter()
+        .enumerate()
+        .filter_map(|(l, p)| p.dead_fraction.map(|d| (l, d)))
+        .filter(|(_, d)| *d >= WRECKED_SHARE)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// Hidden layer `l` (0-based) as the evidence names it.
 fn layer_name(l: usize, units: usize) -> String {
     format!("hidden layer {} ({units} units)", l + 1)
@@ -152,7 +164,9 @@ pub(super) fn causes(
         let which = if l + 1 == layers.len() { "the output layer".to_string() } else { layer_name(l, top.units) };
         // After the guard's rollbacks (or with raw inputs) a small ratio is
         // the guard's lowered step, not a cause: raising it blows up again.
-        if r < RATIO_LOW && inp.rollbacks == 0 && !unnormalized {
+        // A whole dead layer passes no gradient: the weights stand still
+        // because nothing reaches them, not because the step is small.
+        if r < RATIO_LOW && inp.rollbacks == 0 && !unnormalized && wrecked(&layers).is_none() {
             f.add(
                 "lr_too_low",
                 Severity::Bad,
@@ -170,6 +184,56 @@ pub(super) fn causes(
                     "each step changes the weights of {which} by {:.0}% (update-to-weight ratio {r:.1e}, \
                      healthy ~1e-3) at learning rate {:.1e} with {}",
                     r * 100.0,
+                    s.lr,
+                    s.optimizer
+                ),
+            );
+        }
+    }
+
+    // A first epoch whose steps rewrote the weights wholesale, in a run that
+    // has not learned since: the step size broke the net early (dead ReLUs,
+    // Adam at lr 1) even though nothing overflowed and the recent ratio,
+    // measured on the wreck, looks calm.
+    if !penalized && !unnormalized && inp.rollbacks == 0 && !f.has("lr_too_high") {
+        let peak = inp.layer_history.iter().find_map(|snap| {
+            let (l, top) = snap
+                .layers
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.update_ratio.is_finite())
+                .max_by(|a, b| a.1.update_ratio.total_cmp(&b.1.update_ratio))?;
+            (top.update_ratio > RATIO_BLOWN).then_some((snap.epoch, l, snap.layers.len(), top))
+        });
+        // Or no ratio caught it (averaged over an epoch whose first steps
+        // killed a layer) but a ReLU layer is dead: at initialisation about
+        // half its units fire on any input, so a layer that stopped firing
+        // altogether was thrown there by steps too large — unless heavy
+        // dropout starved it (dropout_cost says so).
+        let killed = wrecked(&layers).filter(|_| s.activation.eq_ignore_ascii_case("relu") && s.dropout < HIGH_DROPOUT);
+        if let Some((epoch, l, n, top)) = peak {
+            let which = if l + 1 == n { "the output layer".to_string() } else { layer_name(l, top.units) };
+            f.add(
+                "lr_too_high",
+                Severity::Bad,
+                format!(
+                    "in epoch {epoch} each step changed the weights of {which} by {:.0}% (update-to-weight ratio \
+                     {:.1e}, healthy ~1e-3) at learning rate {:.1e} with {}; it has not learned since",
+                    top.update_ratio * 100.0,
+                    top.update_ratio,
+                    s.lr,
+                    s.optimizer
+                ),
+            );
+        } else if let Some((l, dead)) = killed {
+            f.add(
+                "lr_too_high",
+                Severity::Bad,
+                format!(
+                    "{} of {} never fire, where about half fire at initialisation: steps too large at learning \
+                     rate {:.1e} with {} pushed them past the point where a ReLU passes gradient",
+                    pct(dead),
+                    layer_name(l, layers[l].units),
                     s.lr,
                     s.optimizer
                 ),
@@ -233,14 +297,23 @@ pub(super) fn causes(
     if let Some(e) = dead_units(inp, hidden) {
         f.add("dead_units", Severity::Warn, e);
     }
-    let explained = f
-        .list
-        .iter()
-        .any(|x| x.severity == Severity::Bad || matches!(x.id, "saturated_units" | "dead_units" | "dropout_cost"));
-    if explained {
+    if f.list.iter().any(explains) {
         return;
     }
     optimization_or_capacity(inp, s, f, last, loss_fall);
+}
+
+/// A finding that is a measured cause of a run not learning: a bad one, or
+/// units the layer statistics show dead or saturated, or dropout the probe
+/// showed costs the fit. The probe is asked only when none is.
+pub fn explains(x: &super::Finding) -> bool {
+    x.severity == Severity::Bad || matches!(x.id, "saturated_units" | "dead_units" | "dropout_cost")
+}
+
+/// A hidden layer narrower than the number of classes: a bottleneck,
+/// whatever the loss is doing.
+pub fn bottleneck(s: &Settings, classes: usize) -> bool {
+    s.hidden.iter().any(|&w| w < classes)
 }
 
 /// No measured cause: the probe separates a network too small from
@@ -278,7 +351,7 @@ fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>
     let (c, r) = (&p.configured, &p.reference);
     // A hidden layer narrower than the number of classes is a bottleneck,
     // whatever the loss is doing.
-    let bottleneck = narrowest.is_some_and(|(_, &w)| w < inp.classes);
+    let bottleneck = bottleneck(s, inp.classes);
     if c.fits || !r.fits || bottleneck {
         if c.fits && loss_fall > STILL_LEARNING && !bottleneck {
             // Optimization works and the loss still falls fast: it learns,

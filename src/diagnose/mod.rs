@@ -85,6 +85,12 @@ pub const HIGH_DROPOUT: f32 = 0.3;
 /// farther out).
 pub const RATIO_LOW: f32 = 1e-4;
 pub const RATIO_HIGH: f32 = 1e-1;
+/// A hidden layer with this share of its units dead passes no signal.
+pub const WRECKED_SHARE: f32 = 0.95;
+/// An update ratio at any epoch from which a step rewrites a third of a
+/// layer: spirals at Adam lr 1 measures ~1 in its first epoch, the healthy
+/// Adam 1e-2 ~0.05 (its largest, also in the first epoch).
+pub const RATIO_BLOWN: f32 = 0.3;
 /// The penalty's share of the total training loss from which L1/L2 is
 /// what training minimizes, rather than the data loss.
 pub const PENALTY_SHARE: f32 = 0.2;
@@ -130,6 +136,9 @@ pub struct Logged {
     pub optimizer: Option<String>,
     /// Weight decay or L2, with the key the log recorded it under.
     pub weight_decay: Option<(String, f32)>,
+    /// Logged gradient histograms, latest of each tag: (tag, root mean
+    /// square of the gradient values, step), input side first.
+    pub gradients: Vec<(String, f32, u64)>,
 }
 
 /// The current settings that matter to the checklist.
@@ -243,6 +252,11 @@ pub struct Inputs<'a> {
     pub preflight: Option<&'a PreflightPoint>,
     /// Every probe of the run, oldest first.
     pub probes: &'a [ProbePoint],
+    /// The verdict of the caller's previous diagnosis of this run and the
+    /// epoch it has held since. With it, "since when" costs nothing: the
+    /// same verdict keeps its epoch, a new one starts at the last epoch.
+    /// Without it every earlier prefix is diagnosed again (quadratic).
+    pub previous: Option<(Verdict, usize)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -465,7 +479,12 @@ impl Findings<'_> {
 /// The checklist for a run so far, with the epoch since which its verdict holds.
 pub fn diagnose(inp: &Inputs<'_>) -> Diagnosis {
     let mut d = diagnose_now(inp);
-    d.since = since(inp, d.verdict);
+    d.since = match (inp.previous, inp.epochs.last()) {
+        _ if d.verdict == Verdict::TooEarly => None,
+        (Some((verdict, since)), _) if verdict == d.verdict => Some(since),
+        (Some(_), Some(last)) => Some(last.epoch),
+        _ => since(inp, d.verdict),
+    };
     if let Some(e) = d.since {
         let what = d.verdict_words();
         let step = match d.verdict {
@@ -512,6 +531,7 @@ fn prefix<'a>(inp: &Inputs<'a>, k: usize) -> Inputs<'a> {
         stopped_early: false,
         layer_history,
         probes,
+        previous: None,
         ..inp.clone()
     }
 }
@@ -603,9 +623,17 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
         // (On top of the findings so far: some causes defer to them.)
         let mut causes = Findings { list: f.list.clone(), settings: Some(s) };
         evidence::causes(inp, s, &mut causes, unnormalized, &input_evidence, loss_fall);
+        // A slow fall (lr_too_low) is no cause against the border: it is
+        // what a run just short of its fit looks like; nor is a share of
+        // dead units a wide layer can spare (spirals seed 5: 56% of a layer
+        // of 32, at 88%). A layer narrower than the classes is, and so are a
+        // layer all but dead, saturated units and dropout the probe showed
+        // costs the fit.
         let measured = causes.list[f.list.len()..]
             .iter()
-            .any(|x| x.severity == Severity::Bad && x.id != "capacity_too_small" && x.id != "lr_too_low");
+            .any(|x| !matches!(x.id, "lr_too_low" | "dead_units") && evidence::explains(x))
+            || evidence::bottleneck(s, inp.classes)
+            || evidence::wrecked(inp.layers).is_some();
         border = last.train_acc_eval >= fit - FIT_BORDER
             && !diverging
             && inp.rollbacks == 0

@@ -197,6 +197,18 @@ pub fn in_code(id: &str) -> Vec<Remedy> {
                 Action::CheckInputs,
             ),
         ],
+        "vanishing_gradients" => vec![
+            remedy(
+                "use ReLU-family hidden activations with He init (nn.ReLU, nn.init.kaiming_normal_) instead of \
+                 sigmoid/tanh",
+                Action::UseRelu,
+            ),
+            remedy(
+                "add normalization between layers (nn.BatchNorm1d / nn.LayerNorm) or residual connections, or use \
+                 Adam, which rescales each layer's step",
+                Action::UseAdam,
+            ),
+        ],
         "train_longer" => vec![remedy("train more epochs: the curves still fall", Action::TrainLonger)],
         "no_validation" => {
             vec![remedy("hold out a validation set (10–20%) and log its loss every epoch", Action::AddValidation)]

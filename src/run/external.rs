@@ -106,7 +106,12 @@ pub fn events(run: &ExternalRun) -> Vec<Event> {
     let start = start_event(run);
     let spe = steps_per_epoch(run);
     let first_wall = run.epochs.iter().find_map(|e| e.wall_time);
-    std::iter::once(start).chain(run.epochs.iter().map(|e| epoch_event(e, spe, first_wall))).collect()
+    // The latest histograms go first: each epoch's diagnosis can then read
+    // the logged gradients (a one-shot read has no earlier moment for them).
+    std::iter::once(start)
+        .chain(stats_event(&run.histograms))
+        .chain(run.epochs.iter().map(|e| epoch_event(e, spe, first_wall)))
+        .collect()
 }
 
 /// The settings an external run is shown with: none are known. The
@@ -156,7 +161,7 @@ pub fn layer_of(h: &TagHistogram) -> LayerStats {
         fan_in: 0,
         fan_out: 0,
         weights: Histogram { lo, hi, counts },
-        weight_norm: h.sum_squares.map_or(nan, |s| s.sqrt() as f32),
+        weight_norm: h.sum_squares.map_or_else(|| bucket_norm(h), |s| s.sqrt() as f32),
         unit_norms: Histogram { lo: 0.0, hi: 0.0, counts: vec![0; HIST_BINS] },
         grad_norm: nan,
         update_ratio: nan,
@@ -166,6 +171,81 @@ pub fn layer_of(h: &TagHistogram) -> LayerStats {
         act_std: nan,
         name: Some(h.tag.clone()),
     }
+}
+
+/// The norm of a histogram that kept no sum of squares (TF2's tensor
+/// histograms): each bucket's count at its centre. NaN without buckets.
+fn bucket_norm(h: &TagHistogram) -> f32 {
+    let mut sq = 0.0;
+    for (i, (&limit, &count)) in h.bucket_limits.iter().zip(&h.bucket_counts).enumerate() {
+        let left = if i == 0 { h.min } else { h.bucket_limits[i - 1] };
+        let centre = (left.max(h.min) + limit.min(h.max)) / 2.0;
+        if centre.is_finite() && count > 0.0 {
+            sq += count * centre * centre;
+        }
+    }
+    if h.bucket_counts.is_empty() { f32::NAN } else { sq.sqrt() as f32 }
+}
+
+/// Whether a histogram tag holds gradients: a path segment `grad`,
+/// `grads`, `gradient(s)` (`grad/fc1.weight`, `gradients/dense/kernel`), or
+/// a name ending in `.grad`, `_grad`, `/grad` (`fc1.weight.grad`).
+pub fn is_gradient_tag(tag: &str) -> bool {
+    let t = tag.to_ascii_lowercase();
+    t.split(['/', '.']).any(|seg| matches!(seg, "grad" | "grads" | "gradient" | "gradients"))
+        || t.ends_with("_grad")
+        || t.ends_with("_grads")
+        || t.starts_with("grad_")
+}
+
+/// Tags in the order of the layers they name: digit runs compared as
+/// numbers, so `net.2` comes before `net.10`.
+fn natural_key(tag: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = tag.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut n = c.to_digit(10).map_or(0, u64::from);
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n.saturating_mul(10).saturating_add(u64::from(d));
+                chars.next();
+            }
+            out.push((std::mem::take(&mut text), n));
+        } else {
+            text.push(c);
+        }
+    }
+    out.push((text, u64::MAX));
+    out
+}
+
+/// The gradient histograms of a statistics event (as `stats_event` makes
+/// them), input side first: (tag, root mean square, step). Weights only
+/// when the log names weights (`weight`, `kernel`): biases are small by
+/// nature. Empty when no tag holds gradients.
+pub fn gradients(report: &StatsReport) -> Vec<(String, f32, u64)> {
+    let grads: Vec<(&str, f32)> = report
+        .layers
+        .iter()
+        .filter_map(|l| {
+            let tag = l.name.as_deref().filter(|t| is_gradient_tag(t))?;
+            let n: u64 = l.weights.counts.iter().map(|&c| u64::from(c)).sum();
+            (n > 0 && l.weight_norm.is_finite()).then(|| (tag, l.weight_norm / (n as f32).sqrt()))
+        })
+        .collect();
+    let weighty = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        t.contains("weight") || t.contains("kernel")
+    };
+    let any_weights = grads.iter().any(|g| weighty(g.0));
+    let mut out: Vec<(String, f32, u64)> = grads
+        .into_iter()
+        .filter(|g| !any_weights || weighty(g.0))
+        .map(|(t, rms)| (t.to_string(), rms, report.step))
+        .collect();
+    out.sort_by_cached_key(|g| natural_key(&g.0));
+    out
 }
 
 /// The latest histogram of every tag, as one statistics event (tags in
@@ -216,5 +296,35 @@ mod tests {
         assert_eq!(l.weight_norm, 2.0);
         assert!(l.grad_norm.is_nan(), "a histogram has no gradients");
         assert!(stats_event(&[]).is_none());
+    }
+
+    #[test]
+    fn gradient_histograms_are_found_by_tag_and_put_in_layer_order() {
+        for tag in ["grad/net.0.weight", "gradients/dense/kernel", "fc1.weight.grad", "fc1_grad", "Grads/x"] {
+            assert!(is_gradient_tag(tag), "{tag}");
+        }
+        for tag in ["fc1.weight", "gradual/warmup", "weights/grader", "upgrade"] {
+            assert!(!is_gradient_tag(tag), "{tag}");
+        }
+        let mut hs: Vec<TagHistogram> =
+            ["grad/net.10.weight", "grad/net.2.weight", "grad/net.0.weight", "grad/net.0.bias", "fc1"]
+                .iter()
+                .map(|t| hist(t, 7))
+                .collect();
+        // Layer 10's values four times larger: sum of squares 16x.
+        hs[0].sum_squares = Some(64.0);
+        let Some(Event::Stats(r)) = stats_event(&hs) else { panic!("a stats event") };
+        let g = gradients(&r);
+        let tags: Vec<&str> = g.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(tags, ["grad/net.0.weight", "grad/net.2.weight", "grad/net.10.weight"], "weights only, by layer");
+        // Root mean square: sqrt(4 / 10) and sqrt(64 / 10).
+        assert!((g[0].1 - 0.4f32.sqrt()).abs() < 1e-6);
+        assert!((g[2].1 - 6.4f32.sqrt()).abs() < 1e-5);
+        assert!(g.iter().all(|x| x.2 == 7));
+        // A TF2 histogram keeps no sum of squares: its buckets give the norm.
+        let mut tf2 = hist("gradients/kernel", 1);
+        tf2.sum_squares = None;
+        (tf2.min, tf2.max, tf2.bucket_limits, tf2.bucket_counts) = (-1.0, 1.0, vec![0.0, 1.0], vec![5.0, 5.0]);
+        assert!((layer_of(&tf2).weight_norm - 10f32.sqrt() / 2.0).abs() < 1e-6);
     }
 }
