@@ -73,6 +73,11 @@ pub fn run_until<T>(
                 break;
             }
             Event::Failed { message } => failure = Some(message.clone()),
+            // The weights asked for were not written: the run did not do what
+            // it was told, whatever its summary says.
+            Event::Checkpoint { path, error: Some(e), .. } if failure.is_none() => {
+                failure = Some(format!("cannot save the weights to {path}: {e}"));
+            }
             _ => {}
         }
         // Step metrics, layer statistics, measurements and verdicts only go to the run log.

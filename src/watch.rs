@@ -74,6 +74,7 @@ impl Source {
                 for e in external::events(run) {
                     model.apply(&e);
                 }
+                model.settle();
                 model
             }
         }
@@ -84,6 +85,14 @@ impl Source {
 /// understood, then the summary line with the diagnosis.
 pub fn diagnose(path: &Path, maps: &TagMap, out: &mut impl Write) -> Result<(), WatchError> {
     let source = load(path, maps)?;
+    // What the reader skipped or could not trust goes to stderr, one line
+    // each with its file and offset or line: the summary alone would hide
+    // that half a file was not read.
+    if let Source::External(ext) = &source {
+        for w in &ext.warnings {
+            eprintln!("fitcheck: warning: {w}");
+        }
+    }
     let run = source.run();
     let mut write = |line: &dyn erased_serialize::Line| -> Result<(), WatchError> {
         line.write_to(out).and_then(|()| out.write_all(b"\n")).map_err(WatchError::Output)

@@ -978,3 +978,33 @@ fn lightnings_recorded_hyperparameters_are_read_from_yaml_and_the_hparams_plugin
     // Runs without a recorded setting have none.
     assert!(read("lightning/healthy").hparams.is_empty());
 }
+
+/// A flood of `+` through the bridge (1,100 doublings, as a held key sends)
+/// leaves the script's factor at the bound, said once on stderr.
+#[test]
+fn the_python_bridge_holds_the_learning_rate_factor_to_its_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("run.jsonl");
+    let mut commands = CommandWriter::for_log(&log);
+    let module = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integrations/python");
+    let script = format!(
+        "import sys; sys.path.insert(0, {module:?}); import fitcheck_bridge as fb\n\
+         b = fb.Bridge({log:?}, fresh=False)\n\
+         b.poll(); print(b.lr_factor, b.lr_clamped)",
+        module = module.display().to_string(),
+        log = log.display().to_string()
+    );
+    for _ in 0..1100 {
+        commands.send(&fitcheck::ingest::BridgeCommand::ScaleLr { factor: 2.0 }).expect("send");
+    }
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 is needed for the bridge test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "1024.0 True");
+    assert_eq!(stderr.matches("held at 1024").count(), 1, "{stderr}");
+}

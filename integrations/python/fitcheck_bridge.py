@@ -40,6 +40,10 @@ __all__ = ["Bridge", "COMMANDS"]
 
 COMMANDS = ("scale_lr", "pause", "resume", "stop", "save")
 
+# lr_factor never leaves [1/MAX_LR_FACTOR, MAX_LR_FACTOR]: a key held down in
+# the dashboard must not walk the script's learning rate to 1e35.
+MAX_LR_FACTOR = 1024.0
+
 
 class Bridge:
     """One run's log and command file."""
@@ -66,6 +70,8 @@ class Bridge:
                 self._cmd_offset = 0
         # State the commands change; the loop reads it.
         self.lr_factor = 1.0
+        # True once a scale_lr was cut at the bound (said once on stderr).
+        self.lr_clamped = False
         self.paused = False
         self.stop_requested = False
         self.save_requested = False
@@ -138,7 +144,15 @@ class Bridge:
             factor = cmd.get("factor")
             if not isinstance(factor, (int, float)) or not factor > 0 or not math.isfinite(factor):
                 return False
-            self.lr_factor *= float(factor)
+            wanted = self.lr_factor * float(factor)
+            bounded = min(max(wanted, 1.0 / MAX_LR_FACTOR), MAX_LR_FACTOR)
+            if bounded != wanted and not self.lr_clamped:
+                import sys
+                print(f"fitcheck bridge: learning-rate factor held at {bounded:g} "
+                      f"(the bridge scales the script's rate by at most {MAX_LR_FACTOR:g}x either way)",
+                      file=sys.stderr)
+            self.lr_clamped = self.lr_clamped or bounded != wanted
+            self.lr_factor = bounded
         elif name == "pause":
             self.paused = True
         elif name == "resume":

@@ -35,6 +35,15 @@ pub fn read_frame(
             warnings.push(format!("{}: the record at byte {offset} fails its CRC; skipped", path.display()));
             return;
         }
+        Frame::TooLong { offset, len } => {
+            warnings.push(format!(
+                "{}: the record at byte {offset} says it is {len} bytes long, over the {} MB a record may be; the \
+                 rest of this file is not read",
+                path.display(),
+                super::tfrecord::MAX_RECORD >> 20
+            ));
+            return;
+        }
         Frame::BadLengthCrc { offset } => {
             warnings.push(format!(
                 "{}: the record length at byte {offset} fails its CRC; the rest of this file is not read",

@@ -16,6 +16,11 @@
 const MASK_DELTA: u32 = 0xa282_ead8;
 /// The length field and its CRC.
 const HEADER: usize = 12;
+/// The longest record read: an event holds a few scalars or a histogram
+/// (bytes to kilobytes; an image summary a few megabytes). A longer length
+/// that passes its CRC is damage or a hostile file, not a record to wait
+/// for: buffering it would hold the file's bytes in memory forever.
+pub const MAX_RECORD: u64 = 256 << 20;
 /// The data CRC after the data.
 const FOOTER: usize = 4;
 
@@ -49,6 +54,12 @@ pub enum Frame {
     /// The length did not match its CRC: nothing after `offset` is read.
     BadLengthCrc {
         offset: u64,
+    },
+    /// The length passed its CRC but is over `MAX_RECORD`: nothing after
+    /// `offset` is read.
+    TooLong {
+        offset: u64,
+        len: u64,
     },
 }
 
@@ -94,9 +105,15 @@ impl RecordReader {
             let mut len8 = [0u8; 8];
             len8.copy_from_slice(len_bytes);
             let len = u64::from_le_bytes(len8);
+            if len > MAX_RECORD {
+                frames.push(Frame::TooLong { offset, len });
+                self.stopped = true;
+                self.pending = Vec::new();
+                return frames;
+            }
             // A length beyond what is buffered means the record is still
-            // being written (or the file is cut short): wait. Computed in u64
-            // so that a huge length cannot overflow.
+            // being written (or the file is cut short): wait. (Bounded by
+            // MAX_RECORD, so the sum cannot overflow.)
             let needed = (HEADER + FOOTER) as u64 + len;
             if needed > rest.len() as u64 {
                 break;
@@ -175,6 +192,24 @@ mod tests {
                 Frame::Record { offset: third_at, data: b"third".to_vec() },
             ]
         );
+    }
+
+    #[test]
+    fn a_length_near_the_integer_limit_with_a_valid_crc_stops_the_file() {
+        for len in [u64::MAX, u64::MAX - 15, 1 << 63, MAX_RECORD + 1] {
+            let mut bytes = frame_record(b"first");
+            let at = bytes.len() as u64;
+            let l = len.to_le_bytes();
+            bytes.extend_from_slice(&l);
+            bytes.extend_from_slice(&masked_crc32c(&l).to_le_bytes());
+            bytes.extend_from_slice(&[0; 64]);
+            let mut r = RecordReader::new();
+            let frames = r.feed(&bytes);
+            assert!(matches!(frames[0], Frame::Record { .. }));
+            assert_eq!(frames[1], Frame::TooLong { offset: at, len }, "{len}");
+            assert!(r.feed(&frame_record(b"later")).is_empty(), "nothing after it is read");
+            assert_eq!(r.pending_len(), 0, "nothing held");
+        }
     }
 
     #[test]

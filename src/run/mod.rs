@@ -107,6 +107,9 @@ pub struct Rollback {
 
 #[derive(Clone, Debug)]
 pub struct Run {
+    /// Epochs the current diagnosis saw (behind `epochs` when
+    /// `diagnosis_due` skipped the latest ones).
+    diagnosed_epochs: usize,
     pub info: Option<RunInfo>,
     /// The settings as they are now: the preset with every change applied.
     pub settings: Preset,
@@ -137,7 +140,9 @@ pub struct Run {
     /// The epochs the run is to train (grows when it continues).
     pub total_epochs: usize,
     /// Always `Some` after `new` (computed from the run as it stands).
-    diagnosis: Option<Diagnosis>,
+    /// Worked out when first asked for after a change (`diagnosis_due`
+    /// decides which epochs also log a verdict).
+    diagnosis: std::cell::OnceCell<Diagnosis>,
     /// Every change of verdict, oldest first.
     pub verdicts: Vec<VerdictChange>,
     /// Trained elsewhere: its settings and layer statistics are unknown, and
@@ -157,7 +162,7 @@ pub struct Run {
 
 impl Run {
     pub fn new(settings: Preset) -> Run {
-        let mut run = Run {
+        Run {
             info: None,
             total_epochs: settings.epochs,
             settings,
@@ -178,24 +183,22 @@ impl Run {
             data_view: None,
             summary: None,
             notice: None,
-            diagnosis: None,
+            diagnosis: std::cell::OnceCell::new(),
             verdicts: Vec::new(),
+            diagnosed_epochs: 0,
             external: false,
             layers: Vec::new(),
             layer_history: Vec::new(),
             ratio_logs: Vec::new(),
             preflight: None,
             probes: Vec::new(),
-        };
-        run.diagnosis = Some(run.diagnose());
-        run
+        }
     }
 
     /// A run trained elsewhere, named `name`, with unknown settings.
     pub fn external(name: &str) -> Run {
         let mut run = Run::new(external::placeholder_settings(name));
         run.external = true;
-        run.diagnosis = Some(run.diagnose());
         run
     }
 
@@ -222,7 +225,7 @@ impl Run {
 
     /// The checklist's diagnosis as of the last epoch, change or end.
     pub fn diagnosis(&self) -> &Diagnosis {
-        self.diagnosis.as_ref().expect("a run is diagnosed from its creation on")
+        self.diagnosis.get_or_init(|| self.diagnose())
     }
 
     /// The epoch since which the current verdict holds.
@@ -234,6 +237,8 @@ impl Run {
     /// verdict (or its findings) changed, for the run log.
     pub fn apply(&mut self, event: &Event) -> Option<Event> {
         let mut rediagnose = false;
+        // An epoch not due for a diagnosis still makes the current one stale.
+        let mut stale = false;
         match event {
             Event::Start(info) => {
                 self.info = Some(info.clone());
@@ -255,7 +260,14 @@ impl Run {
                 self.epoch = self.epoch.max(m.epoch);
                 // A log that rewrites an epoch (Lightning writes its train
                 // value after validation) replaces it.
-                match self.epochs.iter().position(|e| e.epoch >= m.epoch) {
+                // Epochs come in order: the common case is a push, found
+                // without walking the history (a 100,000-epoch log).
+                let at = if self.epochs.last().is_some_and(|l| l.epoch < m.epoch) {
+                    None
+                } else {
+                    self.epochs.iter().position(|e| e.epoch >= m.epoch)
+                };
+                match at {
                     Some(i) if self.epochs[i].epoch == m.epoch => self.epochs[i] = m.clone(),
                     Some(i) => self.epochs.insert(i, m.clone()),
                     None => {
@@ -264,7 +276,8 @@ impl Run {
                     }
                 }
                 self.total_epochs = self.total_epochs.max(m.epoch);
-                rediagnose = true;
+                stale = true;
+                rediagnose = diagnosis_due(self.epochs.len());
             }
             Event::Change(c) => {
                 c.to.apply_to(&mut self.settings);
@@ -371,10 +384,24 @@ impl Run {
             Event::Failed { message } => self.state = RunState::Failed(message.clone()),
             Event::Restart { .. } | Event::Verdict { .. } => {}
         }
+        if stale || rediagnose {
+            self.diagnosis = std::cell::OnceCell::new();
+        }
         if !rediagnose {
             return None;
         }
-        self.diagnosis = Some(self.diagnose());
+        self.diagnosed_epochs = self.epochs.len();
+        self.note_verdict()
+    }
+
+    /// Diagnoses the run as it stands if epochs came in since the last
+    /// diagnosis (`diagnosis_due` skips some on long runs). Callers that
+    /// apply a batch of events call it once at the end of the batch.
+    pub fn settle(&mut self) -> Option<Event> {
+        if self.diagnosed_epochs == self.epochs.len() {
+            return None;
+        }
+        self.diagnosed_epochs = self.epochs.len();
         self.note_verdict()
     }
 
@@ -470,8 +497,26 @@ impl Run {
             layer_history: &self.layer_history,
             preflight: preflight.as_ref(),
             probes: &probes,
+            previous: self.verdicts.last().map(|v| (v.verdict, v.epoch)),
         })
     }
+}
+
+/// Epochs up to which every epoch is diagnosed.
+pub const DIAGNOSE_EVERY_UPTO: usize = 256;
+
+/// Whether the checklist is worked out again when the run has `n` epochs:
+/// at every epoch up to `DIAGNOSE_EVERY_UPTO`, then 128 times per doubling
+/// (every 2nd epoch up to 511, every 512th near 100,000). A diagnosis reads
+/// the whole history, so diagnosing every epoch of a long log costs the
+/// square of its length; this keeps the total linear. `settle` diagnoses
+/// the latest state at the end of a batch.
+pub fn diagnosis_due(n: usize) -> bool {
+    if n <= DIAGNOSE_EVERY_UPTO {
+        return true;
+    }
+    let log2 = (usize::BITS - 1 - n.leading_zeros()) as usize;
+    n.is_multiple_of(1 << (log2 - 7))
 }
 
 impl Run {
@@ -489,6 +534,7 @@ impl Run {
             lr: find(&["lr", "learning_rate", "learning-rate", "base_lr"]).map(|p| p.1),
             optimizer: (info.optimizer != "unknown").then(|| info.optimizer.clone()),
             weight_decay: find(&["weight_decay", "wd", "l2", "weight-decay", "l2_reg"]),
+            gradients: self.stats.as_ref().map_or_else(Vec::new, external::gradients),
         }
     }
 }
@@ -519,4 +565,19 @@ fn probe_point(p: &ProbeResult) -> ProbePoint {
         update_ratio: f.update_ratio,
     };
     ProbePoint { epoch: p.epoch, batch: p.batch, configured: fit(&p.configured), reference: fit(&p.reference) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_runs_are_diagnosed_at_a_linear_total_cost() {
+        assert!((1..=DIAGNOSE_EVERY_UPTO).all(diagnosis_due));
+        assert!(diagnosis_due(258) && !diagnosis_due(257));
+        // 128 per doubling: about 1,300 diagnoses over 100,000 epochs.
+        let due = (1..=100_000).filter(|&n| diagnosis_due(n)).count();
+        assert!(due < 1_500, "{due}");
+        assert!(diagnosis_due(98_304) && !diagnosis_due(99_999));
+    }
 }

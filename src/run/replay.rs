@@ -66,6 +66,7 @@ impl Run {
         for e in events.iter().take(n) {
             run.apply(e);
         }
+        run.settle();
         run
     }
 }

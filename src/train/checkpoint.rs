@@ -96,7 +96,7 @@ pub fn encode(net: &Network, metadata: &BTreeMap<String, String>) -> Vec<u8> {
 /// other classes its output layer is left fresh even if the shapes agree.
 pub fn load(net: &mut Network, path: &Path, class_list: &str) -> Result<Loaded, LoadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: name.clone(), source })?;
+    let bytes = read_bounded(path).map_err(|source| LoadError::Read { path: name.clone(), source })?;
     let format = |e: safetensors::SafeTensorError| LoadError::Format { path: name.clone(), message: e.to_string() };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(format)?;
     let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
@@ -206,6 +206,34 @@ pub fn path_in(dir: &Path, name: &str, step: u64) -> PathBuf {
     dir.join(format!("{}-step{step}.safetensors", sanitize(name)))
 }
 
+/// The largest checkpoint read: the biggest shipped network's weights are
+/// a few megabytes. A larger file is refused before it is read (a device
+/// like `/dev/zero` would otherwise be read until memory runs out).
+pub const MAX_CHECKPOINT: u64 = 1 << 30;
+
+/// The bytes of a regular file of at most `MAX_CHECKPOINT` bytes.
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_CHECKPOINT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} bytes, over the {} MB a checkpoint may be", meta.len(), MAX_CHECKPOINT >> 20),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again while reading: the file may grow after the check.
+    file.take(MAX_CHECKPOINT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CHECKPOINT {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "grew past the checkpoint size limit while read"));
+    }
+    Ok(bytes)
+}
+
 /// Writes the checkpoint to `path` atomically (a temporary file in the same
 /// folder, then a rename), creating the folder if needed. A path with a
 /// `..` component is refused: a name joined to the folder unsanitized
@@ -215,6 +243,17 @@ pub fn save(net: &Network, metadata: &BTreeMap<String, String>, path: &Path) -> 
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{}: a checkpoint path may not contain `..`", path.display()),
+        ));
+    }
+    // The rename below replaces whatever `path` is: a device, a FIFO or a
+    // folder must be refused, not replaced (`--save /dev/full` as root
+    // would swap the device node for a regular file).
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file; give a file path to save to", path.display()),
         ));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -300,6 +339,29 @@ mod tests {
         assert!(std::fs::read_dir(root.path()).unwrap().next().is_none(), "nothing was created");
         save(&net, &BTreeMap::new(), &path_in(&inner, "../../../escaped", 5)).unwrap();
         assert!(inner.join("escaped-step5.safetensors").is_file());
+    }
+
+    #[test]
+    fn devices_and_folders_are_neither_replaced_nor_read_forever() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let net = Network::new(4, &[3], 2, Activation::Relu, Init::Auto, &mut rng);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a-folder");
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = save(&net, &BTreeMap::new(), &dir).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(dir.is_dir(), "the folder is still a folder");
+        if Path::new("/dev/null").exists() {
+            let err = save(&net, &BTreeMap::new(), Path::new("/dev/null")).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        let mut fresh = net.clone();
+        for device in ["/dev/zero", "/dev/urandom"] {
+            if Path::new(device).exists() {
+                let err = load(&mut fresh, Path::new(device), "").unwrap_err();
+                assert!(err.to_string().contains("not a regular file"), "{err}");
+            }
+        }
     }
 
     #[test]

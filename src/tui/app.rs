@@ -861,6 +861,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_bridge_scales_the_learning_rate_within_a_bound() {
+        use crate::ingest::BridgeCommand;
+        let mut app = App::watching(Run::external("torch"), true);
+        let doublings = (0..1100).filter(|_| app.update(key('+')).is_some()).count();
+        assert_eq!(doublings, 10, "2^10 = BRIDGE_LR_SCALE_MAX");
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("×1024")), "{:?}", app.notice);
+        // Coming back down works at once, and as far the other way.
+        assert_eq!(app.update(key('-')), Some(Effect::Bridge(BridgeCommand::ScaleLr { factor: 0.5 })));
+        let halvings = (0..100).filter(|_| app.update(key('-')).is_some()).count();
+        assert_eq!(halvings, 19);
+    }
+
+    #[test]
     fn after_the_end_keys_still_reach_the_trainer_and_space_trains_more() {
         let mut app = live();
         app.update(epoch_event(1, 0.9, 0.88, 0.4));

@@ -18,6 +18,8 @@ pub enum Mode {
     Watch {
         bridge: bool,
         paused: bool,
+        /// The product of the `+`/`-` factors sent through the bridge.
+        lr_scale: f64,
     },
     /// `fitcheck watch` on a recorded fitcheck log, with a time cursor.
     Replay(Box<Replay>),
@@ -76,7 +78,7 @@ impl App {
         let mut app = App::new(run.settings.clone());
         app.run = run;
         app.show_data = false;
-        app.mode = Mode::Watch { bridge, paused: false };
+        app.mode = Mode::Watch { bridge, paused: false, lr_scale: 1.0 };
         app
     }
 
@@ -117,8 +119,24 @@ impl App {
         if let Some(effect) = self.on_view_action(action) {
             return effect;
         }
-        let Mode::Watch { bridge, paused } = &mut self.mode else { return None };
+        let Mode::Watch { bridge, paused, lr_scale } = &mut self.mode else { return None };
         let command = match action {
+            // The script's rate is scaled at most BRIDGE_LR_SCALE_MAX either
+            // way: a held key must not walk it to 1e35 (the bridge clamps too).
+            Action::LrUp | Action::LrDown if *bridge => {
+                let factor = if action == Action::LrUp { 2.0 } else { 0.5 };
+                let next = *lr_scale * factor;
+                if !(1.0 / BRIDGE_LR_SCALE_MAX..=BRIDGE_LR_SCALE_MAX).contains(&next) {
+                    self.notice = Some(format!(
+                        "the learning rate is already ×{} of the script's own: fitcheck scales it at most {}× \
+                         either way",
+                        lr_scale, BRIDGE_LR_SCALE_MAX
+                    ));
+                    return None;
+                }
+                *lr_scale = next;
+                Some(B::ScaleLr { factor })
+            }
             Action::LrUp => Some(B::ScaleLr { factor: 2.0 }),
             Action::LrDown => Some(B::ScaleLr { factor: 0.5 }),
             Action::TogglePause => {
@@ -174,6 +192,10 @@ impl App {
         None
     }
 }
+
+/// The most `+`/`-` scale the script's learning rate by, either way
+/// (2^10; the Python bridge holds its factor to the same bound).
+pub const BRIDGE_LR_SCALE_MAX: f64 = 1024.0;
 
 /// What a bridge command does, in words.
 fn bridge_label(c: &crate::ingest::BridgeCommand) -> String {
