@@ -1,6 +1,7 @@
 //! Reading runs that someone else trains: TensorBoard event files, CSV
-//! (Keras' and Lightning's CSVLogger layouts), a minimal JSON-lines schema
-//! and the Hugging Face Trainer's `trainer_state.json`, followed as they
+//! (Keras' and Lightning's CSVLogger layouts), a minimal JSON-lines schema,
+//! the Hugging Face Trainer's `trainer_state.json` and MLflow's tracking
+//! stores (SQLite and files, [`mlflow`]), followed as they
 //! grow, plus the command file through which the
 //! Python bridge (`integrations/python/fitcheck_bridge.py`) takes keys.
 //!
@@ -33,6 +34,7 @@ pub mod hparams;
 pub mod jsonl;
 pub mod lines;
 pub mod logdir;
+pub mod mlflow;
 pub mod proto;
 pub mod tags;
 pub mod tfrecord;
