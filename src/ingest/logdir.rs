@@ -46,7 +46,7 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
             Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: dir.to_path_buf(), detail }),
         };
         if format == Format::MlflowSqlite {
-            return Ok(db_entries(dir, "")?);
+            return db_entries(dir, "");
         }
         return Ok(vec![RunEntry { name: run_name(dir), path: dir.to_path_buf(), format }]);
     }

@@ -847,16 +847,19 @@ mod tests {
         assert!(parse_metric_line(b"\xff 1 2").is_err());
     }
 
-    fn rows(store: &Store) -> Vec<(Option<u64>, Option<u32>, Vec<String>)> {
-        let mut out: Vec<(u64, Option<u64>, Option<u32>, Vec<String>)> = Vec::new();
+    /// (step, epoch, tags) of a row.
+    type TestRow = (Option<u64>, Option<u32>, Vec<String>);
+
+    fn rows(store: &Store) -> Vec<TestRow> {
+        let mut out: Vec<(u64, TestRow)> = Vec::new();
         for p in store.points() {
             let tag = store.tags()[p.tag as usize].clone();
             match out.last_mut() {
-                Some(last) if last.0 == p.seq => last.3.push(tag),
-                _ => out.push((p.seq, p.step, p.epoch, vec![tag])),
+                Some(last) if last.0 == p.seq => last.1.2.push(tag),
+                _ => out.push((p.seq, (p.step, p.epoch, vec![tag]))),
             }
         }
-        out.into_iter().map(|(_, s, e, t)| (s, e, t)).collect()
+        out.into_iter().map(|(_, r)| r).collect()
     }
 
     #[test]
