@@ -203,6 +203,29 @@ fn a_store_of_many_runs_asks_for_one_and_a_store_of_one_opens_it() {
     assert_eq!((run.name.as_str(), run.epochs.len()), ("blobs/healthy", 8));
 }
 
+#[test]
+fn run_picks_one_run_of_a_folder_or_store() {
+    let files = fixture("mlflow-files");
+    let files = files.to_str().expect("utf-8");
+    let out = fitcheck(&["diagnose", files, "--run", "healthy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fitcheck(&["diagnose", db().to_str().expect("utf-8"), "--run", "blobs/overfit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().last().is_some_and(|l| l.contains("\"verdict\":\"overfitting\"")), "{text}");
+    // A name no run has, or one several runs end in: exit 2, the runs named.
+    let out = fitcheck(&["diagnose", files, "--run", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no run \"nope\"; its runs: mlruns/blobs/diverged, mlruns/blobs/healthy"), "{err}");
+    let root = fixture("");
+    let out = fitcheck(&["diagnose", root.to_str().expect("utf-8"), "--run", "healthy"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mlflow-files/mlruns/blobs/healthy, mlflow-sqlite/mlflow.db/blobs/healthy"), "{err}");
+    assert!(err.contains("pick one with --run NAME"), "{err}");
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read_dir") {

@@ -47,7 +47,7 @@ pub enum IngestError {
     #[error("bad --map {arg:?}: {reason}")]
     BadMap { arg: String, reason: String },
 
-    #[error("{} holds several runs ({}); pick one of them", path.display(), listed(runs))]
+    #[error("{} holds several runs ({}); pick one with --run NAME", path.display(), listed(runs))]
     SeveralRuns { path: PathBuf, runs: Vec<String> },
 
     /// A store (MLflow's `mlflow.db`) has no run of that name or id.

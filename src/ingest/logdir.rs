@@ -126,6 +126,31 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
     Ok(out)
 }
 
+/// The run of `path` (a folder or store of several runs) that `--run NAME`
+/// names: the run listed as NAME, or the one run whose listed name ends in
+/// `/NAME` (`--run healthy` for `mlruns/blobs/healthy`). Errors list the
+/// runs there are, or the runs NAME could mean.
+pub fn pick_run(path: &Path, name: &str) -> Result<PathBuf, IngestError> {
+    let runs = list_runs(path)?;
+    if let Some(r) = runs.iter().find(|r| r.name == name) {
+        return Ok(r.path.clone());
+    }
+    let tail = format!("/{}", name.trim_start_matches('/'));
+    let found: Vec<&RunEntry> = runs.iter().filter(|r| r.name.ends_with(&tail)).collect();
+    match found.as_slice() {
+        [one] => Ok(one.path.clone()),
+        [] => Err(IngestError::NoSuchRun {
+            path: path.to_path_buf(),
+            run: name.to_string(),
+            runs: runs.iter().map(|r| r.name.clone()).collect(),
+        }),
+        many => Err(IngestError::SeveralRuns {
+            path: path.to_path_buf(),
+            runs: many.iter().map(|r| r.name.clone()).collect(),
+        }),
+    }
+}
+
 /// The runs of an MLflow SQLite store, named `<prefix>/<experiment>/<run>`.
 fn db_entries(db: &Path, prefix: &str) -> Result<Vec<RunEntry>, IngestError> {
     Ok(mlflow::db_runs(db)?

@@ -45,7 +45,7 @@ pub use command::{BridgeCommand, CommandWriter, command_file_for};
 pub use detect::{Format, detect_format};
 pub use error::IngestError;
 pub use follow::{Follower, Update, read_bytes};
-pub use logdir::{RunEntry, RunLister, list_runs};
+pub use logdir::{RunEntry, RunLister, list_runs, pick_run};
 pub use tags::{Field, TagMap};
 
 /// One epoch of an external run, as understood from its logs.
