@@ -365,6 +365,12 @@ fn a_file_store_run_is_followed_as_its_metric_files_grow() {
     }
     poll_until(&mut f, "40 epochs", |r| r.epochs.len() == 40);
     assert_eq!(numbers(f.run()), numbers(&read(&file_run("overfit"))));
+    // The folder removed: said once, the epochs kept.
+    std::fs::remove_dir_all(&run).expect("remove");
+    let u = f.poll().expect("poll");
+    assert!(u.warnings.iter().any(|w| w.contains("the run folder (its metrics/) is gone")), "{u:?}");
+    assert!(f.poll().expect("poll").warnings.is_empty());
+    assert_eq!(f.run().epochs.len(), 40);
 }
 
 #[test]

@@ -324,6 +324,8 @@ struct MetricFile {
 struct FileRun {
     dir: PathBuf,
     files: BTreeMap<PathBuf, MetricFile>,
+    /// The run folder was found missing (said once, until it is back).
+    missing: bool,
 }
 
 #[derive(Debug)]
@@ -382,7 +384,7 @@ impl Reader {
                 warned_busy: false,
                 unreadable: false,
             }),
-            _ => Kind::Files(FileRun { dir: path.to_path_buf(), files: BTreeMap::new() }),
+            _ => Kind::Files(FileRun { dir: path.to_path_buf(), files: BTreeMap::new(), missing: false }),
         };
         Reader {
             kind,
@@ -495,6 +497,15 @@ impl Reader {
     fn poll_files(&mut self, warnings: &mut Vec<String>, complete: bool) {
         let Kind::Files(run) = &mut self.kind else { return };
         let dir = run.dir.clone();
+        // A run folder removed (`mlflow gc`, a cleanup) keeps what was read.
+        let gone = !dir.join("metrics").is_dir();
+        if gone && !run.missing {
+            warnings.push(format!("{}: the run folder (its metrics/) is gone; showing what was read", dir.display()));
+        }
+        run.missing = gone;
+        if gone {
+            return;
+        }
         // Params: small files, read whole every poll.
         let mut params = BTreeMap::new();
         for (file, key) in files_under(&dir.join("params")) {
@@ -930,5 +941,32 @@ mod tests {
         // An SQLite file without MLflow's tables is said to be one.
         let e = db_runs(&db).unwrap_err().to_string();
         assert!(e.contains("not an MLflow tracking store") && e.contains("mlflow.db"), "{e}");
+    }
+
+    #[test]
+    fn a_locked_store_is_retried_at_the_next_poll_and_said_after_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mlflow.db");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external/mlflow-sqlite/mlflow.db");
+        std::fs::copy(fixture, &db).unwrap();
+        let run = db_runs(&db).unwrap().into_iter().find(|r| r.run_name == "overfit").unwrap();
+        let mut reader = Reader::new(Format::MlflowSqlite, &db.join(&run.id));
+        let writer = Connection::open(&db).unwrap();
+        writer.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let (mut store, mut hp, mut warnings) = (Store::default(), BTreeMap::new(), Vec::new());
+        for _ in 0..BUSY_WARN_POLLS {
+            let t = std::time::Instant::now();
+            reader.poll(&mut store, 0, &mut hp, &mut warnings);
+            assert!(t.elapsed() < BUSY_TIMEOUT * 10, "a poll waited {:?}", t.elapsed());
+        }
+        let Kind::Db(state) = &reader.kind else { panic!("a database reader") };
+        assert_eq!(state.busy_polls, BUSY_WARN_POLLS);
+        assert!(reader.error.is_none() && store.points().is_empty());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("locked by its writer for 20 polls"), "{warnings:?}");
+        writer.execute_batch("COMMIT").unwrap();
+        reader.poll(&mut store, 0, &mut hp, &mut warnings);
+        assert_eq!(store.points().len(), 200, "40 epochs of 5 metrics");
+        assert_eq!(hp.get("optimizer").map(String::as_str), Some("Adam"));
     }
 }
