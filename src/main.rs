@@ -81,12 +81,20 @@ enum Cmd {
         /// Read tag TAG as FIELD (train_loss, val_loss, train_acc, val_acc, lr, ignore).
         #[arg(long = "map", value_name = "TAG=FIELD")]
         map: Vec<String>,
+        /// In a folder or store of several runs, the run to watch (as listed;
+        /// without it the dashboard opens on the run list).
+        #[arg(long = "run", value_name = "NAME")]
+        run: Option<String>,
     },
     /// Headless: the epochs understood in PATH, then the summary with the diagnosis.
     Diagnose {
         path: PathBuf,
         #[arg(long = "map", value_name = "TAG=FIELD")]
         map: Vec<String>,
+        /// In a folder or store of several runs, the run to diagnose (its
+        /// listed name, or the end of it after a `/`).
+        #[arg(long = "run", value_name = "NAME")]
+        run: Option<String>,
     },
     /// List every preset: name, dataset, and the lesson it teaches.
     Presets,
@@ -312,16 +320,18 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Some(Cmd::Diagnose { path, map }) => {
+        Some(Cmd::Diagnose { path, map, run }) => {
             let maps = TagMap::parse_args(&map).map_err(|e| Failure::bad_input(e.to_string()))?;
+            let path = picked(path, run.as_deref())?;
             let stdout = io::stdout();
             fitcheck::watch::diagnose(&path, &maps, &mut stdout.lock()).map_err(|e| match e {
                 fitcheck::watch::WatchError::Output(e) => Failure::output(e),
                 e => Failure::bad_input(e.to_string()),
             })
         }
-        Some(Cmd::Watch { path, map }) => {
+        Some(Cmd::Watch { path, map, run }) => {
             let maps = TagMap::parse_args(&map).map_err(|e| Failure::bad_input(e.to_string()))?;
+            let path = picked(path, run.as_deref())?;
             install_dashboard_signals()?;
             let signals = signals::subscribe();
             Ok(fitcheck::tui::watch(&path, maps, signals.receiver())?)
@@ -360,6 +370,14 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             });
             say(&line.to_string())
         }
+    }
+}
+
+/// PATH itself, or the run `--run NAME` picks in it (bad input when none).
+fn picked(path: PathBuf, run: Option<&str>) -> Result<PathBuf, Failure> {
+    match run {
+        Some(name) => fitcheck::ingest::pick_run(&path, name).map_err(|e| Failure::bad_input(e.to_string())),
+        None => Ok(path),
     }
 }
 

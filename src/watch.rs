@@ -129,6 +129,10 @@ pub struct Following {
     pub warnings: Receiver<String>,
     pub format: Format,
     pub name: String,
+    /// Dropping it ends the follower thread at its next poll (the run
+    /// picker switches runs; a quiet run would otherwise never notice
+    /// that nobody listens).
+    pub alive: Sender<()>,
 }
 
 /// Starts a thread that polls `path` every [`POLL`] and sends new or
@@ -140,14 +144,21 @@ pub fn follow(path: &Path, maps: TagMap) -> Result<Following, WatchError> {
     let (tx, rx) = bounded(1024);
     let (wtx, wrx) = bounded(256);
     let (format, name) = (run.format, run.name.clone());
+    let (alive, alive_rx) = bounded(0);
     thread::Builder::new()
         .name("watch".into())
-        .spawn(move || follow_loop(follower, first, &tx, &wtx))
+        .spawn(move || follow_loop(follower, first, &tx, &wtx, &alive_rx))
         .map_err(|source| IngestError::Unreadable { path: path.to_path_buf(), source })?;
-    Ok(Following { events: rx, warnings: wrx, format, name })
+    Ok(Following { events: rx, warnings: wrx, format, name, alive })
 }
 
-fn follow_loop(mut follower: Follower, first: ingest::Update, tx: &Sender<Event>, warnings: &Sender<String>) {
+fn follow_loop(
+    mut follower: Follower,
+    first: ingest::Update,
+    tx: &Sender<Event>,
+    warnings: &Sender<String>,
+    alive: &Receiver<()>,
+) {
     let run = follower.run().clone();
     let start = external::start_event(&run);
     let spe = external::steps_per_epoch(&run);
@@ -175,6 +186,9 @@ fn follow_loop(mut follower: Follower, first: ingest::Update, tx: &Sender<Event>
             }
         }
         thread::sleep(POLL);
+        if matches!(alive.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected)) {
+            return;
+        }
         update = match follower.poll() {
             Ok(u) => u,
             // The file may be mid-rewrite: say so and keep polling.

@@ -10,6 +10,9 @@
 //!   `"type"` field it is fitcheck's own run log instead.
 //! - CSV: the first non-blank line is a header: split by `,` `;` or tab into
 //!   at least two cells, at least one of them a name (not a number).
+//! - MLflow's SQLite store: the 16-byte SQLite header (whether it holds
+//!   MLflow's tables is for [`super::mlflow`] to say). MLflow's file store is
+//!   a folder, recognised by [`super::logdir`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,10 @@ pub enum Format {
     HfTrainerState,
     /// fitcheck's own run log: recognised here, read by the replay code.
     FitcheckLog,
+    /// MLflow's SQLite tracking store (`mlflow.db`), or one run of it.
+    MlflowSqlite,
+    /// A run folder of MLflow's file store (`mlruns/<experiment>/<run>`).
+    MlflowFiles,
 }
 
 impl std::fmt::Display for Format {
@@ -47,6 +54,8 @@ impl std::fmt::Display for Format {
             Format::JsonLines => "JSON lines",
             Format::HfTrainerState => "Hugging Face trainer_state.json",
             Format::FitcheckLog => "fitcheck run log",
+            Format::MlflowSqlite => "MLflow SQLite store",
+            Format::MlflowFiles => "MLflow file store",
         })
     }
 }
@@ -63,6 +72,9 @@ pub enum Sniff {
 /// Judges a file from its first bytes. `complete` says the bytes are the
 /// whole file (a last line without newline then counts).
 pub fn sniff(bytes: &[u8], complete: bool) -> Sniff {
+    if super::mlflow::is_sqlite(bytes) {
+        return Sniff::Format(Format::MlflowSqlite);
+    }
     if bytes.len() >= 12 {
         let len_crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         if masked_crc32c(&bytes[..8]) == len_crc {
@@ -200,6 +212,9 @@ pub fn split_dirs(dir: &Path) -> Vec<(PathBuf, String)> {
 
 /// The format of a file, or of the one run a folder holds.
 pub fn detect_format(path: &Path) -> Result<Format, IngestError> {
+    if let Some((format, _)) = super::mlflow::locate(path)? {
+        return Ok(format);
+    }
     let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
     if meta.is_dir() {
         return super::logdir::resolve_dir(path).map(|(f, _)| f);
@@ -230,6 +245,7 @@ mod tests {
         assert_eq!(sniff(b"{\"log_history\": []}", true), Sniff::Format(Format::HfTrainerState));
         assert_eq!(sniff(b"{\n  \"best_metric\": null,\n", false), Sniff::NotYet);
         assert!(matches!(sniff(b"{\n  \"a\": 1\n}\n", true), Sniff::Unknown(_)));
+        assert_eq!(sniff(b"SQLite format 3\0\x10\0", true), Sniff::Format(Format::MlflowSqlite));
         assert_eq!(sniff(b"", true), Sniff::NotYet);
         assert_eq!(sniff(b"{\"step\":1,\"val_lo", false), Sniff::NotYet);
         assert!(matches!(sniff(b"1,2,3\n", true), Sniff::Unknown(_)));

@@ -22,7 +22,7 @@ pub enum IngestError {
     NotYetWritten { path: PathBuf },
 
     #[error(
-        "{} is not a run fitcheck can read: {detail}. Expected TensorBoard event files (events.out.tfevents.*), a CSV with a header (Keras or Lightning CSVLogger), JSON lines, or a Hugging Face trainer_state.json (see docs/watch.md)",
+        "{} is not a run fitcheck can read: {detail}. Expected TensorBoard event files (events.out.tfevents.*), a CSV with a header (Keras or Lightning CSVLogger), JSON lines, a Hugging Face trainer_state.json, or an MLflow store (mlflow.db, mlruns/) (see docs/watch.md)",
         path.display()
     )]
     UnknownFormat { path: PathBuf, detail: String },
@@ -47,8 +47,12 @@ pub enum IngestError {
     #[error("bad --map {arg:?}: {reason}")]
     BadMap { arg: String, reason: String },
 
-    #[error("{} holds several runs ({}); pick one of them", path.display(), listed(runs))]
+    #[error("{} holds several runs ({}); pick one with --run NAME", path.display(), listed(runs))]
     SeveralRuns { path: PathBuf, runs: Vec<String> },
+
+    /// A store (MLflow's `mlflow.db`) has no run of that name or id.
+    #[error("{} has no run {run:?}; its runs: {}", path.display(), listed(runs))]
+    NoSuchRun { path: PathBuf, run: String, runs: Vec<String> },
 
     #[error("cannot write the command file {}: {source}", path.display())]
     CommandWrite {

@@ -11,7 +11,9 @@
 //! appear. A Hugging Face `trainer_state.json` is replaced whole at each
 //! save: it is read again, whole, whenever its length or modification time
 //! changes, and in a Trainer output folder the newest state (highest
-//! `global_step`, see [`super::hf`]) is the one followed. Polling keeps this
+//! `global_step`, see [`super::hf`]) is the one followed. An MLflow run
+//! (a file-store run folder, or one run of an SQLite store) is read by
+//! [`super::mlflow::Reader`] behind one source. Polling keeps this
 //! simple and portable; callers poll every second or so.
 
 use std::collections::{HashMap, HashSet};
@@ -74,12 +76,14 @@ pub(crate) enum Layout {
     TbRun(PathBuf),
     /// A Hugging Face Trainer output folder: its newest `trainer_state.json`.
     HfDir(PathBuf),
+    /// An MLflow run: a file-store run folder, or `mlflow.db/<run id>`.
+    Mlflow(PathBuf),
 }
 
 impl Layout {
     fn path(&self) -> &Path {
         match self {
-            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) => p,
+            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) | Layout::Mlflow(p) => p,
         }
     }
 }
@@ -107,15 +111,19 @@ enum Parser {
     Csv(CsvReader),
     Jsonl(JsonlReader),
     Hf(HfReader),
+    Mlflow(Box<super::mlflow::Reader>),
 }
 
 impl Parser {
-    fn new(format: Format) -> Parser {
+    fn new(format: Format, path: &Path) -> Parser {
         match format {
             Format::TensorBoard => Parser::Tb { records: RecordReader::new(), plugins: HashMap::new() },
             Format::Csv => Parser::Csv(CsvReader::new()),
             Format::JsonLines | Format::FitcheckLog => Parser::Jsonl(JsonlReader::new()),
             Format::HfTrainerState => Parser::Hf(HfReader::default()),
+            Format::MlflowSqlite | Format::MlflowFiles => {
+                Parser::Mlflow(Box::new(super::mlflow::Reader::new(format, path)))
+            }
         }
     }
 }
@@ -167,8 +175,10 @@ impl Follower {
     /// fitcheck run log ([`IngestError::FitcheckLog`]); a folder with
     /// several runs ([`IngestError::SeveralRuns`]: use [`super::list_runs`]).
     pub fn new(path: &Path, maps: TagMap) -> Result<Follower, IngestError> {
-        let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
-        let (format, layout) = if meta.is_dir() {
+        let located = super::mlflow::locate(path)?;
+        let (format, layout) = if let Some((format, run)) = located {
+            (format, Layout::Mlflow(run))
+        } else if std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?.is_dir() {
             resolve_dir(path)?
         } else {
             match sniff_file(path)? {
@@ -180,7 +190,11 @@ impl Follower {
         if format == Format::FitcheckLog {
             return Err(IngestError::FitcheckLog { path: layout.path().to_path_buf() });
         }
-        let name = if format == Format::HfTrainerState { hf_run_name(layout.path()) } else { run_name(layout.path()) };
+        let name = match format {
+            Format::HfTrainerState => hf_run_name(layout.path()),
+            Format::MlflowSqlite | Format::MlflowFiles => super::mlflow::display_name(format, layout.path()),
+            _ => run_name(layout.path()),
+        };
         let source = layout.path().to_path_buf();
         let mut follower = Follower {
             path: path.to_path_buf(),
@@ -208,7 +222,7 @@ impl Follower {
             yaml_read: None,
         };
         match layout {
-            Layout::File(f) => follower.add_source(f, format, String::new()),
+            Layout::File(f) | Layout::Mlflow(f) => follower.add_source(f, format, String::new()),
             Layout::HfDir(dir) => {
                 let state = hf::newest_state(&dir, &mut follower.hf_steps).unwrap_or_else(|| dir.join(hf::STATE_FILE));
                 follower.add_source(state, format, String::new());
@@ -239,21 +253,18 @@ impl Follower {
             Parser::Hf(r) => {
                 r.error.as_ref().map(|detail| IngestError::Malformed { path: s.path.clone(), detail: detail.clone() })
             }
+            Parser::Mlflow(r) => r
+                .error
+                .as_ref()
+                .map(|detail| IngestError::Malformed { path: r.store_path().to_path_buf(), detail: detail.clone() }),
             _ => None,
         })
     }
 
     fn add_source(&mut self, path: PathBuf, format: Format, prefix: String) {
         let id = self.sources.len() as u32;
-        self.sources.push(Source {
-            id,
-            path,
-            format,
-            prefix,
-            read_pos: 0,
-            parser: Parser::new(format),
-            unreadable: false,
-        });
+        let parser = Parser::new(format, &path);
+        self.sources.push(Source { id, path, format, prefix, read_pos: 0, parser, unreadable: false });
     }
 
     /// Reads what was appended since the last poll. I/O problems with one
@@ -315,6 +326,7 @@ impl Follower {
             match &mut s.parser {
                 Parser::Csv(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
                 Parser::Jsonl(r) => r.finish(&s.path, &mut self.store, s.id, &mut warnings),
+                Parser::Mlflow(r) => r.finish(&mut self.store, s.id, &mut warnings),
                 Parser::Hf(r) => {
                     if let Some(e) = &r.error
                         && !r.warned
@@ -411,6 +423,10 @@ impl Follower {
             read_state(r, &s.path, s.id, &mut s.unreadable, &mut self.store, &mut self.run.hparams, warnings);
             return;
         }
+        if let Parser::Mlflow(r) = &mut s.parser {
+            r.poll(&mut self.store, s.id, &mut self.run.hparams, warnings);
+            return;
+        }
         let mut file = match std::fs::File::open(&s.path) {
             Ok(f) => f,
             Err(e) => {
@@ -438,7 +454,7 @@ impl Follower {
             warnings.push(format!("{} was rewritten; reading it again from the start", s.path.display()));
             self.store.drop_source(s.id);
             s.read_pos = 0;
-            s.parser = Parser::new(s.format);
+            s.parser = Parser::new(s.format, &s.path);
         }
         let mut bytes = Vec::new();
         let read = file.seek(SeekFrom::Start(s.read_pos)).and_then(|_| file.read_to_end(&mut bytes));
@@ -522,7 +538,7 @@ fn feed(
         Parser::Csv(r) => r.feed(bytes, path, store, id, warnings),
         Parser::Jsonl(r) => r.feed(bytes, path, store, id, warnings),
         // Read whole, not fed: see `read_state` and `read_bytes`.
-        Parser::Hf(_) => {}
+        Parser::Hf(_) | Parser::Mlflow(_) => {}
         Parser::Tb { records, plugins } => {
             for frame in records.feed(bytes) {
                 read_frame(frame, path, prefix, id, plugins, store, histograms, hparams, warnings);
@@ -536,7 +552,7 @@ fn feed(
 /// Never fails: what cannot be read becomes warnings.
 pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> ExternalRun {
     let path = PathBuf::from(name);
-    let mut parser = Parser::new(format);
+    let mut parser = Parser::new(format, &path);
     let mut store = Store::default();
     let mut histograms = Vec::new();
     let mut warnings = Vec::new();
@@ -545,6 +561,10 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
     match &mut parser {
         Parser::Csv(r) => r.finish(&path, &mut store, 0, &mut warnings),
         Parser::Jsonl(r) => r.finish(&path, &mut store, 0, &mut warnings),
+        Parser::Mlflow(_) if format == Format::MlflowFiles => {
+            super::mlflow::read_metric_bytes(bytes, name, &mut store, &mut warnings);
+        }
+        Parser::Mlflow(_) => warnings.push(format!("{name}: an SQLite store is read from its file, not from memory")),
         Parser::Hf(_) => match hf::parse_state(bytes, &path) {
             Ok(state) => {
                 state.push_into(&mut store, 0);

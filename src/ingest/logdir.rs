@@ -3,7 +3,9 @@
 //! Hugging Face Trainer output folders (`trainer_state.json` or
 //! `checkpoint-*/trainer_state.json`: one run, its checkpoints not listed
 //! apart) and the CSV, JSON-lines, trainer-state and fitcheck log files beside
-//! them, recognised by content; and the one run a folder holds, for
+//! them, recognised by content; MLflow stores (each run of an `mlflow.db`,
+//! each run folder of an `mlruns/` tree, named `<experiment>/<run name>`,
+//! see [`super::mlflow`]); and the one run a folder holds, for
 //! `Follower::new`.
 
 use std::collections::HashSet;
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::detect::{Format, Sniff, event_files, is_event_file_name, sniff_file, split_dirs};
 use super::error::IngestError;
 use super::follow::{Layout, run_name};
-use super::hf;
+use super::{hf, mlflow};
 
 /// Folder depth searched by [`list_runs`].
 const MAX_DEPTH: usize = 6;
@@ -43,6 +45,9 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
             Sniff::NotYet => return Err(IngestError::NotYetWritten { path: dir.to_path_buf() }),
             Sniff::Unknown(detail) => return Err(IngestError::UnknownFormat { path: dir.to_path_buf(), detail }),
         };
+        if format == Format::MlflowSqlite {
+            return db_entries(dir, "");
+        }
         return Ok(vec![RunEntry { name: run_name(dir), path: dir.to_path_buf(), format }]);
     }
     std::fs::read_dir(dir).map_err(|e| IngestError::unreadable(dir, e))?;
@@ -50,6 +55,15 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
     let mut seen = 0usize;
     let mut queue = vec![(dir.to_path_buf(), 0usize)];
     while let Some((d, depth)) = queue.pop() {
+        // An MLflow run folder is one run; its metrics/params/tags files
+        // are not runs of their own.
+        if mlflow::is_file_run(&d) {
+            let (name, deleted) = mlflow::file_run_name(&d);
+            if !deleted {
+                out.push(RunEntry { name: mlflow_name(dir, &d, &name), path: d.clone(), format: Format::MlflowFiles });
+            }
+            continue;
+        }
         let splits: Vec<PathBuf> = split_dirs(&d).into_iter().map(|(p, _)| p).collect();
         if !event_files(&d).is_empty() || !splits.is_empty() {
             out.push(RunEntry { name: relative(dir, &d), path: d.clone(), format: Format::TensorBoard });
@@ -82,16 +96,86 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
                 if is_event_file_name(&name) {
                     continue;
                 }
-                if let Ok(Sniff::Format(format)) = sniff_file(&p)
-                    && format != Format::TensorBoard
-                {
-                    out.push(RunEntry { name: relative(dir, &p), path: p, format });
+                match sniff_file(&p) {
+                    // A database that is not an MLflow store (an Optuna
+                    // study, say) is not a run.
+                    Ok(Sniff::Format(Format::MlflowSqlite)) => {
+                        out.extend(db_entries(&p, &relative(dir, &p)).unwrap_or_default());
+                    }
+                    Ok(Sniff::Format(format)) if format != Format::TensorBoard => {
+                        out.push(RunEntry { name: relative(dir, &p), path: p, format });
+                    }
+                    _ => {}
                 }
             }
         }
     }
+    // MLflow run names need not be unique: the run id's first 8 characters
+    // tell twins apart.
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for r in &out {
+        *count.entry(r.name.clone()).or_default() += 1;
+    }
+    for r in &mut out {
+        if count[&r.name] > 1 && r.format == Format::MlflowFiles {
+            let id: String = run_name(&r.path).chars().take(8).collect();
+            r.name = format!("{} ({id})", r.name);
+        }
+    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The run of `path` (a folder or store of several runs) that `--run NAME`
+/// names: the run listed as NAME, or the one run whose listed name ends in
+/// `/NAME` (`--run healthy` for `mlruns/blobs/healthy`). Errors list the
+/// runs there are, or the runs NAME could mean.
+pub fn pick_run(path: &Path, name: &str) -> Result<PathBuf, IngestError> {
+    let runs = list_runs(path)?;
+    if let Some(r) = runs.iter().find(|r| r.name == name) {
+        return Ok(r.path.clone());
+    }
+    let tail = format!("/{}", name.trim_start_matches('/'));
+    let found: Vec<&RunEntry> = runs.iter().filter(|r| r.name.ends_with(&tail)).collect();
+    match found.as_slice() {
+        [one] => Ok(one.path.clone()),
+        [] => Err(IngestError::NoSuchRun {
+            path: path.to_path_buf(),
+            run: name.to_string(),
+            runs: runs.iter().map(|r| r.name.clone()).collect(),
+        }),
+        many => Err(IngestError::SeveralRuns {
+            path: path.to_path_buf(),
+            runs: many.iter().map(|r| r.name.clone()).collect(),
+        }),
+    }
+}
+
+/// The runs of an MLflow SQLite store, named `<prefix>/<experiment>/<run>`.
+fn db_entries(db: &Path, prefix: &str) -> Result<Vec<RunEntry>, IngestError> {
+    Ok(mlflow::db_runs(db)?
+        .into_iter()
+        .map(|r| RunEntry {
+            name: if prefix.is_empty() { r.name } else { format!("{prefix}/{}", r.name) },
+            path: db.join(&r.id),
+            format: Format::MlflowSqlite,
+        })
+        .collect())
+}
+
+/// A file-store run's listed name: its path below the folder listed, with
+/// the experiment and run folders (MLflow's ids) replaced by their names
+/// (`mlruns/blobs/healthy`; see [`mlflow::file_run_name`]).
+fn mlflow_name(root: &Path, run: &Path, names: &str) -> String {
+    let rel = relative(root, run);
+    let mut parts: Vec<&str> = if rel == "." { Vec::new() } else { rel.split('/').collect() };
+    parts.truncate(parts.len().saturating_sub(2));
+    let mut name = parts.join("/");
+    if !name.is_empty() {
+        name.push('/');
+    }
+    name.push_str(names);
+    name
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -104,6 +188,9 @@ fn relative(root: &Path, p: &Path) -> String {
 
 /// The one run a folder holds.
 pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
+    if mlflow::is_file_run(dir) {
+        return Ok((Format::MlflowFiles, Layout::Mlflow(dir.to_path_buf())));
+    }
     if !event_files(dir).is_empty() || !split_dirs(dir).is_empty() {
         return Ok((Format::TensorBoard, Layout::TbRun(dir.to_path_buf())));
     }
@@ -120,6 +207,8 @@ pub(crate) fn resolve_dir(dir: &Path) -> Result<(Format, Layout), IngestError> {
             one.format,
             if one.format == Format::TensorBoard {
                 Layout::TbRun(one.path.clone())
+            } else if matches!(one.format, Format::MlflowSqlite | Format::MlflowFiles) {
+                Layout::Mlflow(one.path.clone())
             } else if one.path.is_dir() {
                 Layout::HfDir(one.path.clone())
             } else {

@@ -1,6 +1,7 @@
 //! Reading runs that someone else trains: TensorBoard event files, CSV
-//! (Keras' and Lightning's CSVLogger layouts), a minimal JSON-lines schema
-//! and the Hugging Face Trainer's `trainer_state.json`, followed as they
+//! (Keras' and Lightning's CSVLogger layouts), a minimal JSON-lines schema,
+//! the Hugging Face Trainer's `trainer_state.json` and MLflow's tracking
+//! stores (SQLite and files, [`mlflow`]), followed as they
 //! grow, plus the command file through which the
 //! Python bridge (`integrations/python/fitcheck_bridge.py`) takes keys.
 //!
@@ -33,6 +34,7 @@ pub mod hparams;
 pub mod jsonl;
 pub mod lines;
 pub mod logdir;
+pub mod mlflow;
 pub mod proto;
 pub mod tags;
 pub mod tfrecord;
@@ -43,7 +45,7 @@ pub use command::{BridgeCommand, CommandWriter, command_file_for};
 pub use detect::{Format, detect_format};
 pub use error::IngestError;
 pub use follow::{Follower, Update, read_bytes};
-pub use logdir::{RunEntry, RunLister, list_runs};
+pub use logdir::{RunEntry, RunLister, list_runs, pick_run};
 pub use tags::{Field, TagMap};
 
 /// One epoch of an external run, as understood from its logs.

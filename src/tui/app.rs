@@ -37,6 +37,8 @@ pub enum Msg {
     StartFailed(String),
     /// Something the user should know that is not the run's (the run log stopped).
     Notice(String),
+    /// The runs of the folder watched, as the scanner last saw them.
+    Runs(Vec<super::runs::RunRow>),
 }
 
 /// What the event loop should do after an update.
@@ -54,6 +56,8 @@ pub enum Effect {
     Verdict(Box<Event>),
     /// A key for a run trained elsewhere, through the bridge's command file.
     Bridge(crate::ingest::BridgeCommand),
+    /// Watch this run of the folder (chosen in the run picker).
+    Watch(std::path::PathBuf),
     Quit,
 }
 
@@ -152,6 +156,8 @@ pub struct App {
     /// Something for the user that is not the run's own notice.
     pub notice: Option<String>,
     pub mode: Mode,
+    /// `watch` on a folder of many runs: its runs and the picker over them.
+    pub runs: Option<super::runs::RunList>,
 }
 
 /// Panels that can be zoomed, in screen order (keys 1-7).
@@ -191,6 +197,7 @@ impl App {
             pace: 0,
             notice: None,
             mode: Mode::Live,
+            runs: None,
         }
     }
 
@@ -238,7 +245,7 @@ impl App {
 
     /// The keyboard's context now.
     fn context(&self) -> Context {
-        if self.picker.is_some() {
+        if self.picker.is_some() || self.runs.as_ref().is_some_and(|r| r.open) {
             Context::Picker
         } else if self.remedy.is_some() {
             Context::Checklist
@@ -252,6 +259,7 @@ impl App {
             Msg::Key(key) if key.kind == KeyEventKind::Press => {
                 let action = action_for(&key, self.context())?;
                 match self.context() {
+                    Context::Picker if self.picker.is_none() => self.on_run_picker(action),
                     Context::Picker => self.on_picker(action),
                     Context::Checklist => self.on_checklist(action),
                     Context::Main | Context::Any => match self.mode {
@@ -282,6 +290,12 @@ impl App {
             }
             Msg::RunStarted { preset, keep } => {
                 self.begin_run(*preset, keep);
+                None
+            }
+            Msg::Runs(rows) => {
+                if let Some(list) = self.runs.as_mut() {
+                    list.set_rows(rows);
+                }
                 None
             }
             Msg::StartFailed(message) | Msg::Notice(message) => {

@@ -189,7 +189,16 @@ pub const BINDINGS: &[Binding] = &[
         "pace",
     ),
     main(Char('}'), "}", "faster (back to full speed)", Action::Faster),
-    foot(main(Char('p'), "p", "the preset picker (Enter starts one, Esc closes)", Action::Presets), "p", "presets"),
+    foot(
+        main(
+            Char('p'),
+            "p",
+            "the preset picker (Enter starts one, Esc closes); watching a folder of runs: its run list",
+            Action::Presets,
+        ),
+        "p",
+        "presets",
+    ),
     foot(
         main(
             Char('v'),
@@ -232,7 +241,12 @@ pub const BINDINGS: &[Binding] = &[
     in_ctx(main(KeyCode::Down, "↓/j", "picker and remedies: next", Action::Down), Context::Picker),
     alias(Char('j'), Context::Picker, Action::Down),
     in_ctx(
-        main(KeyCode::Enter, "Enter", "picker: start the preset; remedies: apply it", Action::Choose),
+        main(
+            KeyCode::Enter,
+            "Enter",
+            "picker: start the preset (run list: watch the run); remedies: apply it",
+            Action::Choose,
+        ),
         Context::Picker,
     ),
     in_ctx(main(KeyCode::Esc, "Esc", "close the picker or the remedies", Action::Close), Context::Picker),
@@ -261,6 +275,12 @@ fn matches(b: &Binding, key: &KeyEvent) -> bool {
 /// The action bound to a key press in `context`, if any.
 pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
     BINDINGS.iter().find(|b| (b.context == context || b.context == Context::Any) && matches(b, key)).map(|b| b.action)
+}
+
+/// How the help writes the key of `action` in `context` (its first
+/// listed binding): overlays name their keys from here.
+pub fn label_of(action: Action, context: Context) -> Option<&'static str> {
+    BINDINGS.iter().find(|b| b.context == context && b.action == action && !b.label.is_empty()).map(|b| b.label)
 }
 
 /// The footer's entries, in table order.

@@ -10,6 +10,7 @@ pub mod app;
 pub mod keymap;
 pub mod modes;
 pub mod panels;
+pub mod runs;
 pub mod terminal;
 pub mod ui;
 
@@ -240,7 +241,7 @@ pub fn run<T>(
                 dirty = true;
             }
             Some(Effect::Quit) => break,
-            Some(Effect::Bridge(_) | Effect::Verdict(_)) | None => {}
+            Some(Effect::Bridge(_) | Effect::Verdict(_) | Effect::Watch(_)) | None => {}
         }
     }
     drop(screen);
@@ -255,26 +256,17 @@ pub fn run<T>(
 /// `fitcheck watch PATH`: the dashboard on a run trained elsewhere,
 /// followed as its files grow (keys reach its loop through the bridge when
 /// it logs JSON lines), or on a recorded fitcheck run log (replay with a
-/// time cursor). Runs until the user quits or `stop` delivers anything.
+/// time cursor). A folder of many runs opens on the run picker (`runs`):
+/// Enter watches one, `p` comes back. Runs until the user quits or `stop`
+/// delivers anything.
 pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Receiver<T>) -> Result<(), TuiError> {
-    use crate::ingest::{CommandWriter, Format};
-    use crate::watch::{Source, WatchError};
-    // A recorded fitcheck log is replayed; anything else is followed.
-    let (mut app, events, warnings, mut writer) = match crate::watch::follow(path, maps.clone()) {
-        Ok(f) => {
-            let bridge = f.format == Format::JsonLines && path.is_file();
-            let writer = bridge.then(|| CommandWriter::for_log(path));
-            let app = App::watching(crate::run::Run::external(&f.name), bridge);
-            (app, f.events, f.warnings, writer)
-        }
-        Err(WatchError::Ingest(crate::ingest::IngestError::FitcheckLog { .. })) => {
-            let Source::Recorded { events, .. } = crate::watch::load(path, &maps)? else {
-                return Err(TuiError::Failed(format!("{}: not a fitcheck run log", path.display())));
-            };
-            let settings = crate::watch::recorded_settings(path, &events);
-            (App::replaying(settings, events), never(), never(), None)
-        }
-        Err(e) => return Err(e.into()),
+    // A folder of many runs: the picker, fed by a scanner thread.
+    let (mut app, mut source, runs) = if runs::holds_many_runs(path) {
+        let scanner = runs::spawn_scanner(path, maps.clone()).map_err(TuiError::Terminal)?;
+        (App::picking_run(path), Watched::none(), scanner)
+    } else {
+        let (app, source) = open_run(path, &maps)?;
+        (app, source, never())
     };
     let mut screen = Screen::open()?;
     let (mut dirty, mut stale) = (true, false);
@@ -285,13 +277,18 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
         }
         let effect = select! {
             recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
-            recv(events) -> ev => {
+            recv(source.events) -> ev => {
                 stale = true;
                 match ev { Ok(event) => app.update(Msg::Trainer(event)), Err(_) => None }
             },
-            recv(warnings) -> w => {
+            recv(source.warnings) -> w => {
                 stale = true;
                 if let Ok(w) = w { app.update(Msg::Notice(w)); }
+                None
+            },
+            recv(runs) -> rows => {
+                stale = true;
+                if let Ok(rows) = rows { app.update(Msg::Runs(rows)); }
                 None
             },
             recv(stop) -> _ => Some(Effect::Quit),
@@ -303,15 +300,69 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
         match effect {
             Some(Effect::Quit) => break,
             Some(Effect::Bridge(command)) => {
-                if let Some(w) = writer.as_mut()
+                if let Some(w) = source.writer.as_mut()
                     && let Err(e) = w.send(&command)
                 {
                     app.update(Msg::Notice(e.to_string()));
                 }
+            }
+            // The run picker chose a run: the old follower stops (its
+            // `alive` dropped with `source`), the new one starts.
+            Some(Effect::Watch(run)) => {
+                match open_run(&run, &maps) {
+                    Ok((next, next_source)) => {
+                        app.start_watching(next, &run);
+                        source = next_source;
+                    }
+                    Err(e) => {
+                        app.update(Msg::Notice(e.to_string()));
+                        app.open_run_picker();
+                    }
+                }
+                dirty = true;
             }
             _ => {}
         }
     }
     drop(screen);
     Ok(())
+}
+
+/// Where a watched run's events come from.
+struct Watched {
+    events: Receiver<crate::train::Event>,
+    warnings: Receiver<String>,
+    writer: Option<crate::ingest::CommandWriter>,
+    /// Keeps the follower thread going; dropped, it stops.
+    _alive: Option<crossbeam_channel::Sender<()>>,
+}
+
+impl Watched {
+    fn none() -> Watched {
+        Watched { events: never(), warnings: never(), writer: None, _alive: None }
+    }
+}
+
+/// Opens one run for `watch`: followed as it grows, or a recorded fitcheck
+/// run log replayed.
+fn open_run(path: &std::path::Path, maps: &crate::ingest::TagMap) -> Result<(App, Watched), TuiError> {
+    use crate::ingest::{CommandWriter, Format};
+    use crate::watch::{Source, WatchError};
+    // A recorded fitcheck log is replayed; anything else is followed.
+    Ok(match crate::watch::follow(path, maps.clone()) {
+        Ok(f) => {
+            let bridge = f.format == Format::JsonLines && path.is_file();
+            let writer = bridge.then(|| CommandWriter::for_log(path));
+            let app = App::watching(crate::run::Run::external(&f.name), bridge);
+            (app, Watched { events: f.events, warnings: f.warnings, writer, _alive: Some(f.alive) })
+        }
+        Err(WatchError::Ingest(crate::ingest::IngestError::FitcheckLog { .. })) => {
+            let Source::Recorded { events, .. } = crate::watch::load(path, maps)? else {
+                return Err(TuiError::Failed(format!("{}: not a fitcheck run log", path.display())));
+            };
+            let settings = crate::watch::recorded_settings(path, &events);
+            (App::replaying(settings, events), Watched::none())
+        }
+        Err(e) => return Err(e.into()),
+    })
 }

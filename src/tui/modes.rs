@@ -103,6 +103,8 @@ impl App {
             | Action::ZoomNext
             | Action::LayerNext
             | Action::LayerPrev => Some(self.on_action(action)),
+            // Watching a run of a folder: back to its runs.
+            Action::Presets if self.open_run_picker() => Some(None),
             Action::Checklist => {
                 self.remedy = Some(RemedyList { remedies: Vec::new(), selected: 0 });
                 self.zoom = Some(PANELS.len() as u8);

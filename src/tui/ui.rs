@@ -63,6 +63,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if app.picker.is_some() {
         panels::picker::render(app, area, buf);
     }
+    panels::runs::render(app, area, buf);
     if app.show_help {
         panels::help::render(area, buf);
     }
