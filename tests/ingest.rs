@@ -425,6 +425,9 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
             ("lightning/overfit", Format::TensorBoard),
             ("lightning/overfit/metrics.csv", Format::Csv),
             ("tbx/overfit", Format::TensorBoard),
+            // train/ + test/: one run of their parent.
+            ("tf2/custom-loop", Format::TensorBoard),
+            ("tf2/keras-fit", Format::TensorBoard),
             ("torch-tb/healthy", Format::TensorBoard),
             ("torch-tb/overfit", Format::TensorBoard),
         ]
@@ -494,6 +497,9 @@ mod fuzz {
             event_file("keras-tb/overfit/validation"),
             fixture("lightning/overfit/metrics.csv"),
             fixture("jsonl/overfit.jsonl"),
+            // Written by TensorFlow itself: tensor scalars, and Keras' graph.
+            event_file("tf2/custom-loop/test"),
+            event_file("tf2/keras-fit/train"),
         ]
         .iter()
         .map(|p| std::fs::read(p).expect("fixture"))
@@ -519,7 +525,7 @@ mod fuzz {
         }
 
         #[test]
-        fn truncated_fixtures_never_panic(which in 0usize..4, cut in any::<prop::sample::Index>()) {
+        fn truncated_fixtures_never_panic(which in 0usize..6, cut in any::<prop::sample::Index>()) {
             let files = fixture_bytes();
             let f = &files[which];
             let n = cut.index(f.len() + 1);
@@ -527,7 +533,7 @@ mod fuzz {
         }
 
         #[test]
-        fn bit_flipped_fixtures_never_panic(which in 0usize..4, flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..6)) {
+        fn bit_flipped_fixtures_never_panic(which in 0usize..6, flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..6)) {
             let files = fixture_bytes();
             let mut f = files[which].clone();
             for (i, bit) in flips {

@@ -8,7 +8,8 @@
 //! (Lightning rewrites `metrics.csv` when a new metric appears), is read again
 //! from the start. In a run folder, new event files (a restarted writer) and
 //! Keras' `train/` and `validation/` sub-folders are picked up as they
-//! appear. A Hugging Face `trainer_state.json` is replaced whole at each
+//! appear (a `test/` folder beside `train/` and no validation folder holds
+//! the validation tags). A Hugging Face `trainer_state.json` is replaced whole at each
 //! save: it is read again, whole, whenever its length or modification time
 //! changes, and in a Trainer output folder the newest state (highest
 //! `global_step`, see [`super::hf`]) is the one followed. Polling keeps this
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use super::assemble::{Store, assemble};
 use super::csv::CsvReader;
-use super::detect::{Format, Sniff, event_files, sniff_file, split_dirs};
+use super::detect::{Format, Sniff, event_files, held_out_as_validation, sniff_file, split_dirs};
 use super::error::IngestError;
 use super::events::read_frame;
 use super::jsonl::JsonlReader;
@@ -268,8 +269,14 @@ impl Follower {
             }
             let known: HashSet<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
             let mut found: Vec<(PathBuf, String)> = event_files(root).into_iter().map(|f| (f, String::new())).collect();
-            for (dir, name) in split_dirs(root) {
-                found.extend(event_files(&dir).into_iter().map(|f| (f, format!("{name}/"))));
+            let splits = split_dirs(root);
+            for (dir, name) in &splits {
+                found.extend(event_files(dir).into_iter().map(|f| (f, format!("{name}/"))));
+            }
+            // `train/` + `test/`: the test folder is the held-out set, until
+            // a validation folder appears (then everything is read again).
+            if self.maps.set_validation_folder(held_out_as_validation(&splits)) {
+                self.assembled_at = None;
             }
             for (f, prefix) in found {
                 if !known.contains(&f) {
