@@ -2,7 +2,8 @@
 //! `fitcheck diagnose PATH` (headless: the epochs understood, then the
 //! summary with the diagnosis) and the sources `fitcheck watch PATH` feeds
 //! the dashboard from — a follower thread that polls a growing log and
-//! sends its epochs as events, or a recorded fitcheck run log to replay.
+//! sends its epochs as events, or a recorded fitcheck run log to replay,
+//! tailed while a run in progress still appends to it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,58 @@ mod erased_serialize {
             serde_json::to_writer(out, self).map_err(std::io::Error::from)
         }
     }
+}
+
+/// A recorded fitcheck run log that a run in progress may still be writing:
+/// the events of its last run so far, then each event appended, in order
+/// (a `start` or `restart` among them begins the next run).
+pub struct FollowingLog {
+    pub events: Vec<Event>,
+    pub appended: Receiver<Event>,
+    /// Lines that are not run-log lines, a file replaced or deleted.
+    pub warnings: Receiver<String>,
+}
+
+/// Reads a fitcheck run log and starts a thread that polls it every
+/// [`POLL`] for appended lines, until the receivers are dropped.
+pub fn follow_log(path: &Path) -> Result<FollowingLog, WatchError> {
+    let mut tail = replay::LogTail::new(path);
+    let first = tail.poll();
+    let mut runs: Vec<Vec<Event>> = vec![Vec::new()];
+    for e in first.events {
+        if replay::starts_next_run(runs.last().expect("one"), &e) {
+            runs.push(Vec::new());
+        }
+        runs.last_mut().expect("one").push(e);
+    }
+    let Some(events) = runs.into_iter().rev().find(|r| r.iter().any(|e| matches!(e, Event::Start(_)))) else {
+        return Err(replay::ReplayError::Empty { path: path.display().to_string() }.into());
+    };
+    let (tx, rx) = bounded(1024);
+    let (wtx, wrx) = bounded(256);
+    for w in first.warnings {
+        let _ = wtx.try_send(w);
+    }
+    thread::Builder::new()
+        .name("watch-log".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(POLL);
+                let read = tail.poll();
+                for w in read.warnings {
+                    let _ = wtx.try_send(w);
+                }
+                // The dashboard gone, the thread ends at its next event (or
+                // with the process).
+                for e in read.events {
+                    if tx.send(e).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|source| IngestError::Unreadable { path: path.to_path_buf(), source })?;
+    Ok(FollowingLog { events, appended: rx, warnings: wrx })
 }
 
 /// A followed external run: its events arrive on `events` as the files

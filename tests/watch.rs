@@ -167,3 +167,64 @@ fn tf2_folder_tags_are_listed_by_the_error_and_mapped_by_those_names() {
         assert!(epochs.iter().all(|e| e["val_loss"].is_number() == has_val), "{path}");
     }
 }
+
+/// `watch` on the `--metrics` log of a run in progress: a real log, written
+/// again line by line (the last line in two halves) while `follow_log`
+/// tails it, reaches the dashboard's run model within 2 s of each write,
+/// and ends as the whole log replayed at once.
+#[test]
+fn a_growing_fitcheck_log_is_followed_to_its_newest_epoch() {
+    use fitcheck::train::Event;
+    use fitcheck::tui::app::{App, Mode, Msg};
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jsonl");
+    let run = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["run", "spirals", "--epochs", "4", "--metrics"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first_epoch = lines.iter().position(|l| l.contains(r#""type":"epoch""#)).unwrap();
+    let grow = dir.path().join("grow.jsonl");
+    std::fs::write(&grow, lines[..=first_epoch].iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+
+    let log = fitcheck::watch::follow_log(&grow).unwrap();
+    let settings = fitcheck::watch::recorded_settings(&grow, &log.events);
+    let mut app = App::replaying(settings.clone(), log.events, true);
+    assert_eq!(app.run.epochs.len(), 1);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&grow).unwrap();
+    for (i, line) in lines[first_epoch + 1..].iter().enumerate() {
+        let last = i + first_epoch + 2 == lines.len();
+        if last {
+            // Half a line first: waited for, never misread.
+            let (a, b) = line.split_at(line.len() / 2);
+            file.write_all(a.as_bytes()).unwrap();
+            file.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(1200));
+            assert!(log.appended.try_recv().is_err(), "half a line is not an event");
+            file.write_all(format!("{b}\n").as_bytes()).unwrap();
+        } else {
+            writeln!(file, "{line}").unwrap();
+        }
+        let written = Instant::now();
+        let event = log.appended.recv_timeout(Duration::from_secs(2)).expect("the line arrives within 2 s");
+        assert!(written.elapsed() < Duration::from_secs(2));
+        let is_epoch = matches!(event, Event::Epoch(_));
+        app.update(Msg::Trainer(event));
+        if is_epoch {
+            assert_eq!(app.run.epochs.last().map(|e| e.epoch), Some(app.run.epochs.len()));
+            assert!(matches!(&app.mode, Mode::Replay(r) if r.following()), "following while it grows");
+        }
+    }
+    assert!(log.warnings.try_recv().is_err(), "nothing to warn about");
+    let whole = App::replaying(settings, fitcheck::watch::follow_log(&full).unwrap().events, false);
+    assert_eq!(app.run.epochs.len(), 4);
+    assert_eq!(app.run.epochs, whole.run.epochs);
+    assert_eq!(app.run.diagnosis().verdict, whole.run.diagnosis().verdict);
+    assert!(!matches!(&app.mode, Mode::Replay(r) if r.following()), "the run ended: nothing to follow");
+}

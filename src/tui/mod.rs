@@ -255,10 +255,10 @@ pub fn run<T>(
 /// `fitcheck watch PATH`: the dashboard on a run trained elsewhere,
 /// followed as its files grow (keys reach its loop through the bridge when
 /// it logs JSON lines), or on a recorded fitcheck run log (replay with a
-/// time cursor). Runs until the user quits or `stop` delivers anything.
+/// time cursor, following the newest epoch while the log grows). Runs until the user quits or `stop` delivers anything.
 pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Receiver<T>) -> Result<(), TuiError> {
     use crate::ingest::{CommandWriter, Format};
-    use crate::watch::{Source, WatchError};
+    use crate::watch::WatchError;
     // A recorded fitcheck log is replayed; anything else is followed.
     let (mut app, events, warnings, mut writer) = match crate::watch::follow(path, maps.clone()) {
         Ok(f) => {
@@ -267,12 +267,11 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
             let app = App::watching(crate::run::Run::external(&f.name), bridge);
             (app, f.events, f.warnings, writer)
         }
+        // Replayed, and tailed: a run in progress may still be writing it.
         Err(WatchError::Ingest(crate::ingest::IngestError::FitcheckLog { .. })) => {
-            let Source::Recorded { events, .. } = crate::watch::load(path, &maps)? else {
-                return Err(TuiError::Failed(format!("{}: not a fitcheck run log", path.display())));
-            };
-            let settings = crate::watch::recorded_settings(path, &events);
-            (App::replaying(settings, events), never(), never(), None)
+            let log = crate::watch::follow_log(path)?;
+            let settings = crate::watch::recorded_settings(path, &log.events);
+            (App::replaying(settings, log.events, true), log.appended, log.warnings, None)
         }
         Err(e) => return Err(e.into()),
     };

@@ -186,6 +186,20 @@ mod tests {
         app
     }
 
+    #[test]
+    fn the_header_says_following_while_a_recorded_log_grows() {
+        let events = vec![Event::Start(info()), Event::Epoch(epoch(1, 0.9))];
+        let mut app = App::replaying(preset(), events.clone(), true);
+        let first = |app: &App| screen(app, 120, 40).lines().next().unwrap().to_string();
+        assert!(first(&app).contains("following"), "{}", first(&app));
+        app.update(Msg::Trainer(Event::Epoch(epoch(2, 0.92))));
+        assert!(first(&app).contains("epoch 2/"), "{}", first(&app));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Left)));
+        assert!(first(&app).contains("replay"), "{}", first(&app));
+        let finished = App::replaying(preset(), events, false);
+        assert!(first(&finished).contains("replay"), "{}", first(&finished));
+    }
+
     /// When the step governor ran the window on one thread of two, the
     /// header says so beside the throughput; on two it says nothing more.
     #[test]

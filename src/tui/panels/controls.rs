@@ -28,6 +28,10 @@ fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
             "live control: not available for this run (it needs a loop logging through the fitcheck bridge)"
                 .to_string(),
         ),
+        Mode::Replay(r) if r.following() => (
+            format!("a run in progress, from its log: epoch {}, following the newest", r.ends.len()),
+            "←/Home go back in time · →/End return to the newest · nothing trains here".to_string(),
+        ),
         Mode::Replay(r) => (
             format!("replay of a recorded run: epoch {} of {}", r.shown, r.ends.len()),
             "←/→ one epoch back / forward · Home/End the first / the last · nothing trains".to_string(),
