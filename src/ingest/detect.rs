@@ -88,7 +88,9 @@ pub fn sniff(bytes: &[u8], complete: bool) -> Sniff {
                 if bytes.len() as u64 >= SNIFF_BYTES {
                     break rest;
                 }
-                return if rest.len() < 12 && !looks_like_text(rest) && !rest.is_empty() {
+                // Binary data shorter than a TFRecord header may be one
+                // still arriving (a stream's first chunk): wait for 12 bytes.
+                return if bytes.len() >= 12 && !looks_like_text(rest) && !rest.is_empty() {
                     Sniff::Unknown("binary data that is not TFRecord framing".into())
                 } else {
                     Sniff::NotYet
@@ -252,6 +254,11 @@ mod tests {
         assert!(matches!(sniff(b"1,2,3\n", true), Sniff::Unknown(_)));
         assert!(matches!(sniff(b"hello world\n", true), Sniff::Unknown(_)));
         assert!(matches!(sniff(&[0u8, 159, 146, 150, 7, 7, 7, 7, 7, 7, 7, 7, 7], true), Sniff::Unknown(_)));
+        assert!(matches!(sniff(&[0u8, 159, 146, 150, 7, 7, 7, 7, 7, 7, 7, 7, 7], false), Sniff::Unknown(_)));
+        // The start of a TFRecord header, still arriving.
+        let header = frame_record(b"x");
+        assert_eq!(sniff(&header[..5], false), Sniff::NotYet);
+        assert!(matches!(sniff(&header[..5], true), Sniff::Unknown(_)));
     }
 
     #[test]

@@ -75,12 +75,15 @@ pub(crate) enum Layout {
     TbRun(PathBuf),
     /// A Hugging Face Trainer output folder: its newest `trainer_state.json`.
     HfDir(PathBuf),
+    /// A stream (standard input), by the name it goes by: no file to read,
+    /// the bytes are [`Follower::push`]ed.
+    Stream(PathBuf),
 }
 
 impl Layout {
     fn path(&self) -> &Path {
         match self {
-            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) => p,
+            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) | Layout::Stream(p) => p,
         }
     }
 }
@@ -214,9 +217,89 @@ impl Follower {
                 let state = hf::newest_state(&dir, &mut follower.hf_steps).unwrap_or_else(|| dir.join(hf::STATE_FILE));
                 follower.add_source(state, format, String::new());
             }
-            Layout::TbRun(_) => {}
+            // Never from a path: see `from_stream`.
+            Layout::TbRun(_) | Layout::Stream(_) => {}
         }
         Ok(follower)
+    }
+
+    /// Follows a stream in `format` (JSON lines, CSV or TensorBoard
+    /// records; see [`super::stream`], which tells the format): its bytes
+    /// are given to [`push`](Self::push), its end to
+    /// [`end_stream`](Self::end_stream). `name` names it in messages.
+    pub fn from_stream(name: &Path, format: Format, maps: TagMap) -> Follower {
+        let mut follower = Follower {
+            path: name.to_path_buf(),
+            format,
+            layout: Layout::Stream(name.to_path_buf()),
+            maps,
+            sources: Vec::new(),
+            store: Store::default(),
+            run: ExternalRun {
+                name: run_name(name),
+                source: name.to_path_buf(),
+                format,
+                epochs: Vec::new(),
+                histograms: Vec::new(),
+                tags_seen: Vec::new(),
+                mapped: Vec::new(),
+                hparams: Default::default(),
+                warnings: Vec::new(),
+            },
+            warnings_dropped: false,
+            finished: false,
+            announced: true,
+            assembled_at: None,
+            hf_steps: hf::StepCache::default(),
+            yaml_read: None,
+        };
+        follower.add_source(name.to_path_buf(), format, String::new());
+        follower
+    }
+
+    /// Takes the next bytes of a stream (see [`from_stream`](Self::from_stream)):
+    /// the complete lines or records among them are read, the rest waits.
+    pub fn push(&mut self, bytes: &[u8]) -> Update {
+        let tags_before = self.store.tags().len();
+        let mut update = Update::default();
+        let mut warnings = Vec::new();
+        if let Some(s) = self.sources.first_mut() {
+            let hparams = &mut self.run.hparams;
+            feed(
+                &mut s.parser,
+                bytes,
+                &s.path,
+                &s.prefix,
+                s.id,
+                &mut self.store,
+                &mut update.histograms,
+                hparams,
+                &mut warnings,
+            );
+        }
+        self.refresh(update, warnings, tags_before)
+    }
+
+    /// The stream has ended. As [`finish`](Self::finish), except that a
+    /// last CSV line without its newline is left out with a warning: the
+    /// writer may have been cut off in the middle of a number.
+    pub fn end_stream(&mut self) -> Update {
+        let mut warnings = Vec::new();
+        if let Some(Source { parser: Parser::Csv(r), path, .. }) = self.sources.first_mut()
+            && let Some(line) = r.discard_partial()
+        {
+            warnings.push(format!(
+                "{}:{line}: the stream ended in the middle of this line (no newline); left out",
+                path.display()
+            ));
+        }
+        let mut update = self.finish();
+        if !warnings.is_empty() {
+            let tags_before = self.store.tags().len();
+            let said = self.refresh(Update::default(), warnings, tags_before);
+            update.warnings.splice(0..0, said.warnings);
+        }
+        update
     }
 
     /// The path it was opened with.
@@ -297,6 +380,9 @@ impl Follower {
                 self.announced = true;
                 update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
             }
+        } else if let Layout::Stream(_) = &self.layout {
+            // Nothing to read: the bytes are pushed.
+            return Ok(update);
         } else if !self.announced {
             self.announced = true;
             update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));

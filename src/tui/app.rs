@@ -278,6 +278,15 @@ impl App {
                 self.layer = self.layer.min(layers.saturating_sub(1));
                 verdict.map(|v| Effect::Verdict(Box::new(v)))
             }
+            // A watched source that ends (a stream on standard input) stays
+            // on screen, saying so; the dashboard does not exit.
+            Msg::TrainerGone if matches!(self.mode, Mode::Watch { .. }) => {
+                if let Mode::Watch { ended, .. } = &mut self.mode {
+                    *ended = true;
+                }
+                self.notice = Some("stream ended: what it sent stays on screen; q quits".into());
+                None
+            }
             Msg::TrainerGone => {
                 if self.run.state.is_training() {
                     self.run.state = RunState::Failed("the trainer stopped without a summary".into());

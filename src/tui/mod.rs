@@ -260,7 +260,7 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
     use crate::ingest::{CommandWriter, Format};
     use crate::watch::WatchError;
     // A recorded fitcheck log is replayed; anything else is followed.
-    let (mut app, events, warnings, mut writer) = match crate::watch::follow(path, maps.clone()) {
+    let (mut app, mut events, mut warnings, mut writer) = match crate::watch::follow(path, maps.clone()) {
         Ok(f) => {
             let bridge = f.format == Format::JsonLines && path.is_file();
             let writer = bridge.then(|| CommandWriter::for_log(path));
@@ -286,11 +286,23 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
             recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
             recv(events) -> ev => {
                 stale = true;
-                match ev { Ok(event) => app.update(Msg::Trainer(event)), Err(_) => None }
+                match ev {
+                    Ok(event) => app.update(Msg::Trainer(event)),
+                    // The source ended (`watch -` at the end of its stream).
+                    Err(_) => {
+                        events = never();
+                        app.update(Msg::TrainerGone)
+                    }
+                }
             },
             recv(warnings) -> w => {
                 stale = true;
-                if let Ok(w) = w { app.update(Msg::Notice(w)); }
+                match w {
+                    Ok(w) => { app.update(Msg::Notice(w)); }
+                    // Closed with the source: stop listening (a closed
+                    // channel is always ready).
+                    Err(_) => warnings = never(),
+                }
                 None
             },
             recv(stop) -> _ => Some(Effect::Quit),

@@ -18,6 +18,9 @@ pub enum Mode {
     Watch {
         bridge: bool,
         paused: bool,
+        /// The source has ended (a stream on standard input reached its
+        /// end): what was read stays on screen.
+        ended: bool,
     },
     /// `fitcheck watch` on a recorded fitcheck log, with a time cursor.
     Replay(Box<Replay>),
@@ -122,7 +125,7 @@ impl App {
         let mut app = App::new(run.settings.clone());
         app.run = run;
         app.show_data = false;
-        app.mode = Mode::Watch { bridge, paused: false };
+        app.mode = Mode::Watch { bridge, paused: false, ended: false };
         app
     }
 
@@ -166,7 +169,7 @@ impl App {
         if let Some(effect) = self.on_view_action(action) {
             return effect;
         }
-        let Mode::Watch { bridge, paused } = &mut self.mode else { return None };
+        let Mode::Watch { bridge, paused, .. } = &mut self.mode else { return None };
         let command = match action {
             Action::LrUp => Some(B::ScaleLr { factor: 2.0 }),
             Action::LrDown => Some(B::ScaleLr { factor: 0.5 }),

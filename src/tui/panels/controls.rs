@@ -19,7 +19,7 @@ use crate::tui::app::{App, Mode, PACES};
 fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
     let (what, keys) = match &app.mode {
         Mode::Live => return false,
-        Mode::Watch { bridge: true, paused } => (
+        Mode::Watch { bridge: true, paused, .. } => (
             format!("trained elsewhere{}: its settings are not known here", if *paused { " · paused" } else { "" }),
             "through the fitcheck bridge: +/- learning rate ×2/÷2 · space pause/resume · s save · X stop".to_string(),
         ),

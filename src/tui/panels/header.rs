@@ -75,6 +75,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let state = match (&app.mode, app.run.external) {
         (crate::tui::app::Mode::Replay(r), _) if r.following() => "⏵ following",
         (crate::tui::app::Mode::Replay(_), _) => "⏵ replay",
+        (crate::tui::app::Mode::Watch { ended: true, .. }, _) => "◼ stream ended",
         (_, true) => "◉ watching",
         _ => app.run.state.label(),
     };
