@@ -420,6 +420,9 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
             ("keras-tb/overfit", Format::TensorBoard),
             ("lightning-hparams/run", Format::TensorBoard),
             ("lightning-hparams/run/metrics.csv", Format::Csv),
+            // Two loggers, two version folders, one run each: listed once.
+            ("lightning-twins/lightning_logs/version_1", Format::TensorBoard),
+            ("lightning-twins/lightning_logs/version_3", Format::TensorBoard),
             ("lightning/healthy", Format::TensorBoard),
             ("lightning/healthy/metrics.csv", Format::Csv),
             ("lightning/overfit", Format::TensorBoard),
@@ -983,4 +986,57 @@ fn lightnings_recorded_hyperparameters_are_read_from_yaml_and_the_hparams_plugin
     assert!(!tb.tags_seen.iter().any(|t| t.starts_with("_hparams_")), "{:?}", tb.tags_seen);
     // Runs without a recorded setting have none.
     assert!(read("lightning/healthy").hparams.is_empty());
+}
+
+/// Lightning with both loggers and default versions (the real writer,
+/// `make_lightning_twins.py`): `metrics.csv` in `version_0`, the event file
+/// in `version_1`, and a second fit in `version_2` + `version_3`. Each pair
+/// is one run: listed once, read the same from either half, and each half
+/// says which log is shown.
+#[test]
+fn lightnings_two_loggers_in_two_version_folders_are_one_run() {
+    let logs = fixture("lightning-twins/lightning_logs");
+    let csv = read_run(&logs.join("version_0"), &TagMap::new()).expect("the CSV half");
+    let tb = read_run(&logs.join("version_1"), &TagMap::new()).expect("the TensorBoard half");
+    assert_eq!(csv.format, Format::Csv);
+    assert_eq!(tb.format, Format::TensorBoard);
+    assert_eq!(csv.epochs.len(), 4);
+    assert_eq!(
+        csv.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
+        tb.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>()
+    );
+    assert!(
+        tb.warnings
+            .iter()
+            .any(|w| w.contains("two logs of one Lightning run") && w.ends_with("showing the event files")),
+        "{:?}",
+        tb.warnings
+    );
+    assert!(
+        csv.warnings.iter().any(|w| w.contains("version_1") && w.ends_with("showing the CSV")),
+        "{:?}",
+        csv.warnings
+    );
+    // The second fit is another run, with its own pair.
+    let second = read_run(&logs.join("version_3"), &TagMap::new()).expect("the second run");
+    assert_ne!(second.epochs, tb.epochs);
+    assert!(second.warnings.iter().any(|w| w.contains("version_2")), "{:?}", second.warnings);
+    // The folder of both fits lists two runs, not four.
+    match read_run(&logs, &TagMap::new()) {
+        Err(IngestError::SeveralRuns { runs, .. }) => assert_eq!(runs, ["version_1", "version_3"]),
+        other => panic!("{other:?}"),
+    }
+    // A folder holding one fit's two version folders is that one run.
+    let dir = tempfile::tempdir().unwrap();
+    for v in ["version_0", "version_1"] {
+        std::fs::create_dir(dir.path().join(v)).unwrap();
+        for e in std::fs::read_dir(logs.join(v)).unwrap().flatten() {
+            std::fs::copy(e.path(), dir.path().join(v).join(e.file_name())).unwrap();
+        }
+    }
+    let one = read_run(dir.path(), &TagMap::new()).expect("one run");
+    assert_eq!((one.format, one.epochs.clone()), (Format::TensorBoard, tb.epochs.clone()));
+    // The dashboard hears it with the first poll.
+    let mut f = Follower::new(&logs.join("version_1"), TagMap::new()).unwrap();
+    assert!(f.poll().unwrap().warnings.iter().any(|w| w.contains("two logs of one Lightning run")));
 }

@@ -159,6 +159,9 @@ pub struct Follower {
     hf_steps: hf::StepCache,
     /// Lightning's `hparams.yaml` beside the run, as last read.
     yaml_read: Option<hf::Signature>,
+    /// Said with the first poll's warnings (the other log of a Lightning
+    /// run, and which one is shown).
+    notes: Vec<String>,
 }
 
 impl Follower {
@@ -171,6 +174,13 @@ impl Follower {
     /// fitcheck run log ([`IngestError::FitcheckLog`]); a folder with
     /// several runs ([`IngestError::SeveralRuns`]: use [`super::list_runs`]).
     pub fn new(path: &Path, maps: TagMap) -> Result<Follower, IngestError> {
+        Follower::open(path, maps, true)
+    }
+
+    /// [`new`](Self::new); with `twins`, a Lightning run whose other logger
+    /// wrote the other log into the next version folder is noted (see
+    /// [`super::twins`], which reads both halves without).
+    pub(crate) fn open(path: &Path, maps: TagMap, twins: bool) -> Result<Follower, IngestError> {
         let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
         let (format, layout) = if meta.is_dir() {
             resolve_dir(path)?
@@ -210,7 +220,11 @@ impl Follower {
             assembled_at: None,
             hf_steps: hf::StepCache::default(),
             yaml_read: None,
+            notes: Vec::new(),
         };
+        if twins && matches!(format, Format::Csv | Format::TensorBoard) {
+            follower.notes.extend(super::twins::twin_note(layout.path()));
+        }
         match layout {
             Layout::File(f) => follower.add_source(f, format, String::new()),
             Layout::HfDir(dir) => {
@@ -252,6 +266,7 @@ impl Follower {
             assembled_at: None,
             hf_steps: hf::StepCache::default(),
             yaml_read: None,
+            notes: Vec::new(),
         };
         follower.add_source(name.to_path_buf(), format, String::new());
         follower
@@ -345,7 +360,7 @@ impl Follower {
     /// error only when the run's own path has become unreadable.
     pub fn poll(&mut self) -> Result<Update, IngestError> {
         let mut update = Update::default();
-        let mut warnings = Vec::new();
+        let mut warnings = std::mem::take(&mut self.notes);
         if let Layout::TbRun(root) = &self.layout {
             if let Err(e) = std::fs::metadata(root) {
                 return Err(IngestError::unreadable(root, e));

@@ -16,7 +16,7 @@
 //! [`jsonl`], over [`lines`]; [`hf`] reads a whole state) -> raw points (tag, value, step, epoch) -> tag
 //! mapping ([`tags`]) -> epoch assembly ([`assemble`]), driven by
 //! [`follow`]; [`stream`] reads standard input the same way, [`logdir`]
-//! finds the runs in a folder, [`command`] writes the bridge's command file. The assembly is redone from all points kept so far
+//! finds the runs in a folder ([`twins`]: Lightning's two logs of one run), [`command`] writes the bridge's command file. The assembly is redone from all points kept so far
 //! whenever points arrive: it is cheap (200,000 step points in ~0.1 s) and
 //! makes the result independent of the order in which files and records
 //! arrived. See `docs/watch.md` for the rules.
@@ -37,6 +37,7 @@ pub mod proto;
 pub mod stream;
 pub mod tags;
 pub mod tfrecord;
+pub mod twins;
 
 use std::path::{Path, PathBuf};
 
