@@ -77,6 +77,7 @@ enum Cmd {
     /// The dashboard on a run trained elsewhere (TensorBoard event files, CSV,
     /// JSON lines), followed as it grows, or a recorded fitcheck run log (replay).
     Watch {
+        /// A file or folder; `-` reads standard input until it ends.
         path: PathBuf,
         /// Read tag TAG as FIELD (train_loss, val_loss, train_acc, val_acc, lr, ignore).
         #[arg(long = "map", value_name = "TAG=FIELD")]
@@ -88,6 +89,7 @@ enum Cmd {
     },
     /// Headless: the epochs understood in PATH, then the summary with the diagnosis.
     Diagnose {
+        /// A file or folder; `-` reads standard input to its end.
         path: PathBuf,
         #[arg(long = "map", value_name = "TAG=FIELD")]
         map: Vec<String>,

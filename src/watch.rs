@@ -2,17 +2,18 @@
 //! `fitcheck diagnose PATH` (headless: the epochs understood, then the
 //! summary with the diagnosis) and the sources `fitcheck watch PATH` feeds
 //! the dashboard from — a follower thread that polls a growing log and
-//! sends its epochs as events, or a recorded fitcheck run log to replay.
+//! sends its epochs as events, or a recorded fitcheck run log to replay,
+//! tailed while a run in progress still appends to it.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::headless::SummaryLine;
-use crate::ingest::{self, ExternalRun, Follower, Format, IngestError, TagMap};
+use crate::ingest::{self, ExternalRun, Follower, Format, IngestError, StreamReader, TagMap};
 use crate::run::{Run, external, replay};
 use crate::train::Event;
 
@@ -44,8 +45,13 @@ pub enum Source {
     External(ExternalRun),
 }
 
-/// Reads PATH whole: a recorded fitcheck log, or an external run.
+/// Reads PATH whole: a recorded fitcheck log, or an external run (`-`:
+/// standard input, read to its end).
 pub fn load(path: &Path, maps: &TagMap) -> Result<Source, WatchError> {
+    if is_stdin(path) {
+        let run = ingest::read_stream(std::io::stdin().lock(), Path::new(ingest::STDIN_NAME), maps)?;
+        return Ok(Source::External(run));
+    }
     match ingest::read_run(path, maps) {
         Ok(run) => Ok(Source::External(run)),
         Err(IngestError::FitcheckLog { .. }) => {
@@ -121,6 +127,58 @@ mod erased_serialize {
     }
 }
 
+/// A recorded fitcheck run log that a run in progress may still be writing:
+/// the events of its last run so far, then each event appended, in order
+/// (a `start` or `restart` among them begins the next run).
+pub struct FollowingLog {
+    pub events: Vec<Event>,
+    pub appended: Receiver<Event>,
+    /// Lines that are not run-log lines, a file replaced or deleted.
+    pub warnings: Receiver<String>,
+}
+
+/// Reads a fitcheck run log and starts a thread that polls it every
+/// [`POLL`] for appended lines, until the receivers are dropped.
+pub fn follow_log(path: &Path) -> Result<FollowingLog, WatchError> {
+    let mut tail = replay::LogTail::new(path);
+    let first = tail.poll();
+    let mut runs: Vec<Vec<Event>> = vec![Vec::new()];
+    for e in first.events {
+        if replay::starts_next_run(runs.last().expect("one"), &e) {
+            runs.push(Vec::new());
+        }
+        runs.last_mut().expect("one").push(e);
+    }
+    let Some(events) = runs.into_iter().rev().find(|r| r.iter().any(|e| matches!(e, Event::Start(_)))) else {
+        return Err(replay::ReplayError::Empty { path: path.display().to_string() }.into());
+    };
+    let (tx, rx) = bounded(1024);
+    let (wtx, wrx) = bounded(256);
+    for w in first.warnings {
+        let _ = wtx.try_send(w);
+    }
+    thread::Builder::new()
+        .name("watch-log".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(POLL);
+                let read = tail.poll();
+                for w in read.warnings {
+                    let _ = wtx.try_send(w);
+                }
+                // The dashboard gone, the thread ends at its next event (or
+                // with the process).
+                for e in read.events {
+                    if tx.send(e).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|source| IngestError::Unreadable { path: path.to_path_buf(), source })?;
+    Ok(FollowingLog { events, appended: rx, warnings: wrx })
+}
+
 /// A followed external run: its events arrive on `events` as the files
 /// grow (the first batch holds the `start` event and every epoch so far).
 pub struct Following {
@@ -136,8 +194,22 @@ pub struct Following {
 }
 
 /// Starts a thread that polls `path` every [`POLL`] and sends new or
-/// changed epochs as events until the receiver is dropped.
+/// changed epochs as events until the receiver is dropped. PATH `-` is
+/// standard input ([`follow_stream`]).
 pub fn follow(path: &Path, maps: TagMap) -> Result<Following, WatchError> {
+    if is_stdin(path) {
+        use std::io::IsTerminal;
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err(IngestError::Malformed {
+                path: ingest::STDIN_NAME.into(),
+                detail: "it is a terminal, not a pipe; pipe a log into it (tail -f train.jsonl | fitcheck watch -)"
+                    .into(),
+            }
+            .into());
+        }
+        return follow_stream(stdin, maps);
+    }
     let mut follower = Follower::new(path, maps)?;
     let first = follower.poll()?;
     let run = follower.run().clone();
@@ -152,6 +224,51 @@ pub fn follow(path: &Path, maps: TagMap) -> Result<Following, WatchError> {
     Ok(Following { events: rx, warnings: wrx, format, name, alive })
 }
 
+/// PATH `-`: standard input, not a file (`./-` names a file called `-`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Turns a follower's updates into the dashboard's events: the `start`
+/// event first, then new or changed epochs and the latest weight histograms.
+struct EpochSender {
+    steps_per_epoch: u64,
+    first_wall: Option<f64>,
+    tx: Sender<Event>,
+    warnings: Sender<String>,
+}
+
+impl EpochSender {
+    /// Sends the `start` event of `run`; `None` when nobody listens.
+    fn start(run: &ExternalRun, tx: Sender<Event>, warnings: Sender<String>) -> Option<EpochSender> {
+        tx.send(external::start_event(run)).ok()?;
+        let first_wall = run.epochs.iter().find_map(|e| e.wall_time);
+        Some(EpochSender { steps_per_epoch: external::steps_per_epoch(run), first_wall, tx, warnings })
+    }
+
+    /// False when nobody listens any more.
+    fn send(&mut self, run: &ExternalRun, update: &mut ingest::Update) -> bool {
+        for w in update.warnings.drain(..) {
+            let _ = self.warnings.try_send(w);
+        }
+        // Weight histograms feed the Weights panel, the latest per tag.
+        if !update.histograms.is_empty()
+            && let Some(stats) = external::stats_event(&run.histograms)
+            && self.tx.send(stats).is_err()
+        {
+            return false;
+        }
+        let epochs = if update.reset { run.epochs.clone() } else { std::mem::take(&mut update.epochs) };
+        for e in &epochs {
+            self.first_wall = self.first_wall.or(e.wall_time);
+            if self.tx.send(external::epoch_event(e, self.steps_per_epoch, self.first_wall)).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 fn follow_loop(
     mut follower: Follower,
     first: ingest::Update,
@@ -159,31 +276,11 @@ fn follow_loop(
     warnings: &Sender<String>,
     alive: &Receiver<()>,
 ) {
-    let run = follower.run().clone();
-    let start = external::start_event(&run);
-    let spe = external::steps_per_epoch(&run);
-    let mut first_wall = run.epochs.iter().find_map(|e| e.wall_time);
-    if tx.send(start).is_err() {
-        return;
-    }
+    let Some(mut sender) = EpochSender::start(follower.run(), tx.clone(), warnings.clone()) else { return };
     let mut update = first;
     loop {
-        for w in update.warnings.drain(..) {
-            let _ = warnings.try_send(w);
-        }
-        // Weight histograms feed the Weights panel, the latest per tag.
-        if !update.histograms.is_empty()
-            && let Some(stats) = external::stats_event(&follower.run().histograms)
-            && tx.send(stats).is_err()
-        {
+        if !sender.send(follower.run(), &mut update) {
             return;
-        }
-        let epochs = if update.reset { follower.run().epochs.clone() } else { std::mem::take(&mut update.epochs) };
-        for e in &epochs {
-            first_wall = first_wall.or(e.wall_time);
-            if tx.send(external::epoch_event(e, spe, first_wall)).is_err() {
-                return;
-            }
         }
         thread::sleep(POLL);
         if matches!(alive.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected)) {
@@ -198,6 +295,131 @@ fn follow_loop(
             }
         };
     }
+}
+
+/// Reads `input` on a thread of its own, in chunks as they come; an empty
+/// chunk is the end of the stream.
+fn spawn_chunks<R: Read + Send + 'static>(mut input: R) -> Result<Receiver<std::io::Result<Vec<u8>>>, WatchError> {
+    let (tx, rx) = bounded(64);
+    thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let chunk = match input.read(&mut buf) {
+                    Ok(n) => Ok(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let last = !matches!(&chunk, Ok(c) if !c.is_empty());
+                if tx.send(chunk).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| WatchError::Ingest(IngestError::unreadable(ingest::STDIN_NAME, e)))?;
+    Ok(rx)
+}
+
+/// Follows a stream (`watch -`: standard input) until it ends: waits for
+/// its first complete line (the format, by content: JSON lines, CSV or
+/// TensorBoard records; a wrong one is an error here, before the dashboard
+/// opens), then a thread sends its epochs as they come and, at the end of
+/// the stream, closes `events` (the dashboard then says "stream ended").
+pub fn follow_stream<R: Read + Send + 'static>(input: R, maps: TagMap) -> Result<Following, WatchError> {
+    let name = Path::new(ingest::STDIN_NAME);
+    let chunks = spawn_chunks(input)?;
+    let mut reader = StreamReader::new(name, maps);
+    let mut said_waiting = false;
+    let mut first = ingest::Update::default();
+    let mut ended = false;
+    while reader.format().is_none() {
+        match chunks.recv_timeout(Duration::from_secs(1)) {
+            Ok(Ok(bytes)) if !bytes.is_empty() => first = reader.push(&bytes)?,
+            Ok(Ok(_)) | Err(RecvTimeoutError::Disconnected) => {
+                first = reader.end()?;
+                ended = true;
+            }
+            Ok(Err(e)) => return Err(IngestError::unreadable(name, e).into()),
+            Err(RecvTimeoutError::Timeout) => {
+                if !said_waiting {
+                    said_waiting = true;
+                    eprintln!("fitcheck: waiting for the first line on standard input");
+                }
+            }
+        }
+    }
+    let run = reader.run().expect("the format is known").clone();
+    let (tx, rx) = bounded(1024);
+    let (wtx, wrx) = bounded(256);
+    let (format, run_name) = (run.format, run.name.clone());
+    thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || stream_loop(reader, first, ended, &chunks, tx, wtx))
+        .map_err(|e| WatchError::Ingest(IngestError::unreadable(name, e)))?;
+    // A stream ends by itself; nothing to stop.
+    let (alive, _) = bounded(0);
+    Ok(Following { events: rx, warnings: wrx, format, name: run_name, alive })
+}
+
+fn stream_loop(
+    mut reader: StreamReader,
+    first: ingest::Update,
+    mut ended: bool,
+    chunks: &Receiver<std::io::Result<Vec<u8>>>,
+    tx: Sender<Event>,
+    warnings: Sender<String>,
+) {
+    let run = |r: &StreamReader| r.run().expect("started").clone();
+    let Some(mut sender) = EpochSender::start(&run(&reader), tx, warnings.clone()) else { return };
+    let mut update = first;
+    loop {
+        if !sender.send(&run(&reader), &mut update) || ended {
+            // Dropping the sender closes `events`: the stream has ended.
+            return;
+        }
+        // Everything that has come, read at once: a burst (`cat big.csv |`)
+        // is assembled once, not once per chunk.
+        let mut batch = Vec::new();
+        let mut next = chunks.recv().map_err(|_| ());
+        loop {
+            match next {
+                Ok(Ok(bytes)) if !bytes.is_empty() => batch.extend_from_slice(&bytes),
+                Ok(Ok(_)) | Err(()) => ended = true,
+                Ok(Err(e)) => {
+                    let _ =
+                        warnings.try_send(format!("{}: cannot read: {e}; the stream ends here", ingest::STDIN_NAME));
+                    ended = true;
+                }
+            }
+            if ended || batch.len() >= 16 << 20 {
+                break;
+            }
+            match chunks.try_recv() {
+                Ok(c) => next = Ok(c),
+                Err(_) => break,
+            }
+        }
+        update = reader.push(&batch).unwrap_or_default();
+        if ended {
+            let mut end = reader.end().unwrap_or_default();
+            merge(&mut update, &mut end);
+        }
+    }
+}
+
+/// Appends `later` to `update` (two reads sent as one).
+fn merge(update: &mut ingest::Update, later: &mut ingest::Update) {
+    update.reset |= later.reset;
+    for e in later.epochs.drain(..) {
+        match update.epochs.iter_mut().find(|u| u.epoch == e.epoch) {
+            Some(u) => *u = e,
+            None => update.epochs.push(e),
+        }
+    }
+    update.histograms.append(&mut later.histograms);
+    update.warnings.append(&mut later.warnings);
+    update.new_tags.append(&mut later.new_tags);
 }
 
 #[cfg(test)]

@@ -483,3 +483,67 @@ fn signal_wiring_a_signal_ends_a_headless_run_with_an_interrupted_summary() {
         assert_eq!(stdout.last().unwrap()["stopped"], "interrupted", "SIG{signal}");
     }
 }
+
+/// `fitcheck diagnose -` with `input` written to its standard input in
+/// `chunks`, a pause between them (as a pipe from a run in progress).
+fn diagnose_stdin(chunks: &[&[u8]], pause: std::time::Duration) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["diagnose", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fitcheck");
+    let mut stdin = child.stdin.take().unwrap();
+    for c in chunks {
+        stdin.write_all(c).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(pause);
+    }
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// `diagnose -` reads the pipe to its end, by content (JSON lines or CSV),
+/// and gives the epochs and the verdict that the same bytes give as a file;
+/// lines split across writes are whole lines.
+#[test]
+fn diagnose_reads_json_lines_or_csv_from_a_pipe_as_from_the_file() {
+    for file in ["tests/fixtures/external/jsonl/overfit.jsonl", "tests/fixtures/external/keras-csv/overfit.csv"] {
+        let bytes = std::fs::read(file).unwrap();
+        let from_file = fitcheck(&["diagnose", file]);
+        assert!(from_file.status.success());
+        // Chunks that cut lines anywhere.
+        let chunks: Vec<&[u8]> = bytes.chunks(bytes.len() / 5 + 7).collect();
+        let piped = diagnose_stdin(&chunks, std::time::Duration::from_millis(50));
+        assert!(piped.status.success(), "{file}: {}", stderr(&piped));
+        assert_eq!(lines(&piped), lines(&from_file), "{file}");
+    }
+}
+
+/// A pipe that ends in the middle of a CSV line leaves that line out (a
+/// cell cut short would still read as a number); a JSON line cut short is
+/// not JSON and is left out too. Bad input is exit 2 naming standard input.
+#[test]
+fn diagnose_of_a_pipe_never_misreads_a_cut_last_line_and_refuses_bad_input() {
+    let csv: &[&[u8]] = &[b"epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n", b"2,0.3,0.8\n3,0.2,0.7", b"5\n4,0.1,0.6"];
+    let out = diagnose_stdin(csv, std::time::Duration::from_millis(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let epochs: Vec<serde_json::Value> = lines(&out).into_iter().filter(|l| l["type"] == "epoch").collect();
+    assert_eq!(epochs.len(), 4, "the cut last line is left out");
+    assert_eq!(epochs[3]["val_loss"], 0.75, "a line split across writes is read whole");
+    for (input, says) in [
+        (&b"hello\n"[..], "standard input is not a run fitcheck can read"),
+        (&b""[..], "standard input cannot be read: the stream ended before its first complete line"),
+        (&b"{\"type\":\"start\"}\n"[..], "fitcheck run log; give its path instead"),
+        (&b"epoch,speed\n0,1\n"[..], "found tags: speed"),
+    ] {
+        let out = diagnose_stdin(&[input], std::time::Duration::ZERO);
+        assert_eq!(out.status.code(), Some(2), "{:?}", String::from_utf8_lossy(input));
+        let err = stderr(&out);
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!err.contains("panicked"));
+    }
+}

@@ -3,15 +3,18 @@
 //! and the hparams.yaml parser take arbitrary and mutated input and answer
 //! `Ok` or their own error — never a panic, never an allocation sized by
 //! what the input claims. The seed corpus is every preset in `presets/` and
-//! `tests/fixtures/`, small IDX files, raw and gzipped, and the Trainer
-//! states of `tests/fixtures/external/hf/`. (The other external-run readers
-//! are fuzzed in `tests/ingest.rs`.)
+//! `tests/fixtures/`, small IDX files, raw and gzipped, the Trainer
+//! states of `tests/fixtures/external/hf/`, the JSON-lines, CSV and event
+//! files a pipe may carry to `watch -` (read in pieces cut anywhere), and a
+//! recorded fitcheck run log, tailed as it is written. (The other
+//! external-run readers are fuzzed in `tests/ingest.rs`.)
 //!
-//! Bounded: the case counts below (207,600 inputs in all: 30,000 for each
+//! Bounded: the case counts below (214,200 inputs in all: 30,000 for each
 //! preset property, 20,000 for each IDX property in memory, 2,000 IDX files
 //! on disk, 300 mutated presets of which ~60 get as far as building their
-//! trainer, 5,000 for each trainer-state and hparams.yaml property in memory
-//! and 300 Trainer output folders on disk) take about 20 s in release.
+//! trainer, 5,000 for each trainer-state and hparams.yaml property in memory,
+//! 300 Trainer output folders on disk, 2,000 for each stream property and
+//! 300 run logs on disk) take about 22 s in release.
 //! `PROPTEST_CASES=N` runs N cases of every property instead.
 
 use std::io::Write;
@@ -521,5 +524,144 @@ proptest! {
             let msg = e.to_string();
             prop_assert!(msg.contains(&*dir.path().to_string_lossy()), "{}", msg);
         }
+    }
+}
+
+// ---- Standard input (the stream reader) and the run-log tail ----
+
+use fitcheck::ingest::{STDIN_NAME, StreamReader};
+use fitcheck::run::replay::LogTail;
+
+/// Logs as a pipe carries them: JSON lines, CSV (Keras' and Lightning's)
+/// and TensorBoard records, written by the real writers.
+fn stream_corpus() -> &'static [Vec<u8>] {
+    static CORPUS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external");
+        let event_file = |d: &str| {
+            let d = dir.join(d);
+            std::fs::read_dir(&d).unwrap().flatten().map(|e| e.path()).find(|p| p.is_file()).unwrap()
+        };
+        [
+            dir.join("jsonl/overfit.jsonl"),
+            dir.join("keras-csv/overfit.csv"),
+            dir.join("lightning/healthy/metrics.csv"),
+            event_file("tf2/custom-loop/test"),
+            event_file("tbx/overfit"),
+        ]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+    })
+}
+
+/// Pushes `bytes` in pieces cut at the given fractions, then ends the
+/// stream. Whatever the bytes: no panic, epochs numbered from 1 and
+/// increasing, and errors name standard input.
+fn stream_run(bytes: &[u8], cuts: &[f64]) -> Result<Option<fitcheck::ingest::ExternalRun>, TestCaseError> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| ((c * bytes.len() as f64) as usize).min(bytes.len())).collect();
+    points.sort_unstable();
+    let mut reader = StreamReader::new(Path::new(STDIN_NAME), TagMap::new());
+    let mut from = 0;
+    let mut result = Ok(());
+    for to in points.into_iter().chain([bytes.len()]) {
+        if let Err(e) = reader.push(&bytes[from..to]) {
+            result = Err(e);
+            break;
+        }
+        from = to;
+    }
+    let result = result.and_then(|()| reader.end().map(drop));
+    match result {
+        Err(e) => {
+            prop_assert!(e.to_string().starts_with(STDIN_NAME), "{}", e);
+            Ok(None)
+        }
+        Ok(()) => {
+            let run = reader.run().expect("ended with a format").clone();
+            prop_assert!(run.epochs.iter().all(|e| e.epoch >= 1));
+            prop_assert!(run.epochs.windows(2).all(|w| w[0].epoch < w[1].epoch), "{:?}", run.epochs);
+            Ok(Some(run))
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(2_000))]
+
+    #[test]
+    fn mutated_streams_read_or_fail_cleanly(which in any::<prop::sample::Index>(),
+                                            edits in proptest::collection::vec(edit(), 1..6),
+                                            cuts in proptest::collection::vec(0.0..1.0f64, 0..6)) {
+        let seed = &stream_corpus()[which.index(stream_corpus().len())];
+        stream_run(&mutated(seed, &edits), &cuts)?;
+    }
+
+    /// Where the pipe's writes fall does not change what is read; a stream
+    /// cut anywhere (the writer killed) reads cleanly too.
+    #[test]
+    fn a_stream_reads_the_same_in_any_pieces(which in any::<prop::sample::Index>(),
+                                             cuts in proptest::collection::vec(0.0..1.0f64, 1..8),
+                                             end in 0.0..1.0f64) {
+        let seed = &stream_corpus()[which.index(stream_corpus().len())];
+        let whole = stream_run(seed, &[])?;
+        let pieces = stream_run(seed, &cuts)?;
+        prop_assert_eq!(whole.map(|r| r.epochs), pieces.map(|r| r.epochs));
+        stream_run(&seed[..(end * seed.len() as f64) as usize], &cuts)?;
+    }
+
+    /// Any numbers, as Python's json writes them (NaN, infinities, huge,
+    /// negative steps and epochs), in JSON lines and CSV on a pipe.
+    #[test]
+    fn streams_take_any_numbers(rows in proptest::collection::vec((any_number(), any_number(), any_number()), 1..30),
+                                cuts in proptest::collection::vec(0.0..1.0f64, 0..4)) {
+        let json: String = rows
+            .iter()
+            .map(|&(e, a, b)| format!("{{\"epoch\": {}, \"train_loss\": {}, \"val_loss\": {}}}\n", py_number(e), py_number(a), py_number(b)))
+            .collect();
+        let csv: String = std::iter::once("epoch,loss,val_loss\n".to_string())
+            .chain(rows.iter().map(|&(e, a, b)| format!("{},{},{}\n", py_number(e), py_number(a), py_number(b))))
+            .collect();
+        stream_run(json.as_bytes(), &cuts)?;
+        stream_run(csv.as_bytes(), &cuts)?;
+    }
+}
+
+/// fitcheck's own run log as the dashboard recorded it.
+fn run_log() -> &'static [u8] {
+    static LOG: OnceLock<Vec<u8>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs/mnist-overfit-tui.jsonl"))
+            .unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    /// A mutated run log, tailed as it is written in two parts: events or
+    /// warnings naming the file and line, never a panic; the first part's
+    /// events are never taken back.
+    #[test]
+    fn mutated_run_logs_are_tailed_cleanly(edits in proptest::collection::vec(edit(), 1..6), cut in 0.0..1.0f64) {
+        let bytes = mutated(run_log(), &edits);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let at = (cut * bytes.len() as f64) as usize;
+        std::fs::write(&path, &bytes[..at]).unwrap();
+        let mut tail = LogTail::new(&path);
+        let first = tail.poll();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&bytes[at..]).unwrap();
+        let second = tail.poll();
+        prop_assert!(!second.reset);
+        for w in first.warnings.iter().chain(&second.warnings) {
+            prop_assert!(w.contains("run.jsonl:"), "{}", w);
+        }
+        // The same events as reading the whole file at once, but for a last
+        // line without newline, which waits.
+        let mut once = LogTail::new(&path);
+        let all = once.poll();
+        prop_assert_eq!(first.events.len() + second.events.len(), all.events.len());
     }
 }

@@ -420,6 +420,9 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
             ("keras-tb/overfit", Format::TensorBoard),
             ("lightning-hparams/run", Format::TensorBoard),
             ("lightning-hparams/run/metrics.csv", Format::Csv),
+            // Two loggers, two version folders, one run each: listed once.
+            ("lightning-twins/lightning_logs/version_1", Format::TensorBoard),
+            ("lightning-twins/lightning_logs/version_3", Format::TensorBoard),
             ("lightning/healthy", Format::TensorBoard),
             ("lightning/healthy/metrics.csv", Format::Csv),
             ("lightning/overfit", Format::TensorBoard),
@@ -431,6 +434,9 @@ fn runs_in_a_logdir_are_listed_and_new_ones_noticed() {
             ("mlflow-sqlite/mlflow.db/blobs/healthy", Format::MlflowSqlite),
             ("mlflow-sqlite/mlflow.db/blobs/overfit", Format::MlflowSqlite),
             ("tbx/overfit", Format::TensorBoard),
+            // train/ + test/: one run of their parent.
+            ("tf2/custom-loop", Format::TensorBoard),
+            ("tf2/keras-fit", Format::TensorBoard),
             ("torch-tb/healthy", Format::TensorBoard),
             ("torch-tb/overfit", Format::TensorBoard),
         ]
@@ -500,6 +506,9 @@ mod fuzz {
             event_file("keras-tb/overfit/validation"),
             fixture("lightning/overfit/metrics.csv"),
             fixture("jsonl/overfit.jsonl"),
+            // Written by TensorFlow itself: tensor scalars, and Keras' graph.
+            event_file("tf2/custom-loop/test"),
+            event_file("tf2/keras-fit/train"),
         ]
         .iter()
         .map(|p| std::fs::read(p).expect("fixture"))
@@ -525,7 +534,7 @@ mod fuzz {
         }
 
         #[test]
-        fn truncated_fixtures_never_panic(which in 0usize..4, cut in any::<prop::sample::Index>()) {
+        fn truncated_fixtures_never_panic(which in 0usize..6, cut in any::<prop::sample::Index>()) {
             let files = fixture_bytes();
             let f = &files[which];
             let n = cut.index(f.len() + 1);
@@ -533,7 +542,7 @@ mod fuzz {
         }
 
         #[test]
-        fn bit_flipped_fixtures_never_panic(which in 0usize..4, flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..6)) {
+        fn bit_flipped_fixtures_never_panic(which in 0usize..6, flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..6)) {
             let files = fixture_bytes();
             let mut f = files[which].clone();
             for (i, bit) in flips {
@@ -1013,4 +1022,57 @@ fn the_python_bridge_holds_the_learning_rate_factor_to_its_bound() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout.trim(), "1024.0 True");
     assert_eq!(stderr.matches("held at 1024").count(), 1, "{stderr}");
+}
+
+/// Lightning with both loggers and default versions (the real writer,
+/// `make_lightning_twins.py`): `metrics.csv` in `version_0`, the event file
+/// in `version_1`, and a second fit in `version_2` + `version_3`. Each pair
+/// is one run: listed once, read the same from either half, and each half
+/// says which log is shown.
+#[test]
+fn lightnings_two_loggers_in_two_version_folders_are_one_run() {
+    let logs = fixture("lightning-twins/lightning_logs");
+    let csv = read_run(&logs.join("version_0"), &TagMap::new()).expect("the CSV half");
+    let tb = read_run(&logs.join("version_1"), &TagMap::new()).expect("the TensorBoard half");
+    assert_eq!(csv.format, Format::Csv);
+    assert_eq!(tb.format, Format::TensorBoard);
+    assert_eq!(csv.epochs.len(), 4);
+    assert_eq!(
+        csv.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>(),
+        tb.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>()
+    );
+    assert!(
+        tb.warnings
+            .iter()
+            .any(|w| w.contains("two logs of one Lightning run") && w.ends_with("showing the event files")),
+        "{:?}",
+        tb.warnings
+    );
+    assert!(
+        csv.warnings.iter().any(|w| w.contains("version_1") && w.ends_with("showing the CSV")),
+        "{:?}",
+        csv.warnings
+    );
+    // The second fit is another run, with its own pair.
+    let second = read_run(&logs.join("version_3"), &TagMap::new()).expect("the second run");
+    assert_ne!(second.epochs, tb.epochs);
+    assert!(second.warnings.iter().any(|w| w.contains("version_2")), "{:?}", second.warnings);
+    // The folder of both fits lists two runs, not four.
+    match read_run(&logs, &TagMap::new()) {
+        Err(IngestError::SeveralRuns { runs, .. }) => assert_eq!(runs, ["version_1", "version_3"]),
+        other => panic!("{other:?}"),
+    }
+    // A folder holding one fit's two version folders is that one run.
+    let dir = tempfile::tempdir().unwrap();
+    for v in ["version_0", "version_1"] {
+        std::fs::create_dir(dir.path().join(v)).unwrap();
+        for e in std::fs::read_dir(logs.join(v)).unwrap().flatten() {
+            std::fs::copy(e.path(), dir.path().join(v).join(e.file_name())).unwrap();
+        }
+    }
+    let one = read_run(dir.path(), &TagMap::new()).expect("one run");
+    assert_eq!((one.format, one.epochs.clone()), (Format::TensorBoard, tb.epochs.clone()));
+    // The dashboard hears it with the first poll.
+    let mut f = Follower::new(&logs.join("version_1"), TagMap::new()).unwrap();
+    assert!(f.poll().unwrap().warnings.iter().any(|w| w.contains("two logs of one Lightning run")));
 }

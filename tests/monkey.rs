@@ -108,7 +108,7 @@ proptest! {
     #[test]
     fn random_keys_never_break_a_replay_or_a_watched_run(steps in proptest::collection::vec(step(), 1..60), replay in any::<bool>()) {
         let (settings, events) = fixture();
-        let app = if replay { App::replaying(settings, events.clone()) } else { App::watching(Run::external("x"), true) };
+        let app = if replay { App::replaying(settings, events.clone(), false) } else { App::watching(Run::external("x"), true) };
         play(app, &events, &steps)?;
     }
 }

@@ -251,3 +251,74 @@ fn signal_wiring_sigint_ends_the_run_with_an_interrupted_summary() {
 fn signal_wiring_sighup_ends_the_run_with_an_interrupted_summary() {
     signal_restores("HUP", 129, true);
 }
+
+/// `fitcheck watch -` with a pipe on standard input (a named pipe, so the
+/// test writes it as `tail -f … |` would) and the dashboard on the pty:
+/// epochs show as lines arrive, a half-written line waits, and when the
+/// pipe closes the dashboard says "stream ended" and stays until `q`.
+#[test]
+fn watch_follows_a_pipe_on_standard_input_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let bin = env!("CARGO_BIN_EXE_fitcheck");
+    let script = format!("exec '{bin}' watch - < '{}'", fifo.display());
+    let pair = native_pty_system()
+        .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
+        .expect("open a pty");
+    let mut cmd = CommandBuilder::new("sh");
+    cmd.args(["-c", &script]);
+    cmd.env("TERM", "xterm-256color");
+    let child = pair.slave.spawn_command(cmd).expect("spawn");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let writer = pair.master.take_writer().unwrap();
+    let (tx, output) = channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let size = |n: u16| NonZeroU16::new(n).unwrap();
+    let mut s = Session {
+        child,
+        _master: pair.master,
+        writer,
+        output,
+        parser: vt100::Parser::new(size(ROWS), size(COLS), 0),
+        raw: Vec::new(),
+    };
+    // Opening the pipe for writing blocks until the shell opened it to read.
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let line = |e: u32| {
+        let v = 1.0 / f64::from(e + 1);
+        format!(
+            "{{\"epoch\":{e},\"step\":{},\"train_loss\":{v},\"val_loss\":{},\"val_acc\":0.{e}5}}\n",
+            e * 10,
+            v + 0.1
+        )
+    };
+    pipe.write_all(line(0).as_bytes()).unwrap();
+    pipe.write_all(line(1).as_bytes()).unwrap();
+    s.wait_for("the first two epochs", Duration::from_secs(5), |sc| sc.contains("watching") && sc.contains("epoch 2:"));
+    // Half a line: nothing new until the rest comes.
+    let third = line(2);
+    pipe.write_all(&third.as_bytes()[..20]).unwrap();
+    pipe.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    s.pump(Duration::from_millis(100));
+    assert!(!s.screen().contains("epoch 3:"), "{}", s.screen());
+    pipe.write_all(&third.as_bytes()[20..]).unwrap();
+    s.wait_for("the third epoch", Duration::from_secs(3), |sc| sc.contains("epoch 3:"));
+    drop(pipe);
+    s.wait_for("stream ended", Duration::from_secs(3), |sc| sc.contains("stream ended"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(s.child.try_wait().unwrap().is_none(), "the dashboard stays after the end of the stream");
+    assert!(s.screen().contains("epoch 3:"), "what was read stays: {}", s.screen());
+    s.send("q");
+    assert_eq!(s.exit_code(Duration::from_secs(5)), 0);
+    s.assert_terminal_restored();
+}

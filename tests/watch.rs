@@ -102,3 +102,165 @@ fn a_hundred_thousand_epochs_diagnose_in_seconds() {
     assert_eq!(text.lines().count(), 100_001, "every epoch and the summary");
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
 }
+
+fn diagnose_with(path: &str, maps: &[&str]) -> Output {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fitcheck"));
+    cmd.arg("diagnose").arg(full);
+    for m in maps {
+        cmd.args(["--map", m]);
+    }
+    cmd.output().unwrap()
+}
+
+fn epoch_lines(out: &Output) -> Vec<serde_json::Value> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["type"] == "epoch")
+        .collect()
+}
+
+/// The TF2 fixtures were written by TensorFlow 2.21 itself
+/// (`tests/fixtures/external/make_tf2.py`).
+#[test]
+fn a_custom_tf2_loop_with_train_and_test_folders_reads_test_as_validation() {
+    let path = "tests/fixtures/external/tf2/custom-loop";
+    assert_eq!(verdict(path), ("overfitting".to_string(), 25));
+    let out = diagnose(path);
+    let epochs = epoch_lines(&out);
+    assert!(
+        epochs.iter().all(|e| e["val_loss"].is_number() && e["val_acc"].is_number() && e["train_loss"].is_number())
+    );
+    // The test loss bottoms out at epoch 3 (0-based 2) while training keeps falling.
+    let val: Vec<f64> = epochs.iter().map(|e| e["val_loss"].as_f64().unwrap()).collect();
+    let best = val.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(best + 1, 3, "{val:?}");
+}
+
+#[test]
+fn a_keras_fit_without_validation_is_a_training_only_run() {
+    let path = "tests/fixtures/external/tf2/keras-fit";
+    let out = diagnose(path);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let epochs = epoch_lines(&out);
+    assert_eq!(epochs.len(), 6);
+    assert!(epochs.iter().all(|e| e["val_loss"].is_null() && e["train_acc"].is_number()));
+    assert_eq!(epochs[0]["lr"], 0.05, "Keras' own epoch_learning_rate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let ids: Vec<&str> =
+        summary["diagnosis"]["findings"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
+    assert!(ids.contains(&"no_validation"), "{ids:?}");
+}
+
+/// The error lists every tag of every folder, prefixed by the folder, and
+/// exactly those names work with --map.
+#[test]
+fn tf2_folder_tags_are_listed_by_the_error_and_mapped_by_those_names() {
+    for (path, want_tags) in [
+        (
+            "tests/fixtures/external/tf2/custom-loop",
+            vec!["train/loss", "train/accuracy", "test/v_loss", "test/v_accuracy"],
+        ),
+        ("tests/fixtures/external/tf2/keras-fit", vec!["train/epoch_loss", "train/epoch_accuracy"]),
+    ] {
+        let ignore: Vec<String> = want_tags.iter().map(|t| format!("{t}=ignore")).collect();
+        let ignore: Vec<&str> = ignore.iter().map(String::as_str).collect();
+        let out = diagnose_with(path, &ignore);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let listed: Vec<&str> = err
+            .split("found tags: ")
+            .nth(1)
+            .and_then(|rest| rest.split(". Name them").next())
+            .unwrap_or_else(|| panic!("{err}"))
+            .split(", ")
+            .collect();
+        for t in &want_tags {
+            assert!(listed.contains(t), "{t} missing from {listed:?}");
+        }
+        // Each listed loss/accuracy name, fed back to --map, gives its field.
+        let mut maps = Vec::new();
+        for t in &listed {
+            let field = match (t.contains("loss"), t.starts_with("test/")) {
+                _ if t.contains("learning_rate") => continue,
+                (true, true) => "val_loss",
+                (true, false) => "train_loss",
+                (false, true) => "val_acc",
+                (false, false) => "train_acc",
+            };
+            maps.push(format!("{t}=ignore"));
+            maps.push(format!("{t}={field}"));
+        }
+        let maps: Vec<&str> = maps.iter().map(String::as_str).collect();
+        let out = diagnose_with(path, &maps);
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+        let epochs = epoch_lines(&out);
+        assert!(!epochs.is_empty());
+        assert!(epochs.iter().all(|e| e["train_loss"].is_number() && e["train_acc"].is_number()), "{path}");
+        let has_val = path.ends_with("custom-loop");
+        assert!(epochs.iter().all(|e| e["val_loss"].is_number() == has_val), "{path}");
+    }
+}
+
+/// `watch` on the `--metrics` log of a run in progress: a real log, written
+/// again line by line (the last line in two halves) while `follow_log`
+/// tails it, reaches the dashboard's run model within 2 s of each write,
+/// and ends as the whole log replayed at once.
+#[test]
+fn a_growing_fitcheck_log_is_followed_to_its_newest_epoch() {
+    use fitcheck::train::Event;
+    use fitcheck::tui::app::{App, Mode, Msg};
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jsonl");
+    let run = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+        .args(["run", "spirals", "--epochs", "4", "--metrics"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first_epoch = lines.iter().position(|l| l.contains(r#""type":"epoch""#)).unwrap();
+    let grow = dir.path().join("grow.jsonl");
+    std::fs::write(&grow, lines[..=first_epoch].iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+
+    let log = fitcheck::watch::follow_log(&grow).unwrap();
+    let settings = fitcheck::watch::recorded_settings(&grow, &log.events);
+    let mut app = App::replaying(settings.clone(), log.events, true);
+    assert_eq!(app.run.epochs.len(), 1);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&grow).unwrap();
+    for (i, line) in lines[first_epoch + 1..].iter().enumerate() {
+        let last = i + first_epoch + 2 == lines.len();
+        if last {
+            // Half a line first: waited for, never misread.
+            let (a, b) = line.split_at(line.len() / 2);
+            file.write_all(a.as_bytes()).unwrap();
+            file.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(1200));
+            assert!(log.appended.try_recv().is_err(), "half a line is not an event");
+            file.write_all(format!("{b}\n").as_bytes()).unwrap();
+        } else {
+            writeln!(file, "{line}").unwrap();
+        }
+        let written = Instant::now();
+        let event = log.appended.recv_timeout(Duration::from_secs(2)).expect("the line arrives within 2 s");
+        assert!(written.elapsed() < Duration::from_secs(2));
+        let is_epoch = matches!(event, Event::Epoch(_));
+        app.update(Msg::Trainer(event));
+        if is_epoch {
+            assert_eq!(app.run.epochs.last().map(|e| e.epoch), Some(app.run.epochs.len()));
+            assert!(matches!(&app.mode, Mode::Replay(r) if r.following()), "following while it grows");
+        }
+    }
+    assert!(log.warnings.try_recv().is_err(), "nothing to warn about");
+    let whole = App::replaying(settings, fitcheck::watch::follow_log(&full).unwrap().events, false);
+    assert_eq!(app.run.epochs.len(), 4);
+    assert_eq!(app.run.epochs, whole.run.epochs);
+    assert_eq!(app.run.diagnosis().verdict, whole.run.diagnosis().verdict);
+    assert!(!matches!(&app.mode, Mode::Replay(r) if r.following()), "the run ended: nothing to follow");
+}

@@ -57,6 +57,12 @@ impl CsvReader {
         }
     }
 
+    /// Drops a last line that has no newline (a stream cut off mid-line);
+    /// returns its line number.
+    pub fn discard_partial(&mut self) -> Option<usize> {
+        self.lines.take_partial().map(|(n, _)| n)
+    }
+
     fn line(&mut self, n: usize, line: &[u8], file: &Path, store: &mut Store, source: u32, warnings: &mut Vec<String>) {
         let text = String::from_utf8_lossy(line);
         let text = if n == 1 { text.trim_start_matches('\u{feff}') } else { &text };

@@ -100,7 +100,9 @@ pub fn sniff(bytes: &[u8], complete: bool) -> Sniff {
                 if bytes.len() as u64 >= SNIFF_BYTES {
                     break rest;
                 }
-                return if rest.len() < 12 && !looks_like_text(rest) && !rest.is_empty() {
+                // Binary data shorter than a TFRecord header may be one
+                // still arriving (a stream's first chunk): wait for 12 bytes.
+                return if bytes.len() >= 12 && !looks_like_text(rest) && !rest.is_empty() {
                     Sniff::Unknown("binary data that is not TFRecord framing".into())
                 } else {
                     Sniff::NotYet
@@ -189,9 +191,11 @@ pub fn event_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Sub-folders that Keras' TensorBoard callback writes one run into:
-/// `train/` and `validation/` (also `val`, `eval`, ...), each with event
-/// files. Their names prefix the tags (`validation/epoch_loss`).
+/// Sub-folders that one run is split into: Keras' TensorBoard callback
+/// writes `train/` and `validation/`, a custom TF2 loop (one
+/// `tf.summary.create_file_writer` per folder) often `train/` and `test/`;
+/// also `val`, `eval`, ... Each holds event files. Their names prefix the
+/// tags (`validation/epoch_loss`, `test/v_loss`).
 pub fn split_dirs(dir: &Path) -> Vec<(PathBuf, String)> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut out: Vec<(PathBuf, String)> = rd
@@ -201,13 +205,28 @@ pub fn split_dirs(dir: &Path) -> Vec<(PathBuf, String)> {
             let name = e.file_name().to_string_lossy().into_owned();
             let split = matches!(
                 name.to_lowercase().as_str(),
-                "train" | "training" | "validation" | "val" | "valid" | "eval" | "evaluation"
+                "train" | "training" | "validation" | "val" | "valid" | "eval" | "evaluation" | "test" | "testing"
             );
             (split && !event_files(&e.path()).is_empty()).then(|| (e.path(), name))
         })
         .collect();
     out.sort();
     out
+}
+
+/// The split folder whose tags count as validation although its name says
+/// test: a `test/` (or `testing/`) folder in a run with no validation
+/// folder (`validation/`, `val/`, `eval/`, ...). A loop that writes only
+/// train and test evaluates its held-out set while it trains, which is what
+/// the checklist compares with training; beside a real validation folder a
+/// test folder is the test set and stays unmapped. Returns the folder's
+/// name as written (its tag prefix without the `/`).
+pub fn held_out_as_validation(splits: &[(PathBuf, String)]) -> Option<String> {
+    let is = |names: &[&str], n: &str| names.contains(&n.to_lowercase().as_str());
+    if splits.iter().any(|(_, n)| is(&["validation", "val", "valid", "eval", "evaluation"], n)) {
+        return None;
+    }
+    splits.iter().find(|(_, n)| is(&["test", "testing"], n)).map(|(_, n)| n.clone())
 }
 
 /// The format of a file, or of the one run a folder holds.
@@ -251,5 +270,31 @@ mod tests {
         assert!(matches!(sniff(b"1,2,3\n", true), Sniff::Unknown(_)));
         assert!(matches!(sniff(b"hello world\n", true), Sniff::Unknown(_)));
         assert!(matches!(sniff(&[0u8, 159, 146, 150, 7, 7, 7, 7, 7, 7, 7, 7, 7], true), Sniff::Unknown(_)));
+        assert!(matches!(sniff(&[0u8, 159, 146, 150, 7, 7, 7, 7, 7, 7, 7, 7, 7], false), Sniff::Unknown(_)));
+        // The start of a TFRecord header, still arriving.
+        let header = frame_record(b"x");
+        assert_eq!(sniff(&header[..5], false), Sniff::NotYet);
+        assert!(matches!(sniff(&header[..5], true), Sniff::Unknown(_)));
+    }
+
+    #[test]
+    fn a_test_folder_is_the_validation_one_only_without_a_validation_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |names: &[&str]| {
+            for n in names {
+                let d = dir.path().join(n);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("events.out.tfevents.1.host"), frame_record(b"x")).unwrap();
+            }
+            held_out_as_validation(&split_dirs(dir.path()))
+        };
+        assert_eq!(run(&["train"]), None);
+        assert_eq!(run(&["test"]), Some("test".into()));
+        assert_eq!(split_dirs(dir.path()).len(), 2, "train/ and test/ are one run's folders");
+        assert_eq!(run(&["validation"]), None, "beside a validation folder, test is the test set");
+        // A test folder without event files is not a split at all.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir(other.path().join("test")).unwrap();
+        assert!(split_dirs(other.path()).is_empty());
     }
 }

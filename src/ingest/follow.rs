@@ -8,7 +8,8 @@
 //! (Lightning rewrites `metrics.csv` when a new metric appears), is read again
 //! from the start. In a run folder, new event files (a restarted writer) and
 //! Keras' `train/` and `validation/` sub-folders are picked up as they
-//! appear. A Hugging Face `trainer_state.json` is replaced whole at each
+//! appear (a `test/` folder beside `train/` and no validation folder holds
+//! the validation tags). A Hugging Face `trainer_state.json` is replaced whole at each
 //! save: it is read again, whole, whenever its length or modification time
 //! changes, and in a Trainer output folder the newest state (highest
 //! `global_step`, see [`super::hf`]) is the one followed. An MLflow run
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::assemble::{Store, assemble};
 use super::csv::CsvReader;
-use super::detect::{Format, Sniff, event_files, sniff_file, split_dirs};
+use super::detect::{Format, Sniff, event_files, held_out_as_validation, sniff_file, split_dirs};
 use super::error::IngestError;
 use super::events::read_frame;
 use super::jsonl::JsonlReader;
@@ -78,12 +79,15 @@ pub(crate) enum Layout {
     HfDir(PathBuf),
     /// An MLflow run: a file-store run folder, or `mlflow.db/<run id>`.
     Mlflow(PathBuf),
+    /// A stream (standard input), by the name it goes by: no file to read,
+    /// the bytes are [`Follower::push`]ed.
+    Stream(PathBuf),
 }
 
 impl Layout {
     fn path(&self) -> &Path {
         match self {
-            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) | Layout::Mlflow(p) => p,
+            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) | Layout::Mlflow(p) | Layout::Stream(p) => p,
         }
     }
 }
@@ -163,6 +167,9 @@ pub struct Follower {
     hf_steps: hf::StepCache,
     /// Lightning's `hparams.yaml` beside the run, as last read.
     yaml_read: Option<hf::Signature>,
+    /// Said with the first poll's warnings (the other log of a Lightning
+    /// run, and which one is shown).
+    notes: Vec<String>,
 }
 
 impl Follower {
@@ -175,6 +182,13 @@ impl Follower {
     /// fitcheck run log ([`IngestError::FitcheckLog`]); a folder with
     /// several runs ([`IngestError::SeveralRuns`]: use [`super::list_runs`]).
     pub fn new(path: &Path, maps: TagMap) -> Result<Follower, IngestError> {
+        Follower::open(path, maps, true)
+    }
+
+    /// [`new`](Self::new); with `twins`, a Lightning run whose other logger
+    /// wrote the other log into the next version folder is noted (see
+    /// [`super::twins`], which reads both halves without).
+    pub(crate) fn open(path: &Path, maps: TagMap, twins: bool) -> Result<Follower, IngestError> {
         let located = super::mlflow::locate(path)?;
         let (format, layout) = if let Some((format, run)) = located {
             (format, Layout::Mlflow(run))
@@ -220,16 +234,101 @@ impl Follower {
             assembled_at: None,
             hf_steps: hf::StepCache::default(),
             yaml_read: None,
+            notes: Vec::new(),
         };
+        if twins && matches!(format, Format::Csv | Format::TensorBoard) {
+            follower.notes.extend(super::twins::twin_note(layout.path()));
+        }
         match layout {
             Layout::File(f) | Layout::Mlflow(f) => follower.add_source(f, format, String::new()),
             Layout::HfDir(dir) => {
                 let state = hf::newest_state(&dir, &mut follower.hf_steps).unwrap_or_else(|| dir.join(hf::STATE_FILE));
                 follower.add_source(state, format, String::new());
             }
-            Layout::TbRun(_) => {}
+            // Never from a path: see `from_stream`.
+            Layout::TbRun(_) | Layout::Stream(_) => {}
         }
         Ok(follower)
+    }
+
+    /// Follows a stream in `format` (JSON lines, CSV or TensorBoard
+    /// records; see [`super::stream`], which tells the format): its bytes
+    /// are given to [`push`](Self::push), its end to
+    /// [`end_stream`](Self::end_stream). `name` names it in messages.
+    pub fn from_stream(name: &Path, format: Format, maps: TagMap) -> Follower {
+        let mut follower = Follower {
+            path: name.to_path_buf(),
+            format,
+            layout: Layout::Stream(name.to_path_buf()),
+            maps,
+            sources: Vec::new(),
+            store: Store::default(),
+            run: ExternalRun {
+                name: run_name(name),
+                source: name.to_path_buf(),
+                format,
+                epochs: Vec::new(),
+                histograms: Vec::new(),
+                tags_seen: Vec::new(),
+                mapped: Vec::new(),
+                hparams: Default::default(),
+                warnings: Vec::new(),
+            },
+            warnings_dropped: false,
+            finished: false,
+            announced: true,
+            assembled_at: None,
+            hf_steps: hf::StepCache::default(),
+            yaml_read: None,
+            notes: Vec::new(),
+        };
+        follower.add_source(name.to_path_buf(), format, String::new());
+        follower
+    }
+
+    /// Takes the next bytes of a stream (see [`from_stream`](Self::from_stream)):
+    /// the complete lines or records among them are read, the rest waits.
+    pub fn push(&mut self, bytes: &[u8]) -> Update {
+        let tags_before = self.store.tags().len();
+        let mut update = Update::default();
+        let mut warnings = Vec::new();
+        if let Some(s) = self.sources.first_mut() {
+            let hparams = &mut self.run.hparams;
+            feed(
+                &mut s.parser,
+                bytes,
+                &s.path,
+                &s.prefix,
+                s.id,
+                &mut self.store,
+                &mut update.histograms,
+                hparams,
+                &mut warnings,
+            );
+        }
+        self.refresh(update, warnings, tags_before)
+    }
+
+    /// The stream has ended. As [`finish`](Self::finish), except that a
+    /// last CSV line without its newline is left out with a warning: the
+    /// writer may have been cut off in the middle of a number.
+    pub fn end_stream(&mut self) -> Update {
+        let mut warnings = Vec::new();
+        if let Some(Source { parser: Parser::Csv(r), path, .. }) = self.sources.first_mut()
+            && let Some(line) = r.discard_partial()
+        {
+            warnings.push(format!(
+                "{}:{line}: the stream ended in the middle of this line (no newline); left out",
+                path.display()
+            ));
+        }
+        let mut update = self.finish();
+        if !warnings.is_empty() {
+            let tags_before = self.store.tags().len();
+            let said = self.refresh(Update::default(), warnings, tags_before);
+            update.warnings.splice(0..0, said.warnings);
+        }
+        update
     }
 
     /// The path it was opened with.
@@ -272,15 +371,21 @@ impl Follower {
     /// error only when the run's own path has become unreadable.
     pub fn poll(&mut self) -> Result<Update, IngestError> {
         let mut update = Update::default();
-        let mut warnings = Vec::new();
+        let mut warnings = std::mem::take(&mut self.notes);
         if let Layout::TbRun(root) = &self.layout {
             if let Err(e) = std::fs::metadata(root) {
                 return Err(IngestError::unreadable(root, e));
             }
             let known: HashSet<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
             let mut found: Vec<(PathBuf, String)> = event_files(root).into_iter().map(|f| (f, String::new())).collect();
-            for (dir, name) in split_dirs(root) {
-                found.extend(event_files(&dir).into_iter().map(|f| (f, format!("{name}/"))));
+            let splits = split_dirs(root);
+            for (dir, name) in &splits {
+                found.extend(event_files(dir).into_iter().map(|f| (f, format!("{name}/"))));
+            }
+            // `train/` + `test/`: the test folder is the held-out set, until
+            // a validation folder appears (then everything is read again).
+            if self.maps.set_validation_folder(held_out_as_validation(&splits)) {
+                self.assembled_at = None;
             }
             for (f, prefix) in found {
                 if !known.contains(&f) {
@@ -301,6 +406,9 @@ impl Follower {
                 self.announced = true;
                 update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));
             }
+        } else if let Layout::Stream(_) = &self.layout {
+            // Nothing to read: the bytes are pushed.
+            return Ok(update);
         } else if !self.announced {
             self.announced = true;
             update.new_files.extend(self.sources.iter().map(|s| s.path.clone()));

@@ -2,10 +2,11 @@
 //! is a run, Keras' `train/` + `validation/` pair is one run of its parent),
 //! Hugging Face Trainer output folders (`trainer_state.json` or
 //! `checkpoint-*/trainer_state.json`: one run, its checkpoints not listed
-//! apart) and the CSV, JSON-lines, trainer-state and fitcheck log files beside
-//! them, recognised by content; MLflow stores (each run of an `mlflow.db`,
-//! each run folder of an `mlruns/` tree, named `<experiment>/<run name>`,
-//! see [`super::mlflow`]); and the one run a folder holds, for
+//! apart; Lightning's CSV and TensorBoard version folders of one run: one
+//! run, see [`super::twins`]) and the CSV, JSON-lines, trainer-state and
+//! fitcheck log files beside them, recognised by content; MLflow stores (each
+//! run of an `mlflow.db`, each run folder of an `mlruns/` tree, named
+//! `<experiment>/<run name>`, see [`super::mlflow`]); and the one run a folder holds, for
 //! `Follower::new`.
 
 use std::collections::HashSet;
@@ -123,6 +124,8 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunEntry>, IngestError> {
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    // Lightning's two loggers in two version folders: one run.
+    super::twins::pair_runs(&mut out);
     Ok(out)
 }
 

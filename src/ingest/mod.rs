@@ -16,8 +16,8 @@
 //! records or lines ([`tfrecord`] + [`proto`] + [`events`], [`csv`],
 //! [`jsonl`], over [`lines`]; [`hf`] reads a whole state) -> raw points (tag, value, step, epoch) -> tag
 //! mapping ([`tags`]) -> epoch assembly ([`assemble`]), driven by
-//! [`follow`]; [`logdir`] finds the runs in a folder, [`command`] writes the
-//! bridge's command file. The assembly is redone from all points kept so far
+//! [`follow`]; [`stream`] reads standard input the same way, [`logdir`]
+//! finds the runs in a folder ([`twins`]: Lightning's two logs of one run), [`command`] writes the bridge's command file. The assembly is redone from all points kept so far
 //! whenever points arrive: it is cheap (200,000 step points in ~0.1 s) and
 //! makes the result independent of the order in which files and records
 //! arrived. See `docs/watch.md` for the rules.
@@ -36,8 +36,10 @@ pub mod lines;
 pub mod logdir;
 pub mod mlflow;
 pub mod proto;
+pub mod stream;
 pub mod tags;
 pub mod tfrecord;
+pub mod twins;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,7 @@ pub use detect::{Format, detect_format};
 pub use error::IngestError;
 pub use follow::{Follower, Update, read_bytes};
 pub use logdir::{RunEntry, RunLister, list_runs, pick_run};
+pub use stream::{STDIN_NAME, StreamReader, read_stream};
 pub use tags::{Field, TagMap};
 
 /// One epoch of an external run, as understood from its logs.

@@ -101,6 +101,10 @@ pub enum TagRole {
 pub struct TagMap {
     /// Exact tag -> role, later entries win.
     overrides: Vec<(String, TagRole)>,
+    /// A split folder whose tags are read as validation ones (`test` in a
+    /// `train/` + `test/` run without a validation folder, see
+    /// [`super::detect::held_out_as_validation`]); set by the follower.
+    validation_folder: Option<String>,
 }
 
 impl TagMap {
@@ -149,12 +153,25 @@ impl TagMap {
     }
 
     /// The role of a tag: an override if there is one, else the built-in
-    /// names.
+    /// names (a tag of the validation folder named as if it said `val/`).
     pub fn classify(&self, tag: &str) -> TagRole {
         if let Some((_, role)) = self.overrides.iter().rev().find(|(t, _)| t == tag) {
             return *role;
         }
+        if let Some(folder) = &self.validation_folder
+            && let Some(rest) = tag.strip_prefix(folder.as_str()).and_then(|r| r.strip_prefix('/'))
+        {
+            return classify_builtin(&format!("val/{rest}"));
+        }
         classify_builtin(tag)
+    }
+
+    /// Reads the tags under `folder/` as validation tags (or none with
+    /// `None`). True when this changed the map.
+    pub fn set_validation_folder(&mut self, folder: Option<String>) -> bool {
+        let changed = self.validation_folder != folder;
+        self.validation_folder = folder;
+        changed
     }
 }
 
@@ -195,7 +212,8 @@ fn level_of(words: &[String]) -> Level {
 }
 
 const TRAIN: &[&str] = &["train", "training"];
-const VAL: &[&str] = &["val", "valid", "validation", "eval", "evaluation", "dev"];
+/// `v` as in `v_loss`, `v_accuracy` (course notebooks' custom loops).
+const VAL: &[&str] = &["val", "valid", "validation", "eval", "evaluation", "dev", "v"];
 const FILLER: &[&str] = &[
     "epoch",
     "epochs",
@@ -343,6 +361,8 @@ mod tests {
             ("val/acc", ValAcc),
             ("Accuracy/val", ValAcc),
             ("validation/epoch_accuracy", ValAcc),
+            ("v_loss", ValLoss),
+            ("v_accuracy", ValAcc),
             ("lr", Lr),
             ("learning_rate", Lr),
             ("lr-SGD", Lr),
@@ -371,6 +391,33 @@ mod tests {
             assert_eq!(field(tag), None, "{tag}");
         }
         assert_eq!(TagMap::new().classify("epoch"), TagRole::Epoch);
+    }
+
+    #[test]
+    fn a_test_folder_reads_as_validation_only_when_told() {
+        let mut m = TagMap::new();
+        assert_eq!(field_in(&m, "test/loss"), None, "a test set is not validation by default");
+        assert!(m.set_validation_folder(Some("test".into())));
+        assert!(!m.set_validation_folder(Some("test".into())), "unchanged");
+        assert_eq!(field_in(&m, "test/v_loss"), Some(Field::ValLoss));
+        assert_eq!(field_in(&m, "test/loss"), Some(Field::ValLoss));
+        assert_eq!(field_in(&m, "test/accuracy"), Some(Field::ValAcc));
+        assert_eq!(field_in(&m, "test/epoch_accuracy"), Some(Field::ValAcc));
+        // Only the folder prefix: not a tag that merely starts with it.
+        assert_eq!(field_in(&m, "testing/loss"), None);
+        assert_eq!(field_in(&m, "train/loss"), Some(Field::TrainLoss));
+        assert_eq!(field_in(&m, "test/train_loss"), None, "train and val at once");
+        // A --map still wins, by the exact prefixed name.
+        let mut m = TagMap::parse_args(["test/v_loss=ignore"]).unwrap();
+        m.set_validation_folder(Some("test".into()));
+        assert_eq!(m.classify("test/v_loss"), TagRole::Ignored);
+    }
+
+    fn field_in(m: &TagMap, tag: &str) -> Option<Field> {
+        match m.classify(tag) {
+            TagRole::Metric { field, .. } => Some(field),
+            _ => None,
+        }
     }
 
     #[test]

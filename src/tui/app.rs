@@ -270,6 +270,10 @@ impl App {
                 }
             }
             Msg::Key(_) => None,
+            Msg::Trainer(event) if matches!(self.mode, Mode::Replay(_)) => {
+                self.on_recorded(event);
+                None
+            }
             Msg::Trainer(event) => {
                 if let Event::Change(c) = &event
                     && matches!(c.to, Setting::LearningRate(_))
@@ -281,6 +285,15 @@ impl App {
                 let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
                 self.layer = self.layer.min(layers.saturating_sub(1));
                 verdict.map(|v| Effect::Verdict(Box::new(v)))
+            }
+            // A watched source that ends (a stream on standard input) stays
+            // on screen, saying so; the dashboard does not exit.
+            Msg::TrainerGone if matches!(self.mode, Mode::Watch { .. }) => {
+                if let Mode::Watch { ended, .. } = &mut self.mode {
+                    *ended = true;
+                }
+                self.notice = Some("stream ended: what it sent stays on screen; q quits".into());
+                None
             }
             Msg::TrainerGone => {
                 if self.run.state.is_training() {
@@ -844,7 +857,7 @@ pub(crate) mod tests {
             let Msg::Trainer(ev) = epoch_event(e, 0.9, 0.85, 0.4) else { unreachable!() };
             events.push(ev);
         }
-        let mut app = App::replaying(preset(), events);
+        let mut app = App::replaying(preset(), events, false);
         assert_eq!(app.run.epochs.len(), 3, "a replay opens at the end");
         let code = |c: KeyCode| Msg::Key(KeyEvent::from(c));
         app.update(code(KeyCode::Left));
@@ -858,6 +871,58 @@ pub(crate) mod tests {
         // Nothing trains in a replay: live keys say so and send nothing.
         assert_eq!(app.update(key('+')), None);
         assert!(app.notice.as_deref().is_some_and(|n| n.contains("recorded")));
+    }
+
+    /// `watch` on the `--metrics` log of a run in progress: new epochs show
+    /// while the cursor is at the newest; ←/Home look back without being
+    /// pulled forward; →/End return to following.
+    #[test]
+    fn a_growing_recorded_log_is_followed_at_its_newest_epoch() {
+        let Msg::Trainer(first) = epoch_event(1, 0.9, 0.85, 0.4) else { unreachable!() };
+        let mut app = App::replaying(preset(), vec![Event::Start(info()), first], true);
+        let following = |app: &App| matches!(&app.mode, Mode::Replay(r) if r.following());
+        let shown = |app: &App| app.run.epochs.last().map_or(0, |e| e.epoch);
+        assert!(following(&app));
+        assert_eq!(app.update(epoch_event(2, 0.9, 0.86, 0.38)), None, "a replay sends nothing");
+        assert_eq!((shown(&app), app.run.epoch), (2, 2), "the cursor moved on with the log");
+        let code = |c: KeyCode| Msg::Key(KeyEvent::from(c));
+        app.update(code(KeyCode::Left));
+        assert_eq!(shown(&app), 1);
+        assert!(!following(&app));
+        app.update(epoch_event(3, 0.9, 0.87, 0.37));
+        assert_eq!(shown(&app), 1, "looking back is not pulled forward");
+        app.update(code(KeyCode::End));
+        assert_eq!((shown(&app), app.run.epochs.len()), (3, 3));
+        assert!(following(&app));
+        app.update(code(KeyCode::Home));
+        app.update(epoch_event(4, 0.9, 0.88, 0.36));
+        for _ in 0..3 {
+            app.update(code(KeyCode::Right));
+        }
+        assert!(!following(&app));
+        app.update(code(KeyCode::Right));
+        assert_eq!(shown(&app), 4);
+        assert!(following(&app), "→ to the newest follows again");
+        // The same as the whole log replayed at once.
+        let Mode::Replay(r) = &app.mode else { unreachable!() };
+        let whole = App::replaying(preset(), r.events.clone(), false);
+        assert_eq!(whole.run.epochs, app.run.epochs);
+        // The run ends: nothing more to follow.
+        app.update(Msg::Trainer(Event::Summary(crate::train::Summary {
+            epochs: 4,
+            best_epoch: 4,
+            best_val_acc: 0.88,
+            test_acc: None,
+            test_loss: None,
+            stopped: crate::train::Stopped::Completed,
+        })));
+        assert!(!following(&app));
+        // A later run appended to the same file begins a new recording.
+        app.update(Msg::Trainer(Event::Start(info())));
+        assert!(following(&app));
+        assert!(app.run.epochs.is_empty());
+        app.update(epoch_event(1, 0.5, 0.5, 1.0));
+        assert_eq!(shown(&app), 1);
     }
 
     #[test]

@@ -256,7 +256,7 @@ pub fn run<T>(
 /// `fitcheck watch PATH`: the dashboard on a run trained elsewhere,
 /// followed as its files grow (keys reach its loop through the bridge when
 /// it logs JSON lines), or on a recorded fitcheck run log (replay with a
-/// time cursor). A folder of many runs opens on the run picker (`runs`):
+/// time cursor, following the newest epoch while the log grows). A folder of many runs opens on the run picker (`runs`):
 /// Enter watches one, `p` comes back. Runs until the user quits or `stop`
 /// delivers anything.
 pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Receiver<T>) -> Result<(), TuiError> {
@@ -279,11 +279,23 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
             recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
             recv(source.events) -> ev => {
                 stale = true;
-                match ev { Ok(event) => app.update(Msg::Trainer(event)), Err(_) => None }
+                match ev {
+                    Ok(event) => app.update(Msg::Trainer(event)),
+                    // The source ended (`watch -` at the end of its stream).
+                    Err(_) => {
+                        source.events = never();
+                        app.update(Msg::TrainerGone)
+                    }
+                }
             },
             recv(source.warnings) -> w => {
                 stale = true;
-                if let Ok(w) = w { app.update(Msg::Notice(w)); }
+                match w {
+                    Ok(w) => { app.update(Msg::Notice(w)); }
+                    // Closed with the source: stop listening (a closed
+                    // channel is always ready).
+                    Err(_) => source.warnings = never(),
+                }
                 None
             },
             recv(runs) -> rows => {
@@ -347,7 +359,7 @@ impl Watched {
 /// run log replayed.
 fn open_run(path: &std::path::Path, maps: &crate::ingest::TagMap) -> Result<(App, Watched), TuiError> {
     use crate::ingest::{CommandWriter, Format};
-    use crate::watch::{Source, WatchError};
+    use crate::watch::WatchError;
     // A recorded fitcheck log is replayed; anything else is followed.
     Ok(match crate::watch::follow(path, maps.clone()) {
         Ok(f) => {
@@ -356,12 +368,12 @@ fn open_run(path: &std::path::Path, maps: &crate::ingest::TagMap) -> Result<(App
             let app = App::watching(crate::run::Run::external(&f.name), bridge);
             (app, Watched { events: f.events, warnings: f.warnings, writer, _alive: Some(f.alive) })
         }
+        // Replayed, and tailed: a run in progress may still be writing it.
         Err(WatchError::Ingest(crate::ingest::IngestError::FitcheckLog { .. })) => {
-            let Source::Recorded { events, .. } = crate::watch::load(path, maps)? else {
-                return Err(TuiError::Failed(format!("{}: not a fitcheck run log", path.display())));
-            };
-            let settings = crate::watch::recorded_settings(path, &events);
-            (App::replaying(settings, events), Watched::none())
+            let log = crate::watch::follow_log(path)?;
+            let settings = crate::watch::recorded_settings(path, &log.events);
+            let source = Watched { events: log.appended, warnings: log.warnings, writer: None, _alive: None };
+            (App::replaying(settings, log.events, true), source)
         }
         Err(e) => return Err(e.into()),
     })

@@ -20,6 +20,9 @@ pub enum Mode {
         paused: bool,
         /// The product of the `+`/`-` factors sent through the bridge.
         lr_scale: f64,
+        /// The source has ended (a stream on standard input reached its
+        /// end): what was read stays on screen.
+        ended: bool,
     },
     /// `fitcheck watch` on a recorded fitcheck log, with a time cursor.
     Replay(Box<Replay>),
@@ -34,6 +37,9 @@ pub struct Replay {
     pub ends: Vec<usize>,
     /// Epochs shown (0..=ends.len()).
     pub shown: usize,
+    /// The log is still being written (`watch` tails it): new events are
+    /// [`pushed`](Replay::push), and a cursor at the newest epoch follows.
+    pub live: bool,
 }
 
 impl Replay {
@@ -51,7 +57,50 @@ impl Replay {
             }
         }
         let shown = ends.len();
-        Replay { events, settings, ends, shown }
+        Replay { events, settings, ends, shown, live: false }
+    }
+
+    /// The cursor is at the newest epoch of a log still being written, and
+    /// the run has not ended: new epochs will show as they arrive.
+    pub fn following(&self) -> bool {
+        self.live && self.at_end() && !self.events.iter().any(|e| matches!(e, Event::Summary(_)))
+    }
+
+    /// The cursor shows every epoch read so far.
+    pub fn at_end(&self) -> bool {
+        self.shown == self.ends.len()
+    }
+
+    /// Takes in an event appended to the log. A cursor at the newest epoch
+    /// moves on with it; one in the past stays. Returns true when the event
+    /// began a new recorded run (a `restart`, or another `start`), which
+    /// then replaces this one.
+    pub fn push(&mut self, event: Event) -> bool {
+        if crate::run::replay::starts_next_run(&self.events, &event) {
+            let settings = crate::run::replay::settings_of(std::slice::from_ref(&event), &self.settings);
+            *self = Replay { live: self.live, ..Replay::new(settings, vec![event]) };
+            return true;
+        }
+        let follow = self.at_end();
+        // As in `new`: an epoch ends after its epoch event and what follows
+        // it before the next step.
+        let i = self.events.len();
+        match &event {
+            Event::Epoch(_) => self.ends.push(i + 1),
+            Event::Step(_) | Event::Stats(_) => {}
+            _ => {
+                if let Some(end) = self.ends.last_mut()
+                    && *end == i
+                {
+                    *end = i + 1;
+                }
+            }
+        }
+        self.events.push(event);
+        if follow {
+            self.shown = self.ends.len();
+        }
+        false
     }
 
     /// The run as it stood after `shown` epochs (everything at the last).
@@ -78,13 +127,16 @@ impl App {
         let mut app = App::new(run.settings.clone());
         app.run = run;
         app.show_data = false;
-        app.mode = Mode::Watch { bridge, paused: false, lr_scale: 1.0 };
+        app.mode = Mode::Watch { bridge, paused: false, lr_scale: 1.0, ended: false };
         app
     }
 
-    /// The dashboard replaying a recorded run, at its end.
-    pub fn replaying(settings: Preset, events: Vec<Event>) -> App {
-        let replay = Replay::new(settings.clone(), events);
+    /// The dashboard replaying a recorded run, at its end. `live`: the log
+    /// is still being written, and its new events arrive as
+    /// `Msg::Trainer` (see [`App::on_recorded`]).
+    pub fn replaying(settings: Preset, events: Vec<Event>, live: bool) -> App {
+        let mut replay = Replay::new(settings.clone(), events);
+        replay.live = live;
         let mut app = App::new(settings);
         app.run = replay.run();
         app.mode = Mode::Replay(Box::new(replay));
@@ -121,7 +173,7 @@ impl App {
         if let Some(effect) = self.on_view_action(action) {
             return effect;
         }
-        let Mode::Watch { bridge, paused, lr_scale } = &mut self.mode else { return None };
+        let Mode::Watch { bridge, paused, lr_scale, .. } = &mut self.mode else { return None };
         let command = match action {
             // The script's rate is scaled at most BRIDGE_LR_SCALE_MAX either
             // way: a held key must not walk it to 1e35 (the bridge clamps too).
@@ -166,6 +218,21 @@ impl App {
                 self.notice = Some("not available for this run: it trains elsewhere".into());
                 None
             }
+        }
+    }
+
+    /// An event appended to a recorded log that is still being written:
+    /// the run shown moves on only when the cursor is at the newest epoch.
+    pub(super) fn on_recorded(&mut self, event: Event) {
+        let Mode::Replay(replay) = &mut self.mode else { return };
+        let follow = replay.at_end();
+        if replay.push(event.clone()) {
+            self.run = replay.run();
+            self.notice = Some("a new run began in the log".into());
+        } else if follow {
+            // The run at the end is every event applied in order: apply
+            // the new one rather than rebuild it.
+            self.run.apply(&event);
         }
     }
 

@@ -187,6 +187,32 @@ mod tests {
         app
     }
 
+    #[test]
+    fn the_header_says_following_while_a_recorded_log_grows() {
+        let events = vec![Event::Start(info()), Event::Epoch(epoch(1, 0.9))];
+        let mut app = App::replaying(preset(), events.clone(), true);
+        let first = |app: &App| screen(app, 120, 40).lines().next().unwrap().to_string();
+        assert!(first(&app).contains("following"), "{}", first(&app));
+        app.update(Msg::Trainer(Event::Epoch(epoch(2, 0.92))));
+        assert!(first(&app).contains("epoch 2/"), "{}", first(&app));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Left)));
+        assert!(first(&app).contains("replay"), "{}", first(&app));
+        let finished = App::replaying(preset(), events, false);
+        assert!(first(&finished).contains("replay"), "{}", first(&finished));
+    }
+
+    #[test]
+    fn a_watched_stream_that_ends_stays_on_screen_saying_so() {
+        let mut app = App::watching(crate::run::Run::external("standard input"), false);
+        app.update(Msg::Trainer(Event::Epoch(epoch(1, 0.9))));
+        let first = |app: &App| screen(app, 120, 40).lines().next().unwrap().to_string();
+        assert!(first(&app).contains("watching"), "{}", first(&app));
+        assert_eq!(app.update(Msg::TrainerGone), None, "the dashboard does not quit");
+        assert!(first(&app).contains("stream ended"), "{}", first(&app));
+        assert!(!matches!(app.run.state, crate::run::RunState::Failed(_)), "an ended stream is not a failure");
+        assert_eq!(app.run.epochs.len(), 1);
+    }
+
     /// When the step governor ran the window on one thread of two, the
     /// header says so beside the throughput; on two it says nothing more.
     #[test]

@@ -19,7 +19,7 @@ use crate::tui::app::{App, Mode, PACES};
 fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
     let (what, keys) = match &app.mode {
         Mode::Live => return false,
-        Mode::Watch { bridge: true, paused, lr_scale } => (
+        Mode::Watch { bridge: true, paused, lr_scale, .. } => (
             format!(
                 "trained elsewhere{}{}: its settings are not known here",
                 if *paused { " · paused" } else { "" },
@@ -31,6 +31,10 @@ fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
             "trained elsewhere: its settings are not known here".to_string(),
             "live control: not available for this run (it needs a loop logging through the fitcheck bridge)"
                 .to_string(),
+        ),
+        Mode::Replay(r) if r.following() => (
+            format!("a run in progress, from its log: epoch {}, following the newest", r.ends.len()),
+            "←/Home go back in time · →/End return to the newest · nothing trains here".to_string(),
         ),
         Mode::Replay(r) => (
             format!("replay of a recorded run: epoch {} of {}", r.shown, r.ends.len()),

@@ -1,7 +1,8 @@
 //! The header line: preset, dataset, epoch and step, throughput, run state,
 //! and a progress gauge. On a narrow line the gauge narrows and the least
 //! important parts go first (dataset, step, samples/s, the program's name):
-//! the preset, the epoch and the run's state always show. Before the first
+//! the preset, the epoch and the run's state (or "following" / "replay"
+//! for a recorded log) always show. Before the first
 //! run it names the preset the picker highlights.
 
 use ratatui::buffer::Buffer;
@@ -72,7 +73,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // A followed run is watched, not trained here; a replay is recorded.
     let state = match (&app.mode, app.run.external) {
+        (crate::tui::app::Mode::Replay(r), _) if r.following() => "⏵ following",
         (crate::tui::app::Mode::Replay(_), _) => "⏵ replay",
+        (crate::tui::app::Mode::Watch { ended: true, .. }, _) => "◼ stream ended",
         (_, true) => "◉ watching",
         _ => app.run.state.label(),
     };
