@@ -247,8 +247,7 @@ fn install_dashboard_signals() -> Result<(), Failure> {
 /// What the dashboard's own exit does: raw mode off, the main screen back,
 /// the cursor shown (ratatui's `restore` leaves that to the terminal's drop).
 fn restore_terminal() {
-    ratatui::restore();
-    let _ = ratatui::crossterm::execute!(io::stdout(), ratatui::crossterm::cursor::Show);
+    fitcheck::tui::terminal::restore();
 }
 
 /// A session writing to the `--metrics` run log, if any (`interactive`: its

@@ -123,6 +123,13 @@ fn dispatch(signal: Signal) {
     std::process::exit(i32::from(signal.exit_code()));
 }
 
+/// The terminal went away without a SIGHUP reaching us first (its reads
+/// fail: the pty master closed): recorded as a hangup, so the exit code
+/// and the run log say what a SIGHUP would.
+pub fn terminal_lost() {
+    let _ = FIRST.compare_exchange(0, Signal::Hangup.number(), Ordering::SeqCst, Ordering::SeqCst);
+}
+
 /// The first signal the process received, if any: the command line's exit
 /// code after a run that a signal ended.
 pub fn received() -> Option<Signal> {

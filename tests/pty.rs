@@ -322,3 +322,52 @@ fn watch_follows_a_pipe_on_standard_input_until_it_ends() {
     assert_eq!(s.exit_code(Duration::from_secs(5)), 0);
     s.assert_terminal_restored();
 }
+
+/// Closing the terminal itself (a window closed, `tmux kill-session`: the
+/// pty master shut while the dashboard writes to it) ends the run as SIGHUP
+/// does — exit 129, a summary marked `interrupted` — instead of aborting
+/// when the restore cannot write to the terminal.
+#[test]
+fn closing_the_terminal_ends_the_run_as_a_hangup() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.jsonl");
+    let pair = native_pty_system()
+        .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
+        .expect("open a pty");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_fitcheck"));
+    cmd.args(["tui", "spirals", "--set", "epochs=100000", "--metrics", log.to_str().unwrap()]);
+    cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pair.slave.spawn_command(cmd).expect("spawn fitcheck in the pty");
+    drop(pair.slave);
+    // Read the first frames so the dashboard is running, then close every
+    // handle on the master side at once.
+    let mut reader = pair.master.try_clone_reader().expect("pty reader");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 8192];
+    while !String::from_utf8_lossy(&seen).contains("epoch") && Instant::now() < deadline {
+        match reader.read(&mut buf) {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("epoch"), "the dashboard drew");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(reader);
+    drop(pair.master);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("fitcheck did not exit after its terminal closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.exit_code(), 129, "as SIGHUP, not an abort (134)");
+    let summary = log_summary(&log);
+    assert_eq!(summary["stopped"], "interrupted", "{summary}");
+}

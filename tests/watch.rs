@@ -264,3 +264,42 @@ fn a_growing_fitcheck_log_is_followed_to_its_newest_epoch() {
     assert_eq!(app.run.diagnosis().verdict, whole.run.diagnosis().verdict);
     assert!(!matches!(&app.mode, Mode::Replay(r) if r.following()), "the run ended: nothing to follow");
 }
+
+/// A FIFO given as PATH, or sitting in a folder, is refused or skipped at
+/// once (opening it would wait for a writer forever).
+#[test]
+fn a_fifo_is_refused_not_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("train.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let run = |path: &Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fitcheck"))
+            .arg("diagnose")
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("diagnose {} hangs", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&fifo);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+    // Beside a real log in a folder: the log is the run.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external/jsonl/healthy.jsonl"),
+        dir.path().join("real.jsonl"),
+    )
+    .unwrap();
+    let out = run(dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

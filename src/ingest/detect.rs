@@ -165,6 +165,18 @@ fn looks_like_text(b: &[u8]) -> bool {
 
 /// Reads the first bytes of a file and judges them.
 pub fn sniff_file(path: &Path) -> Result<Sniff, IngestError> {
+    // Opening a FIFO blocks until a writer comes, and a device never ends:
+    // only regular files are read by path (a pipe goes through `-`).
+    let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(IngestError::unreadable(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a FIFO, device or socket); pipe a stream into `fitcheck watch -` instead",
+            ),
+        ));
+    }
     let mut f = std::fs::File::open(path).map_err(|e| IngestError::unreadable(path, e))?;
     let len = f.metadata().map_err(|e| IngestError::unreadable(path, e))?.len();
     let mut buf = Vec::new();

@@ -95,7 +95,7 @@ impl Screen {
     }
 
     fn draw(&mut self, app: &App) -> Result<(), TuiError> {
-        self.guard.terminal.draw(|f| ui::draw(app, f)).map(drop).map_err(TuiError::Terminal)
+        self.guard.terminal().draw(|f| ui::draw(app, f)).map(drop).map_err(TuiError::Terminal)
     }
 
     /// What a terminal event does: a key goes to `update`, a resize only
@@ -115,7 +115,12 @@ impl Screen {
                 None
             }
             Ok(_) => None,
-            Err(_) => Some(Effect::Quit),
+            // The input thread ends when the terminal cannot be read: it is
+            // gone (window closed, pty master shut). End as on SIGHUP.
+            Err(_) => {
+                crate::signals::terminal_lost();
+                Some(Effect::Quit)
+            }
         }
     }
 }
@@ -183,7 +188,13 @@ pub fn run<T>(
     let mut log_noticed = false;
     loop {
         if dirty {
-            screen.draw(&app)?;
+            // A frame that cannot be written: the terminal is gone. End as
+            // on SIGHUP (the trainer stopped, the run log closed), not with
+            // an error that skips the shutdown.
+            if screen.draw(&app).is_err() {
+                crate::signals::terminal_lost();
+                break;
+            }
             dirty = false;
         }
         let effect = select! {
@@ -272,7 +283,13 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
     let (mut dirty, mut stale) = (true, false);
     loop {
         if dirty {
-            screen.draw(&app)?;
+            // A frame that cannot be written: the terminal is gone. End as
+            // on SIGHUP (the trainer stopped, the run log closed), not with
+            // an error that skips the shutdown.
+            if screen.draw(&app).is_err() {
+                crate::signals::terminal_lost();
+                break;
+            }
             dirty = false;
         }
         let effect = select! {
