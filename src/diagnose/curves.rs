@@ -107,6 +107,11 @@ pub fn num(x: f32) -> String {
     if x == 0.0 {
         return "0".into();
     }
+    // A blown-up loss (1e24) or a vanishing one is read in powers of ten,
+    // not as 25 digits.
+    if !(1e-4..1e6).contains(&x.abs()) {
+        return format!("{x:.3e}");
+    }
     let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 8) as usize;
     format!("{x:.digits$}")
 }
