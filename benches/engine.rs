@@ -12,6 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use fitcheck::nn::conv::ConvLayer;
+use fitcheck::nn::governor::Mode;
 use fitcheck::nn::optim::Penalty;
 use fitcheck::nn::stats::layer_stats;
 use fitcheck::nn::{Activation, Init, Network, Optimizer, OptimizerKind, StepRunner};
@@ -113,8 +114,10 @@ fn net_cases(
 ) {
     if run(&format!("{prefix}train_step")) {
         let mut runner = StepRunner::new(net, batch, 0);
-        // A fixed split: the bench measures the two-thread step itself.
-        runner.fix_split();
+        // The team always: the bench measures the two-thread step itself
+        // (`FITCHECK_BENCH_ALONE=1`: both parts on the caller instead).
+        let alone = std::env::var_os("FITCHECK_BENCH_ALONE").is_some_and(|v| v != "0");
+        runner.pin(if alone { Mode::Alone } else { Mode::Team });
         let mut offset = 0;
         let t = median_time(budget, || {
             let start = offset;
