@@ -19,7 +19,7 @@
 //! bit-identical runs, see `step`), a step alone runs both half batches one
 //! after the other; since the backward pass multiplies by a contiguous
 //! `Wᵀ`, that costs about what one whole batch did (mnist-mlp ~21,000
-//! samples/s on one thread either way, the CNN ~3% more CPU time).
+//! samples/s on one thread either way; 3–6.5% more on other nets).
 //!
 //! How: the governor keeps the last few per-sample step times of each mode.
 //! It stays in the faster one, and now and then runs a short probe of the
