@@ -2,7 +2,10 @@
 //! training step (the reference network 784-256-128-10, batch 128, plain
 //! SGD), a forward pass in eval mode (batch 1000), the layer statistics, and
 //! the same three for the mnist-cnn preset's net (conv16-pool-conv32-pool-
-//! 64-10, batch 64, SGD with momentum). Each prints the median wall time per
+//! 64-10, batch 64, SGD with momentum), and a training step of the
+//! mnist-mlp preset's net (784-512-512-10, batch 64, SGD with momentum).
+//! `FITCHECK_BENCH_ALONE=1` runs the steps on the caller alone (both parts
+//! of each batch one after the other) instead of the team. Each prints the median wall time per
 //! call over many calls after a warm-up, the samples/s it implies, and the
 //! median CPU time of the calling thread: medians, because this machine is
 //! noisy, and CPU time because it hardly moves when other processes take
@@ -12,6 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use fitcheck::nn::conv::ConvLayer;
+use fitcheck::nn::governor::Mode;
 use fitcheck::nn::optim::Penalty;
 use fitcheck::nn::stats::layer_stats;
 use fitcheck::nn::{Activation, Init, Network, Optimizer, OptimizerKind, StepRunner};
@@ -71,6 +75,15 @@ fn main() {
     if ["cnn_train_step", "cnn_forward", "cnn_stats"].iter().any(|c| run(c)) {
         cnn_cases(&run, budget);
     }
+    if run("mlp512_train_step") {
+        // The mnist-mlp preset's net and batch (784-512-512-10, 64, SGD
+        // momentum 0.9): its parts of 32 rows are where splitting costs most.
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut net = Network::new(784, &[512, 512], 10, Activation::Relu, Init::Auto, &mut rng);
+        let momentum = OptimizerKind::Sgd { momentum: 0.9, nesterov: false };
+        let opt = Optimizer::new(momentum, 0.05, &net.tensor_sizes());
+        net_cases(&|c: &str| c == "mlp512_train_step", budget, "mlp512_", &mut net, &data, &labels, 64, opt);
+    }
 }
 
 /// The mnist-cnn preset's net on MNIST-sized inputs: a training step (batch
@@ -113,8 +126,10 @@ fn net_cases(
 ) {
     if run(&format!("{prefix}train_step")) {
         let mut runner = StepRunner::new(net, batch, 0);
-        // A fixed split: the bench measures the two-thread step itself.
-        runner.fix_split();
+        // The team always: the bench measures the two-thread step itself
+        // (`FITCHECK_BENCH_ALONE=1`: both parts on the caller instead).
+        let alone = std::env::var_os("FITCHECK_BENCH_ALONE").is_some_and(|v| v != "0");
+        runner.pin(if alone { Mode::Alone } else { Mode::Team });
         let mut offset = 0;
         let t = median_time(budget, || {
             let start = offset;

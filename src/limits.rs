@@ -9,7 +9,8 @@
 //!   fresh one that replaces it, briefly both alive), the statistics' copy
 //!   of the previous step, and the best epoch's copy when early stopping is
 //!   on;
-//! - gradients: one set per thread (each replica of the data-parallel step);
+//! - gradients: one set per part of a batch (each replica of the
+//!   data-parallel step, `nn::step::PARTS`, whatever the thread count);
 //! - optimizer state: 0 (plain SGD), 1 (momentum, RMSProp, Adagrad) or 2
 //!   (Adam) values per parameter;
 //! - workspaces: activations, gradients and dropout masks for a batch spread
@@ -208,7 +209,7 @@ fn optimizer_slots(kind: OptimizerKind) -> f64 {
 }
 
 /// The memory `preset` will allocate on data of `shape`, with `threads`
-/// replicas of the training step. Errors (a pool that does not fit the
+/// replicas of the training step (`nn::step::PARTS` in a run). Errors (a pool that does not fit the
 /// image) name their field.
 pub fn estimate(preset: &Preset, shape: &DataShape, threads: usize) -> Result<Estimate, (&'static str, String)> {
     const F: f64 = 4.0; // bytes of an f32
@@ -290,7 +291,8 @@ pub fn check_memory(estimate: &Estimate, limit: &Limit) -> Result<(), (&'static 
 
 /// Memory only: the estimate of `preset` on `shape` against the limit.
 pub fn validate_resources(preset: &Preset, shape: &DataShape) -> Result<(), (&'static str, String)> {
-    let estimate = estimate(preset, shape, rayon::current_num_threads())?;
+    // One replica per part of a batch, whatever the thread count.
+    let estimate = estimate(preset, shape, crate::nn::step::PARTS)?;
     // An invalid FITCHECK_MEMORY_LIMIT is reported by the command line at
     // start; here it falls back to the machine's own figure.
     let limit = memory_limit().unwrap_or_else(|_| match available() {

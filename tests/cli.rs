@@ -4,11 +4,9 @@
 
 use std::process::{Command, Output};
 
-/// Runs the binary with the step's split fixed (`FITCHECK_GOVERNOR=0`): a
-/// seeded run then follows the same trajectory however busy the machine is,
-/// so accuracy thresholds do not depend on the governor's timing-driven
-/// switches (which change the last bits, and after thousands of steps the
-/// second decimal of an accuracy; the governor is tested in `trainer.rs`).
+/// Runs the binary. A seeded run follows the same trajectory bit for bit
+/// however busy the machine is (tested below), so accuracy thresholds do
+/// not depend on the load.
 fn fitcheck(args: &[&str]) -> Output {
     fitcheck_with(args, &[])
 }
@@ -199,6 +197,56 @@ fn bench_prints_one_json_line() {
     assert!(lines[0]["eval_samples_per_s"].as_f64().unwrap() > 0.0);
 }
 
+/// A seeded run prints the same epoch lines (timing fields aside) run after
+/// run while another thread keeps a core busy — the step governor then moves
+/// steps between one thread and two at its own pace — and on one thread
+/// (`RAYON_NUM_THREADS=1`). Before every batch was cut into the same parts,
+/// a step on one thread summed its gradients in another order, and the last
+/// bits of the losses differed.
+#[test]
+fn a_seeded_run_repeats_bit_for_bit_under_load_and_on_one_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let metrics = |out: &Output| -> Vec<serde_json::Value> {
+        assert!(out.status.success(), "{}", stderr(out));
+        let mut epochs: Vec<serde_json::Value> = lines(out).into_iter().filter(|l| l["type"] == "epoch").collect();
+        for e in &mut epochs {
+            let e = e.as_object_mut().unwrap();
+            for timing in ["samples_per_s", "threads", "elapsed_s"] {
+                e.remove(timing);
+            }
+        }
+        epochs
+    };
+    /// Stops the busy loop however the scope ends (a failed assertion too:
+    /// the scope waits for the loop's thread).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let _stop = Stop(&stop);
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        for args in [
+            &["run", "mnist-cnn", "--seed", "3", "--epochs", "1"][..],
+            &["run", "mnist-mlp", "--seed", "3", "--epochs", "1", "--set", "train_size=Some(5000)"],
+        ] {
+            let a = metrics(&fitcheck(args));
+            let b = metrics(&fitcheck(args));
+            let one = metrics(&fitcheck_with(args, &[("RAYON_NUM_THREADS", "1")]));
+            assert_eq!(a.len(), 1, "{args:?}: one epoch line");
+            assert_eq!(a, b, "{args:?}: two runs under load");
+            assert_eq!(a, one, "{args:?}: one thread");
+        }
+    });
+}
+
 #[test]
 fn tui_with_bad_input_exits_2_before_touching_the_terminal() {
     let out = fitcheck(&["tui", "mnist-mlp", "--set", "dropout=2"]);
@@ -215,7 +263,6 @@ fn tui_with_bad_input_exits_2_before_touching_the_terminal() {
 fn fitcheck_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fitcheck"))
         .args(args)
-        .env("FITCHECK_GOVERNOR", "0")
         .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

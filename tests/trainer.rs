@@ -6,20 +6,18 @@ mod common;
 use std::time::Duration;
 
 use common::{mnist, small};
+use fitcheck::nn::governor::Mode;
 use fitcheck::settings::{Setting, SettingKey};
 use fitcheck::train::{Command, Event, Stopped, Trainer, spawn};
 
 fn collect(sets: &[&str], commands: &[(usize, Command)]) -> Vec<Event> {
-    collect_with(sets, commands, false)
+    collect_with(sets, commands, |_| {})
 }
 
-/// `fixed`: the step's split never changes (no governor), so runs repeat
-/// bit for bit.
-fn collect_with(sets: &[&str], commands: &[(usize, Command)], fixed: bool) -> Vec<Event> {
+/// [`collect`], with the trainer set up by `setup` before it starts.
+fn collect_with(sets: &[&str], commands: &[(usize, Command)], setup: impl FnOnce(&mut Trainer)) -> Vec<Event> {
     let mut trainer = Trainer::new(&small(sets), mnist()).unwrap();
-    if fixed {
-        trainer.fix_split();
-    }
+    setup(&mut trainer);
     let handle = spawn(trainer).unwrap();
     let mut events = Vec::new();
     let mut pending = commands.to_vec();
@@ -70,25 +68,63 @@ fn a_run_starts_reports_every_epoch_and_ends_with_a_summary() {
     }
 }
 
+/// The metrics of every epoch, as bits.
+fn metric_bits(events: &[Event]) -> Vec<[u32; 6]> {
+    epochs(events)
+        .into_iter()
+        .map(|e| {
+            [e.train_loss, e.train_acc, e.train_loss_eval, e.train_acc_eval, e.val_loss, e.val_acc].map(f32::to_bits)
+        })
+        .collect()
+}
+
+/// By default (the step governor free to run steps on one thread or two),
+/// the same preset and seed repeat bit for bit.
 #[test]
 fn same_preset_and_seed_give_the_same_metrics() {
-    let strip = |events: &[Event]| {
-        epochs(events).into_iter().map(|e| (e.train_loss, e.train_acc, e.val_loss, e.val_acc)).collect::<Vec<_>>()
-    };
-    // With a fixed split, bit for bit.
-    let a = strip(&collect_with(&[], &[], true));
-    let b = strip(&collect_with(&[], &[], true));
+    let a = metric_bits(&collect(&[], &[]));
+    let b = metric_bits(&collect(&[], &[]));
     assert_eq!(a, b);
-    let c = strip(&collect_with(&["seed=8"], &[], true));
+    let c = metric_bits(&collect(&["seed=8"], &[]));
     assert_ne!(a, c);
-    // With the governor (the default), which may run some steps on one
-    // thread: the same to float rounding.
-    let d = strip(&collect(&[], &[]));
-    for (x, y) in a.iter().zip(&d) {
-        let close = |p: f32, q: f32| (p - q).abs() <= 1e-3 * p.abs().max(1.0);
-        assert!(close(x.0, y.0) && close(x.2, y.2), "{a:?} vs {d:?}");
-        // An argmax may flip on rounding: a sample or two of 1,000.
-        assert!((x.1 - y.1).abs() <= 0.002 && (x.3 - y.3).abs() <= 0.002, "{a:?} vs {d:?}");
+}
+
+/// Every step on the team's two threads, or every step on one: the same
+/// epoch metrics and the same final weights (the saved file), bit for bit,
+/// for a dense net with dropout and for a convolutional one. Before the
+/// batch was cut into fixed parts, one thread summed the whole batch's
+/// gradients at once and the last bits differed.
+#[test]
+fn one_thread_or_two_train_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let conv = "conv=Some([Conv(filters: 8, kernel: 3), MaxPool(2)])";
+    for (name, sets) in [("mlp", vec!["dropout=0.2"]), ("cnn", vec![conv, "hidden=[32]"])] {
+        let run = |mode: Mode| {
+            let path = dir.path().join(format!("{name}-{mode:?}.safetensors"));
+            let events = collect_with(&sets, &[], |t| {
+                t.pin_steps(mode);
+                t.save_at_end(path.clone());
+            });
+            assert!(matches!(events.last(), Some(Event::Summary(_))), "{name}: {:?}", events.last());
+            (metric_bits(&events), std::fs::read(&path).unwrap())
+        };
+        // Each tensor's bytes, by name (the header's metadata comes in hash
+        // order, which differs from run to run).
+        let tensors = |file: &[u8]| {
+            let st = safetensors::SafeTensors::deserialize(file).unwrap();
+            let mut t: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(n, v)| (n, v.data().to_vec())).collect();
+            t.sort();
+            t
+        };
+        let (team, alone) = (run(Mode::Team), run(Mode::Alone));
+        assert_eq!(team.0.len(), 2, "{name}: two epochs");
+        assert_eq!(team.0, alone.0, "{name}: epoch metrics");
+        let (a, b) = (tensors(&team.1), tensors(&alone.1));
+        assert_eq!(a.len(), if name == "cnn" { 6 } else { 4 }, "{name}: tensors saved");
+        for ((name_a, a), (name_b, b)) in a.iter().zip(&b) {
+            assert_eq!(name_a, name_b);
+            assert!(a == b, "{name}: the saved {name_a} differ");
+        }
     }
 }
 

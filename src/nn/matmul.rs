@@ -1,9 +1,14 @@
 //! Matrix products over ndarray views, computed by the `gemm` crate.
 //!
 //! `c = a · b` or `c += a · b` for any strides, so transposed operands
-//! (`w.t()`, `x.t()`) cost nothing. `gemm` picks AVX2/AVX-512 kernels at run
+//! (`w.t()`, `x.t()`) need no copy. `gemm` picks AVX2/AVX-512 kernels at run
 //! time; ndarray's own `.dot()` (matrixmultiply without its AVX-512 kernel)
 //! measured about half as fast on this machine (see `benches/README.md`).
+//!
+//! One shape is slow all the same: a few rows times a transposed weight
+//! matrix (`δ · Wᵀ` in the backward pass, 32–64 rows): 657 µs for 32×512
+//! times a 512×512 `Wᵀ` view, 150 µs with `Wᵀ` contiguous. [`transpose`]
+//! makes that copy (~140 µs for 512×512) for the callers that gain from it.
 
 use std::cell::Cell;
 
@@ -95,6 +100,34 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
     }
 }
 
+/// Edge of the square tiles [`transpose`] copies: eight rows of a tile
+/// stay in L1 even when the row stride is a large power of two (which maps
+/// every row of a taller tile to the same cache sets: 32-row tiles measured
+/// twice as slow on 512×512).
+const TILE: usize = 8;
+
+/// `dst = srcᵀ`, `dst` being `[src.ncols(), src.nrows()]`, tile by tile.
+///
+/// Panics if the shapes disagree: that is a bug in the engine, never input.
+pub fn transpose(src: ArrayView2<f32>, mut dst: ArrayViewMut2<f32>) {
+    let (rows, cols) = src.dim();
+    assert_eq!(dst.dim(), (cols, rows), "transpose: output shape");
+    let (Some(s), Some(d)) = (src.as_slice(), dst.as_slice_mut()) else {
+        // Not row-major: no tiling to gain from the layout.
+        return dst.assign(&src.t());
+    };
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                let row = &s[r * cols..(r + 1) * cols];
+                for c in c0..(c0 + TILE).min(cols) {
+                    d[c * rows + r] = row[c];
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +162,20 @@ mod tests {
             let mut ct = Array2::zeros((n, m));
             matmul(bt.t().t(), at.t().t(), ct.view_mut(), false);
             assert!((&ct.t() - &want).iter().all(|d| d.abs() < 1e-3));
+        }
+    }
+
+    #[test]
+    fn transpose_copies_every_element_once() {
+        for &(r, c) in &[(1, 1), (3, 17), (16, 8), (9, 40), (64, 33)] {
+            let a = filled(r, c, 0.3);
+            let mut t = Array2::from_elem((c, r), f32::NAN);
+            transpose(a.view(), t.view_mut());
+            assert_eq!(t, a.t(), "{r}x{c}");
+            // A non-row-major source takes the plain path.
+            let mut back = Array2::zeros((r, c));
+            transpose(t.t(), back.view_mut().reversed_axes());
+            assert_eq!(back, a);
         }
     }
 

@@ -15,7 +15,9 @@
 //! take the next unclaimed index until none is left. A helper the kernel has
 //! not scheduled yet (woken late, or its core busy with another process)
 //! then costs nothing: the caller runs its part too, so a step is never
-//! slower than on one thread by more than the claim itself.
+//! slower than on one thread by more than the claim itself. The results
+//! must not depend on who ran which part: the training step gives every
+//! part buffers of its own and combines them in part order (`step`).
 //!
 //! Placement: unpinned, the kernel woke a parked helper on the caller's core
 //! (wake-affine) and left both there for whole epochs, a third slower than

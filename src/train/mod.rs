@@ -34,6 +34,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::data::{Augment, DataError, Normalizer, Split, TrainTest, add_label_noise};
+use crate::nn::governor::Mode;
 use crate::nn::optim::Penalty;
 use crate::nn::{Network, Optimizer, StepRunner, Workspace};
 use crate::preset::Preset;
@@ -205,10 +206,11 @@ impl Trainer {
         self.stay_after_end = true;
     }
 
-    /// Splits every step the same way, whatever the measured speeds (no
-    /// step governor): the same seed then repeats bit for bit.
-    pub fn fix_split(&mut self) {
-        self.runner.fix_split();
+    /// Runs every split step in `mode` (on the team, or on this thread
+    /// alone) instead of as the step governor decides; the results are the
+    /// same bits either way (see `nn::step`), so this is for comparisons.
+    pub fn pin_steps(&mut self, mode: Mode) {
+        self.runner.pin(mode);
     }
 
     /// Writes the weights the run keeps (the best ones when early stopping
