@@ -316,7 +316,9 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
                     break;
                 }
             }
-            if summaries.len() > 1 {
+            // Asked for with --seeds (even 1): the line the user asked for,
+            // with a spread of zero.
+            if seeds.is_some() && !summaries.is_empty() {
                 headless::print_seed_spread(&summaries, &mut stdout.lock())?;
             }
             Ok(())

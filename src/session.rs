@@ -17,7 +17,12 @@ use crate::preset::Preset;
 use crate::train::log::RunLog;
 use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data, spawn, spawn_with};
 
-/// The datasets loaded so far, so a restart does not read MNIST again.
+/// Datasets kept for restarts: the current one, the one before (`r` back
+/// and forth) and one more.
+const MAX_CACHED: usize = 3;
+
+/// The datasets loaded lately (at most `MAX_CACHED`), so a restart does not
+/// read MNIST again.
 #[derive(Default)]
 pub struct DataCache {
     entries: Vec<(DatasetSpec, u64, Option<Vec<u8>>, TrainTest)>,
@@ -28,11 +33,20 @@ impl DataCache {
         let same = |(s, seed, classes, _): &&(DatasetSpec, u64, Option<Vec<u8>>, TrainTest)| {
             *s == preset.dataset && *seed == preset.seed && *classes == preset.classes
         };
-        if let Some((.., d)) = self.entries.iter().find(same) {
-            return Ok(d.clone());
+        if let Some(i) = self.entries.iter().position(|e| same(&e)) {
+            // Most recently used last: the oldest is the one evicted.
+            let entry = self.entries.remove(i);
+            let data = entry.3.clone();
+            self.entries.push(entry);
+            return Ok(data);
         }
         let data = load_data(preset)?;
         self.entries.push((preset.dataset.clone(), preset.seed, preset.classes.clone(), data.clone()));
+        // Each seed draws its own split: `R` a hundred times must not keep a
+        // hundred copies of MNIST (55 MB each).
+        if self.entries.len() > MAX_CACHED {
+            self.entries.remove(0);
+        }
         Ok(data)
     }
 }
@@ -210,4 +224,27 @@ impl Session {
 
 fn poisoned() -> SetupError {
     SetupError::Field { preset: String::new(), field: "dataset", message: "the data cache is unusable".into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_cache_keeps_the_latest_few_datasets() {
+        let mut p = Preset::parse(include_str!("../presets/spirals.ron"), "spirals.ron").expect("spirals");
+        let mut cache = DataCache::default();
+        for seed in 0..8 {
+            p.seed = seed;
+            cache.get(&p).expect("data");
+            assert!(cache.entries.len() <= MAX_CACHED, "seed {seed}: {}", cache.entries.len());
+        }
+        // A hit moves to the end: the next new seed evicts another.
+        p.seed = 5;
+        cache.get(&p).expect("data");
+        p.seed = 100;
+        cache.get(&p).expect("data");
+        let seeds: Vec<u64> = cache.entries.iter().map(|e| e.1).collect();
+        assert_eq!(seeds, [7, 5, 100]);
+    }
 }

@@ -594,3 +594,14 @@ fn diagnose_of_a_pipe_never_misreads_a_cut_last_line_and_refuses_bad_input() {
         assert!(!err.contains("panicked"));
     }
 }
+
+/// `--seeds 1` is still a request for the seeds line (a spread of zero).
+#[test]
+fn one_seed_asked_for_prints_its_seeds_line() {
+    let out = fitcheck(&["run", "spirals", "--epochs", "1", "--seeds", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let last = lines(&out).pop().expect("lines");
+    assert_eq!(last["type"], "seeds", "{last}");
+    assert_eq!(last["seeds"], 1);
+    assert_eq!(last["best_val_acc"]["std"], 0.0);
+}

@@ -490,13 +490,20 @@ fn finish(w: &Window, epoch: usize, lr: Option<f32>) -> ExternalEpoch {
         epoch,
         step,
         train_loss: w.fields[slot(Field::TrainLoss)].value(),
-        train_acc: w.fields[slot(Field::TrainAcc)].value(),
+        train_acc: accuracy(w.fields[slot(Field::TrainAcc)].value()),
         val_loss: w.fields[slot(Field::ValLoss)].value(),
-        val_acc: w.fields[slot(Field::ValAcc)].value(),
+        val_acc: accuracy(w.fields[slot(Field::ValAcc)].value()),
         lr,
         wall_time,
         grad_norm: w.grad_norm,
     }
+}
+
+/// An accuracy as a fraction, or none: a finite value outside 0..1 (after
+/// the percent rule) is not an accuracy, and is left out rather than shown
+/// as 120%. (A NaN stays: a logged non-finite value.)
+fn accuracy(v: Option<f32>) -> Option<f32> {
+    v.filter(|a| !a.is_finite() || (0.0..=1.0).contains(a))
 }
 
 /// An epoch written as a number: a non-negative whole number (3, 3.0).
@@ -656,6 +663,14 @@ mod tests {
         let a = assemble(&s, &TagMap::new());
         let got: Vec<_> = a.epochs.iter().map(|e| (e.epoch, e.train_loss)).collect();
         assert_eq!(got, vec![(1, Some(1.0)), (2, Some(0.5))]);
+    }
+
+    #[test]
+    fn an_accuracy_outside_0_to_1_is_left_out() {
+        assert_eq!(accuracy(Some(1.2)), None);
+        assert_eq!(accuracy(Some(-0.1)), None);
+        assert_eq!(accuracy(Some(0.97)), Some(0.97));
+        assert!(accuracy(Some(f32::NAN)).is_some_and(f32::is_nan));
     }
 
     #[test]

@@ -288,6 +288,36 @@ pub fn footer() -> impl Iterator<Item = (&'static str, &'static str)> {
     BINDINGS.iter().filter_map(|b| b.footer)
 }
 
+/// The key label the table gives `action` (its first binding with one).
+fn key_label(action: Action) -> &'static str {
+    BINDINGS.iter().find(|b| b.action == action && !b.label.is_empty()).map_or("", |b| b.label)
+}
+
+/// The footer of a dashboard that does not train its run: only the keys
+/// that do something there (labels from the table, so they cannot drift).
+/// `bridge`: the run listens to the bridge; `replay`: a recorded run with a
+/// time cursor; `runs`: a run list to go back to.
+pub fn footer_not_live(bridge: bool, replay: bool, runs: bool) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![(key_label(Action::Quit), "quit")];
+    if replay {
+        out.extend([(key_label(Action::EpochBack), "epoch"), (key_label(Action::FirstEpoch), "first/last")]);
+    }
+    if bridge {
+        out.extend([
+            (key_label(Action::TogglePause), "pause"),
+            ("+/-", "lr"),
+            (key_label(Action::SaveCheckpoint), "save"),
+            (key_label(Action::StopExternal), "stop"),
+        ]);
+    }
+    out.push((key_label(Action::Checklist), "checklist"));
+    if runs {
+        out.push((key_label(Action::Presets), "runs"));
+    }
+    out.push((key_label(Action::ToggleHelp), "help"));
+    out
+}
+
 /// The help overlay's lines: key label and sentence, aliases left out. The
 /// zoom keys' sentence lists the panels from [`Panel`], so it cannot drift.
 pub fn help_lines() -> impl Iterator<Item = (&'static str, Cow<'static, str>)> {

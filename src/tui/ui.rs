@@ -52,7 +52,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [header, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(1)]).areas(area);
     panels::header::render(app, header, buf);
-    panels::footer::render(footer, buf);
+    panels::footer::render(app, footer, buf);
     if let Some(panel) = app.zoom.and_then(Panel::from_zoom) {
         panel.render(app, body, buf);
     } else if full {

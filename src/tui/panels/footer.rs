@@ -8,6 +8,7 @@ use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use crate::tui::app::{App, Mode};
 use crate::tui::keymap;
 
 /// Width of one entry: ` key words  `.
@@ -18,7 +19,11 @@ fn width(label: &str, short: &str) -> usize {
 /// The entries that fit in `room` columns: the first, the last, and as many
 /// of the others (in order) as fit between them.
 pub fn fitting(room: usize) -> Vec<(&'static str, &'static str)> {
-    let all: Vec<_> = keymap::footer().collect();
+    fit(keymap::footer().collect(), room)
+}
+
+/// `all` cut to `room` as [`fitting`] does.
+fn fit(all: Vec<(&'static str, &'static str)>, room: usize) -> Vec<(&'static str, &'static str)> {
     let Some((&last, rest)) = all.split_last() else { return all };
     let mut used = 1 + width(last.0, last.1);
     let mut kept = Vec::new();
@@ -34,9 +39,18 @@ pub fn fitting(room: usize) -> Vec<(&'static str, &'static str)> {
     kept
 }
 
-pub fn render(area: Rect, buf: &mut Buffer) {
+/// The footer for `app`: the live keys, or only those that work on a run
+/// trained elsewhere or recorded (no "depth" or "dropout" there).
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let entries = match &app.mode {
+        Mode::Live => fitting(area.width as usize),
+        Mode::Watch { bridge, .. } => {
+            fit(keymap::footer_not_live(*bridge, false, app.runs.is_some()), area.width as usize)
+        }
+        Mode::Replay(_) => fit(keymap::footer_not_live(false, true, app.runs.is_some()), area.width as usize),
+    };
     let mut spans = vec![Span::raw(" ")];
-    for (label, short) in fitting(area.width as usize) {
+    for (label, short) in entries {
         spans.push(Span::raw(label).bold().reversed());
         spans.push(Span::raw(format!(" {short}  ")));
     }
@@ -56,5 +70,18 @@ mod tests {
             let used: usize = 1 + f.iter().map(|(l, s)| l.chars().count() + s.chars().count() + 3).sum::<usize>();
             assert!(used <= room, "{room}: {used}");
         }
+    }
+
+    #[test]
+    fn a_run_trained_elsewhere_shows_only_the_keys_that_work_there() {
+        use crate::tui::keymap::footer_not_live;
+        let words = |v: Vec<(&'static str, &'static str)>| v.into_iter().map(|e| e.1).collect::<Vec<_>>();
+        assert_eq!(words(footer_not_live(false, false, false)), ["quit", "checklist", "help"]);
+        assert_eq!(
+            words(footer_not_live(true, false, true)),
+            ["quit", "pause", "lr", "save", "stop", "checklist", "runs", "help"]
+        );
+        assert_eq!(words(footer_not_live(false, true, false)), ["quit", "epoch", "first/last", "checklist", "help"]);
+        assert!(footer_not_live(true, true, true).iter().all(|e| !e.0.is_empty()), "every key has its label");
     }
 }

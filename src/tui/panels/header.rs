@@ -54,11 +54,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let mut parts = vec![
         Part { span: Span::raw(" fitcheck").bold(), drop: Some(4) },
         Part { span: Span::raw(name).bold(), drop: None },
-        Part { span: Span::raw(dataset), drop: Some(1) },
     ];
+    // A run trained elsewhere names its log once it is read; before that
+    // its placeholder settings say nothing true about it.
+    if !(app.run.external && app.run.info.is_none()) {
+        parts.push(Part { span: Span::raw(dataset), drop: Some(1) });
+    }
     if !idle {
         parts.extend([
-            Part { span: Span::raw(format!("epoch {}/{}", app.run.epoch, app.run.total_epochs)), drop: None },
+            // A run trained elsewhere is open-ended: its log says how far it
+            // got, not how far it will go.
+            Part {
+                span: Span::raw(if app.run.external {
+                    format!("epoch {}", app.run.epoch)
+                } else {
+                    format!("epoch {}/{}", app.run.epoch, app.run.total_epochs)
+                }),
+                drop: None,
+            },
             Part { span: Span::raw(format!("step {}", app.run.step)), drop: Some(2) },
         ]);
         // A run trained elsewhere has no throughput of ours to show.
@@ -99,7 +112,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     // gauge narrows before the state or the epoch would go.
     // The text, a column apart, and the gauge.
     let fits = |line: &Line, gauge: u16| line.width() + (gauge as usize) < area.width as usize;
-    let mut gauge = if idle { 0 } else { GAUGE[0] };
+    // No progress to gauge on an open-ended run.
+    let mut gauge = if idle || app.run.external { 0 } else { GAUGE[0] };
     let mut line = line_of(&parts);
     for level in 1..=4u8 {
         if fits(&line, gauge) {
@@ -114,7 +128,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         parts.retain(|p| p.drop != Some(level));
         line = line_of(&parts);
     }
-    if !fits(&line, gauge) {
+    if !fits(&line, gauge) && gauge > 0 {
         gauge = GAUGE[2];
     }
     let [text, bar] = Layout::horizontal([Constraint::Min(0), Constraint::Length(gauge)]).areas(area);
