@@ -258,6 +258,17 @@ impl EpochSender {
         {
             return false;
         }
+        // Rebuilt from the start (a file truncated, replaced or recreated:
+        // a restarted script, a shorter run in its place): a new run on
+        // screen, the old one kept as a ghost, rather than the new epochs
+        // written over the old ones.
+        if update.reset {
+            let restart = Event::Restart { preset: run.name.clone(), seed: 0 };
+            if self.tx.send(restart).is_err() || self.tx.send(external::start_event(run)).is_err() {
+                return false;
+            }
+            self.first_wall = run.epochs.iter().find_map(|e| e.wall_time);
+        }
         let epochs = if update.reset { run.epochs.clone() } else { std::mem::take(&mut update.epochs) };
         for e in &epochs {
             self.first_wall = self.first_wall.or(e.wall_time);

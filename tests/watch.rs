@@ -303,3 +303,35 @@ fn a_fifo_is_refused_not_waited_for() {
     let out = run(dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A followed log truncated and written again (a script restarted with a
+/// fresh log) is a new run: a `restart` event, then only the new epochs.
+#[test]
+fn a_followed_log_rewritten_from_its_start_starts_a_new_run() {
+    use fitcheck::train::Event;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
+    let line = |e: u32, loss: f64| format!("{{\"epoch\":{e},\"train_loss\":{loss},\"val_loss\":{}}}\n", loss * 1.1);
+    std::fs::write(&path, (1..=5).map(|e| line(e, 1.0 / f64::from(e))).collect::<String>()).unwrap();
+    let f = fitcheck::watch::follow(&path, fitcheck::ingest::TagMap::new()).unwrap();
+    let mut epochs = 0;
+    while epochs < 5 {
+        if let Event::Epoch(_) = f.events.recv_timeout(Duration::from_secs(5)).expect("the first epochs") {
+            epochs += 1;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&path, (1..=2).map(|e| line(e, 3.0 / f64::from(e))).collect::<String>()).unwrap();
+    let mut after = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while after.iter().filter(|e| matches!(e, Event::Epoch(_))).count() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(e) = f.events.recv_timeout(Duration::from_millis(200)) {
+            after.push(e);
+        }
+    }
+    assert!(matches!(after.first(), Some(Event::Restart { .. })), "{:?}", after.first());
+    let new: Vec<f32> =
+        after.iter().filter_map(|e| if let Event::Epoch(m) = e { Some(m.train_loss) } else { None }).collect();
+    assert_eq!(new, [3.0, 1.5]);
+}

@@ -226,21 +226,26 @@ impl App {
     /// the previous one stays as a ghost.
     fn begin_run(&mut self, preset: Preset, keep: bool) {
         let old = std::mem::replace(&mut self.run, Run::new(preset));
-        if keep && (!old.epochs.is_empty() || !old.train_loss.is_empty()) {
-            self.ghosts.push(Ghost {
-                label: format!("before, {}", run_label(&old.settings)),
-                train_loss: old.train_loss,
-                train_acc: old.train_acc,
-                epochs: old.epochs,
-            });
-            if self.ghosts.len() > MAX_GHOSTS {
-                self.ghosts.remove(0);
-            }
-        } else if !keep {
+        if keep {
+            let label = format!("before, {}", run_label(&old.settings));
+            self.keep_as_ghost(old, label);
+        } else {
             self.ghosts.clear();
         }
         self.show_data = is_plane(&self.run.settings.dataset);
         (self.lr_requested, self.remedy, self.applied, self.layer, self.pace) = (None, None, None, 0, 0);
+    }
+
+    /// Keeps `old`'s curves as a ghost (the few series the charts draw,
+    /// not the run), at most `MAX_GHOSTS` of them.
+    pub(super) fn keep_as_ghost(&mut self, old: Run, label: String) {
+        if old.epochs.is_empty() && old.train_loss.is_empty() {
+            return;
+        }
+        self.ghosts.push(Ghost { label, train_loss: old.train_loss, train_acc: old.train_acc, epochs: old.epochs });
+        if self.ghosts.len() > MAX_GHOSTS {
+            self.ghosts.remove(0);
+        }
     }
 
     /// The keyboard's context now.
@@ -272,6 +277,16 @@ impl App {
             Msg::Key(_) => None,
             Msg::Trainer(event) if matches!(self.mode, Mode::Replay(_)) => {
                 self.on_recorded(event);
+                None
+            }
+            // A watched log rebuilt from its start is a new run.
+            Msg::Trainer(Event::Restart { .. }) if matches!(self.mode, Mode::Watch { .. }) => {
+                let fresh = Run::external(&self.run.settings.name);
+                let old = std::mem::replace(&mut self.run, fresh);
+                let label = format!("before the log was rewritten ({} epochs)", old.epochs.len());
+                self.keep_as_ghost(old, label);
+                self.notice =
+                    Some("the log was rewritten from its start: a new run; the old one stays as a ghost".into());
                 None
             }
             Msg::Trainer(event) => {
@@ -937,6 +952,24 @@ pub(crate) mod tests {
         let mut tb = App::watching(Run::external("tb"), false);
         assert_eq!(tb.update(key('+')), None);
         assert!(tb.notice.as_deref().is_some_and(|n| n.contains("bridge")));
+    }
+
+    #[test]
+    fn a_watched_log_rewritten_from_its_start_is_a_new_run_beside_a_ghost() {
+        let mut app = App::watching(Run::external("train"), true);
+        app.update(Msg::Trainer(Event::Start(info())));
+        for e in 1..=5 {
+            app.update(epoch_event(e, 0.9, 0.88, 0.4));
+        }
+        app.update(Msg::Trainer(Event::Restart { preset: "train".into(), seed: 0 }));
+        app.update(Msg::Trainer(Event::Start(info())));
+        for e in 1..=2 {
+            app.update(epoch_event(e, 0.5, 0.5, 1.0));
+        }
+        assert_eq!(app.run.epochs.len(), 2, "the new run only");
+        assert_eq!(app.ghosts.len(), 1);
+        assert_eq!(app.ghosts[0].epochs.len(), 5);
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("rewritten")));
     }
 
     #[test]
