@@ -135,6 +135,25 @@ pub(crate) fn quote_non_finite(line: &[u8]) -> Option<Vec<u8>> {
         if c == b'"' {
             in_string = true;
         }
+        // A number too large for a double (`1e400`): serde_json refuses the
+        // whole line; it is an overflow, read as the infinity it is.
+        let after_value_start = out.iter().rev().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| b":,[".contains(b));
+        let digit_at = |k: usize| line.get(k).is_some_and(u8::is_ascii_digit);
+        if (digit_at(i) || c == b'-' && digit_at(i + 1)) && after_value_start {
+            let end = line[i..]
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || b"+-.eE".contains(b)))
+                .map_or(line.len(), |n| i + n);
+            let number = std::str::from_utf8(&line[i..end]).ok().and_then(|t| t.parse::<f64>().ok());
+            if let Some(x) = number.filter(|x| x.is_infinite()) {
+                out.extend_from_slice(if x > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
+                changed = true;
+            } else {
+                out.extend_from_slice(&line[i..end]);
+            }
+            i = end;
+            continue;
+        }
         let token = [&b"-Infinity"[..], b"Infinity", b"-NaN", b"NaN"].into_iter().find(|t| line[i..].starts_with(t));
         if let Some(t) = token {
             out.push(b'"');
@@ -153,6 +172,13 @@ pub(crate) fn quote_non_finite(line: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_too_large_for_a_double_is_an_overflow_not_a_broken_line() {
+        let q = quote_non_finite(br#"{"a":1e400,"b":[-2e999, 3],"c":"1e400","d":-1}"#).expect("changed");
+        assert_eq!(q, br#"{"a":"Infinity","b":["-Infinity", 3],"c":"1e400","d":-1}"#.to_vec());
+        assert_eq!(quote_non_finite(br#"{"a":1.5e3,"b":-0.25}"#), None);
+    }
 
     #[test]
     fn non_finite_losses_are_kept() {
