@@ -605,3 +605,19 @@ fn one_seed_asked_for_prints_its_seeds_line() {
     assert_eq!(last["seeds"], 1);
     assert_eq!(last["best_val_acc"]["std"], 0.0);
 }
+
+/// Early stopping keeps its best weights: the summary's best epoch and best
+/// validation accuracy are that epoch's, not the highest accuracy of another.
+#[test]
+fn an_early_stopped_summary_names_the_kept_epoch_and_its_accuracy() {
+    let out = fitcheck(&["run", "mnist-early-stop", "--set", "train_size=3000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = lines(&out);
+    let summary = lines.last().expect("summary");
+    assert_eq!(summary["stopped"], "early_stop", "{summary}");
+    let kept = lines
+        .iter()
+        .find(|l| l["type"] == "epoch" && l["epoch"] == summary["best_epoch"])
+        .expect("the kept epoch's line");
+    assert_eq!(kept["val_acc"], summary["best_val_acc"]);
+}

@@ -11,6 +11,9 @@ pub(super) struct Best {
     pub net: Network,
     pub epoch: usize,
     pub val_loss: f32,
+    /// The validation accuracy of those weights (the summary reports it
+    /// beside their epoch).
+    pub val_acc: f32,
     /// Epochs since the last improvement.
     pub stale: usize,
 }
@@ -22,14 +25,14 @@ impl Trainer {
     pub(super) fn early_stopping_says_stop(
         &mut self,
         epoch: usize,
-        val_loss: f32,
+        (val_loss, val_acc): (f32, f32),
         events: &Sender<Event>,
     ) -> Result<bool, Halt> {
         let Some(es) = self.preset.early_stopping else { return Ok(false) };
         match &mut self.best {
             Some(b) if val_loss >= b.val_loss - es.min_delta => b.stale += 1,
             _ => {
-                self.best = Some(Best { net: self.net.clone(), epoch, val_loss, stale: 0 });
+                self.best = Some(Best { net: self.net.clone(), epoch, val_loss, val_acc, stale: 0 });
                 return Ok(false);
             }
         }
@@ -51,8 +54,8 @@ impl Trainer {
     }
 
     /// The epoch whose weights the run keeps: early stopping's best, if any.
-    pub(super) fn kept_epoch(&self) -> Option<usize> {
-        self.best.as_ref().map(|b| b.epoch)
+    pub(super) fn kept_epoch(&self) -> Option<(usize, f32)> {
+        self.best.as_ref().map(|b| (b.epoch, b.val_acc))
     }
 
     /// With early stopping on, the run keeps its best weights.

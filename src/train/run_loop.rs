@@ -93,7 +93,9 @@ impl Trainer {
                 Ok(Ended::Diverged) => Stopped::Diverged,
                 Ok(Ended::Interrupted) | Err(Halt) => Stopped::Interrupted,
             };
-            let kept_epoch = self.kept_epoch();
+            // Early stopping keeps its best weights: the summary names their
+            // epoch and their accuracy, not another epoch's.
+            let kept = self.kept_epoch();
             self.restore_best();
             if let Some(path) = self.save_to.clone()
                 && stopped != Stopped::Interrupted
@@ -105,8 +107,8 @@ impl Trainer {
             let test = (stopped != Stopped::Interrupted).then(|| self.evaluate_test());
             let summary = Summary {
                 epochs: done,
-                best_epoch: kept_epoch.unwrap_or(best.epoch),
-                best_val_acc: best.val_acc.max(0.0),
+                best_epoch: kept.map_or(best.epoch, |k| k.0),
+                best_val_acc: kept.map_or(best.val_acc, |k| k.1).max(0.0),
                 test_acc: test.map(|t| if t.acc.is_finite() { t.acc } else { 0.0 }),
                 test_loss: test.and_then(|t| t.loss.is_finite().then_some(t.loss)),
                 stopped,
@@ -190,7 +192,7 @@ impl Trainer {
             }
             let view = self.data_view(epoch, &mut eval);
             Self::emit(events, Event::DataView(view))?;
-            if self.early_stopping_says_stop(epoch, eval.val.loss, events)? {
+            if self.early_stopping_says_stop(epoch, (eval.val.loss, eval.val.acc), events)? {
                 return Ok(Ended::EarlyStop);
             }
         }
