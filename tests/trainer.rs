@@ -384,3 +384,28 @@ fn many_fast_structural_edits_do_not_destroy_the_run() {
     assert_ne!(s.stopped, Stopped::Diverged, "{s:?}");
     assert!(s.test_acc.unwrap() > 0.7, "{s:?}");
 }
+
+/// Training on after the end (space in the dashboard) does not look at the
+/// test set again: every summary of the run reports the first look.
+#[test]
+fn a_continued_run_reports_the_test_set_it_saw_once() {
+    let mut trainer = Trainer::new(&small(&["epochs=1"]), mnist()).unwrap();
+    trainer.stay_after_end();
+    let handle = spawn(trainer).unwrap();
+    let mut tests = Vec::new();
+    while tests.len() < 3 {
+        match handle.events.recv_timeout(Duration::from_secs(60)).expect("an event") {
+            Event::Summary(s) => {
+                tests.push(s.test_acc.expect("a test score"));
+                if tests.len() < 3 {
+                    handle.commands.send(Command::Continue { epochs: 1 }).unwrap();
+                }
+            }
+            Event::Failed { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    handle.commands.send(Command::Stop).unwrap();
+    drop(handle.commands);
+    assert!(tests.iter().all(|t| *t == tests[0]), "{tests:?}");
+}

@@ -130,6 +130,9 @@ pub struct Trainer {
     guard: guard::Guard,
     /// The best weights by validation loss (kept while early stopping is on).
     best: Option<early::Best>,
+    /// The test set's score, taken once at the run's first end: training
+    /// more epochs after it (space after the end) does not look again.
+    tested: Option<eval::Score>,
 }
 
 /// Why the loop ends early: `Command::Stop`, or the driver went away.
@@ -192,6 +195,7 @@ impl Trainer {
             save_to: None,
             guard: guard::Guard::new(classes),
             best: None,
+            tested: None,
         })
     }
 

@@ -104,7 +104,12 @@ impl Trainer {
                 return;
             }
             // An interrupted run skips the test pass: stopping is immediate.
-            let test = (stopped != Stopped::Interrupted).then(|| self.evaluate_test());
+            // The test set is looked at once per run: a continued run
+            // reports the score it had then, not a new look each time.
+            if stopped != Stopped::Interrupted && self.tested.is_none() {
+                self.tested = Some(self.evaluate_test());
+            }
+            let test = if stopped == Stopped::Interrupted { None } else { self.tested };
             let summary = Summary {
                 epochs: done,
                 best_epoch: kept.map_or(best.epoch, |k| k.0),
