@@ -106,6 +106,40 @@ impl Difference {
     }
 }
 
+/// `{"type":"compare_run","branch":..,"seed":..,"best_val_acc":..,"final_val_loss":..,"rollbacks":..}`
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename = "compare_run")]
+struct RunLine<'a> {
+    branch: &'a str,
+    seed: u64,
+    best_val_acc: Value,
+    final_val_loss: Value,
+    rollbacks: usize,
+}
+
+/// `{"type":"compare_branch","branch":..,"seeds":[..],"best_val_acc":{mean,std,min,max},"final_val_loss":{..}}`
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename = "compare_branch")]
+struct BranchLine<'a> {
+    branch: &'a str,
+    seeds: Vec<u64>,
+    best_val_acc: Value,
+    final_val_loss: Value,
+}
+
+/// The last line: the paired differences and the verdict.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename = "compare")]
+pub struct CompareLine<'a> {
+    pub change: &'a str,
+    pub seeds: usize,
+    pub best_val_acc_diff: Value,
+    pub final_val_loss_diff: Value,
+    pub acc_beyond_noise: Option<bool>,
+    pub loss_beyond_noise: Option<bool>,
+    pub verdict: String,
+}
+
 fn spread_json(values: &[f32]) -> Value {
     Spread::of(values).map_or(
         Value::Null,
@@ -113,12 +147,13 @@ fn spread_json(values: &[f32]) -> Value {
     )
 }
 
-fn write_line(out: &mut impl Write, line: &Value) -> Result<(), HeadlessError> {
-    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(HeadlessError::Output)
+fn write_line(out: &mut impl Write, line: &impl serde::Serialize) -> Result<(), HeadlessError> {
+    let text = serde_json::to_string(line).map_err(|e| HeadlessError::Output(e.into()))?;
+    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(HeadlessError::Output)
 }
 
 /// The comparison line of two branches' outcomes (paired by seed).
-pub fn verdict(change: &str, base: &[Outcome], changed: &[Outcome]) -> Value {
+pub fn verdict<'a>(change: &'a str, base: &[Outcome], changed: &[Outcome]) -> CompareLine<'a> {
     let n = base.len().min(changed.len());
     let acc = |o: &[Outcome]| o[..n].iter().map(|o| o.best_val_acc).collect::<Vec<_>>();
     let loss = |o: &[Outcome]| o[..n].iter().map(|o| o.final_val_loss).collect::<Vec<_>>();
@@ -137,16 +172,15 @@ pub fn verdict(change: &str, base: &[Outcome], changed: &[Outcome]) -> Value {
         ),
         _ => format!("{change}: no seed finished in both branches"),
     };
-    json!({
-        "type": "compare",
-        "change": change,
-        "seeds": n,
-        "best_val_acc_diff": d_acc.map_or(Value::Null, |d| d.json()),
-        "final_val_loss_diff": d_loss.map_or(Value::Null, |d| d.json()),
-        "acc_beyond_noise": d_acc.and_then(|d| d.beyond_noise),
-        "loss_beyond_noise": d_loss.and_then(|d| d.beyond_noise),
-        "verdict": words,
-    })
+    CompareLine {
+        change,
+        seeds: n,
+        best_val_acc_diff: d_acc.map_or(Value::Null, |d| d.json()),
+        final_val_loss_diff: d_loss.map_or(Value::Null, |d| d.json()),
+        acc_beyond_noise: d_acc.and_then(|d| d.beyond_noise),
+        loss_beyond_noise: d_loss.and_then(|d| d.beyond_noise),
+        verdict: words,
+    }
 }
 
 /// Trains `base` and `changed` (named by `change`) from seeds `base.seed`,
@@ -175,33 +209,27 @@ pub fn compare<T, E>(
                 break 'seeds;
             }
             let branch = if i == 0 { "base" } else { change };
-            write_line(
-                out,
-                &json!({
-                    "type": "compare_run",
-                    "branch": branch,
-                    "seed": o.seed,
-                    "best_val_acc": json_f32(o.best_val_acc),
-                    "final_val_loss": json_f32(o.final_val_loss),
-                    "rollbacks": o.rollbacks,
-                }),
-            )?;
+            let line = RunLine {
+                branch,
+                seed: o.seed,
+                best_val_acc: json_f32(o.best_val_acc),
+                final_val_loss: json_f32(o.final_val_loss),
+                rollbacks: o.rollbacks,
+            };
+            write_line(out, &line)?;
             outcomes[i].push(o);
         }
     }
     for (i, o) in outcomes.iter().enumerate() {
         let acc: Vec<f32> = o.iter().map(|o| o.best_val_acc).collect();
         let loss: Vec<f32> = o.iter().map(|o| o.final_val_loss).collect();
-        write_line(
-            out,
-            &json!({
-                "type": "compare_branch",
-                "branch": if i == 0 { "base" } else { change },
-                "seeds": o.iter().map(|o| o.seed).collect::<Vec<_>>(),
-                "best_val_acc": spread_json(&acc),
-                "final_val_loss": spread_json(&loss),
-            }),
-        )?;
+        let line = BranchLine {
+            branch: if i == 0 { "base" } else { change },
+            seeds: o.iter().map(|o| o.seed).collect(),
+            best_val_acc: spread_json(&acc),
+            final_val_loss: spread_json(&loss),
+        };
+        write_line(out, &line)?;
     }
     Ok(write_line(out, &verdict(change, &outcomes[0], &outcomes[1]))?)
 }
@@ -219,7 +247,7 @@ mod tests {
         // Seeds differ a lot, the change adds 0.02 to each: far beyond the paired spread.
         let base = [o(1, 0.80, 0.5), o(2, 0.90, 0.4), o(3, 0.85, 0.45)];
         let changed = [o(1, 0.82, 0.45), o(2, 0.921, 0.35), o(3, 0.869, 0.41)];
-        let v = verdict("dropout=0.5", &base, &changed);
+        let v = serde_json::to_value(verdict("dropout=0.5", &base, &changed)).unwrap();
         assert_eq!(v["seeds"], 3);
         assert!((v["best_val_acc_diff"]["mean"].as_f64().unwrap() - 0.02).abs() < 1e-3);
         assert_eq!(v["acc_beyond_noise"], true);
@@ -231,13 +259,13 @@ mod tests {
     fn a_difference_smaller_than_its_spread_is_within_noise() {
         let base = [o(1, 0.80, 0.5), o(2, 0.90, 0.4)];
         let changed = [o(1, 0.83, 0.52), o(2, 0.88, 0.41)];
-        let v = verdict("l2=0.0001", &base, &changed);
+        let v = serde_json::to_value(verdict("l2=0.0001", &base, &changed)).unwrap();
         assert_eq!(v["acc_beyond_noise"], false);
         assert!(v["verdict"].as_str().unwrap().contains("within noise"));
-        let one = verdict("x=1", &base[..1], &changed[..1]);
+        let one = serde_json::to_value(verdict("x=1", &base[..1], &changed[..1])).unwrap();
         assert_eq!(one["acc_beyond_noise"], Value::Null);
         assert!(one["verdict"].as_str().unwrap().contains("one seed"));
-        let none = verdict("x=1", &[], &changed);
+        let none = serde_json::to_value(verdict("x=1", &[], &changed)).unwrap();
         assert_eq!(none["best_val_acc_diff"], Value::Null);
     }
 }
