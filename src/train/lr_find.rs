@@ -219,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn the_suggestion_is_the_steepest_fall_and_the_minimum_over_ten() {
+    fn the_suggestion_lies_between_the_steepest_fall_and_the_minimum() {
         // A loss flat at 2.3, falling fastest around lr 1e-2, lowest at 1e-1, then rising.
         let steps = 100;
         let points: Vec<LrPoint> = (0..steps)
@@ -237,6 +237,6 @@ mod tests {
         assert!((min_over_10.log10() + 2.0).abs() < 0.3, "min/10 {min_over_10}");
         let halfway = (steepest.log10() + (min_over_10 * 10.0).log10()) / 2.0;
         assert!((suggested.log10() - halfway).abs() < 1e-3, "suggested {suggested}");
-        assert_eq!(suggest(&points[..3], false), None);
+        assert_eq!(suggest(&points[..2], false), None);
     }
 }
