@@ -1,6 +1,7 @@
 //! fitcheck: train a neural network live and diagnose it. The library holds
 //! everything testable; `main.rs` is only the command line.
 
+pub mod compare;
 pub mod data;
 pub mod diagnose;
 pub mod headless;

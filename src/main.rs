@@ -102,6 +102,36 @@ enum Cmd {
     Presets,
     /// Validate a preset file: exit 0, or 2 with the error.
     Check { file: PathBuf },
+    /// The learning-rate range test on a fresh copy of PRESET's model: one
+    /// JSON line per step (lr, loss, smoothed loss), then the suggestion.
+    LrFind {
+        preset: String,
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Steps from lr 1e-6 to 10 (the test stops earlier when the loss diverges).
+        #[arg(long, default_value_t = fitcheck::train::lr_find::DEFAULT_STEPS)]
+        steps: usize,
+    },
+    /// Train PRESET and PRESET with the --set changes from the same seeds:
+    /// one JSON line per branch (mean and spread), then their difference.
+    Compare {
+        preset: String,
+        /// The change to try, V in RON syntax: --set dropout=0.5
+        #[arg(long = "set", value_name = "K=V", required = true)]
+        set: Vec<String>,
+        /// Override a field in both branches (to shorten them, say): --both epochs=5
+        #[arg(long = "both", value_name = "K=V")]
+        both: Vec<String>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seeds per branch (seed, seed+1, ...).
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        seeds: usize,
+    },
     /// Training and evaluation throughput (samples/s) as one JSON line.
     Bench {
         preset: Option<String>,
@@ -355,6 +385,80 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             // (the preflight has checked everything it needs).
             prepare(&p, &file, &[])?;
             say(&format!("{}: ok ({}: {})", file.display(), p.name, p.lesson))
+        }
+        Some(Cmd::LrFind { preset, set, seed, steps }) => {
+            if steps < 5 {
+                return Err(Failure::bad_input(format!("--steps {steps}: the range test needs at least 5 steps")));
+            }
+            install_signals()?;
+            let (mut p, path) = load_preset(&preset, &set)?;
+            if let Some(s) = seed {
+                p.seed = s;
+            }
+            // A fresh model of its own: nothing else is trained or touched.
+            let mut trainer = setup(&p, &path, &set)?;
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let suggestion = trainer
+                .lr_find(steps, |point| {
+                    if signals::received().is_some() {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+                    }
+                    writeln!(out, "{}", serde_json::to_string(point).unwrap_or_default())
+                })
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::Interrupted => Failure { code: 1, message: String::new() },
+                    _ => Failure::output(e),
+                })?;
+            drop(out);
+            match suggestion {
+                Some(s) => say(&serde_json::to_string(&s).unwrap_or_default()),
+                None => Err(Failure { code: 1, message: "the range test stopped too early to suggest a rate".into() }),
+            }
+        }
+        Some(Cmd::Compare { preset, set, both, epochs, seed, seeds }) => {
+            install_signals()?;
+            if seeds == 0 {
+                return Err(Failure::bad_input("--seeds 0: run at least 1 seed"));
+            }
+            let epochs = epochs.map(check_epochs).transpose()?;
+            let branch = |changed: bool| -> Result<(Preset, PathBuf, Vec<String>), Failure> {
+                let sets: Vec<String> = both.iter().chain(if changed { &set[..] } else { &[] }).cloned().collect();
+                let (mut p, path) = load_preset(&preset, &sets)?;
+                if let Some(e) = epochs {
+                    p.epochs = e;
+                }
+                if let Some(s) = seed {
+                    p.seed = s;
+                }
+                Ok((p, path, sets))
+            };
+            let (base, changed) = (branch(false)?, branch(true)?);
+            // Both set up (and preflighted) before the first trains: a bad
+            // --set is reported at once, not minutes later.
+            for (p, path, sets) in [&base, &changed] {
+                limits::preflight_setup(p, &bundled_mnist_dir()).map_err(|e| located(path, sets, e))?;
+            }
+            let signals = signals::subscribe();
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let change = set.join(" ");
+            let runs = fitcheck::compare::compare(
+                &base.0,
+                &changed.0,
+                &change,
+                seeds,
+                |is_changed, p| {
+                    let (_, path, sets) = if is_changed { &changed } else { &base };
+                    setup(p, path, sets)
+                },
+                &mut out,
+                signals.receiver(),
+            );
+            runs.map_err(|e| match e {
+                fitcheck::compare::CompareError::Setup(failure) => failure,
+                fitcheck::compare::CompareError::Run(e) => Failure::from(e),
+            })
         }
         Some(Cmd::Bench { preset, epochs, set }) => {
             let epochs = check_epochs(epochs)?;

@@ -8,7 +8,7 @@
 //! the end), `commands` (applying a command), `guard` (the divergence
 //! guard), `early` (early stopping), `eval` (evaluation passes), `view` (the
 //! data view), `bench` (throughput), `checkpoint`, `log` (the run log),
-//! `protocol` (the messages).
+//! `protocol` (the messages), `lr_find` (the learning-rate range test).
 
 pub mod bench;
 pub mod checkpoint;
@@ -17,6 +17,7 @@ mod early;
 mod eval;
 mod guard;
 pub mod log;
+pub mod lr_find;
 pub mod preflight;
 pub mod probe;
 pub mod protocol;

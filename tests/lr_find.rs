@@ -1,0 +1,162 @@
+//! The learning-rate range test and `compare`, as a user runs them: the
+//! curve's shape, the suggestion against a grid measured here, the
+//! suggestion on the too-high preset trained without a rollback, and a
+//! paired comparison of dropout on the overfitting preset.
+
+mod common;
+
+use std::process::Command;
+
+use fitcheck::train::Event;
+use fitcheck::train::lr_find::{LrPoint, LrSuggestion};
+
+/// The range test on a fresh trainer of `name` with `sets`.
+fn lr_find(name: &str, sets: &[&str], steps: usize) -> (Vec<LrPoint>, LrSuggestion) {
+    let p = common::preset(name, sets);
+    let mut trainer = common::trainer(&p, common::mnist());
+    let mut points = Vec::new();
+    let s = trainer
+        .lr_find(steps, |point| {
+            points.push(*point);
+            Ok(())
+        })
+        .unwrap()
+        .expect("a suggestion");
+    (points, s)
+}
+
+fn rollbacks(run: &common::Run) -> usize {
+    run.count(|e| matches!(e, Event::Diverged { .. }))
+}
+
+#[test]
+fn the_curve_falls_then_rises_and_the_test_stops_at_divergence() {
+    let (points, s) = lr_find("mnist-mlp", &["train_size=Some(2000)"], 200);
+    let first = points[0].smoothed;
+    let (at, min) = points
+        .iter()
+        .enumerate()
+        .fold((0, f32::INFINITY), |b, (i, p)| if p.smoothed < b.1 { (i, p.smoothed) } else { b });
+    assert!(min < 0.6 * first, "falls: {first} -> {min}");
+    assert!(at > 20 && at < points.len() - 1, "the minimum inside the curve, at {at} of {}", points.len());
+    let last = points.last().unwrap();
+    assert!(!last.smoothed.is_finite() || last.smoothed > 4.0 * min, "rises past 4x the minimum: {last:?}");
+    assert_eq!(s.stopped, "diverged");
+    assert!(points.len() < 200, "stopped before the end");
+    assert!(points.windows(2).all(|w| w[1].lr > w[0].lr));
+    assert!(s.steepest < s.suggested && s.suggested < s.min_over_10 * 10.0, "{s:?}");
+}
+
+/// The grid of the README: 1 epoch on 5,000 digits, seeds 7, 8, 9, momentum
+/// SGD as the preset has it; the best rate by mean validation accuracy.
+#[test]
+fn the_suggestion_on_mnist_mlp_is_within_a_factor_of_three_of_the_grid_best() {
+    let grid = [0.003f32, 0.01, 0.03, 0.1, 0.3];
+    let mut scores = Vec::new();
+    for lr in grid {
+        let mut acc = 0.0;
+        for seed in 7..10 {
+            let lr = format!("lr={lr}");
+            let seed = format!("seed={seed}");
+            let run = common::run("mnist-mlp", &["train_size=Some(5000)", "epochs=1", &lr, &seed]);
+            acc += run.summary.best_val_acc / 3.0;
+        }
+        scores.push((lr, acc));
+    }
+    let best = scores.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+    let (_, s) = lr_find("mnist-mlp", &["train_size=Some(5000)"], 200);
+    let ratio = (s.suggested / best).max(best / s.suggested);
+    assert!(ratio <= 3.0, "suggested {} vs grid best {best} ({scores:?})", s.suggested);
+}
+
+#[test]
+fn the_suggestion_trains_the_too_high_preset_without_a_rollback() {
+    let small = ["train_size=Some(5000)", "epochs=2"];
+    let (_, s) = lr_find("mnist-lr-too-high", &small[..1], 200);
+    let lr = format!("lr={}", s.suggested);
+    let suggested = common::run("mnist-lr-too-high", &[small[0], small[1], &lr]);
+    assert_eq!(rollbacks(&suggested), 0, "at the suggested {}", s.suggested);
+    assert!(suggested.summary.best_val_acc > 0.9, "{:?}", suggested.summary);
+    // The preset's own rate on the same data does roll back: the count is real.
+    let own = common::run("mnist-lr-too-high", &small);
+    assert!(rollbacks(&own) > 0);
+}
+
+#[test]
+fn the_range_test_leaves_the_preset_untouched_and_repeats() {
+    let (a, sa) = lr_find("mnist-mlp", &["train_size=Some(1000)"], 60);
+    let (b, sb) = lr_find("mnist-mlp", &["train_size=Some(1000)"], 60);
+    assert_eq!(a, b);
+    assert_eq!(sa, sb);
+}
+
+fn fitcheck(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fitcheck")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn lr_find_prints_a_line_per_step_then_the_suggestion() {
+    let out = fitcheck(&["lr-find", "mnist-mlp", "--set", "train_size=Some(1000)", "--steps", "40", "--seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    let (last, steps) = lines.split_last().unwrap();
+    assert!(!steps.is_empty() && steps.len() <= 40);
+    for (i, l) in steps.iter().enumerate() {
+        assert_eq!(l["type"], "lr_find");
+        assert_eq!(l["step"], i + 1);
+        assert!(l["lr"].is_number() && l["loss"].is_number() && l["smoothed"].is_number(), "{l}");
+    }
+    assert_eq!(steps[0]["lr"], 1e-6);
+    assert_eq!(last["type"], "lr_suggestion");
+    for key in ["steepest", "min_over_10", "suggested"] {
+        assert!(last[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {last}");
+    }
+}
+
+#[test]
+fn bad_input_to_lr_find_and_compare_is_exit_2_naming_the_field() {
+    let out = fitcheck(&["lr-find", "mnist-mlp", "--steps", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--steps 2"));
+    let out = fitcheck(&["lr-find", "mnist-mlp", "--set", "dropout=7"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dropout"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fitcheck(&["compare", "mnist-overfit", "--set", "hidden=[0]", "--seeds", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hidden"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "nothing trained before the error");
+    let out = fitcheck(&["compare", "mnist-overfit", "--set", "dropout=0.5", "--seeds", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = fitcheck(&["compare", "mnist-overfit", "--set", "dropout=0.5", "--both", "val_size=60001"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("val_size"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The example: dropout on the overfitting preset, 3 seeds, 16
+/// epochs (of 60) to keep it short; the gain and its spread are reported.
+#[test]
+fn compare_reports_the_gain_of_dropout_on_mnist_overfit_with_its_spread() {
+    let out = fitcheck(&["compare", "mnist-overfit", "--set", "dropout=0.5", "--seeds", "3", "--both", "epochs=16"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 6 + 2 + 1, "{lines:?}");
+    let branches: Vec<_> = lines.iter().filter(|l| l["type"] == "compare_branch").collect();
+    assert_eq!(branches[0]["branch"], "base");
+    assert_eq!(branches[1]["branch"], "dropout=0.5");
+    for b in &branches {
+        assert_eq!(b["seeds"], serde_json::json!([7, 8, 9]));
+        assert!(b["best_val_acc"]["std"].as_f64().unwrap() > 0.0, "{b}");
+    }
+    let c = lines.last().unwrap();
+    assert_eq!(c["type"], "compare");
+    let gain = c["best_val_acc_diff"]["mean"].as_f64().unwrap();
+    let spread = c["best_val_acc_diff"]["std"].as_f64().unwrap();
+    assert!(gain > 0.0 && spread > 0.0, "{c}");
+    assert!(c["final_val_loss_diff"]["mean"].as_f64().unwrap() < 0.0, "{c}");
+    assert_eq!(c["acc_beyond_noise"], gain > spread);
+    assert!(c["verdict"].as_str().unwrap().contains("points"), "{c}");
+}
