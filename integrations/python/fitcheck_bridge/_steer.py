@@ -47,7 +47,8 @@ class Steering:
     A callback calls between_steps(save=..., stop=...) after each training
     step: it polls the command file, saves when asked (save() returns the
     path written), waits while paused (a save asked for while paused is done
-    at once) and calls stop() once when asked to stop. Each is written to
+    at once; save() returns None when the framework saves later, and the
+    callback writes the event then) and calls stop() once when asked to stop. Each is written to
     the log as an event line.
     """
 
@@ -103,7 +104,8 @@ class Steering:
             print(f"fitcheck bridge: save failed: {e!r}", file=sys.stderr)
             self.bridge.event("save_failed", error=repr(e))
             return
-        self.bridge.event("saved", path=path)
+        if path is not None:  # None: the framework saves later and says so itself
+            self.bridge.event("saved", path=path)
 
     def between_steps(self, save, stop):
         """Poll and act; returns True when the run should stop."""
