@@ -87,4 +87,15 @@ def fitcheck_reads(log):
     if not os.path.exists(exe):
         return None
     out = subprocess.run([exe, "diagnose", str(log)], capture_output=True, text=True, timeout=60)
-    return out.returncode, out.stdout + out.stderr
+    epochs, verdict = 0, None
+    for line in out.stdout.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("type") == "epoch":
+            epochs += 1
+        elif row.get("type") == "summary":
+            verdict = (row.get("diagnosis") or {}).get("verdict")
+    print(f"fitcheck diagnose: exit {out.returncode}, {epochs} epochs, verdict {verdict}")
+    return out.returncode, epochs

@@ -4,6 +4,7 @@ dozen steps): double the lr, pause, save, resume, stop.
     python tests/test_hf.py      # needs torch and transformers (+ accelerate)
 """
 
+import json
 import os
 import tempfile
 import time
@@ -113,15 +114,14 @@ def main():
     check(trainer.state.global_step == 12, f"stopped at step {trainer.state.global_step} of {total}")
     check(events(log) == ["lr", "paused", "resumed", "saved", "stopped"], f"events {events(log)}")
     rows = lines(log)
-    check(rows[0].get("framework") == "hf" and "type" not in rows[0], f"start line {rows[0]}")
+    check(rows[0].get("framework") == "hf" and "type" not in rows[0], f"start line: framework {rows[0].get('framework')}, hparams {sorted(json.loads(rows[0]['hparams']))[:4]}...")
     steps = [r for r in rows if "train_loss" in r]
     check(len(steps) == 12 and all("grad_norm" in r for r in steps), "12 step lines with train_loss and grad_norm")
     check(abs(steps[3]["lr"] - reader.in_step[4]) < 1e-12, "the log's lr at step 4 is the rate used")
     check(any("val_loss" in r and r["step"] == 8 for r in rows), "val_loss logged at the end of the first epoch")
     read = fitcheck_reads(log)
     if read is not None:
-        print("fitcheck diagnose:", read[0], read[1].strip().splitlines()[:2])
-        check(read[0] in (0, 1), "fitcheck diagnose reads the log")
+        check(read[0] in (0, 1) and read[1] == 2, "fitcheck diagnose reads the log: 2 epochs")
     print("hf: all passed")
 
 

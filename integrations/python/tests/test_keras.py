@@ -5,6 +5,7 @@ resume, stop.
     KERAS_BACKEND=torch python tests/test_keras.py     # needs keras (+ torch)
 """
 
+import json
 import os
 import tempfile
 import time
@@ -97,14 +98,46 @@ def main():
           f"stopped at step {int(model.optimizer.iterations)} of 160, in epoch 2")
     check(events(log) == ["lr", "paused", "saved", "resumed", "stopped"], f"events {events(log)}")
     rows = lines(log)
-    check(rows[0].get("framework") == "keras" and "type" not in rows[0], f"start line {rows[0]}")
+    check(rows[0].get("framework") == "keras" and "type" not in rows[0], f"start line: framework {rows[0].get('framework')}, hparams {sorted(json.loads(rows[0]['hparams']))[:4]}...")
     check(any("val_loss" in r and "train_loss" in r and r.get("epoch") == 0 for r in rows), "epoch 0 line with train and val loss")
     check([r["lr"] for r in rows if "lr" in r][3] == reader.in_step[4], "the log's lr at step 4 is the rate used")
     read = fitcheck_reads(log)
     if read is not None:
-        print("fitcheck diagnose:", read[0], read[1].strip().splitlines()[:2])
-        check(read[0] in (0, 1), "fitcheck diagnose reads the log")
+        check(read[0] in (0, 1) and read[1] == 2, "fitcheck diagnose reads the log: 2 epochs")
+    schedule_object()
     print("keras: all passed")
+
+
+def schedule_object():
+    """An optimizer built on a LearningRateSchedule: the factor multiplies
+    the schedule's value, and the user's schedule is back after the fit."""
+    tmp = tempfile.mkdtemp(prefix="fitcheck-keras-sched-")
+    log = os.path.join(tmp, "run.jsonl")
+    x = np.random.default_rng(1).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    sched = keras.optimizers.schedules.ExponentialDecay(LR, decay_steps=1, decay_rate=0.9)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(sched),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cmd = Commands(log)
+
+    class Send(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            s = int(self.model.optimizer.iterations)
+            if s == 2:
+                cmd.send("scale_lr", factor=2.0)
+            elif s == 5:
+                cmd.send("stop")
+
+    reader = Reader()
+    model.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=[Send(), FitcheckCallback(log), reader])
+    for s in range(1, 6):
+        f = 2.0 if s >= 3 else 1.0
+        want = f * LR * 0.9 ** (s - 1)
+        check(abs(reader.in_step[s] - want) < 1e-6,
+              f"schedule: step {s} used {reader.in_step[s]:.5f} = {f:g} x the schedule's {LR * 0.9 ** (s - 1):.5f}")
+    check(model.optimizer._learning_rate is sched and int(model.optimizer.iterations) == 5,
+          "schedule: stopped at step 5, the optimizer holds the user's schedule again")
 
 
 if __name__ == "__main__":
