@@ -53,7 +53,8 @@ class FitcheckCallback(pl.Callback):
         self._grad_norm = None
         self._step_keys = set()
         self._validated = False
-        self._seen = {}
+        self._values = {}  # callback_metrics last seen, as numbers
+        self._objects = {}  # and as the objects Lightning held
         self.saved = []  # checkpoint paths written on `s`
 
     # -- start --------------------------------------------------------------
@@ -88,14 +89,18 @@ class FitcheckCallback(pl.Callback):
         if step % self.log_every == 0:
             loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
             row = {}
-            metrics = numbers(trainer.callback_metrics)
+            raw = dict(trainer.callback_metrics)
+            metrics = numbers(raw)
             if not self._validated:
                 # Before the first validation, every metric is a step-level one.
                 self._step_keys.update(metrics)
             for key, value in metrics.items():
-                if self._seen.get(key) != value:
+                # what the module logged on this step (an epoch aggregate
+                # re-cached here is last epoch's value: left out)
+                if not key.endswith("_epoch") and self._values.get(key) != value:
                     row[key] = value
-            self._seen.update(metrics)
+            self._values.update(metrics)
+            self._objects = raw
             row.pop("epoch", None)
             row.pop("step", None)
             train_loss = number(loss)
@@ -109,7 +114,8 @@ class FitcheckCallback(pl.Callback):
     # -- per epoch ----------------------------------------------------------
 
     def _epoch_line(self, trainer):
-        metrics = numbers(trainer.callback_metrics)
+        raw = dict(trainer.callback_metrics)
+        metrics = numbers(raw)
         row = {}
         for key, value in metrics.items():
             if key.endswith("_step") or key in ("epoch", "step"):
@@ -118,9 +124,13 @@ class FitcheckCallback(pl.Callback):
             # its `_epoch` twin (on_epoch=True) is the epoch's.
             if key in self._step_keys and not key.endswith("_epoch"):
                 continue
-            if self._seen.get(key) != value:
+            # Computed since the last look: Lightning puts a new tensor in
+            # callback_metrics for each metric (re)computed, even when its
+            # value is the same (a constant val_acc); earlier ones stay.
+            if self._objects.get(key) is not raw[key]:
                 row[key] = value
-        self._seen.update(metrics)
+        self._values.update(metrics)
+        self._objects = raw
         if row:
             self.steering.log(step=trainer.global_step, epoch=trainer.current_epoch, **row)
 

@@ -30,7 +30,7 @@ class Tiny(pl.LightningModule):
     def training_step(self, batch, i):
         x, y = batch
         loss = torch.nn.functional.cross_entropy(self.net(x), y)
-        self.log("train_loss", loss)
+        self.log("train_loss", loss, on_step=True, on_epoch=True)
         return loss
 
     def validation_step(self, batch, i):
@@ -38,6 +38,7 @@ class Tiny(pl.LightningModule):
         logits = self.net(x)
         self.log("val_loss", torch.nn.functional.cross_entropy(logits, y))
         self.log("val_acc", (logits.argmax(1) == y).float().mean())
+        self.log("val_const", 1.0)  # the same each time: must still be logged each time
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
@@ -137,7 +138,10 @@ def main():
     steps = [r for r in rows if "train_loss" in r]
     check(len(steps) == 12 and all("grad_norm" in r and "lr" in r for r in steps), "12 step lines with loss, lr, grad_norm")
     check(abs(steps[3]["lr"] - 2 * LR * GAMMA ** 3) < 1e-9, f"the log says lr {steps[3]['lr']:.5f} at step 4")
-    check(any("val_loss" in r and r["epoch"] == 0 for r in rows), "val_loss logged for epoch 0")
+    vals = [r for r in rows if "val_loss" in r]
+    check([r["epoch"] for r in vals] == [0, 1] and all(r.get("val_acc") is not None and r.get("val_const") == 1.0 for r in vals),
+          "val_loss, val_acc and the constant val_const logged after each validation (epochs 0 and 1)")
+    check(not any("train_loss_epoch" in r for r in rows if "train_loss" in r), "no stale epoch aggregate on step lines")
     read = fitcheck_reads(log)
     if read is not None:
         check(read[0] in (0, 1) and read[1] == 2, "fitcheck diagnose reads the log: 2 epochs")
