@@ -100,7 +100,7 @@ def main():
               f"step {s}: the optimizer's lr inside the step {reader.in_step[s]:.5f} = {f:g} x {sched:.5f}")
     p = sender.pauser
     p.join(30)
-    check(p.error is None, f"pauser: {p.error}")
+    check(p.error is None, "the pause was seen in the log and resumed" if p.error is None else f"pauser: {p.error}")
     check(p.steps_while_paused == 0, "no step logged while paused")
     check(sender.times[7] - sender.times[6] > 1.0, f"step 7 came {sender.times[7] - sender.times[6]:.2f}s after step 6 (paused)")
     want = os.path.join(args.output_dir, "checkpoint-6")
