@@ -1,5 +1,9 @@
 """fitcheck bridge: let `fitcheck watch` see and steer a training loop it
-does not own. Standard library only; copy this one file into your project.
+does not own. Standard library only: `pip install ./integrations/python`,
+or copy this one file (fitcheck_bridge/__init__.py) into your project.
+
+For Lightning, Keras and the Hugging Face Trainer, add one callback instead
+of editing the loop: fitcheck_bridge.lightning / .keras / .hf (see README.md).
 
     from fitcheck_bridge import Bridge
 
@@ -36,7 +40,9 @@ import math
 import os
 import time
 
-__all__ = ["Bridge", "COMMANDS"]
+__all__ = ["Bridge", "COMMANDS", "MAX_LR_FACTOR", "__version__"]
+
+__version__ = "0.2.0"
 
 COMMANDS = ("scale_lr", "pause", "resume", "stop", "save")
 
@@ -78,6 +84,41 @@ class Bridge:
 
     # -- logging ----------------------------------------------------------
 
+    def start(self, framework=None, hparams=None):
+        """Write the start line: which bridge and framework wrote the log,
+        and the run's hyperparameters. Call it first, before any log().
+
+            {"bridge": "fitcheck_bridge", "bridge_version": "0.2.0",
+             "framework": "lightning", "hparams": "{\"lr\": 0.01, ...}"}
+
+        Every value is a string, so fitcheck's JSON-lines reader takes no
+        metric from it, and there is no "type" key (a string "type" on the
+        first line would mark fitcheck's own run log). hparams is a JSON
+        text (values json.dumps cannot write are written as repr)."""
+        row = {"bridge": "fitcheck_bridge", "bridge_version": __version__}
+        if framework:
+            row["framework"] = str(framework)
+        if hparams:
+            row["hparams"] = json.dumps(dict(hparams), default=repr, sort_keys=True)
+        self._write(row)
+
+    def event(self, name, **info):
+        """Write a line saying what the loop did on a command:
+        {"bridge_event": "paused"} / "resumed" / "stopped" / "saved" (with
+        "path") / "lr" (with "lr_factor" as text). Only strings: no metric
+        and no step, so the reader's epochs are not touched."""
+        row = {"bridge_event": str(name)}
+        for key, value in info.items():
+            if value is not None:
+                row[key] = str(value)
+        self._write(row)
+
+    def _write(self, row):
+        data = (json.dumps(row, separators=(",", ":")) + "\n").encode()
+        written = 0
+        while written < len(data):
+            written += os.write(self._fd, data[written:])
+
     def log(self, **metrics):
         """Append one JSON line: step=, epoch=, train_loss=, val_loss=,
         train_acc=, val_acc=, lr=, or any other number. None is left out;
@@ -96,10 +137,7 @@ class Bridge:
                 value = str(value)
             row[key] = value
         row.setdefault("wall_time", time.time())
-        data = (json.dumps(row, separators=(",", ":")) + "\n").encode()
-        written = 0
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
+        self._write(row)
 
     # -- commands ---------------------------------------------------------
 
