@@ -262,12 +262,15 @@ impl EpochSender {
         // a restarted script, a shorter run in its place): a new run on
         // screen, the old one kept as a ghost, rather than the new epochs
         // written over the old ones.
-        if update.reset {
+        if update.restarted {
             let restart = Event::Restart { preset: run.name.clone(), seed: 0 };
             if self.tx.send(restart).is_err() || self.tx.send(external::start_event(run)).is_err() {
                 return false;
             }
             self.first_wall = run.epochs.iter().find_map(|e| e.wall_time);
+        }
+        if update.reset && !update.restarted && self.tx.send(Event::Rebuilt).is_err() {
+            return false;
         }
         let epochs = if update.reset { run.epochs.clone() } else { std::mem::take(&mut update.epochs) };
         for e in &epochs {
@@ -422,6 +425,7 @@ fn stream_loop(
 /// Appends `later` to `update` (two reads sent as one).
 fn merge(update: &mut ingest::Update, later: &mut ingest::Update) {
     update.reset |= later.reset;
+    update.restarted |= later.restarted;
     for e in later.epochs.drain(..) {
         match update.epochs.iter_mut().find(|u| u.epoch == e.epoch) {
             Some(u) => *u = e,

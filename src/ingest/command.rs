@@ -1,5 +1,5 @@
 //! The command file: how `fitcheck watch` talks to a training loop it does
-//! not own, through `integrations/python/fitcheck_bridge.py`.
+//! not own, through `integrations/python/` (the `fitcheck_bridge` package).
 //!
 //! Beside the run's JSON-lines log `run.jsonl` lies `run.jsonl.commands`,
 //! one JSON object per line, appended by fitcheck and read by the bridge:

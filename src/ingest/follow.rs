@@ -48,6 +48,10 @@ pub struct Update {
     /// The epochs were rebuilt (a file was rewritten or an epoch vanished):
     /// drop what you had and take [`Follower::run`]'s epochs.
     pub reset: bool,
+    /// A file of the run was cut shorter than what had been read of it: the
+    /// program that writes it started over, and these epochs are a new run
+    /// (a Trainer state replaced whole or a CSV rewritten wider is not).
+    pub restarted: bool,
     pub histograms: Vec<TagHistogram>,
     pub warnings: Vec<String>,
     /// Tags seen for the first time.
@@ -60,6 +64,7 @@ impl Update {
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()
             && !self.reset
+            && !self.restarted
             && self.histograms.is_empty()
             && self.warnings.is_empty()
             && self.new_tags.is_empty()
@@ -170,6 +175,9 @@ pub struct Follower {
     /// Said with the first poll's warnings (the other log of a Lightning
     /// run, and which one is shown).
     notes: Vec<String>,
+    /// A file was cut shorter than what was read of it since the last poll
+    /// (a script restarted with a fresh log): reported as `Update::restarted`.
+    truncated: bool,
 }
 
 impl Follower {
@@ -232,6 +240,7 @@ impl Follower {
             finished: false,
             announced: false,
             assembled_at: None,
+            truncated: false,
             hf_steps: hf::StepCache::default(),
             yaml_read: None,
             notes: Vec::new(),
@@ -278,6 +287,7 @@ impl Follower {
             finished: false,
             announced: true,
             assembled_at: None,
+            truncated: false,
             hf_steps: hf::StepCache::default(),
             yaml_read: None,
             notes: Vec::new(),
@@ -487,6 +497,7 @@ impl Follower {
         let old = std::mem::take(&mut self.run.epochs);
         update.reset =
             assembled.epochs.len() < old.len() || assembled.epochs.iter().zip(&old).any(|(n, o)| n.epoch != o.epoch);
+        update.restarted = std::mem::take(&mut self.truncated);
         update.epochs = if update.reset {
             assembled.epochs.clone()
         } else {
@@ -559,6 +570,7 @@ impl Follower {
                 _ => false,
             };
         if rewritten {
+            self.truncated |= len < s.read_pos;
             warnings.push(format!("{} was rewritten; reading it again from the start", s.path.display()));
             self.store.drop_source(s.id);
             s.read_pos = 0;

@@ -3,7 +3,7 @@
 //! the Hugging Face Trainer's `trainer_state.json` and MLflow's tracking
 //! stores (SQLite and files, [`mlflow`]), followed as they
 //! grow, plus the command file through which the
-//! Python bridge (`integrations/python/fitcheck_bridge.py`) takes keys.
+//! Python bridge (`integrations/python/` (the `fitcheck_bridge` package)) takes keys.
 //!
 //! The model here is neutral: it knows nothing of the trainer, the history or
 //! the diagnosis. An [`ExternalRun`] is a list of [`ExternalEpoch`]s (one per
@@ -58,7 +58,7 @@ pub use tags::{Field, TagMap};
 /// [`assemble`]); every metric is optional because logs carry any subset of
 /// them. Accuracies are fractions
 /// in 0..1 (percent values are scaled when read).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ExternalEpoch {
     /// 1-based epoch number (see `docs/watch.md` for how it is derived).
     pub epoch: usize,

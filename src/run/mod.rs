@@ -382,6 +382,17 @@ impl Run {
                 rediagnose = true;
             }
             Event::Failed { message } => self.state = RunState::Failed(message.clone()),
+            Event::Rebuilt => {
+                // The same run, its epochs regrouped: the old ones go, the
+                // resent ones come next.
+                self.epochs.clear();
+                self.epoch = 0;
+                self.step = 0;
+                self.verdicts.clear();
+                self.layer_history.clear();
+                self.diagnosed_epochs = 0;
+                rediagnose = true;
+            }
             Event::Restart { .. } | Event::Verdict { .. } => {}
         }
         if stale || rediagnose {
@@ -570,6 +581,28 @@ fn probe_point(p: &ProbeResult) -> ProbePoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rebuilt_log_replaces_every_epoch_shown() {
+        let mut run = Run::external("state");
+        let epoch = |e: usize| {
+            let ext = crate::ingest::ExternalEpoch {
+                epoch: e,
+                step: Some(e as u64 * 4),
+                train_loss: Some(1.0 / e as f32),
+                ..Default::default()
+            };
+            external::epoch_event(&ext, 4, None)
+        };
+        for e in 1..=4 {
+            run.apply(&epoch(e));
+        }
+        run.apply(&Event::Rebuilt);
+        run.apply(&epoch(1));
+        assert_eq!(run.epochs.len(), 1);
+        assert_eq!(run.epoch, 1);
+        assert_eq!(run.diagnosis().verdict, crate::diagnose::Verdict::TooEarly);
+    }
 
     #[test]
     fn long_runs_are_diagnosed_at_a_linear_total_cost() {

@@ -90,6 +90,11 @@ pub enum Event {
         preset: String,
         seed: u64,
     },
+    /// A followed log was read again from its start with its epochs
+    /// regrouped (a Trainer state whose first evaluation shows where its
+    /// epochs end): the epochs that follow replace every epoch shown. Sent
+    /// by `watch` only, never written to a run log.
+    Rebuilt,
     /// The checklist's verdict changed (written by the run model).
     Verdict {
         epoch: usize,

@@ -209,7 +209,7 @@ impl App {
             (Some(_), false) => {
                 self.notice = Some(
                     "not available for this run: live control needs a loop logging through the fitcheck bridge \
-                     (integrations/python/fitcheck_bridge.py)"
+                     (pip install ./integrations/python: fitcheck_bridge)"
                         .into(),
                 );
                 None

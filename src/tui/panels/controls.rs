@@ -21,14 +21,15 @@ fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
         Mode::Live => return false,
         Mode::Watch { bridge: true, paused, lr_scale, .. } => (
             format!(
-                "trained elsewhere{}{}: its settings are not known here",
+                "trained elsewhere{}{}: {}",
                 if *paused { " · paused" } else { "" },
-                if *lr_scale == 1.0 { String::new() } else { format!(" · lr ×{lr_scale} of the script's") }
+                if *lr_scale == 1.0 { String::new() } else { format!(" · lr ×{lr_scale} of the script's") },
+                from_the_log(app)
             ),
             "through the fitcheck bridge: +/- learning rate ×2/÷2 · space pause/resume · s save · X stop".to_string(),
         ),
         Mode::Watch { bridge: false, .. } => (
-            "trained elsewhere: its settings are not known here".to_string(),
+            format!("trained elsewhere: {}", from_the_log(app)),
             "live control: not available for this run (it needs a loop logging through the fitcheck bridge)"
                 .to_string(),
         ),
@@ -63,6 +64,22 @@ fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
     block.render(area, buf);
     super::fit_paragraph(lines, inner).render(inner, buf);
     true
+}
+
+/// The settings a run trained elsewhere recorded (Lightning's
+/// `hparams.yaml`, the hparams plugin, MLflow params, the Trainer's batch
+/// size), the ones the checklist reads first; or that none are known.
+fn from_the_log(app: &App) -> String {
+    let Some(h) = app.run.info.as_ref().map(|i| &i.hparams).filter(|h| !h.is_empty()) else {
+        return "its settings are not known here".into();
+    };
+    const FIRST: [&str; 8] =
+        ["lr", "learning_rate", "optimizer", "batch_size", "weight_decay", "epochs", "dropout", "hidden"];
+    let rank = |k: &str| FIRST.iter().position(|f| k.to_ascii_lowercase().ends_with(f)).unwrap_or(FIRST.len());
+    let mut pairs: Vec<(&String, &String)> = h.iter().collect();
+    pairs.sort_by_key(|(k, _)| rank(k));
+    let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!("from the log: {}", shown.join(" · "))
 }
 
 /// A number with `digits` decimals, or a dash when the log lacks it.
