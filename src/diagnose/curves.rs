@@ -86,11 +86,21 @@ pub const NO_GAP: f32 = 0.25;
 pub const GAP_RATIO: f32 = 4.0;
 /// A chance level is claimed only when accuracy and loss agree: accuracy
 /// within this share of 1/C and the loss within `CHANCE_LOSS` of ln C.
-pub const CHANCE_ACC: f32 = 0.4;
+pub const CHANCE_ACC: f32 = 0.25;
 pub const CHANCE_LOSS: f32 = 0.02;
 /// A first epoch this many times above the chance loss, then a run stuck at
 /// chance: a blow-up that left the net predicting a constant.
 pub const BLOWN_START: f32 = 3.0;
+/// A loss jumping to this many times its lowest value so far, even once and
+/// even if it comes back, was thrown by a step that wrecked the weights.
+pub const SPIKE_BLOWN: f32 = 100.0;
+/// A run whose last half stays within this spread (max − min over the
+/// median) has stopped moving.
+pub const SETTLED: f32 = 0.10;
+/// Accuracy that rose this much (absolute, and relative to its first
+/// epoch) over a loss that barely moved: the net learned something.
+pub const ACC_ROSE: f32 = 0.03;
+pub const ACC_ROSE_REL: f32 = 0.10;
 /// Learning rates a log records that are far outside any usual range.
 pub const LR_FAR_HIGH: f32 = 1.0;
 pub const LR_FAR_HIGH_ADAPTIVE: f32 = 0.05;
@@ -435,6 +445,26 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         let steps = [(Mark::Fail, step1), pending2("not before training works")];
         return finish(Verdict::Diverging, f, steps, None);
     }
+    // One jump of orders of magnitude, on either curve, even if it came
+    // back: the steps are far too large.
+    if let Some((name, e, v, low)) = [&c.train, &c.val]
+        .into_iter()
+        .find_map(|curve| spike_blown(&curve.finite()).map(|s| (curve.name, s.0, s.1, s.2)))
+    {
+        f.add(
+            "lr_too_high",
+            Severity::Bad,
+            format!(
+                "the {name} jumped to {} at epoch {e}, {}× its low of {} before{lr}: a step that large throws the \
+                 weights far off, even where the loss comes back",
+                num(v),
+                times(v / low),
+                num(low)
+            ),
+        );
+        let steps = [(Mark::Fail, step1), pending2("not before training works")];
+        return finish(Verdict::Diverging, f, steps, None);
+    }
     if rose || blown {
         let what = if rose {
             format!("the {} rose from {} at epoch {e0} to {} at epoch {el}", watched.name, num(first), num(last))
@@ -503,12 +533,26 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         let l = loss.finite().into_iter().find(|p| p.0 == ea)?.1;
         chance(a, l).map(|k| (k, a, l))
     };
-    let chance_train = at_chance(&c.train_acc, &c.train_loss).or_else(|| at_chance(&c.val_acc, &c.val_loss));
+    // The training loss at ln C with validation accuracy at 1/C says the
+    // same (a log without training accuracy, like the Hugging Face Trainer's).
+    let train_at_chance = at_chance(&c.train_acc, &c.train_loss).or_else(|| at_chance(&c.val_acc, &c.train_loss));
+    let chance_train = at_chance(&c.train_acc, &c.train_loss)
+        .or_else(|| at_chance(&c.val_acc, &c.val_loss))
+        .or_else(|| at_chance(&c.val_acc, &c.train_loss));
+    // The second half of the run stays put: whatever the first epochs did
+    // (a blown first epoch falling back), it no longer moves.
+    let settled = settled(&t);
+    // An accuracy that clearly rose while the loss barely moved: learning,
+    // only slowly or capped — not a stall.
+    let acc_rose = [&c.val_acc, &c.train_acc].into_iter().any(|a| accuracy_rose(&a.finite()));
 
     // Flat from the start (or a late start).
     let flat = t.iter().all(|p| ((p.1 - first) / first.abs().max(1e-12)).abs() < FLAT);
     let flat_run = t.iter().take_while(|p| ((p.1 - first) / first.abs().max(1e-12)).abs() < FLAT).count();
-    if flat || chance_train.is_some() && fall_total.abs() < FLAT {
+    if flat && (chance_train.is_some() || !acc_rose)
+        || chance_train.is_some() && fall_total.abs() < FLAT
+        || train_at_chance.is_some() && settled
+    {
         let level = chance_train.map_or(String::new(), |(k, a, l)| {
             format!(
                 "; accuracy {} and loss {} sit at chance for {k} classes (1/{k}, ln {k} = {})",
@@ -721,7 +765,7 @@ fn vanishing(logged: &Logged, f: &mut Findings<'_>) {
         return;
     }
     let r = last.1 / first.1.max(f32::MIN_POSITIVE);
-    let times = if r >= 1e4 { format!("{r:.1e}") } else { format!("{r:.0}") };
+    let times = times(r);
     f.add(
         "vanishing_gradients",
         Severity::Bad,
@@ -746,6 +790,52 @@ fn weight_decay(logged: &Logged, f: &mut Findings<'_>) {
             format!("the log records {key} = {}, strong enough to hold the weights near zero", num(*wd)),
         );
     }
+}
+
+/// The first jump of a curve to `SPIKE_BLOWN` times its lowest value so
+/// far (the first point is a start, not a jump): (epoch, value, low).
+fn spike_blown(p: &[(usize, f32)]) -> Option<(usize, f32, f32)> {
+    let mut low = f32::INFINITY;
+    for w in p.windows(2) {
+        low = low.min(w[0].1);
+        if low > 0.0 && w[1].1 > SPIKE_BLOWN * low {
+            return Some((w[1].0, w[1].1, low));
+        }
+    }
+    None
+}
+
+/// A ratio as the evidence writes it: whole below ten thousand, else in
+/// scientific notation.
+fn times(r: f32) -> String {
+    if r >= 1e4 { format!("{r:.1e}") } else { format!("{r:.0}") }
+}
+
+/// Whether the last half of a curve (three points or more) stays within
+/// `SETTLED` of its own median.
+fn settled(t: &[(usize, f32)]) -> bool {
+    let half = &t[t.len() / 2..];
+    if half.len() < 3 {
+        return false;
+    }
+    let mut v: Vec<f32> = half.iter().map(|p| p.1).collect();
+    v.sort_by(f32::total_cmp);
+    let med = v[v.len() / 2];
+    med > 0.0 && (v[v.len() - 1] - v[0]) / med < SETTLED
+}
+
+/// Whether an accuracy curve rose from its first epoch: the mean of its
+/// last three points `ACC_ROSE` above the first (absolute and relative),
+/// and more than `NOISE_MARGIN` times its own epoch-to-epoch jitter.
+fn accuracy_rose(a: &[(usize, f32)]) -> bool {
+    if a.len() < 3 {
+        return false;
+    }
+    let first = a[0].1;
+    let k = a.len().min(3);
+    let end = a[a.len() - k..].iter().map(|p| p.1).sum::<f32>() / k as f32;
+    let rise = end - first;
+    rise >= ACC_ROSE && rise >= ACC_ROSE_REL * first && rise >= NOISE_MARGIN * noise(a) * end
 }
 
 /// No validation problem: is training done, slow, stuck high or fine?
@@ -865,6 +955,103 @@ mod tests {
 
     fn pts(v: &[f32]) -> Vec<(usize, f32)> {
         v.iter().enumerate().map(|(i, &y)| (i + 1, y)).collect()
+    }
+
+    /// A run trained elsewhere: (train loss, val loss, val acc) per epoch,
+    /// NaN where the log has nothing.
+    fn external(rows: &[(f32, f32, f32)]) -> Diagnosis {
+        let epochs: Vec<EpochPoint> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(tl, vl, va))| EpochPoint {
+                epoch: i + 1,
+                train_loss: tl,
+                train_loss_eval: tl,
+                train_acc_eval: f32::NAN,
+                val_loss: vl,
+                val_acc: va,
+                lr: f32::NAN,
+                grad_norm: f32::NAN,
+                ..Default::default()
+            })
+            .collect();
+        let inp = Inputs {
+            epochs: &epochs,
+            classes: 0,
+            settings: None,
+            logged: Logged::default(),
+            input_scale: f32::NAN,
+            layers: &[],
+            rollbacks: 0,
+            recent_rollbacks: 0,
+            gave_up: false,
+            stopped_early: false,
+            layer_history: &[],
+            preflight: None,
+            probes: &[],
+            previous: None,
+        };
+        super::super::diagnose(&inp)
+    }
+
+    fn ids(d: &Diagnosis) -> Vec<&str> {
+        d.findings.iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn one_jump_of_orders_of_magnitude_is_divergence_even_if_it_comes_back() {
+        let nan = f32::NAN;
+        let mut rows: Vec<(f32, f32, f32)> =
+            [34.0, 24.0, 37.0, 25.0, 51.0, 9e11, 25.0, 17.0, 34.0, 45.0, 31.0].iter().map(|&l| (l, nan, nan)).collect();
+        let d = external(&rows);
+        assert_eq!(d.verdict, Verdict::Diverging, "{d:?}");
+        assert!(ids(&d).contains(&"lr_too_high"));
+        assert!(d.findings[0].evidence.contains("9.000e11"), "{}", d.findings[0].evidence);
+        // Fifty times its low is a bad epoch, not a blow-up.
+        rows[5].0 = 50.0 * 24.0;
+        let d = external(&rows);
+        assert!(d.findings.iter().all(|f| !f.evidence.contains("throws the weights")), "{d:?}");
+    }
+
+    #[test]
+    fn a_blown_first_epoch_that_settles_at_chance_is_stalled_not_healthy() {
+        // Epoch 1 blew up; from epoch 2 on the training loss sits at ln 10
+        // and validation accuracy at 1/10: the net predicts a constant.
+        let mut rows = vec![(25240.0, 2.3058, 0.108), (2.5248, 2.3035, 0.108)];
+        rows.extend([2.3035, 2.3045, 2.3041, 2.3032, 2.3034, 2.3030].iter().map(|&l| (l, 2.3026, 0.105)));
+        let d = external(&rows);
+        assert_eq!(d.verdict, Verdict::Stalled, "{d:?}");
+        assert!(ids(&d).contains(&"lr_too_high"), "{:?}", ids(&d));
+        assert!(d.findings.iter().any(|f| f.evidence.contains("chance for 10 classes")));
+        // The same shape well above chance accuracy learned something:
+        // no chance claimed, not stalled.
+        let learned: Vec<_> = rows.iter().map(|&(t, v, _)| (t, v, 0.6)).collect();
+        let d = external(&learned);
+        assert_ne!(d.verdict, Verdict::Stalled, "{d:?}");
+        assert!(d.findings.iter().all(|f| !f.evidence.contains("chance")));
+    }
+
+    #[test]
+    fn a_flat_loss_under_a_rising_accuracy_is_learning_not_a_stall() {
+        // A linear model on four spirals: the loss barely moves, accuracy
+        // climbs from 32% to 37% and stays: it learned what it can.
+        let acc = [0.319, 0.36, 0.373, 0.363, 0.366, 0.366, 0.376, 0.374, 0.369, 0.381, 0.378, 0.377];
+        let rows: Vec<_> = acc.iter().enumerate().map(|(i, &a)| (1.395 - 0.05 * (i.min(1) as f32), 1.345, a)).collect();
+        let d = external(&rows);
+        assert_eq!(d.verdict, Verdict::Underfitting, "{d:?}");
+        // Accuracy that only jitters around its start: stalled.
+        let jitter: Vec<_> =
+            rows.iter().enumerate().map(|(i, &(t, v, _))| (t, v, 0.32 + 0.01 * (i % 2) as f32)).collect();
+        assert_eq!(external(&jitter).verdict, Verdict::Stalled);
+    }
+
+    #[test]
+    fn chance_is_claimed_only_where_accuracy_sits_near_one_over_c() {
+        assert_eq!(chance(0.105, 2.3030), Some(10));
+        assert_eq!(chance(0.5, 0.6931), Some(2));
+        // A ten-class net at 22.8% with a loss near ln 6 has learned.
+        assert_eq!(chance(0.228, 1.826), None);
+        assert_eq!(chance(0.105, 1.9), None);
     }
 
     #[test]
