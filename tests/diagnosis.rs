@@ -12,7 +12,7 @@ fn diagnose(name: &str, sets: &[&str]) -> Diagnosis {
 
 fn check(name: &str, sets: &[&str], verdict: Verdict, finding: &str) {
     let d = diagnose(name, sets);
-    let ids: Vec<&str> = d.findings.iter().map(|f| f.id).collect();
+    let ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(d.verdict, verdict, "{name} {sets:?}: {ids:?}");
     assert!(ids.contains(&finding), "{name} {sets:?}: {finding} not in {ids:?}");
     for f in &d.findings {
@@ -59,7 +59,7 @@ fn the_misdiagnosed_runs_of_issue_11_get_their_causes() {
     const SMALL: [&str; 5] = ["train_size=2000", "val_size=500", "hidden=[64]", "epochs=2", "batch_size=50"];
     const SGD: &str = "optimizer=Sgd(momentum: 0.0, nesterov: false)";
     let with = |extra: &[&'static str]| -> Vec<&'static str> { SMALL.iter().chain(extra).copied().collect() };
-    let ids = |d: &Diagnosis| d.findings.iter().map(|f| f.id).collect::<Vec<_>>();
+    let ids = |d: &Diagnosis| d.findings.iter().map(|f| f.id.as_str()).collect::<Vec<_>>();
     let actions =
         |d: &Diagnosis| d.findings.iter().flat_map(|f| f.remedies.iter().map(|r| r.action)).collect::<Vec<_>>();
 

@@ -30,8 +30,8 @@ use std::time::Instant;
 
 use fitcheck::data::Features;
 use fitcheck::diagnose::{
-    Action, Diagnosis, EpochPoint, Inputs, LayerPoint, LayerSnapshot, PreflightPoint, ProbeFitPoint, ProbePoint,
-    Settings, Verdict, diagnose, remedies_for,
+    Action, Diagnosis, EpochPoint, FindingId, Inputs, LayerPoint, LayerSnapshot, PreflightPoint, ProbeFitPoint,
+    ProbePoint, Settings, Verdict, diagnose, remedies_for,
 };
 use fitcheck::preset::Preset;
 use fitcheck::run::Run as RunRecord;
@@ -329,7 +329,7 @@ fn harmful(d: &Diagnosis, p: &Preset, cause: &str) -> Vec<String> {
     d.findings
         .iter()
         .flat_map(|f| f.remedies.iter().map(move |r| (f, r)))
-        .filter(|(f, r)| contradicts(r.action, p) || worsens(cause, r.action) || worsens(f.id, r.action))
+        .filter(|(f, r)| contradicts(r.action, p) || worsens(cause, r.action) || worsens(f.id.as_str(), r.action))
         .map(|(f, r)| format!("{}: {}", f.id, r.label))
         .collect()
 }
@@ -373,7 +373,8 @@ fn diagnosis_benchmark() {
         let d = &o.diagnosis;
         let cause = expected.split(' ').next_back().unwrap_or_default();
         *first.entry(h).or_default() += (right && d.findings.first().is_some_and(|f| f.id == cause)) as usize;
-        let got = format!("{} {}", d.verdict.id(), d.findings.iter().map(|f| f.id).collect::<Vec<_>>().join(","));
+        let got =
+            format!("{} {}", d.verdict.id(), d.findings.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(","));
         let harm_text = if harm.is_empty() { "no".to_string() } else { format!("YES: {}", harm.join("; ")) };
         println!("| {name} | {h} | {expected} | {got} | {} | {harm_text} |", if right { "yes" } else { "NO" });
         rows.push(format!("{name}: {}", detail(o)));
@@ -451,7 +452,7 @@ fn smoke_a_tiny_step_and_a_huge_one_on_moons() {
     ] {
         let p = Base::Moons.preset(sets);
         let o = run(&p);
-        let ids: Vec<&str> = o.diagnosis.findings.iter().map(|f| f.id).collect();
+        let ids: Vec<&str> = o.diagnosis.findings.iter().map(|f| f.id.as_str()).collect();
         assert!(
             verdicts.contains(&o.diagnosis.verdict) && ids.contains(&cause),
             "{sets:?}: {:?} {ids:?}",
@@ -462,24 +463,6 @@ fn smoke_a_tiny_step_and_a_huge_one_on_moons() {
 }
 
 // ---- No remedy contradicts the settings or worsens its own finding ----
-
-/// Every finding id the checklist knows.
-const IDS: &[&str] = &[
-    "diverged",
-    "lr_too_high",
-    "lr_too_low",
-    "vanishing_gradients",
-    "dead_units",
-    "saturated_units",
-    "unnormalized_inputs",
-    "capacity_too_small",
-    "overfitting_gap",
-    "val_loss_rising",
-    "early_stop_recommended",
-    "dropout_cost",
-    "regularization_too_strong",
-    "healthy",
-];
 
 const ACTIVATIONS: &[&str] = &["sigmoid", "tanh", "ReLU", "LeakyReLU", "ELU", "SELU", "linear"];
 const OPTIMIZERS: &[&str] = &["SGD", "SGD+m 0.9", "Adam", "RMSProp", "Adagrad"];
@@ -588,10 +571,10 @@ proptest! {
     /// never contradict the settings nor worsen the finding.
     #[test]
     fn no_remedy_in_the_table_contradicts_or_worsens(s in settings_strategy()) {
-        for id in IDS {
+        for id in FindingId::ALL {
             for r in remedies_for(id, &s) {
                 prop_assert!(!contradicts_settings(r.action, &s), "{id}: {} under {s:?}", r.label);
-                prop_assert!(!worsens(id, r.action), "{id}: {} worsens it", r.label);
+                prop_assert!(!worsens(id.as_str(), r.action), "{id}: {} worsens it", r.label);
             }
         }
     }
@@ -652,7 +635,7 @@ proptest! {
             prop_assert!(f.evidence.chars().any(|c| c.is_ascii_digit()), "{}: {}", f.id, f.evidence);
             for r in &f.remedies {
                 prop_assert!(!contradicts_settings(r.action, &s), "{}: {} under {s:?}", f.id, r.label);
-                prop_assert!(!worsens(f.id, r.action), "{}: {} worsens it", f.id, r.label);
+                prop_assert!(!worsens(f.id.as_str(), r.action), "{}: {} worsens it", f.id, r.label);
             }
         }
         // One direction for the learning rate: never a larger and a smaller step at once.

@@ -104,7 +104,7 @@ fn every_remedy_beats_overfitting_in_full() {
         println!(
             "  verdict {:?}: {:?}",
             r.diagnosis().verdict,
-            r.diagnosis().findings.iter().map(|f| f.id).collect::<Vec<_>>()
+            r.diagnosis().findings.iter().map(|f| f.id.as_str()).collect::<Vec<_>>()
         );
         if !better {
             worse.push(name);

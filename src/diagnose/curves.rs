@@ -16,7 +16,7 @@
 //! straight, slow decline (learning rate too low) → still improving at the
 //! end (too early) → levelled off high with no gap (underfitting) → healthy.
 
-use super::{Check, Diagnosis, EpochPoint, Findings, Inputs, Logged, Mark, Severity, Verdict, pct};
+use super::{Check, Diagnosis, EpochPoint, FindingId, Findings, Inputs, Logged, Mark, Severity, Verdict, pct};
 
 /// A loss ending this far above its own first epoch has risen, not fallen.
 pub const RISE_ABOVE_START: f32 = 0.10;
@@ -329,7 +329,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     let pending2 = |why: &str| (Mark::Pending, why.to_string());
     if no_val && n > 0 {
         f.add(
-            "no_validation",
+            FindingId::NoValidation,
             Severity::Info,
             "overfitting: no validation metrics in this log, so it cannot be judged; the rest is judged from \
              the training curve"
@@ -358,7 +358,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         let at_end = [&c.train, &c.val, &c.grad].iter().any(|s| s.last_is_nonfinite());
         if at_end {
             f.add(
-                "diverged",
+                FindingId::Diverged,
                 Severity::Bad,
                 format!("the logged {} is not finite (NaN or infinite) from epoch {epoch} on{before}{lr}", curve.name),
             );
@@ -369,7 +369,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
             return finish(Verdict::Diverging, f, steps, None);
         }
         f.add(
-            "unstable",
+            FindingId::Unstable,
             Severity::Warn,
             format!("the logged {} was not finite at epoch {epoch}{before} and finite again later{lr}", curve.name),
         );
@@ -429,7 +429,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     if let Some((name, jumps, low, end)) = erratic.filter(|_| !rose && !blown) {
         let (e, v, before, _) = jumps[jumps.len() - 1];
         f.add(
-            "lr_too_high",
+            FindingId::LrTooHigh,
             Severity::Bad,
             format!(
                 "the {name} jumps: {} at epoch {} to {} at epoch {e}; it ends at {}, {:.1}× its low of {}{lr}: the \
@@ -452,7 +452,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         .find_map(|curve| spike_blown(&curve.finite()).map(|s| (curve.name, s.0, s.1, s.2)))
     {
         f.add(
-            "lr_too_high",
+            FindingId::LrTooHigh,
             Severity::Bad,
             format!(
                 "the {name} jumped to {} at epoch {e}, {}× its low of {} before{lr}: a step that large throws the \
@@ -476,7 +476,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
                 num(last)
             )
         };
-        f.add("lr_too_high", Severity::Bad, format!("{what}: the steps are too large{lr}"));
+        f.add(FindingId::LrTooHigh, Severity::Bad, format!("{what}: the steps are too large{lr}"));
         let steps = [(Mark::Fail, step1), pending2("not before training works")];
         return finish(Verdict::Diverging, f, steps, None);
     }
@@ -493,7 +493,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     let val_flat = flat_from(0) || flat_from(vals.len() / 2) && far_above;
     if lr_high && val_flat {
         f.add(
-            "lr_too_high",
+            FindingId::LrTooHigh,
             Severity::Bad,
             format!(
                 "validation {} stays at {} (epoch {}) to {} (epoch {}){lr}: it stopped improving",
@@ -511,9 +511,9 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     let mut low = f32::INFINITY;
     for w in t.windows(2) {
         low = low.min(w[0].1);
-        if w[1].1 > low * SPIKE && low > 0.0 && !f.has("unstable") {
+        if w[1].1 > low * SPIKE && low > 0.0 && !f.has(FindingId::Unstable) {
             f.add(
-                "unstable",
+                FindingId::Unstable,
                 Severity::Warn,
                 format!(
                     "the {} jumped to {} at epoch {}, {:.1}× its low of {} before, then came back{lr}",
@@ -571,13 +571,13 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
             let start =
                 c.train.points.first().map_or(String::new(), |p| format!(" after a first epoch at {}", num(p.1)));
             f.add(
-                "lr_too_high",
+                FindingId::LrTooHigh,
                 Severity::Bad,
                 format!("flat at {}{start}{level}{lr}: steps too large leave a net predicting a constant", num(last)),
             );
         } else if lr_low {
             f.add(
-                "lr_too_low",
+                FindingId::LrTooLow,
                 Severity::Bad,
                 format!(
                     "the {} stays flat: {} at epoch {e0}, {} at epoch {el}{lr}",
@@ -588,7 +588,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
             );
         } else {
             f.add(
-                "not_learning",
+                FindingId::NotLearning,
                 Severity::Bad,
                 format!(
                     "the {} stays flat: {} at epoch {e0}, {} at epoch {el}{level}",
@@ -604,7 +604,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     }
     if flat_run >= LATE_EPOCHS && fall_total >= LATE_FALL {
         f.add(
-            "late_start",
+            FindingId::LateStart,
             Severity::Info,
             format!(
                 "the {} stayed near {} until epoch {}, then fell to {}: a late start, not a stall",
@@ -629,7 +629,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         let enough = c.val.finite().len() >= 3 && fall_total >= MISMATCH_TRAIN_FALL;
         if enough && (never_better && v.last > vfirst || apart) {
             f.add(
-                "train_eval_mismatch",
+                FindingId::TrainEvalMismatch,
                 Severity::Bad,
                 format!(
                     "the validation {} went {} → {} while the training {} fell {:.0}% ({} → {}){}: training and \
@@ -669,7 +669,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         );
         if let Some((e1, r1, e2, r2)) = gap.filter(|_| !turned) {
             f.add(
-                "overfitting_gap",
+                FindingId::OverfittingGap,
                 Severity::Bad,
                 format!(
                     "validation {} is {:.1}× the training {} at epoch {e2}, against {:.1}× at epoch {e1}: training \
@@ -685,7 +685,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
         }
         if turned {
             f.add(
-                "val_loss_rising",
+                FindingId::ValLossRising,
                 Severity::Bad,
                 format!(
                     "validation {} {} at epoch {}, up {:.0}% from its best {} at epoch {}, while training {} fell \
@@ -702,7 +702,7 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
                 ),
             );
             f.add(
-                "early_stop_recommended",
+                FindingId::EarlyStopRecommended,
                 Severity::Warn,
                 format!("the best validation {} was at epoch {}; keep the weights from there", c.what, v.best_epoch),
             );
@@ -767,7 +767,7 @@ fn vanishing(logged: &Logged, f: &mut Findings<'_>) {
     let r = last.1 / first.1.max(f32::MIN_POSITIVE);
     let times = times(r);
     f.add(
-        "vanishing_gradients",
+        FindingId::VanishingGradients,
         Severity::Bad,
         format!(
             "the logged gradient histograms at step {}: {} has gradients of {:.2e} (root mean square), {} has \
@@ -785,7 +785,7 @@ fn vanishing(logged: &Logged, f: &mut Findings<'_>) {
 fn weight_decay(logged: &Logged, f: &mut Findings<'_>) {
     if let Some((key, wd)) = logged.weight_decay.as_ref().filter(|w| w.1 >= WEIGHT_DECAY_HIGH) {
         f.add(
-            "regularization_too_strong",
+            FindingId::RegularizationTooStrong,
             Severity::Bad,
             format!("the log records {key} = {}, strong enough to hold the weights near zero", num(*wd)),
         );
@@ -874,7 +874,7 @@ fn judge_training(
         let (first_half, second_half) = (first - mid, mid - last);
         if first_half > 0.0 && second_half >= STRAIGHT_RATIO * first_half {
             f.add(
-                "lr_too_low",
+                FindingId::LrTooLow,
                 Severity::Bad,
                 format!(
                     "the {name} falls in a straight, slow line: {} → {} → {} (epochs {e0}, {}, {el}), {:.0}% in all, \
@@ -892,7 +892,7 @@ fn judge_training(
     }
     if improving {
         f.add(
-            "train_longer",
+            FindingId::TrainLonger,
             if still { Severity::Warn } else { Severity::Info },
             format!(
                 "the {} still fell {:.1}% in the last epoch, to {} from its best {} before: it has not levelled off",
@@ -914,7 +914,7 @@ fn judge_training(
     let no_gap = vlast.is_none_or(|v| v <= last * (1.0 + NO_GAP));
     if recent < LEVEL_FALL && level_high && no_gap {
         f.add(
-            "underfitting_plateau",
+            FindingId::UnderfittingPlateau,
             Severity::Warn,
             format!(
                 "the {name} levelled off at {} ({:.0}% below its first epoch's {}){}: neither memorizing nor \
@@ -926,7 +926,7 @@ fn judge_training(
             ),
         );
         if lr_low {
-            f.add("lr_too_low", Severity::Bad, format!("the {name} levelled off high{lr}"));
+            f.add(FindingId::LrTooLow, Severity::Bad, format!("the {name} levelled off high{lr}"));
         }
         weight_decay(logged, &mut f);
         vanishing(logged, &mut f);
@@ -945,7 +945,7 @@ fn judge_training(
         }
         (None, None) => format!("{name} fell {:.0}%, to {}", fall_total * 100.0, num(last)),
     };
-    f.add("healthy", Severity::Info, healthy);
+    f.add(FindingId::Healthy, Severity::Info, healthy);
     finish(Verdict::Healthy, f, [(Mark::Pass, step1), step2], borderline.map(|_| Verdict::Overfitting))
 }
 
@@ -995,7 +995,7 @@ mod tests {
     }
 
     fn ids(d: &Diagnosis) -> Vec<&str> {
-        d.findings.iter().map(|f| f.id).collect()
+        d.findings.iter().map(|f| f.id.as_str()).collect()
     }
 
     #[test]

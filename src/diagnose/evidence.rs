@@ -5,9 +5,10 @@
 //! units with where and when, the probe), in that order of precedence.
 
 use super::{
-    Check, DEAD_SHARE, DEEP, EpochPoint, Findings, HIGH_DROPOUT, IMBALANCE, INIT_LOSS_FACTOR, INPUT_SCALE_MAX, Inputs,
-    LayerPoint, Mark, OFF_SCALE_SHARE, PENALTY_SHARE, ProbePoint, RATIO_BLOWN, RATIO_HIGH, RATIO_LOW, RECENT_SNAPSHOTS,
-    SATURATED_SHARE, Settings, Severity, VANISHING_RATIO, WEIGHT_SHRINK, WRECKED_SHARE, pct,
+    Check, DEAD_SHARE, DEEP, EpochPoint, FindingId, Findings, HIGH_DROPOUT, IMBALANCE, INIT_LOSS_FACTOR,
+    INPUT_SCALE_MAX, Inputs, LayerPoint, Mark, OFF_SCALE_SHARE, PENALTY_SHARE, ProbePoint, RATIO_BLOWN, RATIO_HIGH,
+    RATIO_LOW, RECENT_SNAPSHOTS, SATURATED_SHARE, Settings, Severity, VANISHING_RATIO, WEIGHT_SHRINK, WRECKED_SHARE,
+    pct,
 };
 
 /// A loss still falling this much over the last two epochs, with the
@@ -143,13 +144,13 @@ pub(super) fn causes(
 ) {
     let Some(last) = inp.epochs.last() else { return };
     if unnormalized {
-        f.add("unnormalized_inputs", Severity::Bad, input_evidence.to_string());
+        f.add(FindingId::UnnormalizedInputs, Severity::Bad, input_evidence.to_string());
     }
     let layers = recent_layers(inp);
     if let Some(e) = regularization(inp, s, &layers, last) {
-        f.add("regularization_too_strong", Severity::Bad, e);
+        f.add(FindingId::RegularizationTooStrong, Severity::Bad, e);
     }
-    let penalized = f.has("regularization_too_strong");
+    let penalized = f.has(FindingId::RegularizationTooStrong);
 
     // The update-to-weight ratio: the layer that moves most decides.
     let moving = layers
@@ -168,7 +169,7 @@ pub(super) fn causes(
         // because nothing reaches them, not because the step is small.
         if r < RATIO_LOW && inp.rollbacks == 0 && !unnormalized && wrecked(&layers).is_none() {
             f.add(
-                "lr_too_low",
+                FindingId::LrTooLow,
                 Severity::Bad,
                 format!(
                     "the largest update-to-weight ratio is {r:.1e} ({which}), far below the healthy ~1e-3: \
@@ -176,9 +177,9 @@ pub(super) fn causes(
                     s.lr, s.optimizer
                 ),
             );
-        } else if r > RATIO_HIGH && !f.has("lr_too_high") {
+        } else if r > RATIO_HIGH && !f.has(FindingId::LrTooHigh) {
             f.add(
-                "lr_too_high",
+                FindingId::LrTooHigh,
                 Severity::Bad,
                 format!(
                     "each step changes the weights of {which} by {:.0}% (update-to-weight ratio {r:.1e}, \
@@ -195,7 +196,7 @@ pub(super) fn causes(
     // has not learned since: the step size broke the net early (dead ReLUs,
     // Adam at lr 1) even though nothing overflowed and the recent ratio,
     // measured on the wreck, looks calm.
-    if !penalized && !unnormalized && inp.rollbacks == 0 && !f.has("lr_too_high") {
+    if !penalized && !unnormalized && inp.rollbacks == 0 && !f.has(FindingId::LrTooHigh) {
         let peak = inp.layer_history.iter().find_map(|snap| {
             let (l, top) = snap
                 .layers
@@ -214,7 +215,7 @@ pub(super) fn causes(
         if let Some((epoch, l, n, top)) = peak {
             let which = if l + 1 == n { "the output layer".to_string() } else { layer_name(l, top.units) };
             f.add(
-                "lr_too_high",
+                FindingId::LrTooHigh,
                 Severity::Bad,
                 format!(
                     "in epoch {epoch} each step changed the weights of {which} by {:.0}% (update-to-weight ratio \
@@ -227,7 +228,7 @@ pub(super) fn causes(
             );
         } else if let Some((l, dead)) = killed {
             f.add(
-                "lr_too_high",
+                FindingId::LrTooHigh,
                 Severity::Bad,
                 format!(
                     "{} of {} never fire, where about half fire at initialisation: steps too large at learning \
@@ -251,7 +252,7 @@ pub(super) fn causes(
         && !penalized
     {
         f.add(
-            "vanishing_gradients",
+            FindingId::VanishingGradients,
             Severity::Bad,
             format!(
                 "first layer's gradient norm {first:.1e} is {:.0}x below the last's {lastg:.1e} ({} layers of {})",
@@ -267,7 +268,7 @@ pub(super) fn causes(
         let mean = sat.iter().sum::<f32>() / sat.len() as f32;
         if mean > SATURATED_SHARE {
             f.add(
-                "saturated_units",
+                FindingId::SaturatedUnits,
                 Severity::Warn,
                 format!("{} of {} activations sit in the flat tails", pct(mean), s.activation),
             );
@@ -284,7 +285,7 @@ pub(super) fn causes(
             _ => String::new(),
         };
         f.add(
-            "dropout_cost",
+            FindingId::DropoutCost,
             Severity::Warn,
             format!(
                 "dropout {:.1}: training loss {:.3} with it, {:.3} without{units}",
@@ -295,7 +296,7 @@ pub(super) fn causes(
     // After dropout: units that die under heavy dropout are its symptom,
     // listed second.
     if let Some(e) = dead_units(inp, hidden) {
-        f.add("dead_units", Severity::Warn, e);
+        f.add(FindingId::DeadUnits, Severity::Warn, e);
     }
     if f.list.iter().any(explains) {
         return;
@@ -307,7 +308,8 @@ pub(super) fn causes(
 /// units the layer statistics show dead or saturated, or dropout the probe
 /// showed costs the fit. The probe is asked only when none is.
 pub fn explains(x: &super::Finding) -> bool {
-    x.severity == Severity::Bad || matches!(x.id, "saturated_units" | "dead_units" | "dropout_cost")
+    x.severity == Severity::Bad
+        || matches!(x.id, FindingId::SaturatedUnits | FindingId::DeadUnits | FindingId::DropoutCost)
 }
 
 /// A hidden layer narrower than the number of classes: a bottleneck,
@@ -330,7 +332,7 @@ fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>
     let Some(p) = probe else {
         if loss_fall > super::FLAT_LOSS {
             f.add(
-                "lr_too_low",
+                FindingId::LrTooLow,
                 Severity::Warn,
                 format!(
                     "the training loss is still falling ({:.1}% over the last epochs) at learning rate {:.1e}: \
@@ -341,7 +343,7 @@ fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>
             );
         } else {
             f.add(
-                "capacity_too_small",
+                FindingId::CapacityTooSmall,
                 Severity::Warn,
                 format!("{level} levels off; the narrowest is {layer} (no conclusive probe to rule out optimization)"),
             );
@@ -357,7 +359,7 @@ fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>
             // Optimization works and the loss still falls fast: it learns,
             // slowly; a larger step gets there sooner.
             f.add(
-                "lr_too_low",
+                FindingId::LrTooLow,
                 Severity::Warn,
                 format!(
                     "the training loss still falls {:.1}% over the last epochs and the run's settings memorize a \
@@ -387,7 +389,7 @@ fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>
                 pct(r.acc_after)
             )
         };
-        f.add("capacity_too_small", Severity::Warn, format!("{level} with {layer} the narrowest; {how}"));
+        f.add(FindingId::CapacityTooSmall, Severity::Warn, format!("{level} with {layer} the narrowest; {how}"));
         return;
     }
     // The reference memorizes the batch and the run's settings do not.
@@ -397,13 +399,17 @@ fn optimization_or_capacity(inp: &Inputs<'_>, s: &Settings, f: &mut Findings<'_>
         c.optimizer, c.lr, c.loss_before, c.loss_after, c.steps, p.batch, r.optimizer, r.lr, r.steps
     );
     if s.dropout >= HIGH_DROPOUT {
-        f.add("dropout_cost", Severity::Warn, format!("dropout {:.1}: {versus} without dropout", s.dropout));
+        f.add(FindingId::DropoutCost, Severity::Warn, format!("dropout {:.1}: {versus} without dropout", s.dropout));
     } else if s.l1 > 0.0 || s.l2 > 0.0 {
-        f.add("regularization_too_strong", Severity::Bad, format!("{}: {versus} without the penalty", penalties(s)));
+        f.add(
+            FindingId::RegularizationTooStrong,
+            Severity::Bad,
+            format!("{}: {versus} without the penalty", penalties(s)),
+        );
     } else if !c.loss_after.is_finite() || c.loss_after > c.loss_before {
-        f.add("lr_too_high", Severity::Bad, format!("{versus}: the loss rises"));
+        f.add(FindingId::LrTooHigh, Severity::Bad, format!("{versus}: the loss rises"));
     } else {
-        f.add("lr_too_low", Severity::Bad, versus);
+        f.add(FindingId::LrTooLow, Severity::Bad, versus);
     }
 }
 

@@ -364,9 +364,111 @@ impl Serialize for Remedy {
     }
 }
 
+/// What a finding is about. Serialized (JSON lines, the run log) as its
+/// snake_case id ("lr_too_high"), the shape the lines have always had; in
+/// the code a typo is a compile error and every table over findings
+/// (`remedies.rs`) matches all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingId {
+    Healthy,
+    Diverged,
+    Unstable,
+    LrTooHigh,
+    LrTooLow,
+    RegularizationTooStrong,
+    VanishingGradients,
+    SaturatedUnits,
+    DeadUnits,
+    UnnormalizedInputs,
+    CapacityTooSmall,
+    DropoutCost,
+    OverfittingGap,
+    ValLossRising,
+    EarlyStopRecommended,
+    UnderfittingPlateau,
+    NotLearning,
+    TrainEvalMismatch,
+    TrainLonger,
+    NoValidation,
+    LateStart,
+}
+
+impl FindingId {
+    pub const ALL: [FindingId; 21] = [
+        FindingId::Healthy,
+        FindingId::Diverged,
+        FindingId::Unstable,
+        FindingId::LrTooHigh,
+        FindingId::LrTooLow,
+        FindingId::RegularizationTooStrong,
+        FindingId::VanishingGradients,
+        FindingId::SaturatedUnits,
+        FindingId::DeadUnits,
+        FindingId::UnnormalizedInputs,
+        FindingId::CapacityTooSmall,
+        FindingId::DropoutCost,
+        FindingId::OverfittingGap,
+        FindingId::ValLossRising,
+        FindingId::EarlyStopRecommended,
+        FindingId::UnderfittingPlateau,
+        FindingId::NotLearning,
+        FindingId::TrainEvalMismatch,
+        FindingId::TrainLonger,
+        FindingId::NoValidation,
+        FindingId::LateStart,
+    ];
+
+    /// The id the JSON lines use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingId::Healthy => "healthy",
+            FindingId::Diverged => "diverged",
+            FindingId::Unstable => "unstable",
+            FindingId::LrTooHigh => "lr_too_high",
+            FindingId::LrTooLow => "lr_too_low",
+            FindingId::RegularizationTooStrong => "regularization_too_strong",
+            FindingId::VanishingGradients => "vanishing_gradients",
+            FindingId::SaturatedUnits => "saturated_units",
+            FindingId::DeadUnits => "dead_units",
+            FindingId::UnnormalizedInputs => "unnormalized_inputs",
+            FindingId::CapacityTooSmall => "capacity_too_small",
+            FindingId::DropoutCost => "dropout_cost",
+            FindingId::OverfittingGap => "overfitting_gap",
+            FindingId::ValLossRising => "val_loss_rising",
+            FindingId::EarlyStopRecommended => "early_stop_recommended",
+            FindingId::UnderfittingPlateau => "underfitting_plateau",
+            FindingId::NotLearning => "not_learning",
+            FindingId::TrainEvalMismatch => "train_eval_mismatch",
+            FindingId::TrainLonger => "train_longer",
+            FindingId::NoValidation => "no_validation",
+            FindingId::LateStart => "late_start",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tests and callers compare with the serialized id.
+impl PartialEq<&str> for FindingId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for FindingId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
-    pub id: &'static str,
+    pub id: FindingId,
     pub severity: Severity,
     pub evidence: String,
     pub remedies: Vec<Remedy>,
@@ -448,27 +550,30 @@ struct Findings<'s> {
 }
 
 impl Findings<'_> {
-    fn add(&mut self, id: &'static str, severity: Severity, evidence: String) {
+    fn add(&mut self, id: FindingId, severity: Severity, evidence: String) {
         let remedies = match self.settings {
             Some(s) => remedies_for(id, s),
             None => remedies::in_code(id),
         };
         self.list.push(Finding { id, severity, evidence, remedies });
     }
-    fn has(&self, id: &str) -> bool {
+    fn has(&self, id: FindingId) -> bool {
         self.list.iter().any(|f| f.id == id)
     }
     /// The findings, worst first, their remedies made coherent: a learning
     /// rate named too low keeps every other finding from offering a smaller
     /// step, and one named too high (or a blow-up) from offering a larger one.
     fn done(mut self) -> Vec<Finding> {
-        let named = |id: &str| self.list.iter().any(|f| f.id == id);
-        let (low, high) = (named("lr_too_low"), named("lr_too_high") || named("diverged") || named("unstable"));
+        let named = |id: FindingId| self.list.iter().any(|f| f.id == id);
+        let (low, high) = (
+            named(FindingId::LrTooLow),
+            named(FindingId::LrTooHigh) || named(FindingId::Diverged) || named(FindingId::Unstable),
+        );
         for f in &mut self.list {
             f.remedies.retain(|r| {
                 let raises = matches!(r.action, Action::DoubleLr) || matches!(r.action, Action::ScaleLr(x) if x > 1.0);
                 let lowers = matches!(r.action, Action::HalveLr) || matches!(r.action, Action::ScaleLr(x) if x < 1.0);
-                !(high && raises || low && lowers && f.id != "lr_too_low")
+                !(high && raises || low && lowers && f.id != FindingId::LrTooLow)
             });
         }
         self.list.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -548,7 +653,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     if inp.rollbacks > 0 {
         let cause = if unnormalized { "; the inputs are not normalized, so every step is huge" } else { "" };
         f.add(
-            "diverged",
+            FindingId::Diverged,
             if inp.recent_rollbacks > 0 || inp.gave_up { Severity::Bad } else { Severity::Warn },
             format!(
                 "the loss exploded {} time(s) ({} in the last epoch); rolled back and halved the learning rate to {:.2e}{cause}",
@@ -569,10 +674,10 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     let Some(last) = inp.epochs.last() else {
         // It blew up before the first epoch ended: the cause still shows.
         if inp.rollbacks > 0 && !unnormalized {
-            f.add("lr_too_high", Severity::Bad, blew_up);
+            f.add(FindingId::LrTooHigh, Severity::Bad, blew_up);
         }
         if unnormalized {
-            f.add("unnormalized_inputs", Severity::Bad, input_evidence);
+            f.add(FindingId::UnnormalizedInputs, Severity::Bad, input_evidence);
         }
         let steps = [(Mark::Pending, "after the first epoch".into()), (Mark::Pending, "after step 1".into())];
         return finish(if inp.gave_up { Verdict::Diverging } else { Verdict::TooEarly }, f, steps);
@@ -581,13 +686,13 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     let fit = TRAIN_FIT_ACC * (1.0 - s.label_noise);
     let learned = last.train_acc_eval >= fit;
     if diverging || (inp.rollbacks > 0 && !unnormalized && !learned) {
-        f.add("lr_too_high", Severity::Bad, blew_up);
+        f.add(FindingId::LrTooHigh, Severity::Bad, blew_up);
     } else if inp.rollbacks > 0 && !unnormalized {
         // The guard rescued it: the learning rate set was too high, the one
         // it runs at now works. Nothing to apply now; the evidence says
         // where to start next time.
         f.list.push(Finding {
-            id: "lr_too_high",
+            id: FindingId::LrTooHigh,
             severity: Severity::Warn,
             evidence: format!(
                 "the learning rate set blew up {} time(s); the guard lowered it to {:.2e}, where it trains: start there",
@@ -631,7 +736,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
         // costs the fit.
         let measured = causes.list[f.list.len()..]
             .iter()
-            .any(|x| !matches!(x.id, "lr_too_low" | "dead_units") && evidence::explains(x))
+            .any(|x| !matches!(x.id, FindingId::LrTooLow | FindingId::DeadUnits) && evidence::explains(x))
             || evidence::bottleneck(s, inp.classes)
             || evidence::wrecked(inp.layers).is_some();
         border = last.train_acc_eval >= fit - FIT_BORDER
@@ -659,7 +764,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     }
     // It trains anyway: the scale is still worth fixing, as a warning.
     if unnormalized {
-        f.add("unnormalized_inputs", Severity::Warn, format!("{input_evidence}; it learns anyway"));
+        f.add(FindingId::UnnormalizedInputs, Severity::Warn, format!("{input_evidence}; it learns anyway"));
     }
 
     // Step 2: only now, is validation good?
@@ -695,7 +800,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
             )
         });
         f.add(
-            "overfitting_gap",
+            FindingId::OverfittingGap,
             Severity::Bad,
             format!(
                 "train acc {}, val {}: a {:.1}-point gap{trend}",
@@ -707,7 +812,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     }
     if rising {
         f.add(
-            "val_loss_rising",
+            FindingId::ValLossRising,
             Severity::Bad,
             format!(
                 "validation loss {:.3}, up {:.0}% from its best {:.3} at epoch {}",
@@ -719,7 +824,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
         );
         if !s.early_stopping && !inp.stopped_early {
             f.add(
-                "early_stop_recommended",
+                FindingId::EarlyStopRecommended,
                 Severity::Warn,
                 format!("the best weights were at epoch {}; every epoch since made validation worse", best.epoch),
             );
@@ -730,7 +835,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     }
     // Step 3: both good.
     f.add(
-        "healthy",
+        FindingId::Healthy,
         Severity::Info,
         format!("train {}, validation {}: it learns and generalizes", pct(last.train_acc_eval), pct(last.val_acc)),
     );
@@ -741,7 +846,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
     );
     if borderline_rise && d.verdict == Verdict::Healthy {
         d.borderline = Some(Verdict::Overfitting);
-        if let Some(h) = d.findings.iter_mut().find(|x| x.id == "healthy") {
+        if let Some(h) = d.findings.iter_mut().find(|x| x.id == FindingId::Healthy) {
             h.evidence.push_str(&format!(
                 "; borderline overfitting: validation loss {:.3} is above its best {:.3} at epoch {}, within its \
                  epoch-to-epoch noise",
@@ -750,7 +855,7 @@ fn diagnose_now(inp: &Inputs<'_>) -> Diagnosis {
         }
     } else if border && d.verdict == Verdict::Healthy {
         d.borderline = Some(Verdict::Underfitting);
-        if let Some(h) = d.findings.iter_mut().find(|x| x.id == "healthy") {
+        if let Some(h) = d.findings.iter_mut().find(|x| x.id == FindingId::Healthy) {
             h.evidence.push_str(&format!(
                 "; borderline underfitting: training accuracy is within {:.0} points of the {} a fit needs here",
                 FIT_BORDER * 100.0,

@@ -6,7 +6,7 @@
 //! for a learning rate that is too high). `diagnose` takes its remedies
 //! from here only, so the rules hold for every finding it can produce.
 
-use super::{Action, Remedy, Settings};
+use super::{Action, FindingId, Remedy, Settings};
 
 /// L2 from here on is strong already: "add L2" would contradict it (the
 /// presets' useful L2 is 1e-4..1e-3; the dashboard's `l` key stops at 1).
@@ -52,77 +52,88 @@ pub fn contradicts(action: Action, s: &Settings) -> bool {
 }
 
 /// Whether `action` makes the problem finding `id` names worse.
-pub fn worsens(id: &str, action: Action) -> bool {
+pub fn worsens(id: FindingId, action: Action) -> bool {
     let raises_lr = matches!(action, Action::DoubleLr) || matches!(action, Action::ScaleLr(f) if f > 1.0);
     let lowers_lr = matches!(action, Action::HalveLr) || matches!(action, Action::ScaleLr(f) if f < 1.0);
     let regularizes = matches!(action, Action::AddL2 | Action::Dropout(_));
     let grows = matches!(action, Action::AddLayer | Action::Wider);
     let relaxes = matches!(action, Action::LessDropout | Action::LessL2 | Action::LessL1);
     match id {
-        "diverged" | "lr_too_high" | "dead_units" | "unstable" => raises_lr,
-        "lr_too_low" => lowers_lr,
-        "regularization_too_strong" | "dropout_cost" | "capacity_too_small" => regularizes,
+        FindingId::Diverged | FindingId::LrTooHigh | FindingId::DeadUnits | FindingId::Unstable => raises_lr,
+        FindingId::LrTooLow => lowers_lr,
+        FindingId::RegularizationTooStrong | FindingId::DropoutCost | FindingId::CapacityTooSmall => regularizes,
         // Stuck high or flat: more regularization or a longer run at the
         // same settings does not help; a mismatch is not cured by
         // regularizing or growing the net.
-        "underfitting_plateau" | "not_learning" => regularizes || matches!(action, Action::TrainLonger),
-        "train_eval_mismatch" => regularizes || grows || matches!(action, Action::EarlyStopping),
+        FindingId::UnderfittingPlateau | FindingId::NotLearning => regularizes || matches!(action, Action::TrainLonger),
+        FindingId::TrainEvalMismatch => regularizes || grows || matches!(action, Action::EarlyStopping),
         // A deeper net has further for the gradient to vanish.
-        "vanishing_gradients" | "saturated_units" => matches!(action, Action::AddLayer),
-        "overfitting_gap" | "val_loss_rising" | "early_stop_recommended" => {
+        FindingId::VanishingGradients | FindingId::SaturatedUnits => matches!(action, Action::AddLayer),
+        FindingId::OverfittingGap | FindingId::ValLossRising | FindingId::EarlyStopRecommended => {
             grows || relaxes || matches!(action, Action::TrainLonger)
         }
-        _ => false,
+        FindingId::Healthy
+        | FindingId::UnnormalizedInputs
+        | FindingId::TrainLonger
+        | FindingId::NoValidation
+        | FindingId::LateStart => false,
     }
 }
 
 /// The remedies for finding `id` under settings `s`, best first: the
 /// table's offers minus any that contradict `s` or worsen `id`.
-pub fn remedies_for(id: &str, s: &Settings) -> Vec<Remedy> {
+pub fn remedies_for(id: FindingId, s: &Settings) -> Vec<Remedy> {
     let offers: Vec<Remedy> = match id {
-        "diverged" => vec![remedy("halve the learning rate", Action::HalveLr)],
-        "lr_too_high" => vec![
+        FindingId::Diverged => vec![remedy("halve the learning rate", Action::HalveLr)],
+        FindingId::LrTooHigh => vec![
             remedy("learning rate ÷10", Action::ScaleLr(0.1)),
             remedy("halve the learning rate", Action::HalveLr),
             remedy("switch to Adam at 1e-3", Action::UseAdam),
         ],
-        "lr_too_low" => vec![
+        FindingId::LrTooLow => vec![
             remedy("learning rate ×10", Action::ScaleLr(10.0)),
             remedy("double the learning rate", Action::DoubleLr),
             remedy("switch to Adam at 1e-3", Action::UseAdam),
         ],
-        "vanishing_gradients" if is_saturating(&s.activation) => {
+        FindingId::VanishingGradients if is_saturating(&s.activation) => {
             vec![remedy("switch to ReLU", Action::UseRelu), remedy("switch to SELU", Action::UseSelu)]
         }
         // A ReLU-family or SELU net whose gradient still vanishes: SELU
         // keeps activations normalized through depth; Adam rescales each
         // layer's step.
-        "vanishing_gradients" => {
+        FindingId::VanishingGradients => {
             vec![remedy("switch to SELU", Action::UseSelu), remedy("switch to Adam at 1e-3", Action::UseAdam)]
         }
-        "saturated_units" => {
+        FindingId::SaturatedUnits => {
             vec![remedy("switch to ReLU", Action::UseRelu), remedy("switch to SELU", Action::UseSelu)]
         }
-        "dead_units" => {
+        FindingId::DeadUnits => {
             vec![remedy("halve the learning rate", Action::HalveLr), remedy("switch to SELU", Action::UseSelu)]
         }
-        "unnormalized_inputs" => vec![remedy("normalize the inputs (restart)", Action::Normalize)],
-        "capacity_too_small" => vec![
+        FindingId::UnnormalizedInputs => vec![remedy("normalize the inputs (restart)", Action::Normalize)],
+        FindingId::CapacityTooSmall => vec![
             remedy("twice the hidden units (restart with the doubled widths)", Action::Wider),
             remedy("add a layer", Action::AddLayer),
         ],
-        "regularization_too_strong" => {
+        FindingId::RegularizationTooStrong => {
             vec![remedy("L2 ÷10", Action::LessL2), remedy("L1 ÷10", Action::LessL1)]
         }
-        "dropout_cost" => vec![remedy("less dropout", Action::LessDropout)],
-        "overfitting_gap" | "val_loss_rising" => vec![
+        FindingId::DropoutCost => vec![remedy("less dropout", Action::LessDropout)],
+        FindingId::OverfittingGap | FindingId::ValLossRising => vec![
             remedy("early stopping", Action::EarlyStopping),
             remedy("dropout 0.5", Action::Dropout(DROPOUT_OFFER)),
             remedy("add L2", Action::AddL2),
             remedy("more data: shifted copies (restart)", Action::Augment),
         ],
-        "early_stop_recommended" => vec![remedy("early stopping", Action::EarlyStopping)],
-        _ => vec![],
+        FindingId::EarlyStopRecommended => vec![remedy("early stopping", Action::EarlyStopping)],
+        FindingId::Healthy
+        | FindingId::Unstable
+        | FindingId::UnderfittingPlateau
+        | FindingId::NotLearning
+        | FindingId::TrainEvalMismatch
+        | FindingId::TrainLonger
+        | FindingId::NoValidation
+        | FindingId::LateStart => vec![],
     };
     offers.into_iter().filter(|r| !contradicts(r.action, s) && !worsens(id, r.action)).collect()
 }
@@ -131,7 +142,7 @@ pub fn remedies_for(id: &str, s: &Settings) -> Vec<Remedy> {
 /// to change or try in the user's own code, best first. Nothing here
 /// assumes a setting the log does not hold ("if" where it must), and the
 /// same rule as `remedies_for` holds: none worsens its own finding.
-pub fn in_code(id: &str) -> Vec<Remedy> {
+pub fn in_code(id: FindingId) -> Vec<Remedy> {
     const LR_DOWN: Remedy = remedy("lower the learning rate 10× in your optimizer (lr=lr/10)", Action::ScaleLr(0.1));
     const CLIP: Remedy = remedy(
         "clip gradients before each step: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) \
@@ -155,7 +166,7 @@ pub fn in_code(id: &str) -> Vec<Remedy> {
         Action::EarlyStopping,
     );
     let offers: Vec<Remedy> = match id {
-        "diverged" => vec![
+        FindingId::Diverged => vec![
             LR_DOWN,
             CLIP,
             remedy(
@@ -164,29 +175,29 @@ pub fn in_code(id: &str) -> Vec<Remedy> {
                 Action::CheckInputs,
             ),
         ],
-        "lr_too_high" => vec![LR_DOWN, CLIP, INPUTS],
-        "unstable" => {
+        FindingId::LrTooHigh => vec![LR_DOWN, CLIP, INPUTS],
+        FindingId::Unstable => {
             vec![remedy("halve the learning rate, or add a warm-up", Action::HalveLr), CLIP]
         }
-        "lr_too_low" => vec![
+        FindingId::LrTooLow => vec![
             remedy("raise the learning rate 10× (or run a learning-rate range test)", Action::ScaleLr(10.0)),
             remedy("switch to Adam: torch.optim.Adam(model.parameters(), lr=1e-3)", Action::UseAdam),
         ],
-        "not_learning" => {
+        FindingId::NotLearning => {
             vec![ONE_BATCH, INPUTS, remedy("if the hidden layers are sigmoid or tanh, switch to ReLU", Action::UseRelu)]
         }
         // Not "lower the regularization": a plateau can be a noisy-label run
         // that already memorizes; the one-batch test (regularization off) tells first.
-        "underfitting_plateau" => vec![ONE_BATCH],
-        "regularization_too_strong" => vec![remedy("lower weight decay 10×", Action::LessL2)],
-        "val_loss_rising" | "overfitting_gap" => vec![
+        FindingId::UnderfittingPlateau => vec![ONE_BATCH],
+        FindingId::RegularizationTooStrong => vec![remedy("lower weight decay 10×", Action::LessL2)],
+        FindingId::ValLossRising | FindingId::OverfittingGap => vec![
             EARLY,
             remedy("add dropout (nn.Dropout(0.3) before the last layers)", Action::Dropout(DROPOUT_OFFER)),
             remedy("add weight decay (e.g. AdamW(..., weight_decay=1e-2))", Action::AddL2),
             remedy("more training data, or augmentation", Action::Augment),
         ],
-        "early_stop_recommended" => vec![EARLY],
-        "train_eval_mismatch" => vec![
+        FindingId::EarlyStopRecommended => vec![EARLY],
+        FindingId::TrainEvalMismatch => vec![
             remedy(
                 "evaluate with model.eval() and train with model.train() (BatchNorm and dropout change between them)",
                 Action::CheckEvaluation,
@@ -197,7 +208,7 @@ pub fn in_code(id: &str) -> Vec<Remedy> {
                 Action::CheckInputs,
             ),
         ],
-        "vanishing_gradients" => vec![
+        FindingId::VanishingGradients => vec![
             remedy(
                 "use ReLU-family hidden activations with He init (nn.ReLU, nn.init.kaiming_normal_) instead of \
                  sigmoid/tanh",
@@ -209,11 +220,17 @@ pub fn in_code(id: &str) -> Vec<Remedy> {
                 Action::UseAdam,
             ),
         ],
-        "train_longer" => vec![remedy("train more epochs: the curves still fall", Action::TrainLonger)],
-        "no_validation" => {
+        FindingId::TrainLonger => vec![remedy("train more epochs: the curves still fall", Action::TrainLonger)],
+        FindingId::NoValidation => {
             vec![remedy("hold out a validation set (10–20%) and log its loss every epoch", Action::AddValidation)]
         }
-        _ => vec![],
+        FindingId::Healthy
+        | FindingId::SaturatedUnits
+        | FindingId::DeadUnits
+        | FindingId::UnnormalizedInputs
+        | FindingId::CapacityTooSmall
+        | FindingId::DropoutCost
+        | FindingId::LateStart => vec![],
     };
     offers.into_iter().filter(|r| !worsens(id, r.action)).collect()
 }

@@ -40,7 +40,7 @@ fn run(rows: &[(f32, f32, f32, f32)]) -> Diagnosis {
 }
 
 fn ids(d: &Diagnosis) -> Vec<&'static str> {
-    d.findings.iter().map(|f| f.id).collect()
+    d.findings.iter().map(|f| f.id.as_str()).collect()
 }
 
 fn actions(d: &Diagnosis, id: &str) -> Vec<Action> {

@@ -66,7 +66,7 @@ impl Run {
     /// with its evidence in numbers.
     pub fn assert_verdict(&self, verdict: fitcheck::diagnose::Verdict, finding: &str) {
         let d = self.diagnosis();
-        let ids: Vec<&str> = d.findings.iter().map(|f| f.id).collect();
+        let ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(d.verdict, verdict, "{} {:?}: {ids:?}", self.name, self.sets);
         assert!(ids.contains(&finding), "{} {:?}: {finding} not in {ids:?}", self.name, self.sets);
         for f in &d.findings {

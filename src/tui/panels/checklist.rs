@@ -38,8 +38,8 @@ fn verdict(v: Verdict) -> Span<'static> {
 }
 
 /// A finding's id as people read it ("overfitting gap").
-fn finding_name(id: &str) -> String {
-    id.replace('_', " ")
+fn finding_name(id: crate::diagnose::FindingId) -> String {
+    id.as_str().replace('_', " ")
 }
 
 /// The border title: the question, the verdict (since when), and the keys.
