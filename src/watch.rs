@@ -144,10 +144,7 @@ pub fn follow_log(path: &Path) -> Result<FollowingLog, WatchError> {
     let first = tail.poll();
     let mut runs: Vec<Vec<Event>> = vec![Vec::new()];
     for e in first.events {
-        if replay::starts_next_run(runs.last().expect("one"), &e) {
-            runs.push(Vec::new());
-        }
-        runs.last_mut().expect("one").push(e);
+        replay::place(&mut runs, e);
     }
     let Some(events) = runs.into_iter().rev().find(|r| r.iter().any(|e| matches!(e, Event::Start(_)))) else {
         return Err(replay::ReplayError::Empty { path: path.display().to_string() }.into());

@@ -335,3 +335,54 @@ fn a_followed_log_rewritten_from_its_start_starts_a_new_run() {
         after.iter().filter_map(|e| if let Event::Epoch(m) = e { Some(m.train_loss) } else { None }).collect();
     assert_eq!(new, [3.0, 1.5]);
 }
+
+/// The recorded dashboard run's lines, up to and including the `n`th epoch
+/// line (all of them with `usize::MAX`).
+fn recorded_through(n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs/mnist-overfit-tui.jsonl"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut epochs = 0;
+    for line in text.lines() {
+        if epochs == n {
+            break;
+        }
+        epochs += line.contains(r#""type":"epoch""#) as usize;
+        out.push(line.to_string());
+    }
+    out
+}
+
+fn diagnose_lines(log: &Path) -> (Output, Vec<serde_json::Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(log).output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (out, lines)
+}
+
+/// Issue 22: logs written before the fix hold a stopped run's last epoch and
+/// summary after the `restart` line; the replay once put that epoch into the
+/// new run. (The session now writes them before it: `session.rs` tests.)
+#[test]
+fn a_stopped_runs_late_lines_after_a_restart_stay_with_that_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("restarted.jsonl");
+    let first = recorded_through(4);
+    let all = recorded_through(usize::MAX);
+    let fifth = all.iter().filter(|l| l.contains(r#""type":"epoch""#)).nth(4).unwrap().clone();
+    let mut summary: serde_json::Value = serde_json::from_str(all.last().unwrap()).unwrap();
+    summary["stopped"] = "interrupted".into();
+    summary["epochs"] = 5.into();
+    let mut lines = first;
+    lines.push(r#"{"type":"restart","preset":"mnist-overfit","seed":8}"#.into());
+    lines.push(fifth);
+    lines.push(summary.to_string());
+    lines.extend(recorded_through(2));
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let (out, lines) = diagnose_lines(&log);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let epochs: Vec<u64> =
+        lines.iter().filter(|l| l["type"] == "epoch").map(|l| l["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, [1, 2], "the new run has its own two epochs, not the old run's fifth");
+}

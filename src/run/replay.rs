@@ -38,18 +38,31 @@ pub fn read_log(path: &Path) -> Result<Vec<Vec<Event>>, ReplayError> {
             Err(_) if lines.peek().is_none() => break,
             Err(e) => return Err(ReplayError::Line { path: name, line: i + 1, message: e.to_string() }),
         };
-        let current = runs.last_mut().expect("starts with one");
-        if starts_next_run(current, &event) {
-            runs.push(vec![event]);
-        } else {
-            current.push(event);
-        }
+        place(&mut runs, event);
     }
     runs.retain(|r| r.iter().any(|e| matches!(e, Event::Start(_))));
     if runs.is_empty() {
         return Err(ReplayError::Empty { path: name });
     }
     Ok(runs)
+}
+
+/// Puts the next event of a log in its run (`runs`, oldest first, never
+/// empty): a new run at [`starts_next_run`], else the newest one. Logs
+/// written before the session held a new run's lines back (issue 22) have
+/// the stopped run's last epoch and `interrupted` summary after the
+/// `restart` line: a line between a `restart` and the new run's `start`
+/// belongs to the run before.
+pub fn place(runs: &mut Vec<Vec<Event>>, event: Event) {
+    let n = runs.len();
+    let current = &runs[n - 1];
+    if starts_next_run(current, &event) {
+        runs.push(vec![event]);
+        return;
+    }
+    let awaiting_start = matches!(current.as_slice(), [Event::Restart { .. }]);
+    let to = if awaiting_start && !matches!(event, Event::Start(_)) && n > 1 { n - 2 } else { n - 1 };
+    runs[to].push(event);
 }
 
 /// True when `event` begins a run after the events of `current`: a
