@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use crate::headless::SummaryLine;
 use crate::ingest::{self, ExternalRun, Follower, Format, IngestError, StreamReader, TagMap};
 use crate::run::{Run, external, replay};
-use crate::train::Event;
+use crate::train::{Event, Stopped, Summary};
 
 /// How often a followed run's files are polled.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -106,8 +106,20 @@ pub fn diagnose(path: &Path, maps: &TagMap, out: &mut impl Write) -> Result<(), 
     for e in &run.epochs {
         write(&Event::Epoch(e.clone()))?;
     }
-    let summary = match &run.summary {
-        Some(s) if !run.external => s.clone(),
+    let summary = match (&run.summary, &source) {
+        (Some(s), _) if !run.external => s.clone(),
+        // A recorded log that ends without its summary was cut mid-run (or
+        // is still being written): the run did not complete as far as the
+        // log knows, and it once said "completed".
+        (None, Source::Recorded { path, .. }) => {
+            eprintln!(
+                "fitcheck: warning: {}: the log ends after epoch {} without the run's summary \
+                 (cut mid-run, or still being written); reported as interrupted",
+                path.display(),
+                run.epochs.last().map_or(0, |e| e.epoch)
+            );
+            Summary { stopped: Stopped::Interrupted, ..external::summary(&run) }
+        }
         _ => external::summary(&run),
     };
     let event = Event::Summary(summary);

@@ -361,6 +361,27 @@ fn diagnose_lines(log: &Path) -> (Output, Vec<serde_json::Value>) {
     (out, lines)
 }
 
+/// Issue 22: a run log cut mid-run was replayed as `"stopped":"completed"`.
+#[test]
+fn a_run_log_cut_mid_run_is_not_reported_as_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cut.jsonl");
+    std::fs::write(&log, recorded_through(3).join("\n") + "\n").unwrap();
+    let (out, lines) = diagnose_lines(&log);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["epochs"], 3);
+    assert_eq!(summary["stopped"], "interrupted", "{summary}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.jsonl") && err.contains("after epoch 3 without the run's summary"), "{err}");
+    // The whole log still says how it ended.
+    std::fs::write(&log, recorded_through(usize::MAX).join("\n") + "\n").unwrap();
+    let (out, lines) = diagnose_lines(&log);
+    assert_eq!(lines.last().unwrap()["stopped"], "completed");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Issue 22: logs written before the fix hold a stopped run's last epoch and
 /// summary after the `restart` line; the replay once put that epoch into the
 /// new run. (The session now writes them before it: `session.rs` tests.)
