@@ -38,6 +38,7 @@ impl JsonlReader {
         for (n, line) in self.lines.feed(bytes) {
             read_line(n, &line, file, store, source, warnings);
         }
+        self.lines.overlong_warnings(file, warnings);
     }
 
     /// The end of a finished file: a last line without newline is read if

@@ -23,6 +23,7 @@
 //! arrived. See `docs/watch.md` for the rules.
 
 pub mod assemble;
+pub mod bounded;
 pub mod command;
 pub mod csv;
 pub mod detect;
@@ -126,6 +127,9 @@ pub struct ExternalRun {
     /// Problems met and skipped (corrupt records with their byte offset,
     /// malformed lines with their line number, ...), oldest first.
     pub warnings: Vec<String>,
+    /// How many problems were met in all: `warnings` keeps the first ones
+    /// only (`diagnose`'s summary says this number).
+    pub skipped: usize,
 }
 
 impl ExternalRun {
