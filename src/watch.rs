@@ -94,11 +94,15 @@ pub fn diagnose(path: &Path, maps: &TagMap, out: &mut impl Write) -> Result<(), 
     // What the reader skipped or could not trust goes to stderr, one line
     // each with its file and offset or line: the summary alone would hide
     // that half a file was not read.
-    if let Source::External(ext) = &source {
-        for w in &ext.warnings {
-            eprintln!("fitcheck: warning: {w}");
+    let skipped = match &source {
+        Source::External(ext) => {
+            for w in &ext.warnings {
+                eprintln!("fitcheck: warning: {w}");
+            }
+            ext.skipped
         }
-    }
+        Source::Recorded { .. } => 0,
+    };
     let run = source.run();
     let mut write = |line: &dyn erased_serialize::Line| -> Result<(), WatchError> {
         line.write_to(out).and_then(|()| out.write_all(b"\n")).map_err(WatchError::Output)
@@ -123,7 +127,15 @@ pub fn diagnose(path: &Path, maps: &TagMap, out: &mut impl Write) -> Result<(), 
         _ => external::summary(&run),
     };
     let event = Event::Summary(summary);
-    write(&SummaryLine { event: &event, diagnosis: run.diagnosis() })?;
+    // How much of the input was skipped (corrupt records, bad lines: each
+    // said on stderr above), so a summary is never read as the whole file.
+    #[derive(serde::Serialize)]
+    struct DiagnoseSummary<'a> {
+        #[serde(flatten)]
+        line: SummaryLine<'a>,
+        skipped: usize,
+    }
+    write(&DiagnoseSummary { line: SummaryLine { event: &event, diagnosis: run.diagnosis() }, skipped })?;
     out.flush().map_err(WatchError::Output)
 }
 

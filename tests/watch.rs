@@ -78,6 +78,19 @@ fn a_record_length_near_the_integer_limit_is_a_warning_not_a_crash() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("bytes long") && err.contains("the rest of this file is not read"), "{err}");
     assert_eq!(verdict("tests/fixtures/damaged/huge-length").1, 5, "the epochs before the damage");
+    // The summary says that something was skipped (issue 22), not just stderr.
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["skipped"], err.lines().filter(|l| l.starts_with("fitcheck: warning:")).count());
+    assert!(summary["skipped"].as_u64().unwrap() >= 1, "{summary}");
+    let clean: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&diagnose("tests/fixtures/external/keras-csv/overfit.csv").stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(clean["skipped"], 0, "{clean}");
 }
 
 /// The diagnosis is linear in the number of epochs: 100,000 epochs of a
