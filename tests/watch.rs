@@ -420,3 +420,31 @@ fn a_stopped_runs_late_lines_after_a_restart_stay_with_that_run() {
         lines.iter().filter(|l| l["type"] == "epoch").map(|l| l["epoch"].as_u64().unwrap()).collect();
     assert_eq!(epochs, [1, 2], "the new run has its own two epochs, not the old run's fifth");
 }
+
+/// Issue 22: "Name them with --map" when the names already mapped but the
+/// file had no rows; "no scalar tags" for an event file whose first byte
+/// was flipped. The error now says what the reader understood or skipped.
+#[test]
+fn an_input_without_values_says_why_instead_of_asking_for_a_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_only = dir.path().join("metrics.csv");
+    std::fs::write(&header_only, "epoch,loss,val_loss,val_accuracy\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(&header_only).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("metrics.csv") && err.contains("val_loss → val_loss"), "{err}");
+    assert!(err.contains("no row or record holds a value"), "{err}");
+    assert!(!err.contains("--map"), "the names map already: {err}");
+
+    let tb = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external/torch-tb/overfit");
+    let event = std::fs::read_dir(&tb).unwrap().flatten().map(|e| e.path()).find(|p| p.is_file()).unwrap();
+    let mut bytes = std::fs::read(&event).unwrap();
+    bytes[0] ^= 0xff;
+    let flipped = dir.path().join(event.file_name().unwrap());
+    std::fs::write(&flipped, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(&flipped).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // (Told by content since the same session: the framing is named, not "no scalar tags".)
+    assert!(err.contains("length CRC fails") && !err.contains("no scalar tags"), "{err}");
+}

@@ -145,7 +145,19 @@ impl ExternalRun {
         if usable {
             Ok(())
         } else {
-            Err(IngestError::NoMetrics { path: self.source.clone(), tags: self.tags_seen.clone() })
+            Err(IngestError::NoMetrics {
+                path: self.source.clone(),
+                tags: self.tags_seen.clone(),
+                // Only a loss or an accuracy makes an epoch: a mapped
+                // learning rate alone still needs a --map.
+                mapped: self
+                    .mapped
+                    .iter()
+                    .filter(|(_, f)| matches!(f, Field::TrainLoss | Field::ValLoss | Field::TrainAcc | Field::ValAcc))
+                    .map(|(tag, field)| format!("{tag} → {field}"))
+                    .collect(),
+                skipped: self.warnings.clone(),
+            })
         }
     }
 }
