@@ -133,7 +133,7 @@ pub fn load(net: &mut Network, path: &Path, class_list: &str) -> Result<Loaded, 
                 values.push(None);
                 continue;
             }
-            let what = if t.name == "dense.0.weight" || t.name == "conv.0.weight" { " (input size)" } else { "" };
+            let what = shape_words(&t.name, view.shape(), &t.shape);
             return Err(mismatch(format!(
                 "`{}` has shape {:?} in the file, {:?} in this network{what}",
                 t.name,
@@ -147,6 +147,34 @@ pub fn load(net: &mut Network, path: &Path, class_list: &str) -> Result<Loaded, 
         want.into_iter().zip(values).filter_map(|(t, v)| v.map(|data| Tensor { data, ..t })).collect();
     put(net, &loaded);
     Ok(Loaded { metadata, fresh_output })
+}
+
+/// Which size differs between a tensor in a file and in this network, in
+/// the preset's words. PyTorch layouts put the output first (`[out, in]`,
+/// `[filters, channels, k, k]`): a different first size is the layer's
+/// width (issue 22: a checkpoint of another `hidden` width once said
+/// "(input size)").
+fn shape_words(name: &str, file: &[usize], here: &[usize]) -> String {
+    let layer = name.split('.').nth(1).unwrap_or("?");
+    let conv = name.starts_with("conv.");
+    let first = name.starts_with("dense.0.") || name.starts_with("conv.0.");
+    if file.first() != here.first() {
+        let unit = if conv { "filters" } else { "units" };
+        let field = if conv { "conv" } else { "hidden" };
+        return format!(
+            " (layer {layer} has {} {unit} in the file, {} here: another `{field}`)",
+            file.first().map_or("no".into(), |n| n.to_string()),
+            here.first().map_or("no".into(), |n| n.to_string())
+        );
+    }
+    if file.get(1) != here.get(1) {
+        return if first {
+            " (the input size: the file was trained on other data or another `conv`)".into()
+        } else {
+            " (its input: the layer before it has another width)".into()
+        };
+    }
+    " (the kernel size: another `conv`)".into()
 }
 
 /// Writes PyTorch-layout tensors back into the network's own layouts.
@@ -311,6 +339,21 @@ mod tests {
         // PyTorch [o=1, ci=0, dy=2, dx=0] is ours [(2·3 + 0)·1 + 0, 1].
         assert_eq!(cw[9 + 6], p.w[[6, 1]]);
         assert_eq!(read(data, &header["dense.1.bias"]).len(), 5);
+    }
+
+    #[test]
+    fn another_hidden_width_is_named_as_the_layer_width_not_the_input_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        save(&Network::new(4, &[8], 2, Activation::Relu, Init::Auto, &mut rng), &BTreeMap::new(), &path).unwrap();
+        let mut narrower = Network::new(4, &[6], 2, Activation::Relu, Init::Auto, &mut rng);
+        let err = load(&mut narrower, &path, "").unwrap_err().to_string();
+        assert!(err.contains("layer 0 has 8 units in the file, 6 here: another `hidden`"), "{err}");
+        assert!(!err.contains("input size"), "{err}");
+        let mut other_data = Network::new(5, &[8], 2, Activation::Relu, Init::Auto, &mut rng);
+        let err = load(&mut other_data, &path, "").unwrap_err().to_string();
+        assert!(err.contains("the input size"), "{err}");
     }
 
     #[test]
