@@ -323,6 +323,27 @@ mod tests {
     }
 
     #[test]
+    fn the_log_loss_axis_labels_small_losses_in_powers_of_ten() {
+        // Issue 22: the log axis labelled its bottom "0.00".
+        let mut app = App::new(preset());
+        app.update(Msg::Trainer(Event::Start(info())));
+        for n in 1..=6 {
+            let mut e = epoch(n, 0.99);
+            e.train_loss_eval = 10f32.powi(-(n as i32));
+            e.val_loss = 2.0 * 10f32.powi(-(n as i32));
+            app.update(Msg::Trainer(Event::Epoch(e)));
+        }
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('g'))));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("Loss (log)"), "{s}");
+        // The y labels: left of the axis line, on the chart's rows.
+        let labels: Vec<&str> =
+            s.lines().filter_map(|l| l.strip_prefix('│')?.split('│').next()).map(str::trim).collect();
+        assert!(!labels.contains(&"0.00"), "{labels:?}\n{s}");
+        assert!(s.contains("e-7") || s.contains("e-6"), "the bottom in powers of ten:\n{s}");
+    }
+
+    #[test]
     fn a_long_run_with_statistics_renders_every_panel() {
         use crate::nn::stats::layer_stats;
         use crate::nn::{Activation, Init, Network};

@@ -30,6 +30,22 @@ fn labels(lo: f64, hi: f64, fmt: impl Fn(f64) -> String) -> Vec<Line<'static>> {
     vec![Line::from(fmt(lo)), Line::from(fmt((lo + hi) / 2.0)), Line::from(fmt(hi))]
 }
 
+/// A loss as an axis label: two decimals where they say something, else
+/// powers of ten (a log axis reaching 1e-4 once labelled its bottom `0.00`)
+/// or whole numbers for large losses.
+pub fn loss_label(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (0.01..10.0).contains(&a) {
+        format!("{v:.2}")
+    } else if (10.0..1000.0).contains(&a) {
+        format!("{v:.1}")
+    } else if a.is_finite() {
+        format!("{v:.1e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// The quantile of step-level values the y axis must show: the first
 /// steps' huge losses would otherwise flatten the rest of the run.
 const STEP_QUANTILE: f64 = 0.95;
@@ -306,6 +322,16 @@ mod tests {
             elapsed_s: 1.0,
             grad_norm: None,
         }
+    }
+
+    #[test]
+    fn loss_labels_keep_their_digits_at_any_scale() {
+        assert_eq!(loss_label(0.0), "0.00");
+        assert_eq!(loss_label(0.25), "0.25");
+        assert_eq!(loss_label(1e-4), "1.0e-4");
+        assert_eq!(loss_label(0.0035), "3.5e-3");
+        assert_eq!(loss_label(42.0), "42.0");
+        assert_eq!(loss_label(2.5e6), "2.5e6");
     }
 
     #[test]
