@@ -344,6 +344,22 @@ mod tests {
     }
 
     #[test]
+    fn a_short_chart_names_its_curves_in_the_title() {
+        // Issue 22: at 80x24 the loss chart had no legend (ratatui hides a
+        // legend taller than half the plot).
+        let app = running_app();
+        let s = screen(&app, 80, 24);
+        let title = s.lines().find(|l| l.contains("Loss")).expect("a loss chart");
+        for name in ["━ train", "━ train(eval)", "━ val", "█ best"] {
+            assert!(title.contains(name), "{title}");
+        }
+        // A tall chart keeps its legend box instead.
+        let s = screen(&app, 160, 48);
+        let title = s.lines().find(|l| l.contains("Loss")).expect("a loss chart");
+        assert!(!title.contains("━ train") && s.contains("train(eval)"), "{s}");
+    }
+
+    #[test]
     fn a_long_run_with_statistics_renders_every_panel() {
         use crate::nn::stats::layer_stats;
         use crate::nn::{Activation, Init, Network};
