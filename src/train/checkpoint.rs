@@ -99,7 +99,7 @@ fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
     // serde_json's maps are sorted (no `preserve_order`).
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("the crate's own header");
     let mut text = serde_json::to_vec(&header).expect("JSON");
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
