@@ -114,6 +114,35 @@ mod tests {
         assert_eq!(b.take_partial(), None);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Lines of any length around the limit, fed in any pieces: the
+        /// short ones come out whole with their numbers, the long ones are
+        /// reported by number, and the buffer never holds a long line.
+        #[test]
+        fn any_split_keeps_short_lines_and_reports_long_ones(
+            lens in proptest::collection::vec(proptest::sample::select(vec![0usize, 3, MAX_LINE - 1, MAX_LINE, MAX_LINE + 1, 2 * MAX_LINE]), 1..8),
+            piece in 1usize..(3 * MAX_LINE),
+        ) {
+            let mut bytes = Vec::new();
+            for (i, &n) in lens.iter().enumerate() {
+                bytes.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, n));
+                bytes.push(b'\n');
+            }
+            let mut b = LineBuffer::new();
+            let mut got = Vec::new();
+            for chunk in bytes.chunks(piece) {
+                got.extend(b.feed(chunk));
+                proptest::prop_assert!(b.pending_len() <= MAX_LINE);
+            }
+            let long: Vec<usize> = (0..lens.len()).filter(|&i| lens[i] > MAX_LINE).map(|i| i + 1).collect();
+            let short: Vec<(usize, usize)> = (0..lens.len()).filter(|&i| lens[i] <= MAX_LINE).map(|i| (i + 1, lens[i])).collect();
+            proptest::prop_assert_eq!(b.take_overlong(), long);
+            proptest::prop_assert_eq!(got.iter().map(|(n, l)| (*n, l.len())).collect::<Vec<_>>(), short);
+        }
+    }
+
     #[test]
     fn a_line_over_the_limit_is_dropped_as_it_comes_and_reported_by_number() {
         let mut b = LineBuffer::new();
