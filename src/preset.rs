@@ -138,6 +138,24 @@ fn field_at_line(text: &str, line: usize) -> Option<String> {
         .map(|f| f.to_string())
 }
 
+/// The largest preset file: a real one is a kilobyte; `fitcheck check
+/// /dev/zero` or a log given by mistake must not be read whole.
+pub const MAX_PRESET_BYTES: u64 = 1 << 20;
+
+/// The text of a preset file of at most [`MAX_PRESET_BYTES`].
+fn read_preset_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(MAX_PRESET_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_PRESET_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than {} KB; a preset is a short RON file", MAX_PRESET_BYTES >> 10),
+        ));
+    }
+    Ok(text)
+}
+
 impl Preset {
     /// Parses preset text; `origin` names it in errors. Does not validate ranges.
     pub fn parse(text: &str, origin: &str) -> Result<Preset, PresetError> {
@@ -154,7 +172,7 @@ impl Preset {
     /// Reads, parses and validates a preset file.
     pub fn load(path: &Path) -> Result<Preset, PresetError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PresetError {
+        let text = read_preset_text(path).map_err(|e| PresetError {
             origin: origin.clone(),
             position: None,
             field: None,
@@ -367,7 +385,7 @@ pub fn field_error(path: &Path, sets: &[String], field: &str, message: String) -
     if let Some(set) = sets.iter().rev().find(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == field)) {
         return PresetError { origin: format!("--set {set}"), position: None, field: Some(field.into()), message };
     }
-    let position = std::fs::read_to_string(path).ok().and_then(|text| locate_field(&text, field));
+    let position = read_preset_text(path).ok().and_then(|text| locate_field(&text, field));
     PresetError { origin: path.display().to_string(), position, field: Some(field.into()), message }
 }
 

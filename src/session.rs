@@ -4,6 +4,11 @@
 //! block the caller: a new trainer loads its data on its own thread, and a
 //! stopped one drains into the log in the background of later calls.
 //! Both front ends (the dashboard and the headless runner) use it.
+//!
+//! The log keeps runs whole and in order: a stopped run still sends its
+//! last epoch and its `interrupted` summary after the next one has begun,
+//! so the `restart` line and the new run's lines wait until it has finished
+//! (a replay once drew the old run's last epoch into the new one).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +25,10 @@ use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data
 /// Datasets kept for restarts: the current one, the one before (`r` back
 /// and forth) and one more.
 const MAX_CACHED: usize = 3;
+/// Lines of a new run held while a stopped one finishes (it stops at its
+/// next minibatch; a thread stuck longer than this many lines is written
+/// around rather than held without bound).
+const MAX_HELD: usize = 100_000;
 
 /// The datasets loaded lately (at most `MAX_CACHED`), so a restart does not
 /// read MNIST again.
@@ -55,8 +64,9 @@ pub struct Session {
     cache: Arc<Mutex<DataCache>>,
     current: Option<TrainerHandle>,
     /// Stopped trainers whose last events (the `interrupted` summary) still
-    /// go to the log.
-    retiring: Vec<TrainerHandle>,
+    /// go to the log, oldest first, each with the lines that come after it
+    /// (the next run's `restart` line and events), held until it finishes.
+    retiring: Vec<(TrainerHandle, Vec<serde_json::Value>)>,
     log: Option<RunLog>,
     log_error: Option<String>,
     runs: usize,
@@ -129,7 +139,7 @@ impl Session {
         self.stop();
         if self.runs > 0 {
             self.drain_retiring();
-            self.write(&restart);
+            self.write_current(&restart);
         }
         self.runs += 1;
         self.current = Some(handle);
@@ -156,14 +166,27 @@ impl Session {
         self.drain_retiring();
         match event {
             Event::Summary(_) => {
-                verdict.inspect(|v| self.write(*v));
-                self.write(&SummaryLine { event, diagnosis });
+                verdict.inspect(|v| self.write_current(*v));
+                self.write_current(&SummaryLine { event, diagnosis });
             }
             _ => {
-                self.write(event);
-                verdict.inspect(|v| self.write(*v));
+                self.write_current(event);
+                verdict.inspect(|v| self.write_current(*v));
             }
         }
+    }
+
+    /// Writes a line of the current run, or holds it while an earlier run
+    /// has not finished writing (see the module docs).
+    fn write_current(&mut self, line: &impl serde::Serialize) {
+        if let Some((_, after)) = self.retiring.last_mut()
+            && after.len() < MAX_HELD
+            && let Ok(value) = serde_json::to_value(line)
+        {
+            after.push(value);
+            return;
+        }
+        self.write(line);
     }
 
     fn write(&mut self, line: &impl serde::Serialize) {
@@ -184,21 +207,30 @@ impl Session {
     pub fn stop(&mut self) {
         if let Some(h) = self.current.take() {
             let _ = h.commands.send(Command::Stop);
-            self.retiring.push(h);
+            self.retiring.push((h, Vec::new()));
         }
     }
 
-    /// Logs whatever the stopped runs sent, and forgets the finished ones.
+    /// Logs whatever the oldest stopped run sent; once it has finished,
+    /// forgets it and writes the lines held after it, and so on. A later
+    /// stopped run's events join the lines held after the run before it.
     fn drain_retiring(&mut self) {
-        let mut retiring = std::mem::take(&mut self.retiring);
-        retiring.retain(|h| {
-            while let Ok(event) = h.events.try_recv() {
-                self.write(&event);
+        while let Some((first, _)) = self.retiring.first() {
+            // Checked before draining: what a finished thread sent is all there.
+            let finished = first.thread.is_finished();
+            let events: Vec<Event> = first.events.try_iter().collect();
+            events.iter().for_each(|e| self.write(e));
+            if !finished {
+                break;
             }
-            !h.thread.is_finished()
-        });
-        // A finished thread may have sent its last events after the check above.
-        self.retiring = retiring;
+            let (_, after) = self.retiring.remove(0);
+            after.iter().for_each(|line| self.write(line));
+        }
+        for k in 1..self.retiring.len() {
+            let events: Vec<Event> = self.retiring[k].0.events.try_iter().collect();
+            let after = &mut self.retiring[k - 1].1;
+            after.extend(events.iter().filter_map(|e| serde_json::to_value(e).ok()));
+        }
     }
 
     /// Ends the session: stops the current run and waits up to `wait` for
@@ -207,7 +239,7 @@ impl Session {
     pub fn shutdown(mut self, wait: Duration) {
         self.stop();
         let deadline = Instant::now() + wait;
-        for h in std::mem::take(&mut self.retiring) {
+        for (h, after) in std::mem::take(&mut self.retiring) {
             while let Ok(event) = h.events.recv_deadline(deadline) {
                 self.write(&event);
                 if matches!(event, Event::Summary(_) | Event::Failed { .. }) {
@@ -218,6 +250,7 @@ impl Session {
             if h.thread.is_finished() || Instant::now() < deadline {
                 let _ = h.thread.join();
             }
+            after.iter().for_each(|line| self.write(line));
         }
     }
 }
@@ -229,6 +262,48 @@ fn poisoned() -> SetupError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 22: the `restart` line was written before the stopped run's
+    /// last epoch and `interrupted` summary, so a replay showed the old
+    /// run's epoch in the new run.
+    #[test]
+    fn a_stopped_run_ends_in_the_log_before_the_restart_line() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("run.jsonl");
+        let mut p = Preset::parse(include_str!("../presets/spirals.ron"), "spirals.ron").expect("spirals");
+        p.epochs = 100_000;
+        let run = crate::run::Run::new(p.clone());
+        let mut session = Session::interactive(Some(RunLog::open(&path).expect("log")));
+        let take = |session: &mut Session, epochs: usize| {
+            let events = session.events();
+            let mut seen = 0;
+            while seen < epochs {
+                let e = events.recv_timeout(Duration::from_secs(60)).expect("the trainer sends events");
+                seen += matches!(e, Event::Epoch(_)) as usize;
+                session.record(&e, None, run.diagnosis());
+            }
+        };
+        for seed in [1, 2, 3] {
+            p.seed = seed;
+            session.start(p.clone()).expect("starts");
+            take(&mut session, 2);
+        }
+        session.shutdown(Duration::from_secs(30));
+        let text = std::fs::read_to_string(&path).expect("the log");
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap_or("?")).collect();
+        let restarts: Vec<usize> = (0..kinds.len()).filter(|&i| kinds[i] == "restart").collect();
+        assert_eq!(restarts.len(), 2, "{kinds:?}");
+        for &i in &restarts {
+            assert_eq!(kinds[i - 1], "summary", "the stopped run ends before its restart line: {kinds:?}");
+            assert_eq!(lines[i - 1]["stopped"], "interrupted");
+            assert_eq!(kinds[i + 1], "start", "the new run begins right after it: {kinds:?}");
+        }
+        // Each run's lines stay together: one start and one summary per run, in order.
+        assert_eq!(kinds.iter().filter(|k| **k == "start").count(), 3, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "summary").count(), 3, "{kinds:?}");
+        assert_eq!(kinds.last(), Some(&"summary"));
+    }
 
     #[test]
     fn the_data_cache_keeps_the_latest_few_datasets() {

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use crate::headless::SummaryLine;
 use crate::ingest::{self, ExternalRun, Follower, Format, IngestError, StreamReader, TagMap};
 use crate::run::{Run, external, replay};
-use crate::train::Event;
+use crate::train::{Event, Stopped, Summary};
 
 /// How often a followed run's files are polled.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -94,11 +94,15 @@ pub fn diagnose(path: &Path, maps: &TagMap, out: &mut impl Write) -> Result<(), 
     // What the reader skipped or could not trust goes to stderr, one line
     // each with its file and offset or line: the summary alone would hide
     // that half a file was not read.
-    if let Source::External(ext) = &source {
-        for w in &ext.warnings {
-            eprintln!("fitcheck: warning: {w}");
+    let skipped = match &source {
+        Source::External(ext) => {
+            for w in &ext.warnings {
+                eprintln!("fitcheck: warning: {w}");
+            }
+            ext.skipped
         }
-    }
+        Source::Recorded { .. } => 0,
+    };
     let run = source.run();
     let mut write = |line: &dyn erased_serialize::Line| -> Result<(), WatchError> {
         line.write_to(out).and_then(|()| out.write_all(b"\n")).map_err(WatchError::Output)
@@ -106,12 +110,32 @@ pub fn diagnose(path: &Path, maps: &TagMap, out: &mut impl Write) -> Result<(), 
     for e in &run.epochs {
         write(&Event::Epoch(e.clone()))?;
     }
-    let summary = match &run.summary {
-        Some(s) if !run.external => s.clone(),
+    let summary = match (&run.summary, &source) {
+        (Some(s), _) if !run.external => s.clone(),
+        // A recorded log that ends without its summary was cut mid-run (or
+        // is still being written): the run did not complete as far as the
+        // log knows, and it once said "completed".
+        (None, Source::Recorded { path, .. }) => {
+            eprintln!(
+                "fitcheck: warning: {}: the log ends after epoch {} without the run's summary \
+                 (cut mid-run, or still being written); reported as interrupted",
+                path.display(),
+                run.epochs.last().map_or(0, |e| e.epoch)
+            );
+            Summary { stopped: Stopped::Interrupted, ..external::summary(&run) }
+        }
         _ => external::summary(&run),
     };
     let event = Event::Summary(summary);
-    write(&SummaryLine { event: &event, diagnosis: run.diagnosis() })?;
+    // How much of the input was skipped (corrupt records, bad lines: each
+    // said on stderr above), so a summary is never read as the whole file.
+    #[derive(serde::Serialize)]
+    struct DiagnoseSummary<'a> {
+        #[serde(flatten)]
+        line: SummaryLine<'a>,
+        skipped: usize,
+    }
+    write(&DiagnoseSummary { line: SummaryLine { event: &event, diagnosis: run.diagnosis() }, skipped })?;
     out.flush().map_err(WatchError::Output)
 }
 
@@ -144,10 +168,7 @@ pub fn follow_log(path: &Path) -> Result<FollowingLog, WatchError> {
     let first = tail.poll();
     let mut runs: Vec<Vec<Event>> = vec![Vec::new()];
     for e in first.events {
-        if replay::starts_next_run(runs.last().expect("one"), &e) {
-            runs.push(Vec::new());
-        }
-        runs.last_mut().expect("one").push(e);
+        replay::place(&mut runs, e);
     }
     let Some(events) = runs.into_iter().rev().find(|r| r.iter().any(|e| matches!(e, Event::Start(_)))) else {
         return Err(replay::ReplayError::Empty { path: path.display().to_string() }.into());

@@ -197,3 +197,40 @@ fn the_smallest_layout_still_shows_the_state_the_verdict_and_the_help_key() {
     }
     insta::assert_snapshot!(s);
 }
+
+#[test]
+fn a_checkpoint_saved_after_a_key_notice_is_confirmed_at_80x24() {
+    // Issue 22: after `l` its notice stayed up through later keys, and the
+    // finished run's summary line hid the save confirmation.
+    let mut app = finished();
+    press(&mut app, KeyCode::Char('l'));
+    assert!(screen(&app, 80, 24).contains("L2 "), "the key's own notice shows first");
+    press(&mut app, KeyCode::Char('s'));
+    app.update(Msg::Trainer(Event::Checkpoint { step: 9, path: "run.safetensors".into(), error: None }));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("checkpoint saved: run.safetensors"), "{s}");
+    assert!(!s.contains("shrinks the weights"), "the earlier notice is gone:\n{s}");
+    // The next key clears the confirmation too: the summary comes back.
+    press(&mut app, KeyCode::Char('g'));
+    let s = screen(&app, 80, 24);
+    assert!(!s.contains("checkpoint saved") && s.contains("test accuracy"), "{s}");
+}
+
+#[test]
+fn the_picker_keeps_a_space_after_the_longest_preset_name() {
+    // Issue 22: "mnist-pretrain-0to4MNIST" at 80x24.
+    let (settings, _) = fixture();
+    let mut list = entries();
+    list.push(PresetEntry {
+        name: "mnist-pretrain-0to4".into(),
+        dataset: "MNIST digits 0-4 only".into(),
+        lesson: "Pretraining on digits 0 to 4 for the transfer lesson.".into(),
+    });
+    let app = App::idle(settings, list);
+    let s = screen(&app, 80, 24);
+    let row = s.lines().find(|l| l.contains("mnist-pretrain-0to4")).expect("listed");
+    assert!(row.contains("mnist-pretrain-0to4 ") && row.contains("MNIST digits 0-4 only Pretrain"), "{row}");
+    let mlp = s.lines().find(|l| l.starts_with("│ mnist-mlp")).expect("listed");
+    // The columns line up: every dataset starts where the longest name ends.
+    assert_eq!(mlp.find("MNIST"), row.find("MNIST"), "{mlp}\n{row}");
+}

@@ -78,6 +78,19 @@ fn a_record_length_near_the_integer_limit_is_a_warning_not_a_crash() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("bytes long") && err.contains("the rest of this file is not read"), "{err}");
     assert_eq!(verdict("tests/fixtures/damaged/huge-length").1, 5, "the epochs before the damage");
+    // The summary says that something was skipped (issue 22), not just stderr.
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["skipped"], err.lines().filter(|l| l.starts_with("fitcheck: warning:")).count());
+    assert!(summary["skipped"].as_u64().unwrap() >= 1, "{summary}");
+    let clean: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&diagnose("tests/fixtures/external/keras-csv/overfit.csv").stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(clean["skipped"], 0, "{clean}");
 }
 
 /// The diagnosis is linear in the number of epochs: 100,000 epochs of a
@@ -334,4 +347,104 @@ fn a_followed_log_rewritten_from_its_start_starts_a_new_run() {
     let new: Vec<f32> =
         after.iter().filter_map(|e| if let Event::Epoch(m) = e { Some(m.train_loss) } else { None }).collect();
     assert_eq!(new, [3.0, 1.5]);
+}
+
+/// The recorded dashboard run's lines, up to and including the `n`th epoch
+/// line (all of them with `usize::MAX`).
+fn recorded_through(n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs/mnist-overfit-tui.jsonl"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut epochs = 0;
+    for line in text.lines() {
+        if epochs == n {
+            break;
+        }
+        epochs += line.contains(r#""type":"epoch""#) as usize;
+        out.push(line.to_string());
+    }
+    out
+}
+
+fn diagnose_lines(log: &Path) -> (Output, Vec<serde_json::Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(log).output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (out, lines)
+}
+
+/// Issue 22: a run log cut mid-run was replayed as `"stopped":"completed"`.
+#[test]
+fn a_run_log_cut_mid_run_is_not_reported_as_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cut.jsonl");
+    std::fs::write(&log, recorded_through(3).join("\n") + "\n").unwrap();
+    let (out, lines) = diagnose_lines(&log);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["epochs"], 3);
+    assert_eq!(summary["stopped"], "interrupted", "{summary}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.jsonl") && err.contains("after epoch 3 without the run's summary"), "{err}");
+    // The whole log still says how it ended.
+    std::fs::write(&log, recorded_through(usize::MAX).join("\n") + "\n").unwrap();
+    let (out, lines) = diagnose_lines(&log);
+    assert_eq!(lines.last().unwrap()["stopped"], "completed");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Issue 22: logs written before the fix hold a stopped run's last epoch and
+/// summary after the `restart` line; the replay once put that epoch into the
+/// new run. (The session now writes them before it: `session.rs` tests.)
+#[test]
+fn a_stopped_runs_late_lines_after_a_restart_stay_with_that_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("restarted.jsonl");
+    let first = recorded_through(4);
+    let all = recorded_through(usize::MAX);
+    let fifth = all.iter().filter(|l| l.contains(r#""type":"epoch""#)).nth(4).unwrap().clone();
+    let mut summary: serde_json::Value = serde_json::from_str(all.last().unwrap()).unwrap();
+    summary["stopped"] = "interrupted".into();
+    summary["epochs"] = 5.into();
+    let mut lines = first;
+    lines.push(r#"{"type":"restart","preset":"mnist-overfit","seed":8}"#.into());
+    lines.push(fifth);
+    lines.push(summary.to_string());
+    lines.extend(recorded_through(2));
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let (out, lines) = diagnose_lines(&log);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let epochs: Vec<u64> =
+        lines.iter().filter(|l| l["type"] == "epoch").map(|l| l["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, [1, 2], "the new run has its own two epochs, not the old run's fifth");
+}
+
+/// Issue 22: "Name them with --map" when the names already mapped but the
+/// file had no rows; "no scalar tags" for an event file whose first byte
+/// was flipped. The error now says what the reader understood or skipped.
+#[test]
+fn an_input_without_values_says_why_instead_of_asking_for_a_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_only = dir.path().join("metrics.csv");
+    std::fs::write(&header_only, "epoch,loss,val_loss,val_accuracy\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(&header_only).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("metrics.csv") && err.contains("val_loss → val_loss"), "{err}");
+    assert!(err.contains("no row or record holds a value"), "{err}");
+    assert!(!err.contains("--map"), "the names map already: {err}");
+
+    let tb = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external/torch-tb/overfit");
+    let event = std::fs::read_dir(&tb).unwrap().flatten().map(|e| e.path()).find(|p| p.is_file()).unwrap();
+    let mut bytes = std::fs::read(&event).unwrap();
+    bytes[0] ^= 0xff;
+    let flipped = dir.path().join(event.file_name().unwrap());
+    std::fs::write(&flipped, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fitcheck")).arg("diagnose").arg(&flipped).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // (Told by content since the same session: the framing is named, not "no scalar tags".)
+    assert!(err.contains("length CRC fails") && !err.contains("no scalar tags"), "{err}");
 }

@@ -66,7 +66,15 @@ pub struct Store {
     next_seq: u64,
     /// Bumped by every change, so callers can skip an unchanged assembly.
     generation: u64,
+    /// Values left out past [`super::bounded::MAX_POINTS`] (or tags past
+    /// [`MAX_TAGS`]), and whether that was said.
+    dropped: u64,
+    said_full: bool,
 }
+
+/// Distinct tags kept per run (a log writing a new key on every line would
+/// otherwise grow the tag list without bound).
+pub const MAX_TAGS: usize = 100_000;
 
 /// A row or event under construction: its points share a `seq`.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +95,12 @@ impl Store {
     }
 
     pub fn push(&mut self, row: &Row, tag: &str, value: f32) {
+        let full = self.points.len() >= super::bounded::MAX_POINTS
+            || (self.tags.len() >= MAX_TAGS && !self.index.contains_key(tag));
+        if full {
+            self.dropped += 1;
+            return;
+        }
         let id = self.intern(tag);
         self.generation += 1;
         self.points.push(Point {
@@ -115,6 +129,19 @@ impl Store {
     pub fn drop_source(&mut self, source: u32) {
         self.generation += 1;
         self.points.retain(|p| p.source != source);
+    }
+
+    /// Once, when values were left out for the limits: the warning.
+    pub fn full_warning(&mut self) -> Option<String> {
+        if self.dropped == 0 || self.said_full {
+            return None;
+        }
+        self.said_full = true;
+        Some(format!(
+            "more than {} values or {MAX_TAGS} tags in this run: the rest are left out (the first {} values are shown)",
+            super::bounded::MAX_POINTS,
+            self.points.len()
+        ))
     }
 
     /// Changes with every point added or dropped.
@@ -518,6 +545,21 @@ pub fn step_number(v: f64) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_store_stops_at_its_tag_limit_and_says_so_once() {
+        let mut st = super::Store::default();
+        let row = st.row(0, Some(1), None, None);
+        for i in 0..super::MAX_TAGS + 10 {
+            st.push(&row, &format!("tag{i}"), 1.0);
+        }
+        assert_eq!(st.tags().len(), super::MAX_TAGS);
+        st.push(&row, "tag0", 2.0);
+        assert_eq!(st.points().len(), super::MAX_TAGS + 1, "a known tag still takes values");
+        let w = st.full_warning().expect("said");
+        assert!(w.contains("the rest are left out"), "{w}");
+        assert_eq!(st.full_warning(), None, "once");
+    }
+
     use super::*;
 
     /// (step, epoch, values) per row.

@@ -49,7 +49,7 @@ pub fn command_file_for(log: &Path) -> PathBuf {
 #[derive(Debug)]
 pub struct CommandWriter {
     path: PathBuf,
-    next_id: u64,
+    next_id: Option<u64>,
 }
 
 impl CommandWriter {
@@ -62,7 +62,7 @@ impl CommandWriter {
 
     /// A writer for the command file at `path` itself.
     pub fn at(path: &Path) -> CommandWriter {
-        let last = std::fs::read(path)
+        let last = tail(path)
             .map(|bytes| {
                 bytes
                     .split(|&b| b == b'\n')
@@ -72,7 +72,10 @@ impl CommandWriter {
                     .unwrap_or(0)
             })
             .unwrap_or(0);
-        CommandWriter { path: path.to_path_buf(), next_id: last + 1 }
+        // An id of u64::MAX already in the file leaves none to give: `send`
+        // says so instead of wrapping to 0, which the bridge would ignore
+        // as already done.
+        CommandWriter { path: path.to_path_buf(), next_id: last.checked_add(1) }
     }
 
     pub fn path(&self) -> &Path {
@@ -81,7 +84,11 @@ impl CommandWriter {
 
     /// Appends one command line; returns its id.
     pub fn send(&mut self, command: &BridgeCommand) -> Result<u64, IngestError> {
-        let id = self.next_id;
+        let Some(id) = self.next_id else {
+            let why = "its command ids reached the largest number (18446744073709551615); \
+                       delete the file to start the ids again";
+            return Err(IngestError::CommandWrite { path: self.path.clone(), source: std::io::Error::other(why) });
+        };
         let mut line = serde_json::to_vec(&Line { id, command: command.clone() })
             .map_err(|e| IngestError::CommandWrite { path: self.path.clone(), source: std::io::Error::other(e) })?;
         line.push(b'\n');
@@ -91,9 +98,21 @@ impl CommandWriter {
             .open(&self.path)
             .map_err(|e| IngestError::CommandWrite { path: self.path.clone(), source: e })?;
         f.write_all(&line).map_err(|e| IngestError::CommandWrite { path: self.path.clone(), source: e })?;
-        self.next_id += 1;
+        self.next_id = id.checked_add(1);
         Ok(id)
     }
+}
+
+/// The last bytes of a command file (ids only grow, so the largest is
+/// near its end): at most `bounded::MAX_SMALL` of them, whatever its size.
+fn tail(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(super::bounded::MAX_SMALL)))?;
+    let mut bytes = Vec::new();
+    f.take(super::bounded::MAX_SMALL).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Parses one command line (as the bridge reads it); for tests and tools.
@@ -120,5 +139,22 @@ mod tests {
         assert_eq!(again.send(&BridgeCommand::Stop).expect("send"), 3);
         let last = text.lines().next().and_then(parse_command_line);
         assert_eq!(last, Some((1, BridgeCommand::ScaleLr { factor: 2.0 })));
+    }
+
+    /// Issue 22: the next id after u64::MAX wrapped to 0, an id the bridge
+    /// takes for one it has done, so every later key was ignored unseen.
+    #[test]
+    fn the_last_possible_id_is_an_error_not_a_wrap_to_zero() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("run.jsonl.commands");
+        std::fs::write(&file, format!("{{\"id\":{},\"command\":\"pause\"}}\n", u64::MAX - 1)).expect("write");
+        let mut w = CommandWriter::at(&file);
+        assert_eq!(w.send(&BridgeCommand::Resume).expect("the last id"), u64::MAX);
+        let err = w.send(&BridgeCommand::Stop).expect_err("no id left");
+        assert!(err.to_string().contains("run.jsonl.commands") && err.to_string().contains("delete the file"), "{err}");
+        let err = CommandWriter::at(&file).send(&BridgeCommand::Stop).expect_err("a new writer too");
+        assert!(err.to_string().contains("reached the largest number"), "{err}");
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert_eq!(text.lines().count(), 2, "nothing written after the last id: {text}");
     }
 }

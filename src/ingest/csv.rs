@@ -48,6 +48,7 @@ impl CsvReader {
         for (n, line) in self.lines.feed(bytes) {
             self.line(n, &line, file, store, source, warnings);
         }
+        self.lines.overlong_warnings(file, warnings);
     }
 
     /// The end of a finished file: a last line without newline is read too.

@@ -37,12 +37,11 @@ pub enum IngestError {
     #[error("{} is a fitcheck run log (JSON lines with a \"type\" field): replay it", path.display())]
     FitcheckLog { path: PathBuf },
 
-    #[error(
-        "no usable loss or accuracy metrics (training or validation) in {}: {}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr, grad_norm)",
-        path.display(),
-        found_tags(tags)
-    )]
-    NoMetrics { path: PathBuf, tags: Vec<String> },
+    /// `mapped`: tags already understood, as `tag → field`; `skipped`: the
+    /// reader's warnings (corrupt records, bad lines), which say why a file
+    /// whose names are fine still gave nothing.
+    #[error("{}", no_metrics(path, tags, mapped, skipped))]
+    NoMetrics { path: PathBuf, tags: Vec<String>, mapped: Vec<String>, skipped: Vec<String> },
 
     #[error("bad --map {arg:?}: {reason}")]
     BadMap { arg: String, reason: String },
@@ -60,6 +59,33 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a run gave no epoch, and what to do. `--map` is offered only when
+/// no tag was understood: when the names already map, the file has no
+/// values for them (no rows yet, or every record skipped), and the first
+/// of the reader's warnings says which (issue 22: a flipped first byte of
+/// an event file said "no scalar tags", a header without rows "Name them
+/// with --map").
+fn no_metrics(path: &std::path::Path, tags: &[String], mapped: &[String], skipped: &[String]) -> String {
+    let why = match skipped {
+        [] => String::new(),
+        [one] => format!("; the reader skipped: {one}"),
+        [first, rest @ ..] => format!("; the reader skipped: {first} (and {} more)", rest.len()),
+    };
+    if mapped.is_empty() {
+        format!(
+            "no usable loss or accuracy metrics (training or validation) in {}: {}{why}. Name them with --map TAG=FIELD (FIELD: train_loss, val_loss, train_acc, val_acc, lr, grad_norm)",
+            path.display(),
+            found_tags(tags)
+        )
+    } else {
+        format!(
+            "no values in {}: its metrics are understood ({}) but no row or record holds a value for them yet{why}",
+            path.display(),
+            mapped.join(", ")
+        )
+    }
 }
 
 fn found_tags(tags: &[String]) -> String {

@@ -235,6 +235,7 @@ impl Follower {
                 mapped: Vec::new(),
                 hparams: Default::default(),
                 warnings: Vec::new(),
+                skipped: 0,
             },
             warnings_dropped: false,
             finished: false,
@@ -282,6 +283,7 @@ impl Follower {
                 mapped: Vec::new(),
                 hparams: Default::default(),
                 warnings: Vec::new(),
+                skipped: 0,
             },
             warnings_dropped: false,
             finished: false,
@@ -470,7 +472,9 @@ impl Follower {
 
     /// Takes in the warnings and histograms of a read and rebuilds the
     /// epochs when points changed.
-    fn refresh(&mut self, mut update: Update, warnings: Vec<String>, tags_before: usize) -> Update {
+    fn refresh(&mut self, mut update: Update, mut warnings: Vec<String>, tags_before: usize) -> Update {
+        warnings.extend(self.store.full_warning());
+        self.run.skipped += warnings.len();
         for w in warnings {
             if self.run.warnings.len() < MAX_WARNINGS {
                 self.run.warnings.push(w.clone());
@@ -527,7 +531,7 @@ impl Follower {
             return;
         }
         self.yaml_read = sig;
-        match std::fs::read(&file) {
+        match super::bounded::read_file(&file, super::bounded::MAX_SMALL, "hparams.yaml") {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 self.run.hparams.extend(hparams::parse_yaml(&text, &file, warnings));
@@ -576,15 +580,23 @@ impl Follower {
             s.read_pos = 0;
             s.parser = Parser::new(s.format, &s.path);
         }
-        let mut bytes = Vec::new();
-        let read = file.seek(SeekFrom::Start(s.read_pos)).and_then(|_| file.read_to_end(&mut bytes));
-        if let Err(e) = read {
-            warnings.push(format!("cannot read {}: {e}", s.path.display()));
-            return;
+        // A chunk at a time: a file of gigabytes is never one buffer (its
+        // lines and records are bounded by their readers).
+        loop {
+            let bytes = match super::bounded::read_chunk(&mut file, s.read_pos) {
+                Ok(b) => b,
+                Err(e) => {
+                    warnings.push(format!("cannot read {}: {e}", s.path.display()));
+                    return;
+                }
+            };
+            s.read_pos += bytes.len() as u64;
+            let hparams = &mut self.run.hparams;
+            feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, hparams, warnings);
+            if bytes.len() < super::bounded::READ_CHUNK {
+                return;
+            }
         }
-        s.read_pos += bytes.len() as u64;
-        let hparams = &mut self.run.hparams;
-        feed(&mut s.parser, &bytes, &s.path, &s.prefix, s.id, &mut self.store, histograms, hparams, warnings);
     }
 }
 
@@ -601,7 +613,7 @@ fn read_state(
     warnings: &mut Vec<String>,
 ) {
     let sig = hf::signature(path);
-    let bytes = match (sig, std::fs::read(path)) {
+    let bytes = match (sig, super::bounded::read_file(path, super::bounded::MAX_STATE, "trainer state")) {
         (Some(sig), Ok(b)) => {
             if r.read.as_ref().is_some_and(|(p, s)| p == path && *s == sig) {
                 return;
@@ -710,6 +722,7 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
         tags_seen: store.tags().to_vec(),
         mapped: assembled.mapped,
         hparams,
+        skipped: warnings.len(),
         warnings,
     }
 }

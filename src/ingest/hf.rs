@@ -265,7 +265,10 @@ impl StepCache {
         {
             return *step;
         }
-        let step = std::fs::read(path).ok().and_then(|b| parse_state(&b, path).ok()).and_then(|s| s.global_step);
+        let step = super::bounded::read_file(path, super::bounded::MAX_STATE, "trainer state")
+            .ok()
+            .and_then(|b| parse_state(&b, path).ok())
+            .and_then(|s| s.global_step);
         self.known.insert(path.to_path_buf(), (sig, step));
         step
     }

@@ -38,6 +38,7 @@ impl JsonlReader {
         for (n, line) in self.lines.feed(bytes) {
             read_line(n, &line, file, store, source, warnings);
         }
+        self.lines.overlong_warnings(file, warnings);
     }
 
     /// The end of a finished file: a last line without newline is read if
@@ -53,6 +54,16 @@ fn read_line(n: usize, line: &[u8], file: &Path, store: &mut Store, source: u32,
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
+    // A byte that is not UTF-8 (a name in Latin-1) once cost the whole
+    // line, numbers and all: it is replaced, and said.
+    let lossy;
+    let line = if std::str::from_utf8(line).is_err() {
+        warnings.push(format!("{}:{n}: bytes that are not UTF-8, read as U+FFFD", file.display()));
+        lossy = String::from_utf8_lossy(line).into_owned();
+        lossy.as_bytes()
+    } else {
+        line
+    };
     let parsed = serde_json::from_slice::<Value>(line)
         .or_else(|e| quote_non_finite(line).ok_or(e).and_then(|l| serde_json::from_slice::<Value>(&l)));
     let obj = match parsed {
@@ -178,6 +189,15 @@ mod tests {
         let q = quote_non_finite(br#"{"a":1e400,"b":[-2e999, 3],"c":"1e400","d":-1}"#).expect("changed");
         assert_eq!(q, br#"{"a":"Infinity","b":["-Infinity", 3],"c":"1e400","d":-1}"#.to_vec());
         assert_eq!(quote_non_finite(br#"{"a":1.5e3,"b":-0.25}"#), None);
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_costs_a_warning_not_the_line() {
+        let text = b"{\"epoch\":1,\"val_loss\":0.5,\"note\":\"caf\xe9\"}\n{\"epoch\":2,\"val_loss\":0.4}\n";
+        let run = crate::ingest::read_bytes(crate::ingest::Format::JsonLines, text, "log.jsonl", &Default::default());
+        let losses: Vec<Option<f32>> = run.epochs.iter().map(|e| e.val_loss).collect();
+        assert_eq!(losses, [Some(0.5), Some(0.4)]);
+        assert_eq!(run.warnings, ["log.jsonl:1: bytes that are not UTF-8, read as U+FFFD"]);
     }
 
     #[test]

@@ -43,7 +43,7 @@
 //! global step beside validation at step = epoch is read on two axes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -261,7 +261,7 @@ pub fn locate(path: &Path) -> Result<Option<(Format, PathBuf)>, IngestError> {
 
 /// The settings of a `meta.yaml`, keys as written.
 fn read_meta(path: &Path) -> BTreeMap<String, String> {
-    match std::fs::read(path) {
+    match super::bounded::read_file(path, super::bounded::MAX_SMALL, "meta.yaml") {
         Ok(bytes) => parse_yaml(&String::from_utf8_lossy(&bytes), path, &mut Vec::new()),
         Err(_) => BTreeMap::new(),
     }
@@ -509,7 +509,7 @@ impl Reader {
         // Params: small files, read whole every poll.
         let mut params = BTreeMap::new();
         for (file, key) in files_under(&dir.join("params")) {
-            match std::fs::read(&file) {
+            match super::bounded::read_file(&file, super::bounded::MAX_SMALL, "parameter") {
                 Ok(b) => {
                     params.insert(key, String::from_utf8_lossy(&b).trim_end_matches(['\n', '\r']).to_string());
                 }
@@ -547,43 +547,54 @@ impl Reader {
                 m.lines = 0;
                 reset = true;
             }
-            let mut bytes = Vec::new();
-            if let Err(e) = f.seek(SeekFrom::Start(m.read_pos)).and_then(|_| f.read_to_end(&mut bytes)) {
-                warnings.push(format!("cannot read {}: {e}", file.display()));
-                continue;
-            }
-            m.read_pos += bytes.len() as u64;
-            m.pending.extend_from_slice(&bytes);
-            let mut lines = Vec::new();
-            let mut start = 0;
-            while let Some(nl) = m.pending[start..].iter().position(|&b| b == b'\n') {
-                lines.push(m.pending[start..start + nl].to_vec());
-                start += nl + 1;
-            }
-            m.pending.drain(..start);
-            if complete && !m.pending.is_empty() {
-                lines.push(std::mem::take(&mut m.pending));
-            } else if m.pending.len() > MAX_LINE {
-                warnings.push(format!(
-                    "{}:{}: a line longer than {MAX_LINE} bytes; skipped",
-                    file.display(),
-                    m.lines + lines.len() + 1
-                ));
-                m.pending.clear();
-            }
-            let first_line = m.lines;
-            m.lines += lines.len();
             if reset {
                 self.points.retain(|p| p.key != k);
                 self.changed = true;
             }
-            for (n, line) in lines.iter().enumerate() {
-                match parse_metric_line(line) {
-                    Ok(Some((timestamp, value, step))) => self.push(k, value, timestamp, step),
-                    Ok(None) => {}
-                    Err(why) => {
-                        warnings.push(format!("{}:{}: {why}; line skipped", file.display(), first_line + n + 1))
+            // A chunk at a time: a metric file of gigabytes is never one buffer.
+            loop {
+                let Kind::Files(run) = &mut self.kind else { return };
+                let Some(m) = run.files.get_mut(&file) else { break };
+                let bytes = match super::bounded::read_chunk(&mut f, m.read_pos) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        warnings.push(format!("cannot read {}: {e}", file.display()));
+                        break;
                     }
+                };
+                let last = bytes.len() < super::bounded::READ_CHUNK;
+                m.read_pos += bytes.len() as u64;
+                m.pending.extend_from_slice(&bytes);
+                let mut lines = Vec::new();
+                let mut start = 0;
+                while let Some(nl) = m.pending[start..].iter().position(|&b| b == b'\n') {
+                    lines.push(m.pending[start..start + nl].to_vec());
+                    start += nl + 1;
+                }
+                m.pending.drain(..start);
+                if last && complete && !m.pending.is_empty() {
+                    lines.push(std::mem::take(&mut m.pending));
+                } else if m.pending.len() > MAX_LINE {
+                    warnings.push(format!(
+                        "{}:{}: a line longer than {MAX_LINE} bytes; skipped",
+                        file.display(),
+                        m.lines + lines.len() + 1
+                    ));
+                    m.pending.clear();
+                }
+                let first_line = m.lines;
+                m.lines += lines.len();
+                for (n, line) in lines.iter().enumerate() {
+                    match parse_metric_line(line) {
+                        Ok(Some((timestamp, value, step))) => self.push(k, value, timestamp, step),
+                        Ok(None) => {}
+                        Err(why) => {
+                            warnings.push(format!("{}:{}: {why}; line skipped", file.display(), first_line + n + 1))
+                        }
+                    }
+                }
+                if last {
+                    break;
                 }
             }
         }

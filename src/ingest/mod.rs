@@ -23,6 +23,7 @@
 //! arrived. See `docs/watch.md` for the rules.
 
 pub mod assemble;
+pub mod bounded;
 pub mod command;
 pub mod csv;
 pub mod detect;
@@ -126,6 +127,9 @@ pub struct ExternalRun {
     /// Problems met and skipped (corrupt records with their byte offset,
     /// malformed lines with their line number, ...), oldest first.
     pub warnings: Vec<String>,
+    /// How many problems were met in all: `warnings` keeps the first ones
+    /// only (`diagnose`'s summary says this number).
+    pub skipped: usize,
 }
 
 impl ExternalRun {
@@ -141,7 +145,19 @@ impl ExternalRun {
         if usable {
             Ok(())
         } else {
-            Err(IngestError::NoMetrics { path: self.source.clone(), tags: self.tags_seen.clone() })
+            Err(IngestError::NoMetrics {
+                path: self.source.clone(),
+                tags: self.tags_seen.clone(),
+                // Only a loss or an accuracy makes an epoch: a mapped
+                // learning rate alone still needs a --map.
+                mapped: self
+                    .mapped
+                    .iter()
+                    .filter(|(_, f)| matches!(f, Field::TrainLoss | Field::ValLoss | Field::TrainAcc | Field::ValAcc))
+                    .map(|(tag, field)| format!("{tag} → {field}"))
+                    .collect(),
+                skipped: self.warnings.clone(),
+            })
         }
     }
 }

@@ -212,6 +212,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Issue 22: lengths near the integer limits (and the record limit),
+        /// with a valid length CRC, fed in any split: no panic, no overflow,
+        /// never more held than the record limit allows; over the limit the
+        /// file stops with `TooLong` at that record's offset.
+        #[test]
+        fn lengths_near_the_integer_limits_never_overflow_or_hold_much(
+            base in proptest::sample::select(vec![u64::MAX, 1 << 63, u32::MAX as u64 + 1, MAX_RECORD, MAX_RECORD + 1]),
+            delta in 0u64..64,
+            down in proptest::bool::ANY,
+            split in 0usize..200,
+        ) {
+            let len = if down { base.saturating_sub(delta) } else { base.saturating_add(delta) };
+            let mut bytes = frame_record(b"first");
+            let at = bytes.len() as u64;
+            let l = len.to_le_bytes();
+            bytes.extend_from_slice(&l);
+            bytes.extend_from_slice(&masked_crc32c(&l).to_le_bytes());
+            bytes.extend_from_slice(&[7; 100]);
+            let split = split.min(bytes.len());
+            let mut r = RecordReader::new();
+            let mut frames = r.feed(&bytes[..split]);
+            frames.extend(r.feed(&bytes[split..]));
+            let first_is_record = matches!(frames[0], Frame::Record { .. });
+            proptest::prop_assert!(first_is_record, "{:?}", frames[0]);
+            proptest::prop_assert!(r.pending_len() as u64 <= MAX_RECORD + 16);
+            if len > MAX_RECORD {
+                proptest::prop_assert_eq!(&frames[1], &Frame::TooLong { offset: at, len });
+                proptest::prop_assert_eq!(r.pending_len(), 0);
+            } else {
+                proptest::prop_assert_eq!(frames.len(), 1, "a long record waits for its bytes");
+            }
+        }
+    }
+
     #[test]
     fn a_bad_length_crc_stops_the_file() {
         let mut bytes = frame_record(b"first");

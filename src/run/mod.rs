@@ -370,6 +370,10 @@ impl Run {
             }
             Event::Summary(s) => {
                 self.state = RunState::Finished(s.stopped);
+                // The summary says how the run ended: a notice from before
+                // it (an early stop, a rollback) would hide it, and one that
+                // comes after (a checkpoint saved) must show over it.
+                self.notice = None;
                 self.summary = Some(s.clone());
                 rediagnose = true;
             }

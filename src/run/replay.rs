@@ -4,7 +4,6 @@
 //! (a later `fitcheck run` appending to the same file), starts the next run.
 //! [`LogTail`] follows a log that a run in progress is still writing.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use super::Run;
@@ -22,27 +21,43 @@ pub enum ReplayError {
 }
 
 /// The events of every run in a log, split at `restart` lines. A last line
-/// cut mid-write (no newline, not valid JSON) is left for later, not an error.
+/// cut mid-write (not valid JSON) is left for later, not an error. Read a
+/// chunk at a time; a line over `bounded::MAX_LINE` (or not UTF-8, or not
+/// an event) is an error naming the file and line.
 pub fn read_log(path: &Path) -> Result<Vec<Vec<Event>>, ReplayError> {
+    use crate::ingest::bounded::{MAX_LINE, READ_CHUNK, human, read_chunk};
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| ReplayError::Read { path: name.clone(), source })?;
+    let read_err = |source| ReplayError::Read { path: name.clone(), source };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
     let mut runs: Vec<Vec<Event>> = vec![Vec::new()];
-    let mut lines = std::io::BufReader::new(file).lines().enumerate().peekable();
-    while let Some((i, line)) = lines.next() {
-        let line = line.map_err(|source| ReplayError::Read { path: name.clone(), source })?;
-        if line.trim().is_empty() {
-            continue;
+    let mut buffer = crate::ingest::lines::LineBuffer::new();
+    // A line that failed: an error only if another line follows it.
+    let mut failed: Option<(usize, String)> = None;
+    let mut pos = 0;
+    loop {
+        let bytes = read_chunk(&mut file, pos).map_err(read_err)?;
+        pos += bytes.len() as u64;
+        let end = bytes.len() < READ_CHUNK;
+        let mut lines = buffer.feed(&bytes);
+        if let Some(n) = buffer.take_overlong().first() {
+            let message = format!("a line longer than {}; not a run log", human(MAX_LINE as u64));
+            return Err(ReplayError::Line { path: name, line: *n, message });
         }
-        let event: Event = match serde_json::from_str(&line) {
-            Ok(e) => e,
-            Err(_) if lines.peek().is_none() => break,
-            Err(e) => return Err(ReplayError::Line { path: name, line: i + 1, message: e.to_string() }),
-        };
-        let current = runs.last_mut().expect("starts with one");
-        if starts_next_run(current, &event) {
-            runs.push(vec![event]);
-        } else {
-            current.push(event);
+        lines.extend(end.then(|| buffer.take_partial()).flatten());
+        for (n, line) in lines {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Some((line, message)) = failed.take() {
+                return Err(ReplayError::Line { path: name, line, message });
+            }
+            match serde_json::from_slice::<Event>(&line) {
+                Ok(event) => place(&mut runs, event),
+                Err(e) => failed = Some((n, e.to_string())),
+            }
+        }
+        if end {
+            break;
         }
     }
     runs.retain(|r| r.iter().any(|e| matches!(e, Event::Start(_))));
@@ -50,6 +65,24 @@ pub fn read_log(path: &Path) -> Result<Vec<Vec<Event>>, ReplayError> {
         return Err(ReplayError::Empty { path: name });
     }
     Ok(runs)
+}
+
+/// Puts the next event of a log in its run (`runs`, oldest first, never
+/// empty): a new run at [`starts_next_run`], else the newest one. Logs
+/// written before the session held a new run's lines back (issue 22) have
+/// the stopped run's last epoch and `interrupted` summary after the
+/// `restart` line: a line between a `restart` and the new run's `start`
+/// belongs to the run before.
+pub fn place(runs: &mut Vec<Vec<Event>>, event: Event) {
+    let n = runs.len();
+    let current = &runs[n - 1];
+    if starts_next_run(current, &event) {
+        runs.push(vec![event]);
+        return;
+    }
+    let awaiting_start = matches!(current.as_slice(), [Event::Restart { .. }]);
+    let to = if awaiting_start && !matches!(event, Event::Start(_)) && n > 1 { n - 2 } else { n - 1 };
+    runs[to].push(event);
 }
 
 /// True when `event` begins a run after the events of `current`: a
@@ -111,7 +144,6 @@ impl LogTail {
     /// Reads what was appended since the last poll. Never fails: problems
     /// are warnings (once each), and the next poll tries again.
     pub fn poll(&mut self) -> TailRead {
-        use std::io::{Read, Seek, SeekFrom};
         let mut out = TailRead::default();
         let name = self.path.display().to_string();
         let opened = std::fs::File::open(&self.path).and_then(|f| f.metadata().map(|m| (f, m)));
@@ -135,22 +167,30 @@ impl LogTail {
             self.pos = 0;
             self.lines = crate::ingest::lines::LineBuffer::new();
         }
-        let mut bytes = Vec::new();
-        if let Err(e) = file.seek(SeekFrom::Start(self.pos)).and_then(|_| file.read_to_end(&mut bytes)) {
-            out.warnings.push(format!("{name}: cannot read: {e}"));
-            return out;
-        }
-        self.pos += bytes.len() as u64;
-        for (n, line) in self.lines.feed(&bytes) {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+        // A chunk at a time, so a huge append is never one buffer.
+        loop {
+            let bytes = match crate::ingest::bounded::read_chunk(&mut file, self.pos) {
+                Ok(b) => b,
+                Err(e) => {
+                    out.warnings.push(format!("{name}: cannot read: {e}"));
+                    return out;
+                }
+            };
+            self.pos += bytes.len() as u64;
+            for (n, line) in self.lines.feed(&bytes) {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<Event>(&line) {
+                    Ok(e) => out.events.push(e),
+                    Err(e) => out.warnings.push(format!("{name}:{n}: not a fitcheck run-log line ({e}); skipped")),
+                }
             }
-            match serde_json::from_slice::<Event>(&line) {
-                Ok(e) => out.events.push(e),
-                Err(e) => out.warnings.push(format!("{name}:{n}: not a fitcheck run-log line ({e}); skipped")),
+            self.lines.overlong_warnings(&self.path, &mut out.warnings);
+            if bytes.len() < crate::ingest::bounded::READ_CHUNK {
+                return out;
             }
         }
-        out
     }
 }
 

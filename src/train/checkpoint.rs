@@ -86,7 +86,27 @@ pub fn encode(net: &Network, metadata: &BTreeMap<String, String>) -> Vec<u8> {
         .map(|(t, b)| (t.name.clone(), TensorView::new(Dtype::F32, t.shape.clone(), b).expect("sizes match shapes")))
         .collect();
     let meta: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    safetensors::serialize(views, Some(meta)).expect("f32 tensors of matching sizes serialize")
+    sorted_header(safetensors::serialize(views, Some(meta)).expect("f32 tensors of matching sizes serialize"))
+}
+
+/// The same safetensors bytes with the JSON header's keys in sorted order:
+/// the crate writes the metadata from a `HashMap`, so one network saved
+/// twice gave two different files (its metadata in a random order). The
+/// data offsets are relative to the data, so only the header changes; it
+/// stays padded to 8 bytes.
+fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    // serde_json's maps are sorted (no `preserve_order`).
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("the crate's own header");
+    let mut text = serde_json::to_vec(&header).expect("JSON");
+    while !text.len().is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// Loads the weights of `path` into `net`, which must have the same layers
@@ -133,7 +153,7 @@ pub fn load(net: &mut Network, path: &Path, class_list: &str) -> Result<Loaded, 
                 values.push(None);
                 continue;
             }
-            let what = if t.name == "dense.0.weight" || t.name == "conv.0.weight" { " (input size)" } else { "" };
+            let what = shape_words(&t.name, view.shape(), &t.shape);
             return Err(mismatch(format!(
                 "`{}` has shape {:?} in the file, {:?} in this network{what}",
                 t.name,
@@ -147,6 +167,34 @@ pub fn load(net: &mut Network, path: &Path, class_list: &str) -> Result<Loaded, 
         want.into_iter().zip(values).filter_map(|(t, v)| v.map(|data| Tensor { data, ..t })).collect();
     put(net, &loaded);
     Ok(Loaded { metadata, fresh_output })
+}
+
+/// Which size differs between a tensor in a file and in this network, in
+/// the preset's words. PyTorch layouts put the output first (`[out, in]`,
+/// `[filters, channels, k, k]`): a different first size is the layer's
+/// width (issue 22: a checkpoint of another `hidden` width once said
+/// "(input size)").
+fn shape_words(name: &str, file: &[usize], here: &[usize]) -> String {
+    let layer = name.split('.').nth(1).unwrap_or("?");
+    let conv = name.starts_with("conv.");
+    let first = name.starts_with("dense.0.") || name.starts_with("conv.0.");
+    if file.first() != here.first() {
+        let unit = if conv { "filters" } else { "units" };
+        let field = if conv { "conv" } else { "hidden" };
+        return format!(
+            " (layer {layer} has {} {unit} in the file, {} here: another `{field}`)",
+            file.first().map_or("no".into(), |n| n.to_string()),
+            here.first().map_or("no".into(), |n| n.to_string())
+        );
+    }
+    if file.get(1) != here.get(1) {
+        return if first {
+            " (the input size: the file was trained on other data or another `conv`)".into()
+        } else {
+            " (its input: the layer before it has another width)".into()
+        };
+    }
+    " (the kernel size: another `conv`)".into()
 }
 
 /// Writes PyTorch-layout tensors back into the network's own layouts.
@@ -311,6 +359,47 @@ mod tests {
         // PyTorch [o=1, ci=0, dy=2, dx=0] is ours [(2·3 + 0)·1 + 0, 1].
         assert_eq!(cw[9 + 6], p.w[[6, 1]]);
         assert_eq!(read(data, &header["dense.1.bias"]).len(), 5);
+    }
+
+    /// Issue 22 (`--save`): the metadata came out in a random order, so the
+    /// same weights saved twice were two different files.
+    #[test]
+    fn the_same_network_saves_to_the_same_bytes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let net = Network::new(4, &[3], 2, Activation::Relu, Init::Auto, &mut rng);
+        let meta: BTreeMap<String, String> = (0..12).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
+        let first = encode(&net, &meta);
+        for _ in 0..8 {
+            assert!(encode(&net, &meta) == first, "one network, one file");
+        }
+        let (header, data) = decode(&first);
+        assert_eq!((first.len() - data.len()) % 8, 0, "data stays 8-byte aligned");
+        let keys: Vec<&String> = header["__metadata__"].as_object().unwrap().keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        let text = std::str::from_utf8(&first[8..first.len() - data.len()]).unwrap();
+        let (a, b) = (text.find("key0").unwrap(), text.find("key9").unwrap());
+        assert!(a < b, "written in order: {text}");
+        // And it loads back.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        std::fs::write(&path, &first).unwrap();
+        let mut again = net.clone();
+        assert_eq!(load(&mut again, &path, "").unwrap().metadata, meta);
+    }
+
+    #[test]
+    fn another_hidden_width_is_named_as_the_layer_width_not_the_input_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        save(&Network::new(4, &[8], 2, Activation::Relu, Init::Auto, &mut rng), &BTreeMap::new(), &path).unwrap();
+        let mut narrower = Network::new(4, &[6], 2, Activation::Relu, Init::Auto, &mut rng);
+        let err = load(&mut narrower, &path, "").unwrap_err().to_string();
+        assert!(err.contains("layer 0 has 8 units in the file, 6 here: another `hidden`"), "{err}");
+        assert!(!err.contains("input size"), "{err}");
+        let mut other_data = Network::new(5, &[8], 2, Activation::Relu, Init::Auto, &mut rng);
+        let err = load(&mut other_data, &path, "").unwrap_err().to_string();
+        assert!(err.contains("the input size"), "{err}");
     }
 
     #[test]

@@ -268,7 +268,14 @@ impl App {
                     Context::Picker => self.on_picker(action),
                     Context::Checklist => self.on_checklist(action),
                     Context::Main | Context::Any => match self.mode {
-                        Mode::Live => self.on_action(action),
+                        Mode::Live => {
+                            // A notice answers the key before: the next key
+                            // clears it, so what it says next (a checkpoint
+                            // saved) is not hidden behind a stale one.
+                            self.notice = None;
+                            self.run.notice = None;
+                            self.on_action(action)
+                        }
                         Mode::Watch { .. } => self.on_watch_action(action),
                         Mode::Replay(_) => self.on_replay_action(action),
                     },
@@ -296,7 +303,12 @@ impl App {
                     // Confirmed (or overridden by the guard): keys build on it now.
                     self.lr_requested = None;
                 }
+                let before = self.run.notice.clone();
                 let verdict = self.run.apply(&event);
+                if self.run.notice.is_some() && self.run.notice != before {
+                    // The run's own notice is newer than the last key's.
+                    self.notice = None;
+                }
                 let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
                 self.layer = self.layer.min(layers.saturating_sub(1));
                 verdict.map(|v| Effect::Verdict(Box::new(v)))

@@ -81,6 +81,11 @@ impl Replay {
             *self = Replay { live: self.live, ..Replay::new(settings, vec![event]) };
             return true;
         }
+        if matches!(self.events.as_slice(), [Event::Restart { .. }]) && !matches!(event, Event::Start(_)) {
+            // The run before's last lines, in a log from before issue 22's
+            // fix (see `replay::place`): not this run's.
+            return false;
+        }
         let follow = self.at_end();
         // As in `new`: an epoch ends after its epoch event and what follows
         // it before the next step.

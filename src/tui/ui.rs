@@ -96,8 +96,17 @@ fn full_layout(app: &App, body: Rect, buf: &mut Buffer) {
 }
 
 /// A small terminal: the loss chart (accuracy beside it when wide enough),
-/// the verdict strip, and the controls if the chart keeps its rows.
+/// the verdict strip, and the controls if the chart keeps its rows; with
+/// `v`, the data view above the strip instead.
 fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
+    if app.show_data {
+        // `v` at 80x24 once changed nothing: the data view takes the chart's
+        // and the controls' rows (a confusion matrix of ten classes needs 14).
+        let [data, strip] = Layout::vertical([Constraint::Min(CHART_ROWS), Constraint::Length(STRIP_ROWS)]).areas(body);
+        Panel::Data.render(app, data, buf);
+        panels::checklist::render_strip(app, strip, buf);
+        return;
+    }
     let with_controls = body.height >= CHART_ROWS + STRIP_ROWS + CONTROLS_ROWS;
     let controls_rows = if with_controls { CONTROLS_ROWS } else { 0 };
     let [charts, strip, controls] = Layout::vertical([
@@ -320,6 +329,84 @@ mod tests {
         app.update(Msg::Trainer(Event::DataView(DataView { boundary: Some(boundary), image: None, ..view })));
         let s = screen(&app, 160, 48);
         assert!(s.contains("Decision boundary") && s.contains('·'), "{s}");
+    }
+
+    /// A data view of ten classes with four-digit counts (10,000 validation
+    /// digits), as the trainer sends it.
+    fn ten_class_view() -> crate::train::DataView {
+        let mut confusion = vec![vec![3u32; 10]; 10];
+        (0..10).for_each(|i| confusion[i][i] = 1000);
+        confusion[9][4] = 57;
+        crate::train::DataView { epoch: 2, confusion, misclassified: Vec::new(), image: Some((28, 28)), boundary: None }
+    }
+
+    #[test]
+    fn v_at_80x24_shows_every_column_of_the_confusion_matrix() {
+        // Issue 22: at 80x24 `v` showed nothing, and the zoomed data panel
+        // only the columns of classes 0–4.
+        let mut app = running_app();
+        app.update(Msg::Trainer(Event::DataView(ten_class_view())));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('v'))));
+        let zoom = crate::tui::app::PANELS.iter().position(|p| *p == "data").expect("a data panel") + 1;
+        let compact = screen(&app, 80, 24);
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('v'))));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char(char::from_digit(zoom as u32, 10).unwrap()))));
+        let zoomed = screen(&app, 80, 24);
+        for s in [&compact, &zoomed] {
+            assert!(s.contains("Confusion (validation, epoch 2)"), "{s}");
+            let header = s.lines().find(|l| l.contains("   0    1")).unwrap_or_else(|| panic!("column labels:\n{s}"));
+            assert!(header.contains("    9"), "all ten columns: {header}\n{s}");
+            let last = s.lines().find(|l| l.starts_with("│ 9 ")).unwrap_or_else(|| panic!("row 9:\n{s}"));
+            assert!(last.contains("   57") && last.contains(" 1000"), "{last}");
+        }
+        // The strip still gives the verdict under the data view.
+        assert!(compact.contains("Is it overfitting?"), "{compact}");
+    }
+
+    #[test]
+    fn a_narrow_data_view_falls_back_to_row_percentages() {
+        let m = ten_class_view().confusion;
+        use super::panels::data::tests_support::fit;
+        assert_eq!(fit(&m, 80), (5, false, 10), "counts fit at 80 columns");
+        assert_eq!(fit(&m, 50), (4, true, 10), "percentages of the row when counts do not");
+        assert_eq!(fit(&m, 30), (4, true, 6), "then as many columns as fit");
+    }
+
+    #[test]
+    fn the_log_loss_axis_labels_small_losses_in_powers_of_ten() {
+        // Issue 22: the log axis labelled its bottom "0.00".
+        let mut app = App::new(preset());
+        app.update(Msg::Trainer(Event::Start(info())));
+        for n in 1..=6 {
+            let mut e = epoch(n, 0.99);
+            e.train_loss_eval = 10f32.powi(-(n as i32));
+            e.val_loss = 2.0 * 10f32.powi(-(n as i32));
+            app.update(Msg::Trainer(Event::Epoch(e)));
+        }
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('g'))));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("Loss (log)"), "{s}");
+        // The y labels: left of the axis line, on the chart's rows.
+        let labels: Vec<&str> =
+            s.lines().filter_map(|l| l.strip_prefix('│')?.split('│').next()).map(str::trim).collect();
+        assert!(!labels.contains(&"0.00"), "{labels:?}\n{s}");
+        assert!(s.contains("e-7") || s.contains("e-6"), "the bottom in powers of ten:\n{s}");
+    }
+
+    #[test]
+    fn a_short_chart_names_its_curves_in_the_title() {
+        // Issue 22: at 80x24 the loss chart had no legend (ratatui hides a
+        // legend taller than half the plot).
+        let app = running_app();
+        let s = screen(&app, 80, 24);
+        let title = s.lines().find(|l| l.contains("Loss")).expect("a loss chart");
+        for name in ["━ train", "━ train(eval)", "━ val", "█ best"] {
+            assert!(title.contains(name), "{title}");
+        }
+        // A tall chart keeps its legend box instead.
+        let s = screen(&app, 160, 48);
+        let title = s.lines().find(|l| l.contains("Loss")).expect("a loss chart");
+        assert!(!title.contains("━ train") && s.contains("train(eval)"), "{s}");
     }
 
     #[test]

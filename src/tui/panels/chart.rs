@@ -7,7 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget};
 
 use crate::history::Series;
@@ -28,6 +28,22 @@ pub struct Curve<'a> {
 /// Axis labels: the ends and the middle of `[lo, hi]`.
 fn labels(lo: f64, hi: f64, fmt: impl Fn(f64) -> String) -> Vec<Line<'static>> {
     vec![Line::from(fmt(lo)), Line::from(fmt((lo + hi) / 2.0)), Line::from(fmt(hi))]
+}
+
+/// A loss as an axis label: two decimals where they say something, else
+/// powers of ten (a log axis reaching 1e-4 once labelled its bottom `0.00`)
+/// or whole numbers for large losses.
+pub fn loss_label(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (0.01..10.0).contains(&a) {
+        format!("{v:.2}")
+    } else if (10.0..1000.0).contains(&a) {
+        format!("{v:.1}")
+    } else if a.is_finite() {
+        format!("{v:.1e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// The quantile of step-level values the y axis must show: the first
@@ -191,8 +207,8 @@ impl MetricPanel<'_> {
             if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() },
             app.ghosts.last().map(|g| format!(" · grey: {}", g.label)).unwrap_or_default()
         );
-        let block = Block::bordered().title(Line::from(title).bold());
         if curves.iter().all(|c| c.points.is_empty()) {
+            let block = Block::bordered().title(Line::from(title).bold());
             Paragraph::new("waiting for the first metrics…").dark_gray().block(block).render(area, buf);
             return;
         }
@@ -246,14 +262,36 @@ impl MetricPanel<'_> {
             |v| format!("{v:.1}"),
         ));
         let y_axis = Axis::default().style(Color::Gray).bounds([y.0, y.1]).labels(y_labels);
+        // The legend box takes a row per name: in a short chart (80x24) it
+        // would cover half the plot, so ratatui hid it and nothing said
+        // which curve was which. There the names go in the title instead.
+        let named: Vec<(&str, Color, &str)> = curves
+            .iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| (c.name, c.color, "━"))
+            .chain([("best", Color::LightGreen, "█")])
+            .collect();
+        // The plot's size as ratatui lays it out: inside the border, right
+        // of the y labels, above the x labels.
+        let graph = (area.width.saturating_sub(3 + label_width), area.height.saturating_sub(3));
+        let boxed = named.len() as u16 + 2 <= graph.1 / 2 && name_width as u16 + 2 <= graph.0 / 2;
+        // (Short words: at 100 columns the title has half the width.)
+        let mut title = vec![Span::raw(title).bold()];
+        if !boxed {
+            for (name, color, glyph) in &named {
+                title.push(Span::raw(format!("  {glyph} ")).fg(*color));
+                title.push(Span::raw(*name));
+            }
+            title.push(Span::raw(" "));
+        }
         Chart::new(datasets)
-            .block(block)
+            .block(Block::bordered().title(Line::from(title)))
             .x_axis(x_axis)
             .y_axis(y_axis)
-            .legend_position(Some(self.legend))
+            .legend_position(boxed.then_some(self.legend))
             .hidden_legend_constraints((
-                ratatui::layout::Constraint::Ratio(1, 2),
-                ratatui::layout::Constraint::Ratio(1, 2),
+                ratatui::layout::Constraint::Percentage(100),
+                ratatui::layout::Constraint::Percentage(100),
             ))
             .render(area, buf);
         // Label each change at the top of its line: the graph starts after
@@ -306,6 +344,16 @@ mod tests {
             elapsed_s: 1.0,
             grad_norm: None,
         }
+    }
+
+    #[test]
+    fn loss_labels_keep_their_digits_at_any_scale() {
+        assert_eq!(loss_label(0.0), "0.00");
+        assert_eq!(loss_label(0.25), "0.25");
+        assert_eq!(loss_label(1e-4), "1.0e-4");
+        assert_eq!(loss_label(0.0035), "3.5e-3");
+        assert_eq!(loss_label(42.0), "42.0");
+        assert_eq!(loss_label(2.5e6), "2.5e6");
     }
 
     #[test]

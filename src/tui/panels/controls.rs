@@ -140,8 +140,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         None => "changes apply at the next minibatch and are marked on the charts".into(),
     };
+    // The newest message wins: a notice (the last key's answer, or the
+    // run's since its summary) over the summary, the summary over the last change.
+    let notice = app.notice.as_ref().or(app.run.notice.as_ref());
     let outcome = match (&app.run.state, &app.run.summary) {
         (RunState::Failed(message), _) => Line::from(message.clone()).fg(Color::Red),
+        (_, _) if notice.is_some() => Line::from(notice.cloned().unwrap_or_default()).fg(Color::Yellow),
         (_, Some(s)) => {
             let test = match s.test_acc {
                 Some(t) => format!("test accuracy {:.2}% (held-out test set, evaluated once)", t * 100.0),
@@ -155,10 +159,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ))
             .fg(Color::Cyan)
         }
-        _ => match app.notice.as_ref().or(app.run.notice.as_ref()) {
-            Some(n) => Line::from(n.clone()).fg(Color::Yellow),
-            None => Line::from(change).dark_gray(),
-        },
+        _ => Line::from(change).dark_gray(),
     };
     let block = Block::bordered().title(Line::from(Panel::Controls.title()).bold());
     let inner = block.inner(area);

@@ -35,10 +35,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Paragraph::new("the data view arrives after the first epoch…").dark_gray().block(block).render(area, buf);
         return;
     };
-    let classes = view.confusion.len();
-    let matrix_width = (8 + 6 * classes as u16 + 2).min(area.width / 2);
-    let [left, right] = Layout::horizontal([Constraint::Length(matrix_width), Constraint::Min(10)]).areas(area);
-    confusion(app, left, buf);
+    // The matrix whole first (at 80 columns it once showed classes 0–4 of
+    // 10); the gallery or the boundary gets what is left.
+    let layout = MatrixLayout::fit(&view.confusion, area.width.saturating_sub(MIN_BESIDE));
+    let [left, right] = Layout::horizontal([Constraint::Length(layout.width()), Constraint::Min(10)]).areas(area);
+    confusion(app, &layout, left, buf);
     match (&view.boundary, view.image) {
         (Some(b), _) => boundary(b, right, buf),
         (None, Some((rows, cols))) => gallery(&view.misclassified, rows, cols, right, buf),
@@ -54,7 +55,47 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn confusion(app: &App, area: Rect, buf: &mut Buffer) {
+/// Columns kept beside the matrix for the gallery or the boundary.
+const MIN_BESIDE: u16 = 16;
+
+/// How the confusion matrix fits its width: counts in columns as wide as
+/// the largest count, else each row's shares in percent (narrower), else
+/// as many columns as fit, said in the subtitle.
+#[derive(Debug, PartialEq)]
+struct MatrixLayout {
+    classes: usize,
+    /// Width of the row labels, with their space.
+    label: u16,
+    /// Width of one cell, with its space.
+    cell: u16,
+    /// Cells shown as a percent of their row (the counts did not fit).
+    percent: bool,
+    /// Columns shown (all unless even percentages do not fit).
+    shown: usize,
+}
+
+impl MatrixLayout {
+    fn fit(m: &[Vec<u32>], room: u16) -> MatrixLayout {
+        let digits = |n: usize| n.max(1).ilog10() as u16 + 1;
+        let classes = m.len();
+        let label = digits(classes.saturating_sub(1)) + 2;
+        let largest = m.iter().flatten().copied().max().unwrap_or(0) as usize;
+        let counts = (digits(largest) + 1).max(3);
+        let need = |cell: u16| 2 + label + classes as u16 * cell;
+        if need(counts) <= room {
+            return MatrixLayout { classes, label, cell: counts, percent: false, shown: classes };
+        }
+        let cell = 4;
+        let shown = if need(cell) <= room { classes } else { (room.saturating_sub(2 + label) / cell) as usize };
+        MatrixLayout { classes, label, cell, percent: true, shown: shown.max(1).min(classes) }
+    }
+
+    fn width(&self) -> u16 {
+        2 + self.label + self.shown as u16 * self.cell
+    }
+}
+
+fn confusion(app: &App, layout: &MatrixLayout, area: Rect, buf: &mut Buffer) {
     let view = app.run.data_view.as_ref().expect("checked by the caller");
     let m = &view.confusion;
     let total: u32 = m.iter().flatten().sum();
@@ -62,18 +103,24 @@ fn confusion(app: &App, area: Rect, buf: &mut Buffer) {
     let room = area.width.saturating_sub(2) as usize;
     let title = ellipsize(&format!("Confusion (validation, epoch {})  v", view.epoch), room);
     let share = 100.0 * right as f64 / total.max(1) as f64;
+    let what = match (layout.percent, layout.shown < layout.classes) {
+        (false, _) => "rows true, columns predicted".to_string(),
+        (true, false) => "% of each true row, columns predicted".to_string(),
+        (true, true) => format!("% of each true row, predicted 0–{} of {}", layout.shown - 1, layout.classes),
+    };
+    let (lw, cw) = ((layout.label - 1) as usize, layout.cell as usize);
     let mut lines = vec![
-        Line::from(ellipsize(&format!("{share:.1}% right · rows true, columns predicted"), room)).dark_gray(),
+        Line::from(ellipsize(&format!("{share:.1}% right · {what}"), room)).dark_gray(),
         Line::from(
-            std::iter::once(Span::raw("      "))
-                .chain((0..m.len()).map(|j| Span::raw(format!("{j:>6}")).bold()))
+            std::iter::once(Span::raw(" ".repeat(lw + 1)))
+                .chain((0..layout.shown).map(|j| Span::raw(format!("{j:>cw$}")).bold()))
                 .collect::<Vec<_>>(),
         ),
     ];
     for (i, row) in m.iter().enumerate() {
         let n: u32 = row.iter().sum::<u32>().max(1);
-        let mut spans = vec![Span::raw(format!("{i:>5} ")).bold()];
-        for (j, &c) in row.iter().enumerate() {
+        let mut spans = vec![Span::raw(format!("{i:>lw$} ")).bold()];
+        for (j, &c) in row.iter().enumerate().take(layout.shown) {
             let share = c as f64 / n as f64;
             let style = if i == j {
                 Style::default().fg(Color::Green)
@@ -84,7 +131,8 @@ fn confusion(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 Style::default().fg(Color::DarkGray)
             };
-            spans.push(Span::styled(format!("{c:>6}"), style));
+            let text = if layout.percent { format!("{:.0}", 100.0 * share) } else { c.to_string() };
+            spans.push(Span::styled(format!("{text:>cw$}"), style));
         }
         lines.push(Line::from(spans));
     }
@@ -165,5 +213,15 @@ fn boundary(b: &Boundary, area: Rect, buf: &mut Buffer) {
         let cell = &mut buf[(inner.x + cx, inner.y + cy)];
         cell.set_symbol(&format!("{}", label % 10));
         cell.set_style(Style::default().fg(CLASS_COLORS[label as usize % 10]).bold());
+    }
+}
+
+/// The matrix layout as (cell width, percent, columns shown), for the
+/// screen tests in `tui::ui`.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub fn fit(m: &[Vec<u32>], room: u16) -> (u16, bool, usize) {
+        let l = super::MatrixLayout::fit(m, room);
+        (l.cell, l.percent, l.shown)
     }
 }

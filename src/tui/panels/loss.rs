@@ -17,7 +17,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         pick: |e| (e.train_loss_eval, e.val_loss),
         floor: 0.0,
         ceil: None,
-        fmt: |v| format!("{v:.2}"),
+        fmt: super::chart::loss_label,
         legend: LegendPosition::TopRight,
         band: false,
         loggable: true,

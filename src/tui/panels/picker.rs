@@ -21,8 +21,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [_, popup, _] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(mid);
     Clear.render(popup, buf);
-    // Name and dataset columns, then the lesson in what is left of the row.
-    let lesson_room = (width as usize).saturating_sub(2 + 20 + 17);
+    // Name and dataset columns, each as wide as its longest entry and a
+    // space (`mnist-pretrain-0to4` once ran into `MNIST`), then the lesson
+    // in what is left of the row.
+    let name_w = app.presets.iter().map(|e| e.name.chars().count() + 1).max().unwrap_or(0).max(19);
+    let data_w = app.presets.iter().map(|e| e.dataset.chars().count() + 1).max().unwrap_or(0).max(17);
+    let lesson_room = (width as usize).saturating_sub(2 + 1 + name_w + data_w);
     let mut lines: Vec<Line> = app
         .presets
         .iter()
@@ -31,8 +35,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             let style =
                 if i == picker.selected { Style::default().fg(Color::Black).bg(Color::Cyan) } else { Style::default() };
             Line::from(vec![
-                Span::styled(format!(" {:<19}", e.name), style.bold()),
-                Span::styled(format!("{:<17}", e.dataset), style),
+                Span::styled(format!(" {:<name_w$}", e.name), style.bold()),
+                Span::styled(format!("{:<data_w$}", e.dataset), style),
                 Span::styled(ellipsize(&e.lesson, lesson_room), style),
             ])
         })
