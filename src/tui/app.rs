@@ -648,6 +648,7 @@ pub(crate) mod tests {
             acc,
             samples_per_s: 9000.0,
             threads: None,
+            branch: None,
         }))
     }
 
@@ -838,6 +839,7 @@ pub(crate) mod tests {
             threads: None,
             elapsed_s: 1.0,
             grad_norm: None,
+            branch: None,
         }))
     }
 

@@ -305,6 +305,7 @@ mod tests {
             threads: None,
             elapsed_s: 1.0,
             grad_norm: None,
+            branch: None,
         }
     }
 
