@@ -83,7 +83,8 @@ impl Fork {
     /// The effect at equal steps against the run's `base` epochs, once
     /// both have an epoch after the fork.
     pub fn effect(&self, base: &[EpochMetrics]) -> Option<ForkEffect> {
-        let b = self.epochs.iter().rev().find(|e| e.epoch > self.at_epoch && base.iter().any(|r| r.epoch == e.epoch))?;
+        let b =
+            self.epochs.iter().rev().find(|e| e.epoch > self.at_epoch && base.iter().any(|r| r.epoch == e.epoch))?;
         let r = base.iter().find(|r| r.epoch == b.epoch)?;
         Some(ForkEffect {
             epochs: b.epoch - self.at_epoch,
@@ -100,8 +101,7 @@ impl Fork {
 /// last [`NOISE_EPOCHS`] of `epochs`; `None` with fewer than two changes.
 pub fn noise(epochs: &[EpochMetrics], pick: fn(&EpochMetrics) -> f32) -> Option<f32> {
     let tail = &epochs[epochs.len().saturating_sub(NOISE_EPOCHS)..];
-    let d: Vec<f64> =
-        tail.windows(2).map(|w| (pick(&w[1]) - pick(&w[0])) as f64).filter(|d| d.is_finite()).collect();
+    let d: Vec<f64> = tail.windows(2).map(|w| (pick(&w[1]) - pick(&w[0])) as f64).filter(|d| d.is_finite()).collect();
     if d.len() < 2 {
         return None;
     }
@@ -147,17 +147,44 @@ impl ForkEffect {
         self.acc_noise.map(|n| d.is_finite() && d.abs() > n)
     }
 
+    /// "val loss 0.412 vs 0.463 (beyond noise ±0.010)": the branch first.
+    pub fn loss_words(&self) -> String {
+        let (run, branch) = self.val_loss;
+        format!("val loss {branch:.3} vs {run:.3} ({})", against(branch - run, self.loss_noise, |n| format!("{n:.3}")))
+    }
+
+    /// "val acc +1.2 points (within noise ±1.5)".
+    pub fn acc_words(&self) -> String {
+        let d = self.val_acc.1 - self.val_acc.0;
+        format!("val acc {:+.1} points ({})", d * 100.0, against(d, self.acc_noise, |n| format!("{:.1}", n * 100.0)))
+    }
+
     /// "dropout 0.5, 3 epochs: val loss 0.412 vs 0.463 (beyond noise
-    /// ±0.010), val acc +1.2 points (within noise ±1.5)": the branch first.
+    /// ±0.010), val acc +1.2 points (within noise ±1.5)".
     pub fn words(&self, branch: &str) -> String {
-        let (run_loss, loss) = self.val_loss;
-        let points = (self.val_acc.1 - self.val_acc.0) * 100.0;
+        format!("{branch}, {}: {}, {}", self.epochs_words(), self.loss_words(), self.acc_words())
+    }
+
+    /// "3 epochs".
+    pub fn epochs_words(&self) -> String {
+        format!("{} epoch{}", self.epochs, if self.epochs == 1 { "" } else { "s" })
+    }
+
+    /// One short row: "dropout 0.5, 3 epochs: val loss -0.051 (beyond
+    /// noise), acc +1.2 pts (within noise)".
+    pub fn brief(&self, branch: &str) -> String {
+        let word = |b: Option<bool>| match b {
+            Some(true) => "beyond noise",
+            Some(false) => "within noise",
+            None => "noise unknown",
+        };
         format!(
-            "{branch}, {} epoch{}: val loss {loss:.3} vs {run_loss:.3} ({}), val acc {points:+.1} points ({})",
-            self.epochs,
-            if self.epochs == 1 { "" } else { "s" },
-            against(loss - run_loss, self.loss_noise, |n| format!("{n:.3}")),
-            against(points / 100.0, self.acc_noise, |n| format!("{:.1}", n * 100.0)),
+            "{branch}, {}: val loss {:+.3} ({}), acc {:+.1} pts ({})",
+            self.epochs_words(),
+            self.val_loss.1 - self.val_loss.0,
+            word(self.loss_beyond_noise()),
+            (self.val_acc.1 - self.val_acc.0) * 100.0,
+            word(self.acc_beyond_noise())
         )
     }
 }
@@ -233,5 +260,9 @@ mod tests {
         assert!(words.starts_with("dropout 0.5, 2 epochs: val loss 0.412 vs 0.463 (beyond noise ±"), "{words}");
         assert!(words.contains("val acc +1.2 points (within noise ±"), "{words}");
         assert_eq!((fx.loss_beyond_noise(), fx.acc_beyond_noise()), (Some(true), Some(false)));
+        assert_eq!(
+            fx.brief("dropout 0.5"),
+            "dropout 0.5, 2 epochs: val loss -0.051 (beyond noise), acc +1.2 pts (within noise)"
+        );
     }
 }

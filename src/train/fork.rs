@@ -143,8 +143,13 @@ impl Trainer {
             self.before_conv.clear();
             self.tested = None;
         }
-        let end =
-            Event::ForkEnd { step: self.step, epoch: self.epochs_done, branch: b.name, kept: keep, reason: reason.into() };
+        let end = Event::ForkEnd {
+            step: self.step,
+            epoch: self.epochs_done,
+            branch: b.name,
+            kept: keep,
+            reason: reason.into(),
+        };
         Self::emit(events, end)
     }
 
@@ -232,12 +237,7 @@ impl Trainer {
     /// The branch's end of epoch `epoch`: its evaluation (with its guard),
     /// its tagged epoch line, early stopping's best kept. Returns whether
     /// the fork has now trained the epochs it was asked for.
-    pub(super) fn branch_epoch(
-        &mut self,
-        epoch: usize,
-        elapsed_s: f64,
-        events: &Sender<Event>,
-    ) -> Result<bool, Halt> {
+    pub(super) fn branch_epoch(&mut self, epoch: usize, elapsed_s: f64, events: &Sender<Event>) -> Result<bool, Halt> {
         let Some(name) = self.fork.as_ref().map(|b| b.name.clone()) else { return Ok(false) };
         let (tx, rx) = unbounded();
         let measured = self.on_branch(|t| {

@@ -109,7 +109,10 @@ impl Trainer {
         self.preset.lr = lr_to;
         self.refresh_buffers();
         let loss = loss.is_finite().then_some(loss);
-        Self::emit(events, Event::Diverged { step: self.step, loss, rolled_back_to: at, lr_from, lr_to, branch: None })?;
+        Self::emit(
+            events,
+            Event::Diverged { step: self.step, loss, rolled_back_to: at, lr_from, lr_to, branch: None },
+        )?;
         let hidden_after = self.net.hidden();
         if hidden_after != hidden_before {
             // The good copy predates a structural edit: the edit is undone.

@@ -52,7 +52,10 @@ impl Replay {
         for (i, e) in events.iter().enumerate() {
             if run_epoch(e) {
                 let mut end = i + 1;
-                while end < events.len() && !matches!(events[end], Event::Step(_) | Event::Stats(_)) && !run_epoch(&events[end]) {
+                while end < events.len()
+                    && !matches!(events[end], Event::Step(_) | Event::Stats(_))
+                    && !run_epoch(&events[end])
+                {
                     end += 1;
                 }
                 ends.push(end);

@@ -7,7 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget};
 
 use crate::history::Series;
@@ -131,6 +131,16 @@ impl MetricPanel<'_> {
         // Older ghosts fainter; only the latest is named in the legend.
         let ghosts: Vec<(Points, Points)> =
             app.ghosts.iter().map(|g| (series((self.ghost_steps)(g)), epochs(&g.epochs, 1))).collect();
+        // A fork's branch, from where it forked (before that it is the run).
+        let fork = app.run.fork.as_ref();
+        let (branch_steps, branch_val): (Points, Points) = match fork {
+            Some(f) => {
+                let from = app.run.step_to_x(f.at_step);
+                let after: Vec<EpochMetrics> = f.epochs.iter().filter(|e| e.epoch >= f.at_epoch).cloned().collect();
+                (series(&f.train_loss).into_iter().filter(|p| p.0 >= from).collect(), epochs(&after, 1))
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         let best: Points = app
             .run
             .best_epoch()
@@ -158,6 +168,10 @@ impl MetricPanel<'_> {
                 dots: true,
             });
         }
+        if fork.is_some() {
+            curves.push(Curve { name: "branch: train", points: &branch_steps, color: Color::Magenta, dots: false });
+            curves.push(Curve { name: "branch: val", points: &branch_val, color: Color::LightMagenta, dots: true });
+        }
         let (floor, ceil) = if log { (f64::NEG_INFINITY, None) } else { (self.floor, self.ceil) };
         let y = y_bounds(&curves, floor, ceil);
         let marks: Vec<(f64, String)> = app
@@ -184,14 +198,20 @@ impl MetricPanel<'_> {
         } else {
             String::new()
         };
-        let title = format!(
-            "{}{}{}{}{spread}",
-            self.title,
+        let rest = format!(
+            "{}{}{}{spread}",
             if log { " (log)" } else { "" },
             if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() },
             app.ghosts.last().map(|g| format!(" · grey: {}", g.label)).unwrap_or_default()
         );
-        let block = Block::bordered().title(Line::from(title).bold());
+        // The branch is named first: while a fork runs it is what the chart is about.
+        let mut spans = vec![Span::raw(self.title)];
+        if let Some(f) = fork {
+            spans.push(Span::raw(format!(" · branch {}", f.branch)).fg(Color::LightMagenta));
+        }
+        spans.push(Span::raw(rest));
+        let title = Line::from(spans).bold();
+        let block = Block::bordered().title(title);
         if curves.iter().all(|c| c.points.is_empty()) {
             Paragraph::new("waiting for the first metrics…").dark_gray().block(block).render(area, buf);
             return;
