@@ -143,6 +143,8 @@ pub struct Trainer {
     adopted: Option<(run_loop::Tally, run_loop::Tally)>,
     /// Epochs finished so far.
     epochs_done: usize,
+    /// Commands to apply before the first step (`queue`).
+    queued: Vec<Command>,
 }
 
 /// Why the loop ends early: `Command::Stop`, or the driver went away.
@@ -209,12 +211,19 @@ impl Trainer {
             fork: None,
             adopted: None,
             epochs_done: 0,
+            queued: Vec::new(),
         })
     }
 
     /// The settings the run starts with.
     pub fn preset(&self) -> &Preset {
         &self.preset
+    }
+
+    /// Applies `cmd` before the first step, as if the driver had sent it
+    /// then: a fork from step 0 that does not race the first minibatch.
+    pub fn queue(&mut self, cmd: Command) {
+        self.queued.push(cmd);
     }
 
     /// Keeps the thread after the summary, taking commands (more epochs,

@@ -83,6 +83,11 @@ impl Trainer {
         if Self::emit(events, Event::Preflight(preflight)).is_err() {
             return;
         }
+        for cmd in std::mem::take(&mut self.queued) {
+            if self.apply(cmd, events).is_err() {
+                return;
+            }
+        }
         let mut best = Best { epoch: 0, val_acc: f32::NEG_INFINITY };
         let (mut done, mut until) = (0, self.preset.epochs);
         loop {
