@@ -170,21 +170,21 @@ impl ForkEffect {
         format!("{} epoch{}", self.epochs, if self.epochs == 1 { "" } else { "s" })
     }
 
-    /// One short row: "dropout 0.5, 3 epochs: val loss -0.051 (beyond
-    /// noise), acc +1.2 pts (within noise)".
+    /// One short row: "dropout 0.5, 3 epochs: val loss -0.051, acc +1.2
+    /// pts: loss beyond noise, acc within".
     pub fn brief(&self, branch: &str) -> String {
-        let word = |b: Option<bool>| match b {
-            Some(true) => "beyond noise",
-            Some(false) => "within noise",
-            None => "noise unknown",
+        let noise = match (self.loss_beyond_noise(), self.acc_beyond_noise()) {
+            (Some(true), Some(true)) => "both beyond noise",
+            (Some(false), Some(false)) => "both within noise",
+            (Some(true), Some(false)) => "loss beyond noise, acc within",
+            (Some(false), Some(true)) => "acc beyond noise, loss within",
+            _ => "noise not known yet",
         };
         format!(
-            "{branch}, {}: val loss {:+.3} ({}), acc {:+.1} pts ({})",
+            "{branch}, {}: val loss {:+.3}, acc {:+.1} pts: {noise}",
             self.epochs_words(),
             self.val_loss.1 - self.val_loss.0,
-            word(self.loss_beyond_noise()),
             (self.val_acc.1 - self.val_acc.0) * 100.0,
-            word(self.acc_beyond_noise())
         )
     }
 }
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!((fx.loss_beyond_noise(), fx.acc_beyond_noise()), (Some(true), Some(false)));
         assert_eq!(
             fx.brief("dropout 0.5"),
-            "dropout 0.5, 2 epochs: val loss -0.051 (beyond noise), acc +1.2 pts (within noise)"
+            "dropout 0.5, 2 epochs: val loss -0.051, acc +1.2 pts: loss beyond noise, acc within"
         );
     }
 }

@@ -108,18 +108,14 @@ pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 /// The fork in one row: its branch and the effect at equal steps in
-/// short, or that its first epoch is next; the keys to decide.
+/// short, or that its first epoch is next (the keys are in Controls).
 pub fn fork_brief(app: &App) -> Option<Line<'static>> {
     let f = app.run.fork.as_ref()?;
     let text = match app.run.fork_effect() {
         Some(fx) => fx.brief(&f.branch),
         None => format!("{} beside the run since epoch {}: its first epoch is next", f.branch, f.at_epoch),
     };
-    Some(Line::from(vec![
-        Span::raw("fork ").fg(Color::LightMagenta).bold(),
-        Span::raw(text).fg(Color::LightMagenta),
-        Span::raw("  K keep · x drop").dark_gray(),
-    ]))
+    Some(Line::from(vec![Span::raw("fork ").fg(Color::LightMagenta).bold(), Span::raw(text).fg(Color::LightMagenta)]))
 }
 
 /// The fork in full: the effect at equal steps against the run's noise,
@@ -134,12 +130,12 @@ pub fn fork_lines(app: &App) -> Vec<Line<'static>> {
     if f.rollbacks > 0 {
         tail.push_str(&format!(" · {} rollback(s) on the branch", f.rollbacks));
     }
-    let done = if f.due() { format!(" · {} epochs done", f.planned) } else { String::new() };
+    let done = if f.due() { " · done" } else { "" };
     vec![
         Line::from(vec![Span::raw("fork ").fg(Color::LightMagenta).bold(), Span::raw(head).fg(Color::LightMagenta)]),
         Line::from(vec![
             Span::raw(format!("     {tail}{done}")).fg(Color::LightMagenta),
-            Span::raw("  K keep the branch · x drop it").cyan(),
+            Span::raw("  K keep · x drop").cyan(),
         ]),
     ]
 }
