@@ -998,6 +998,61 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn t_tries_a_remedy_side_by_side_and_k_keeps_the_branch_as_the_run() {
+        let mut app = live();
+        for (e, vl) in [(1, 0.30), (2, 0.32), (3, 0.36), (4, 0.40), (5, 0.45)] {
+            app.update(epoch_event(e, 1.0, 0.90, vl));
+        }
+        app.update(key('c'));
+        // The first remedy, early stopping, would show two equal curves: said, not forked.
+        assert_eq!(app.update(key('t')), None);
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("changes nothing until")), "{:?}", app.notice);
+        app.update(key('c'));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        let effect = app.update(key('t'));
+        let changes = vec![Command::Set(Setting::Dropout(0.5))];
+        let want = Command::Fork { branch: "dropout 0.5".into(), changes: changes.clone(), epochs: FORK_EPOCHS };
+        assert_eq!(effect, Some(Effect::Send(want)));
+        assert_eq!((app.remedy.is_none(), app.zoom), (true, None));
+        // The trainer forks; the branch's epoch comes in beside the run's.
+        let change =
+            Change { step: 500, from: Setting::Dropout(0.0), to: Setting::Dropout(0.5), note: None, by_trainer: false };
+        let info = crate::train::ForkInfo {
+            step: 500,
+            epoch: 5,
+            branch: "dropout 0.5".into(),
+            changes: vec![change],
+            epochs: 3,
+        };
+        app.update(Msg::Trainer(Event::Fork(info)));
+        app.update(epoch_event(6, 1.0, 0.90, 0.50));
+        let Msg::Trainer(Event::Epoch(mut b)) = epoch_event(6, 0.95, 0.92, 0.41) else { unreachable!() };
+        b.branch = Some("dropout 0.5".into());
+        app.update(Msg::Trainer(Event::Epoch(b)));
+        assert_eq!(app.run.epochs.len(), 6, "the branch's epoch is not the run's");
+        let fx = app.run.fork_effect().expect("an effect at epoch 6");
+        assert_eq!((fx.epochs, fx.val_loss, fx.val_acc), (1, (0.50, 0.41), (0.90, 0.92)));
+        // Settings wait while the fork runs; K and x decide.
+        assert_eq!(app.update(key('d')), None);
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("fork is running")));
+        assert_eq!(app.update(key('x')), Some(Effect::Send(Command::DropBranch)));
+        assert_eq!(app.update(key('K')), Some(Effect::Send(Command::KeepBranch)));
+        let end =
+            Event::ForkEnd { step: 600, epoch: 6, branch: "dropout 0.5".into(), kept: true, reason: "kept".into() };
+        app.update(Msg::Trainer(end));
+        assert!(app.run.fork.is_none());
+        assert_eq!(app.run.settings.dropout, 0.5, "the branch's settings are the run's");
+        assert_eq!(app.run.epochs.last().map(|e| e.val_loss), Some(0.41), "and its epochs");
+        let ghost = app.ghosts.last().expect("the other side stays as a ghost");
+        assert_eq!(
+            (ghost.label.as_str(), ghost.epochs.last().map(|e| e.val_loss)),
+            ("without dropout 0.5", Some(0.50))
+        );
+        assert!(app.run.changes.iter().any(|c| c.to == Setting::Dropout(0.5)), "the chart marks the change");
+        assert_eq!(app.update(key('K')), None, "no fork, nothing to keep");
+    }
+
+    #[test]
     fn replay_moves_its_time_cursor_by_epoch() {
         let mut events = vec![Event::Start(info())];
         for e in 1..=3 {
