@@ -4,7 +4,9 @@
 //! info, its state, the current settings, the epochs, the step curves, the
 //! changes, the layer statistics, the rollbacks, the summary, and the
 //! checklist's diagnosis (recomputed once per epoch, change or end — never
-//! per frame) with the history of its verdicts.
+//! per frame) with the history of its verdicts; and a fork's branch beside
+//! it (`fork`: its curves, settings and effect; events tagged `branch` go
+//! there, and a kept branch takes the run's place).
 //!
 //! ```text
 //!   trainer ─┐                     ┌─> dashboard (App: view state only)
