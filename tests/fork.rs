@@ -103,9 +103,10 @@ fn a_branch_with_a_change_differs_and_the_trainer_pauses_after_the_epochs_asked_
     assert_eq!((run.len(), branch.len()), (3, 3), "undecided, the fork goes on after the pause");
     assert_ne!(bits(&run[0]), bits(&branch[0]), "dropout 0.5 trains another model");
     assert_eq!(run[0].step, branch[0].step, "at equal steps");
-    // Paused right after the branch's first epoch, then resumed.
+    // Paused right after the branch's first epoch, then resumed; once.
     let first = events.iter().position(|e| matches!(e, Event::Epoch(m) if m.branch.is_some())).unwrap();
     assert!(matches!(events[first + 1], Event::Paused { .. }), "{:?}", events[first + 1]);
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Paused { .. })).count(), 1);
     // The run's own settings did not change: no change event reached it.
     assert!(!events.iter().any(|e| matches!(e, Event::Change(_))));
     let line = serde_json::to_string(&events[first]).unwrap();

@@ -236,7 +236,7 @@ impl Trainer {
 
     /// The branch's end of epoch `epoch`: its evaluation (with its guard),
     /// its tagged epoch line, early stopping's best kept. Returns whether
-    /// the fork has now trained the epochs it was asked for.
+    /// the fork has just now trained the epochs it was asked for.
     pub(super) fn branch_epoch(&mut self, epoch: usize, elapsed_s: f64, events: &Sender<Event>) -> Result<bool, Halt> {
         let Some(name) = self.fork.as_ref().map(|b| b.name.clone()) else { return Ok(false) };
         let (tx, rx) = unbounded();
@@ -279,7 +279,8 @@ impl Trainer {
             grad_norm: None,
             branch: Some(name),
         };
-        let done = b.epochs >= b.until;
+        // Once: after the pause, `space` goes on with both until the user decides.
+        let done = b.epochs == b.until;
         Self::emit(events, Event::Epoch(m))?;
         Ok(done)
     }
