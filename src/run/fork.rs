@@ -170,8 +170,8 @@ impl ForkEffect {
         format!("{} epoch{}", self.epochs, if self.epochs == 1 { "" } else { "s" })
     }
 
-    /// One short row: "dropout 0.5, 3 epochs: val loss -0.051, acc +1.2
-    /// pts: loss beyond noise, acc within".
+    /// One short row (the epochs are in the long form): "dropout 0.5: val
+    /// loss -0.051, acc +1.2 pts: loss beyond noise, acc within".
     pub fn brief(&self, branch: &str) -> String {
         let noise = match (self.loss_beyond_noise(), self.acc_beyond_noise()) {
             (Some(true), Some(true)) => "both beyond noise",
@@ -181,8 +181,7 @@ impl ForkEffect {
             _ => "noise not known yet",
         };
         format!(
-            "{branch}, {}: val loss {:+.3}, acc {:+.1} pts: {noise}",
-            self.epochs_words(),
+            "{branch}: val loss {:+.3}, acc {:+.1} pts: {noise}",
             self.val_loss.1 - self.val_loss.0,
             (self.val_acc.1 - self.val_acc.0) * 100.0,
         )
@@ -262,7 +261,7 @@ mod tests {
         assert_eq!((fx.loss_beyond_noise(), fx.acc_beyond_noise()), (Some(true), Some(false)));
         assert_eq!(
             fx.brief("dropout 0.5"),
-            "dropout 0.5, 2 epochs: val loss -0.051, acc +1.2 pts: loss beyond noise, acc within"
+            "dropout 0.5: val loss -0.051, acc +1.2 pts: loss beyond noise, acc within"
         );
     }
 }
