@@ -54,6 +54,7 @@ fn long_run() -> App {
             acc: 1.0 - loss / 2.5,
             samples_per_s: 25_000.0,
             threads: None,
+            branch: None,
         })));
         if step % 20_000 == 1 {
             app.update(Msg::Trainer(Event::Stats(StatsReport { step, layers: layers.clone() })));
@@ -76,6 +77,7 @@ fn long_run() -> App {
                 threads: None,
                 elapsed_s: epoch as f64,
                 grad_norm: None,
+                branch: None,
             })));
         }
         if step % 200_000 == 1 {

@@ -234,3 +234,42 @@ fn the_picker_keeps_a_space_after_the_longest_preset_name() {
     // The columns line up: every dataset starts where the longest name ends.
     assert_eq!(mlp.find("MNIST"), row.find("MNIST"), "{mlp}\n{row}");
 }
+
+/// A recorded fork (`tests/fixtures/runs/mnist-overfit-fork.jsonl`, written
+/// by `fitcheck tui mnist-overfit --set train_size=1000 --set epochs=20
+/// --metrics FILE` at 80x24 in tmux: at epoch 8 `c`, ↓ to "dropout 0.5",
+/// `t`; the trainer paused after the branch's 3 epochs; then `K` and `q`;
+/// layer statistics and data views dropped, the `fork_end` reason set to
+/// the current wording), replayed up to the first event `stop` matches.
+fn forked(stop: impl Fn(&Event) -> bool) -> App {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/runs/mnist-overfit-fork.jsonl");
+    let runs = fitcheck::run::replay::read_log(std::path::Path::new(path)).expect("the recorded fork reads");
+    let events = runs.into_iter().next().expect("one run");
+    let settings = fitcheck::run::replay::settings_of(&events, &common::preset("mnist-overfit", &[]));
+    let mut app = App::new(settings);
+    for e in events {
+        if stop(&e) {
+            break;
+        }
+        app.update(Msg::Trainer(e));
+    }
+    app
+}
+
+#[test]
+fn a_fork_at_80x24_shows_the_branch_and_its_effect_against_the_noise() {
+    let app = forked(|e| matches!(e, Event::ForkEnd { .. }));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("branch dropout 0.5"), "{s}");
+    assert!(s.contains("K keep · x drop"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn a_kept_branch_at_80x24_is_the_run_beside_the_ghost_of_the_other() {
+    let app = forked(|e| matches!(e, Event::Summary(_)));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("grey: without dropout 0.5"), "{s}");
+    assert!(s.contains("dropout 0.5 d/D"), "the kept branch's settings are the run's: {s}");
+    insta::assert_snapshot!(s);
+}

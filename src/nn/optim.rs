@@ -68,6 +68,8 @@ impl Penalty {
     }
 }
 
+/// `Clone`: a fork's branch starts from a copy of the run's optimizer state.
+#[derive(Clone)]
 pub struct Optimizer {
     kind: OptimizerKind,
     lr: f32,

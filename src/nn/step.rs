@@ -28,6 +28,7 @@
 //! same as before (README, Determinism).
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ndarray::{Array2, ArrayViewMut2, s};
@@ -74,7 +75,10 @@ struct TensorParts {
 pub struct StepRunner {
     /// One per part ([`PARTS`]), whatever the team's size.
     replicas: Vec<Replica>,
-    team: Team,
+    /// Shared by the runners of one trainer (a rebuilt runner, a fork's
+    /// branch): they step one after the other on the trainer's thread, and
+    /// a second team would only add helpers spinning on the same cores.
+    team: Arc<Team>,
     batch: usize,
     table: Vec<TensorParts>,
     governor: Governor,
@@ -99,6 +103,11 @@ impl StepRunner {
     /// `Workspace::place_masks`).
     pub fn new(net: &Network, batch: usize, seed: u64) -> StepRunner {
         let threads = rayon::current_num_threads().max(1);
+        StepRunner::new_on(net, batch, seed, Arc::new(Team::new(threads)))
+    }
+
+    /// [`StepRunner::new`] on an existing team.
+    fn new_on(net: &Network, batch: usize, seed: u64, team: Arc<Team>) -> StepRunner {
         let share = batch.div_ceil(PARTS);
         let replicas = (0..PARTS)
             .map(|i| {
@@ -115,7 +124,7 @@ impl StepRunner {
             .collect();
         StepRunner {
             replicas,
-            team: Team::new(threads),
+            team,
             batch,
             table: Vec::new(),
             governor: Governor::from_env(),
@@ -134,8 +143,19 @@ impl StepRunner {
     /// A runner for a new shape or batch size that keeps this one's policy
     /// (governed or pinned); the governor's measurements start afresh.
     pub fn rebuilt(&self, net: &Network, batch: usize, seed: u64) -> StepRunner {
-        let mut runner = StepRunner::new(net, batch, seed);
+        let mut runner = StepRunner::new_on(net, batch, seed, self.team.clone());
         runner.governor = self.governor.policy();
+        runner
+    }
+
+    /// A second runner for `net` (a copy of this runner's network, maybe
+    /// changed) that draws the same dropout masks at the same steps: the
+    /// same seed and step count, the same policy, the same team. A fork's
+    /// branch steps with it in lockstep with this one.
+    pub fn twin(&self, net: &Network) -> StepRunner {
+        let mut runner = StepRunner::new_on(net, self.batch, self.seed, self.team.clone());
+        runner.governor = self.governor.policy();
+        runner.steps = self.steps;
         runner
     }
 

@@ -98,6 +98,7 @@ pub fn epoch_event(e: &ExternalEpoch, steps_per_epoch: u64, first_wall: Option<f
             _ => 0.0,
         },
         grad_norm: e.grad_norm.map(|g| as_logged(Some(g))),
+        branch: None,
     })
 }
 

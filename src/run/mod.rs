@@ -4,7 +4,9 @@
 //! info, its state, the current settings, the epochs, the step curves, the
 //! changes, the layer statistics, the rollbacks, the summary, and the
 //! checklist's diagnosis (recomputed once per epoch, change or end — never
-//! per frame) with the history of its verdicts.
+//! per frame) with the history of its verdicts; and a fork's branch beside
+//! it (`fork`: its curves, settings and effect; events tagged `branch` go
+//! there, and a kept branch takes the run's place).
 //!
 //! ```text
 //!   trainer ─┐                     ┌─> dashboard (App: view state only)
@@ -13,6 +15,7 @@
 //! ```
 
 pub mod external;
+pub mod fork;
 pub mod replay;
 
 use crate::diagnose::{
@@ -158,6 +161,12 @@ pub struct Run {
     pub preflight: Option<Preflight>,
     /// The "overfit one batch" probes run so far.
     pub probes: Vec<ProbeResult>,
+    /// A fork running beside the run: its branch's curves and settings.
+    pub fork: Option<fork::Fork>,
+    /// The fork that just ended, holding the side that was not kept (the
+    /// dropped branch, or the run before a kept branch): the dashboard
+    /// takes it for a ghost.
+    pub ended_fork: Option<fork::Fork>,
 }
 
 impl Run {
@@ -192,6 +201,8 @@ impl Run {
             ratio_logs: Vec::new(),
             preflight: None,
             probes: Vec::new(),
+            fork: None,
+            ended_fork: None,
         }
     }
 
@@ -228,6 +239,11 @@ impl Run {
         self.diagnosis.get_or_init(|| self.diagnose())
     }
 
+    /// The fork's effect at equal steps, once its branch has an epoch.
+    pub fn fork_effect(&self) -> Option<fork::ForkEffect> {
+        self.fork.as_ref()?.effect(&self.epochs)
+    }
+
     /// The epoch since which the current verdict holds.
     pub fn verdict_since(&self) -> Option<usize> {
         self.verdicts.last().map(|v| v.epoch)
@@ -244,6 +260,59 @@ impl Run {
                 self.info = Some(info.clone());
                 self.total_epochs = info.epochs;
                 self.state = RunState::Running;
+                rediagnose = true;
+            }
+            Event::Step(m) if m.branch.is_some() => {
+                let x = self.step_to_x(m.step);
+                if let Some(f) = self.fork.as_mut() {
+                    f.train_loss.push(x, f.smooth_loss.next(m.loss as f64));
+                    f.train_acc.push(x, f.smooth_acc.next(m.acc as f64));
+                }
+            }
+            Event::Epoch(m) if m.branch.is_some() => {
+                if let Some(f) = self.fork.as_mut() {
+                    f.push_epoch(m);
+                    if f.due() {
+                        self.notice = Some(format!(
+                            "{}: {} epochs side by side; keep the branch or drop it",
+                            f.branch, f.planned
+                        ));
+                    }
+                }
+            }
+            Event::Diverged { step, rolled_back_to, lr_to, branch: Some(b), .. } => {
+                if let Some(f) = self.fork.as_mut() {
+                    f.rollbacks += 1;
+                    f.settings.lr = *lr_to;
+                }
+                self.notice = Some(format!(
+                    "branch {b} diverged at step {step}: rolled back to step {rolled_back_to}, lr → {}",
+                    crate::settings::short_float(*lr_to)
+                ));
+            }
+            Event::Fork(info) => {
+                self.fork = Some(fork::Fork::new(info, self));
+                self.ended_fork = None;
+                self.notice = Some(format!(
+                    "forked at epoch {}: {} trains beside the run on the same minibatches",
+                    info.epoch, info.branch
+                ));
+            }
+            Event::ForkEnd { kept, reason, .. } => {
+                if let Some(mut f) = self.fork.take() {
+                    if *kept {
+                        // The branch is the run now; the fork keeps the other side.
+                        std::mem::swap(&mut self.epochs, &mut f.epochs);
+                        std::mem::swap(&mut self.train_loss, &mut f.train_loss);
+                        std::mem::swap(&mut self.train_acc, &mut f.train_acc);
+                        std::mem::swap(&mut self.smooth_loss, &mut f.smooth_loss);
+                        std::mem::swap(&mut self.smooth_acc, &mut f.smooth_acc);
+                        std::mem::swap(&mut self.settings, &mut f.settings);
+                        self.changes.extend(f.changes.iter().cloned());
+                    }
+                    self.notice = Some(format!("{}: {reason}", f.branch));
+                    self.ended_fork = Some(f);
+                }
                 rediagnose = true;
             }
             Event::Step(m) => {
@@ -337,7 +406,7 @@ impl Run {
                 self.probes.push(p.clone());
                 rediagnose = true;
             }
-            Event::Diverged { step, loss, rolled_back_to, lr_from, lr_to } => {
+            Event::Diverged { step, loss, rolled_back_to, lr_from, lr_to, branch: None } => {
                 self.rollbacks.push(Rollback { step: *step, loss: *loss, rolled_back_to: *rolled_back_to });
                 let loss = loss.map_or("not finite".to_string(), |l| format!("{l:.3e}"));
                 self.notice = Some(format!(

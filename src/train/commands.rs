@@ -153,6 +153,11 @@ impl Trainer {
             Command::Step if self.paused => return Ok(Some(Next::Step)),
             Command::Continue { epochs } => return Ok(Some(Next::Continue(epochs.max(1)))),
             Command::SetPace(pace) => self.pace = pace.filter(|p| p.is_finite() && *p > 0.0),
+            Command::Fork { branch, changes, epochs } => self.fork(branch, changes, epochs, events)?,
+            Command::KeepBranch => {
+                self.end_fork(true, "kept; it is the run now, with its own optimizer state", events)?
+            }
+            Command::DropBranch => self.end_fork(false, "dropped; the run goes on as it was", events)?,
             Command::Pause | Command::Resume | Command::Step => {}
             Command::Stop => return Err(Halt),
         }

@@ -7,6 +7,7 @@ use crossbeam_channel::Sender;
 use super::{Event, Halt, Trainer};
 use crate::nn::Network;
 
+#[derive(Clone)]
 pub(super) struct Best {
     pub net: Network,
     pub epoch: usize,

@@ -29,6 +29,7 @@ pub const GOOD_SNAPSHOT_STEPS: u64 = 100;
 /// After this many rollbacks in one run the trainer gives up (`diverged`).
 pub const MAX_ROLLBACKS: usize = 6;
 
+#[derive(Clone)]
 pub(super) struct Guard {
     /// Known-good weights and the step they are from (taken before a
     /// structural edit too, so a rollback may undo it).
@@ -108,7 +109,10 @@ impl Trainer {
         self.preset.lr = lr_to;
         self.refresh_buffers();
         let loss = loss.is_finite().then_some(loss);
-        Self::emit(events, Event::Diverged { step: self.step, loss, rolled_back_to: at, lr_from, lr_to })?;
+        Self::emit(
+            events,
+            Event::Diverged { step: self.step, loss, rolled_back_to: at, lr_from, lr_to, branch: None },
+        )?;
         let hidden_after = self.net.hidden();
         if hidden_after != hidden_before {
             // The good copy predates a structural edit: the edit is undone.

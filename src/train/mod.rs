@@ -8,13 +8,15 @@
 //! the end), `commands` (applying a command), `guard` (the divergence
 //! guard), `early` (early stopping), `eval` (evaluation passes), `view` (the
 //! data view), `bench` (throughput), `checkpoint`, `log` (the run log),
-//! `protocol` (the messages), `lr_find` (the learning-rate range test).
+//! `protocol` (the messages), `lr_find` (the learning-rate range test),
+//! `fork` (a branch trained in lockstep beside the run).
 
 pub mod bench;
 pub mod checkpoint;
 mod commands;
 mod early;
 mod eval;
+mod fork;
 mod guard;
 pub mod log;
 pub mod lr_find;
@@ -40,7 +42,7 @@ use crate::nn::optim::Penalty;
 use crate::nn::{Network, Optimizer, StepRunner, Workspace};
 use crate::preset::Preset;
 pub use protocol::{
-    Boundary, Change, Command, DataView, EpochMetrics, Event, Misclassified, RunInfo, Setting, StatsReport,
+    Boundary, Change, Command, DataView, EpochMetrics, Event, ForkInfo, Misclassified, RunInfo, Setting, StatsReport,
     StepMetrics, Stopped, Summary, json_f32,
 };
 
@@ -134,6 +136,15 @@ pub struct Trainer {
     /// The test set's score, taken once at the run's first end: training
     /// more epochs after it (space after the end) does not look again.
     tested: Option<eval::Score>,
+    /// A fork's branch, trained in lockstep beside the run (`fork`).
+    fork: Option<Box<fork::Branch>>,
+    /// A branch kept between two steps: its tallies of the epoch so far,
+    /// for the loop to continue with.
+    adopted: Option<(run_loop::Tally, run_loop::Tally)>,
+    /// Epochs finished so far.
+    epochs_done: usize,
+    /// Commands to apply before the first step (`queue`).
+    queued: Vec<Command>,
 }
 
 /// Why the loop ends early: `Command::Stop`, or the driver went away.
@@ -197,12 +208,22 @@ impl Trainer {
             guard: guard::Guard::new(classes),
             best: None,
             tested: None,
+            fork: None,
+            adopted: None,
+            epochs_done: 0,
+            queued: Vec::new(),
         })
     }
 
     /// The settings the run starts with.
     pub fn preset(&self) -> &Preset {
         &self.preset
+    }
+
+    /// Applies `cmd` before the first step, as if the driver had sent it
+    /// then: a fork from step 0 that does not race the first minibatch.
+    pub fn queue(&mut self, cmd: Command) {
+        self.queued.push(cmd);
     }
 
     /// Keeps the thread after the summary, taking commands (more epochs,

@@ -31,6 +31,22 @@ pub enum Command {
     },
     /// At most this many training steps a second (`None`: as fast as it goes).
     SetPace(Option<f32>),
+    /// Fork the run: a branch named `branch` starts from a copy of the
+    /// model and the optimizer state, `changes` (settings, `AddLayer`,
+    /// `RemoveLayer`; other commands are ignored) are applied to it alone,
+    /// and both train in lockstep on the same minibatches. After `epochs`
+    /// epochs the trainer pauses for the decision. Refused (a notice) while
+    /// a fork is running.
+    Fork {
+        branch: String,
+        changes: Vec<Command>,
+        epochs: usize,
+    },
+    /// The branch becomes the run (its model and optimizer state continue);
+    /// the other model is dropped.
+    KeepBranch,
+    /// The branch is dropped; the run continues as it was.
+    DropBranch,
     Stop,
 }
 
@@ -54,6 +70,21 @@ pub enum Event {
         rolled_back_to: u64,
         lr_from: f32,
         lr_to: f32,
+        /// A fork's branch, when it was the branch that diverged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+    },
+    /// The run forked: a branch with one change trains beside it in
+    /// lockstep (see `Command::Fork`).
+    Fork(ForkInfo),
+    /// The fork ended: the branch was kept (it is the run from here on) or
+    /// dropped; `reason` says why in words.
+    ForkEnd {
+        step: u64,
+        epoch: usize,
+        branch: String,
+        kept: bool,
+        reason: String,
     },
     /// Validation loss stopped improving for `patience` epochs: training
     /// ends with the best weights restored.
@@ -149,6 +180,20 @@ pub struct RunInfo {
     pub hparams: std::collections::BTreeMap<String, String>,
 }
 
+/// Where a fork began and what its branch changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForkInfo {
+    pub step: u64,
+    /// The epochs finished when it forked.
+    pub epoch: usize,
+    /// The branch's name: its change in words ("dropout 0.5").
+    pub branch: String,
+    /// What changed on the branch, as the trainer applied it.
+    pub changes: Vec<Change>,
+    /// Epochs the branch trains before the trainer pauses for the decision.
+    pub epochs: usize,
+}
+
 /// Training metrics averaged over the steps since the previous `Step` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
@@ -160,6 +205,9 @@ pub struct StepMetrics {
     /// Mean threads per step over the window (see [`EpochMetrics::threads`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<f32>,
+    /// A fork's branch, when these are the branch's steps (absent: the run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// The end of an epoch: training as trained, training in eval mode, validation.
@@ -191,6 +239,9 @@ pub struct EpochMetrics {
     /// epoch; infinity when a logged one was not finite).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_norm: Option<f32>,
+    /// A fork's branch, when this is the branch's epoch (absent: the run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// Statistics of every layer (input side first) after step `step`.
@@ -276,6 +327,7 @@ mod tests {
             threads: None,
             elapsed_s: 4.2,
             grad_norm: None,
+            branch: None,
         });
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

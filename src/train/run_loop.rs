@@ -20,10 +20,10 @@ use crate::nn::stats::{conv_layer_stats, layer_stats};
 
 /// Running sums of a stretch of training steps.
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     loss: f64,
     correct: usize,
-    samples: usize,
+    pub samples: usize,
     time: Duration,
     /// Steps, and the sum of the threads each ran on.
     steps: usize,
@@ -31,7 +31,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, s: LossSum, samples: usize, time: Duration, threads: usize) {
+    pub fn add(&mut self, s: LossSum, samples: usize, time: Duration, threads: usize) {
         self.loss += s.loss;
         self.correct += s.correct;
         self.samples += samples;
@@ -39,18 +39,18 @@ impl Tally {
         self.steps += 1;
         self.thread_steps += threads;
     }
-    fn mean_loss(&self) -> f32 {
+    pub fn mean_loss(&self) -> f32 {
         (self.loss / self.samples.max(1) as f64) as f32
     }
-    fn acc(&self) -> f32 {
+    pub fn acc(&self) -> f32 {
         self.correct as f32 / self.samples.max(1) as f32
     }
-    fn per_s(&self) -> f32 {
+    pub fn per_s(&self) -> f32 {
         self.samples as f32 / self.time.as_secs_f32().max(1e-9)
     }
     /// Mean threads per step, when the step's team has more than one
     /// (two decimals: enough to see the governor's hand-over).
-    fn threads(&self, team: usize) -> Option<f32> {
+    pub fn threads(&self, team: usize) -> Option<f32> {
         (team > 1 && self.steps > 0).then(|| (self.thread_steps as f32 / self.steps as f32 * 100.0).round() / 100.0)
     }
 }
@@ -82,6 +82,11 @@ impl Trainer {
         let preflight = super::preflight::measure(&self.net, &self.data.train, &self.split.train, &self.norm);
         if Self::emit(events, Event::Preflight(preflight)).is_err() {
             return;
+        }
+        for cmd in std::mem::take(&mut self.queued) {
+            if self.apply(cmd, events).is_err() {
+                return;
+            }
         }
         let mut best = Best { epoch: 0, val_acc: f32::NEG_INFINITY };
         let (mut done, mut until) = (0, self.preset.epochs);
@@ -146,13 +151,14 @@ impl Trainer {
         commands: &Receiver<Command>,
         events: &Sender<Event>,
     ) -> Result<Ended, Halt> {
-        for epoch in range {
+        for epoch in range.clone() {
             let Some(whole) = self.train_epoch(epoch, commands, events)? else {
                 return Ok(Ended::Interrupted);
             };
             let Some(whole) = whole else { return Ok(Ended::Diverged) };
             let Some(mut eval) = self.evaluate_epoch(events)? else { return Ok(Ended::Diverged) };
             *done = epoch;
+            self.epochs_done = epoch;
             if eval.val.acc > best.val_acc {
                 (best.epoch, best.val_acc) = (epoch, eval.val.acc);
             }
@@ -178,8 +184,19 @@ impl Trainer {
                     threads: whole.threads(self.runner.threads()),
                     elapsed_s: started.elapsed().as_secs_f64(),
                     grad_norm: None,
+                    branch: None,
                 }),
             )?;
+            // The fork's branch, at the same step; after the epochs asked
+            // for, the trainer pauses for the decision (not after the
+            // stretch's last epoch: the run ends there anyway).
+            if self.branch_epoch(epoch, started.elapsed().as_secs_f64(), events)?
+                && epoch < *range.end()
+                && !self.paused
+            {
+                self.paused = true;
+                Self::emit(events, Event::Paused { step: self.step })?;
+            }
             // The overfit-one-batch probe when the training data is not learned.
             if super::probe::due(epoch, eval.train.acc, self.preset.label_noise) {
                 let (kind, lr) = (self.opt.kind(), self.opt.learning_rate());
@@ -215,6 +232,7 @@ impl Trainer {
         let mut order = std::mem::take(&mut self.order);
         order.shuffle(&mut self.rng);
         self.mark_good();
+        self.on_branch(|t| t.mark_good());
         let mut whole = Tally::default();
         let mut window = Tally::default();
         let mut last_sent = Instant::now();
@@ -225,6 +243,10 @@ impl Trainer {
             if self.between_steps(commands, events, next_at).is_err() {
                 self.order = order;
                 return Ok(None);
+            }
+            // A branch kept between two steps: its epoch so far is the run's.
+            if let Some((w, win)) = self.adopted.take() {
+                (whole, window) = (w, win);
             }
             // The batch size may have changed between two steps.
             let idx = &order[start..(start + self.runner.batch().max(1)).min(order.len())];
@@ -237,7 +259,12 @@ impl Trainer {
             next_at = self.pace.map(|p| t0 + Duration::from_secs_f32(1.0 / p));
             let sum = self.train_batch(idx);
             let dt = t0.elapsed();
+            // The fork's branch takes the same minibatch at the same step.
+            let branch = self.step_branch(idx);
             self.step += 1;
+            if let Some(b) = branch {
+                self.after_branch_step(b, idx.len(), events)?;
+            }
             if self.guard.trips(sum.loss, idx.len()) {
                 // Nothing of this batch is reported: no NaN reaches a curve.
                 if !self.recover(events, (sum.loss / idx.len() as f64) as f32)? {
@@ -270,11 +297,13 @@ impl Trainer {
                     acc: window.acc(),
                     samples_per_s: window.per_s(),
                     threads: window.threads(self.runner.threads()),
+                    branch: None,
                 };
                 match events.try_send(Event::Step(m)) {
                     Ok(()) => {
                         window = Tally::default();
                         last_sent = Instant::now();
+                        self.send_branch_steps(epoch, events)?;
                     }
                     // Full: keep summing, so the next event covers these steps too.
                     Err(TrySendError::Full(_)) => {}

@@ -112,6 +112,11 @@ pub const CONTINUE_EPOCHS: usize = 10;
 pub const PACES: [Option<f32>; 7] = [None, Some(300.0), Some(100.0), Some(30.0), Some(10.0), Some(3.0), Some(1.0)];
 /// Ghosts kept on the charts.
 const MAX_GHOSTS: usize = 10;
+/// Epochs a fork trains side by side before the trainer pauses for the decision.
+pub const FORK_EPOCHS: usize = 3;
+/// Why a setting key does nothing while a fork runs: the comparison is
+/// about the branch's one change.
+const FORK_RUNNING: &str = "a fork is running: K keeps the branch, x drops it; settings change after that";
 
 /// The optimizer after `k` in the `o` cycle, with the learning rate it is
 /// usually started at (keeping SGD's 0.05 would make Adam diverge).
@@ -242,7 +247,12 @@ impl App {
         if old.epochs.is_empty() && old.train_loss.is_empty() {
             return;
         }
-        self.ghosts.push(Ghost { label, train_loss: old.train_loss, train_acc: old.train_acc, epochs: old.epochs });
+        self.push_ghost(Ghost { label, train_loss: old.train_loss, train_acc: old.train_acc, epochs: old.epochs });
+    }
+
+    /// Adds a ghost, keeping at most `MAX_GHOSTS`.
+    fn push_ghost(&mut self, ghost: Ghost) {
+        self.ghosts.push(ghost);
         if self.ghosts.len() > MAX_GHOSTS {
             self.ghosts.remove(0);
         }
@@ -308,6 +318,19 @@ impl App {
                 if self.run.notice.is_some() && self.run.notice != before {
                     // The run's own notice is newer than the last key's.
                     self.notice = None;
+                }
+                if let Some(ended) = self.run.ended_fork.take() {
+                    // The side not kept stays on the charts, faded.
+                    let kept = matches!(event, Event::ForkEnd { kept: true, .. });
+                    let label =
+                        if kept { format!("without {}", ended.branch) } else { format!("dropped: {}", ended.branch) };
+                    self.lr_requested = None;
+                    self.push_ghost(Ghost {
+                        label,
+                        train_loss: ended.train_loss,
+                        train_acc: ended.train_acc,
+                        epochs: ended.epochs,
+                    });
                 }
                 let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
                 self.layer = self.layer.min(layers.saturating_sub(1));
@@ -377,6 +400,12 @@ impl App {
                 self.zoom = None;
                 return self.apply_remedy(&remedy);
             }
+            Action::TryBranch => {
+                let remedy = list.remedies.get(list.selected)?.clone();
+                self.remedy = None;
+                self.zoom = None;
+                return self.try_remedy(&remedy);
+            }
             Action::Close => {
                 self.remedy = None;
                 self.zoom = None;
@@ -389,8 +418,10 @@ impl App {
     /// What a remedy does: commands at the next minibatch, or a restart for
     /// what only a fresh start can change (the data's normalization or size).
     fn apply_remedy(&mut self, r: &Remedy) -> Option<Effect> {
-        use crate::diagnose::Action as A;
-        use crate::nn::Activation;
+        if self.run.fork.is_some() {
+            self.notice = Some(FORK_RUNNING.into());
+            return None;
+        }
         if let Some(last) = self.run.epochs.last() {
             self.applied =
                 Some(Applied { label: r.label, epoch: last.epoch, val_loss: last.val_loss, val_acc: last.val_acc });
@@ -404,70 +435,78 @@ impl App {
             self.notice = Some(format!("in your training code: {}", r.label));
             return None;
         }
-        let p = &self.run.settings;
-        let set = |s: Setting| Some(Effect::Send(Command::Set(s)));
-        match r.action {
-            A::HalveLr => {
-                self.lr_requested = Some(p.lr / 2.0);
-                set(Setting::LearningRate(p.lr / 2.0))
-            }
-            A::DoubleLr => {
-                self.lr_requested = Some(p.lr * 2.0);
-                set(Setting::LearningRate(p.lr * 2.0))
-            }
-            A::UseRelu => set(Setting::Activation(Activation::Relu)),
-            A::UseSelu => set(Setting::Activation(Activation::Selu)),
-            A::UseAdam => {
-                self.lr_requested = Some(1e-3);
-                Some(Effect::SendAll(vec![
-                    Command::Set(Setting::Optimizer(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 })),
-                    Command::Set(Setting::LearningRate(1e-3)),
-                ]))
-            }
-            A::AddLayer => Some(Effect::Send(Command::AddLayer)),
-            A::EarlyStopping => {
-                set(Setting::EarlyStopping(Some(EarlyStopping { patience: EARLY_PATIENCE, min_delta: 0.0 })))
-            }
-            A::Dropout(rate) => set(Setting::Dropout(rate)),
-            A::AddL2 => set(Setting::L2(if p.l2 == 0.0 { 1e-3 } else { (p.l2 * 10.0).min(L2_MAX) })),
-            A::LessDropout => set(Setting::Dropout(((p.dropout - 0.2) * 10.0).round().max(0.0) / 10.0)),
-            A::ScaleLr(factor) => {
-                self.lr_requested = Some(p.lr * factor);
-                set(Setting::LearningRate(p.lr * factor))
-            }
-            A::LessL2 => set(Setting::L2(if p.l2 > 1e-6 { p.l2 / 10.0 } else { 0.0 })),
-            A::LessL1 => set(Setting::L1(if p.l1 > 1e-6 { p.l1 / 10.0 } else { 0.0 })),
-            A::Wider => {
-                let mut next = p.clone();
-                next.hidden = p.hidden.iter().map(|w| w * 2).collect();
-                self.applied = None;
-                Some(Effect::Restart(Box::new(next)))
-            }
-            A::Normalize => {
-                let mut next = p.clone();
-                // Pixels scale to [0, 1]; real-valued features standardize.
-                let images = matches!(p.dataset, DatasetSpec::Mnist | DatasetSpec::Idx { .. });
-                next.normalize =
-                    if images { crate::data::Normalize::Scale255 } else { crate::data::Normalize::Standardize };
-                self.applied = None;
-                Some(Effect::Restart(Box::new(next)))
-            }
-            A::Augment => {
-                let mut next = p.clone();
-                next.augment = crate::preset::Augment::Shift { pixels: 2 };
-                self.applied = None;
-                Some(Effect::Restart(Box::new(next)))
-            }
-            A::TrainLonger
-            | A::OverfitOneBatch
-            | A::ClipGradients
-            | A::CheckEvaluation
-            | A::CheckInputs
-            | A::AddValidation => None,
+        let effect = remedy_effect(&self.run.settings, r.action);
+        if let Some(lr) = requested_lr(&effect) {
+            self.lr_requested = Some(lr);
         }
+        if matches!(effect, Some(Effect::Restart(_))) {
+            self.applied = None;
+        }
+        effect
+    }
+
+    /// Tries a remedy side by side: a fork of the run whose branch alone
+    /// gets the remedy's commands, for [`FORK_EPOCHS`] epochs. What needs a
+    /// restart, early stopping (nothing differs until it stops the run) and
+    /// what only the user's code can do are said, not forked.
+    fn try_remedy(&mut self, r: &Remedy) -> Option<Effect> {
+        use crate::diagnose::Action as A;
+        if r.action.in_code_only() || self.run.external {
+            self.notice = Some(format!("in your training code: {}", r.label));
+            return None;
+        }
+        if self.run.fork.is_some() {
+            self.notice = Some(FORK_RUNNING.into());
+            return None;
+        }
+        if !self.run.state.takes_commands() {
+            return None;
+        }
+        if r.action == A::EarlyStopping {
+            self.notice = Some(
+                "early stopping changes nothing until it stops the run: side by side would show two equal curves; \
+                 Enter applies it"
+                    .into(),
+            );
+            return None;
+        }
+        let changes = match remedy_effect(&self.run.settings, r.action) {
+            Some(Effect::Send(c)) => vec![c],
+            Some(Effect::SendAll(c)) => c,
+            Some(Effect::Restart(_)) => {
+                self.notice = Some(format!(
+                    "{}: needs a fresh start, which side by side does not do yet (it forks changes made in place); \
+                     Enter restarts with it and keeps this run as a ghost",
+                    r.label
+                ));
+                return None;
+            }
+            _ => return None,
+        };
+        let branch = branch_name(&self.run.settings, &changes);
+        Some(Effect::Send(Command::Fork { branch, changes, epochs: FORK_EPOCHS }))
     }
 
     pub(super) fn on_action(&mut self, action: Action) -> Option<Effect> {
+        let forked = self.run.fork.is_some();
+        let edits = matches!(
+            action,
+            Action::LrUp
+                | Action::LrDown
+                | Action::AddLayer
+                | Action::RemoveLayer
+                | Action::NextActivation
+                | Action::DropoutUp
+                | Action::DropoutDown
+                | Action::L2Up
+                | Action::L2Down
+                | Action::NextOptimizer
+                | Action::ToggleEarlyStopping
+        );
+        if forked && edits && self.run.state.takes_commands() {
+            self.notice = Some(FORK_RUNNING.into());
+            return None;
+        }
         let state = &self.run.state;
         let live = state.takes_commands();
         let idle = *state == RunState::Idle;
@@ -601,9 +640,100 @@ impl App {
                 set(Setting::EarlyStopping(to))
             }
             Action::SaveCheckpoint if live => Some(Effect::Send(Command::SaveCheckpoint)),
+            Action::KeepBranch if live && forked => Some(Effect::Send(Command::KeepBranch)),
+            Action::DropBranch if live && forked => Some(Effect::Send(Command::DropBranch)),
             _ => None,
         }
     }
+}
+
+/// What a remedy does to a run with settings `p`: commands at the next
+/// minibatch, or a restart for what only a fresh start can change (the
+/// data's normalization or size, the widths).
+fn remedy_effect(p: &Preset, action: crate::diagnose::Action) -> Option<Effect> {
+    use crate::diagnose::Action as A;
+    use crate::nn::Activation;
+    let set = |s: Setting| Some(Effect::Send(Command::Set(s)));
+    match action {
+        A::HalveLr => set(Setting::LearningRate(p.lr / 2.0)),
+        A::DoubleLr => set(Setting::LearningRate(p.lr * 2.0)),
+        A::UseRelu => set(Setting::Activation(Activation::Relu)),
+        A::UseSelu => set(Setting::Activation(Activation::Selu)),
+        A::UseAdam => Some(Effect::SendAll(vec![
+            Command::Set(Setting::Optimizer(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 })),
+            Command::Set(Setting::LearningRate(1e-3)),
+        ])),
+        A::AddLayer => Some(Effect::Send(Command::AddLayer)),
+        A::EarlyStopping => {
+            set(Setting::EarlyStopping(Some(EarlyStopping { patience: EARLY_PATIENCE, min_delta: 0.0 })))
+        }
+        A::Dropout(rate) => set(Setting::Dropout(rate)),
+        A::AddL2 => set(Setting::L2(if p.l2 == 0.0 { 1e-3 } else { (p.l2 * 10.0).min(L2_MAX) })),
+        A::LessDropout => set(Setting::Dropout(((p.dropout - 0.2) * 10.0).round().max(0.0) / 10.0)),
+        A::ScaleLr(factor) => set(Setting::LearningRate(p.lr * factor)),
+        A::LessL2 => set(Setting::L2(if p.l2 > 1e-6 { p.l2 / 10.0 } else { 0.0 })),
+        A::LessL1 => set(Setting::L1(if p.l1 > 1e-6 { p.l1 / 10.0 } else { 0.0 })),
+        A::Wider => {
+            let mut next = p.clone();
+            next.hidden = p.hidden.iter().map(|w| w * 2).collect();
+            Some(Effect::Restart(Box::new(next)))
+        }
+        A::Normalize => {
+            let mut next = p.clone();
+            // Pixels scale to [0, 1]; real-valued features standardize.
+            let images = matches!(p.dataset, DatasetSpec::Mnist | DatasetSpec::Idx { .. });
+            next.normalize =
+                if images { crate::data::Normalize::Scale255 } else { crate::data::Normalize::Standardize };
+            Some(Effect::Restart(Box::new(next)))
+        }
+        A::Augment => {
+            let mut next = p.clone();
+            next.augment = crate::preset::Augment::Shift { pixels: 2 };
+            Some(Effect::Restart(Box::new(next)))
+        }
+        A::TrainLonger
+        | A::OverfitOneBatch
+        | A::ClipGradients
+        | A::CheckEvaluation
+        | A::CheckInputs
+        | A::AddValidation => None,
+    }
+}
+
+/// The learning rate an effect asks for, if it sets one (keys build on it).
+fn requested_lr(effect: &Option<Effect>) -> Option<f32> {
+    let cmds: &[Command] = match effect {
+        Some(Effect::Send(c)) => std::slice::from_ref(c),
+        Some(Effect::SendAll(c)) => c,
+        _ => return None,
+    };
+    cmds.iter().rev().find_map(|c| match c {
+        Command::Set(Setting::LearningRate(lr)) => Some(*lr),
+        _ => None,
+    })
+}
+
+/// A fork's branch named by its change: "dropout 0.5", "Adam, lr 0.001",
+/// "one more layer".
+fn branch_name(p: &Preset, changes: &[Command]) -> String {
+    let parts: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Command::Set(s) => {
+                let before = s.key().read(p);
+                (before != *s).then(|| match s {
+                    Setting::Optimizer(_) => s.compact_label(),
+                    Setting::LearningRate(_) => format!("lr {}", s.compact_label()),
+                    Setting::Activation(_) => s.compact_label(),
+                    _ => format!("{} {}", s.key().name(), s.compact_label()),
+                })
+            }
+            Command::AddLayer => Some("one more layer".into()),
+            Command::RemoveLayer => Some("one layer less".into()),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() { "no change".into() } else { parts.join(", ") }
 }
 
 /// A few words naming a run's settings (for a ghost's legend).
@@ -660,6 +790,7 @@ pub(crate) mod tests {
             acc,
             samples_per_s: 9000.0,
             threads: None,
+            branch: None,
         }))
     }
 
@@ -850,6 +981,7 @@ pub(crate) mod tests {
             threads: None,
             elapsed_s: 1.0,
             grad_norm: None,
+            branch: None,
         }))
     }
 
@@ -875,6 +1007,61 @@ pub(crate) mod tests {
         assert_eq!(app.remedy.as_ref().map(|r| r.selected), Some(1));
         assert_eq!(app.update(Msg::Key(KeyEvent::from(KeyCode::Esc))), None);
         assert_eq!(app.remedy, None);
+    }
+
+    #[test]
+    fn t_tries_a_remedy_side_by_side_and_k_keeps_the_branch_as_the_run() {
+        let mut app = live();
+        for (e, vl) in [(1, 0.30), (2, 0.32), (3, 0.36), (4, 0.40), (5, 0.45)] {
+            app.update(epoch_event(e, 1.0, 0.90, vl));
+        }
+        app.update(key('c'));
+        // The first remedy, early stopping, would show two equal curves: said, not forked.
+        assert_eq!(app.update(key('t')), None);
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("changes nothing until")), "{:?}", app.notice);
+        app.update(key('c'));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        let effect = app.update(key('t'));
+        let changes = vec![Command::Set(Setting::Dropout(0.5))];
+        let want = Command::Fork { branch: "dropout 0.5".into(), changes: changes.clone(), epochs: FORK_EPOCHS };
+        assert_eq!(effect, Some(Effect::Send(want)));
+        assert_eq!((app.remedy.is_none(), app.zoom), (true, None));
+        // The trainer forks; the branch's epoch comes in beside the run's.
+        let change =
+            Change { step: 500, from: Setting::Dropout(0.0), to: Setting::Dropout(0.5), note: None, by_trainer: false };
+        let info = crate::train::ForkInfo {
+            step: 500,
+            epoch: 5,
+            branch: "dropout 0.5".into(),
+            changes: vec![change],
+            epochs: 3,
+        };
+        app.update(Msg::Trainer(Event::Fork(info)));
+        app.update(epoch_event(6, 1.0, 0.90, 0.50));
+        let Msg::Trainer(Event::Epoch(mut b)) = epoch_event(6, 0.95, 0.92, 0.41) else { unreachable!() };
+        b.branch = Some("dropout 0.5".into());
+        app.update(Msg::Trainer(Event::Epoch(b)));
+        assert_eq!(app.run.epochs.len(), 6, "the branch's epoch is not the run's");
+        let fx = app.run.fork_effect().expect("an effect at epoch 6");
+        assert_eq!((fx.epochs, fx.val_loss, fx.val_acc), (1, (0.50, 0.41), (0.90, 0.92)));
+        // Settings wait while the fork runs; K and x decide.
+        assert_eq!(app.update(key('d')), None);
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("fork is running")));
+        assert_eq!(app.update(key('x')), Some(Effect::Send(Command::DropBranch)));
+        assert_eq!(app.update(key('K')), Some(Effect::Send(Command::KeepBranch)));
+        let end =
+            Event::ForkEnd { step: 600, epoch: 6, branch: "dropout 0.5".into(), kept: true, reason: "kept".into() };
+        app.update(Msg::Trainer(end));
+        assert!(app.run.fork.is_none());
+        assert_eq!(app.run.settings.dropout, 0.5, "the branch's settings are the run's");
+        assert_eq!(app.run.epochs.last().map(|e| e.val_loss), Some(0.41), "and its epochs");
+        let ghost = app.ghosts.last().expect("the other side stays as a ghost");
+        assert_eq!(
+            (ghost.label.as_str(), ghost.epochs.last().map(|e| e.val_loss)),
+            ("without dropout 0.5", Some(0.50))
+        );
+        assert!(app.run.changes.iter().any(|c| c.to == Setting::Dropout(0.5)), "the chart marks the change");
+        assert_eq!(app.update(key('K')), None, "no fork, nothing to keep");
     }
 
     #[test]

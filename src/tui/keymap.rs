@@ -50,6 +50,11 @@ pub enum Action {
     ToggleDataView,
     /// Open the checklist with its remedies (arrows pick one, Enter applies it).
     Checklist,
+    /// In the checklist: try the highlighted remedy side by side (a fork).
+    TryBranch,
+    /// A fork: the branch becomes the run / the branch is dropped.
+    KeepBranch,
+    DropBranch,
     /// Show one panel (1-based, in screen order) over the whole body; 0 goes back.
     Zoom(u8),
     /// Zoom the next panel (Tab), or back to all panels after the last.
@@ -236,6 +241,8 @@ pub const BINDINGS: &[Binding] = &[
     alias(KeyCode::End, Context::Main, Action::LastEpoch),
     main(Char('X'), "X", "watch: stop the external training loop (through the bridge)", Action::StopExternal),
     main(Char('['), "[", "weights panel: previous layer", Action::LayerPrev),
+    main(Char('K'), "K", "fork: keep the branch (it becomes the run; the other stays as a ghost)", Action::KeepBranch),
+    main(Char('x'), "x", "fork: drop the branch (the run goes on as it was)", Action::DropBranch),
     in_ctx(main(KeyCode::Up, "↑/k", "picker and remedies: previous", Action::Up), Context::Picker),
     alias(Char('k'), Context::Picker, Action::Up),
     in_ctx(main(KeyCode::Down, "↓/j", "picker and remedies: next", Action::Down), Context::Picker),
@@ -257,6 +264,15 @@ pub const BINDINGS: &[Binding] = &[
     alias(KeyCode::Down, Context::Checklist, Action::Down),
     alias(Char('j'), Context::Checklist, Action::Down),
     alias(KeyCode::Enter, Context::Checklist, Action::Choose),
+    in_ctx(
+        main(
+            Char('t'),
+            "t",
+            "remedies: try the highlighted one side by side (a fork on the same minibatches, 3 epochs)",
+            Action::TryBranch,
+        ),
+        Context::Checklist,
+    ),
     alias(KeyCode::Esc, Context::Checklist, Action::Close),
     alias(Char('c'), Context::Checklist, Action::Close),
     alias(Char('q'), Context::Checklist, Action::Close),

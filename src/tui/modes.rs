@@ -47,10 +47,15 @@ impl Replay {
         // An epoch ends after its epoch event and what follows it before the
         // next step (its data view, an early stop, the summary).
         let mut ends = Vec::new();
+        // A fork's branch epoch (tagged) belongs to the run's epoch before it.
+        let run_epoch = |e: &Event| matches!(e, Event::Epoch(m) if m.branch.is_none());
         for (i, e) in events.iter().enumerate() {
-            if matches!(e, Event::Epoch(_)) {
+            if run_epoch(e) {
                 let mut end = i + 1;
-                while end < events.len() && !matches!(events[end], Event::Step(_) | Event::Epoch(_) | Event::Stats(_)) {
+                while end < events.len()
+                    && !matches!(events[end], Event::Step(_) | Event::Stats(_))
+                    && !run_epoch(&events[end])
+                {
                     end += 1;
                 }
                 ends.push(end);
@@ -91,7 +96,7 @@ impl Replay {
         // it before the next step.
         let i = self.events.len();
         match &event {
-            Event::Epoch(_) => self.ends.push(i + 1),
+            Event::Epoch(m) if m.branch.is_none() => self.ends.push(i + 1),
             Event::Step(_) | Event::Stats(_) => {}
             _ => {
                 if let Some(end) = self.ends.last_mut()
@@ -122,7 +127,7 @@ impl Replay {
 
     /// Events before the first epoch ends.
     fn first_epoch(&self) -> usize {
-        self.events.iter().position(|e| matches!(e, Event::Epoch(_))).unwrap_or(self.events.len())
+        self.events.iter().position(|e| matches!(e, Event::Epoch(m) if m.branch.is_none())).unwrap_or(self.events.len())
     }
 }
 

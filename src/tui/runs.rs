@@ -205,7 +205,8 @@ fn summarize(row: &mut RunRow, maps: &TagMap) {
                 let epochs: Vec<_> = events
                     .iter()
                     .filter_map(|e| match e {
-                        crate::train::Event::Epoch(m) => Some(m),
+                        // A fork's branch epochs are not the run's.
+                        crate::train::Event::Epoch(m) if m.branch.is_none() => Some(m),
                         _ => None,
                     })
                     .collect();

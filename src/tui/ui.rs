@@ -166,6 +166,7 @@ mod tests {
             threads: None,
             elapsed_s: n as f64,
             grad_norm: None,
+            branch: None,
         }
     }
 
@@ -182,6 +183,7 @@ mod tests {
                     acc: 1.0 - loss / 2.5,
                     samples_per_s: 41_000.0,
                     threads: None,
+                    branch: None,
                 })));
             }
             app.update(Msg::Trainer(Event::Epoch(epoch(n, val_acc))));
@@ -237,6 +239,7 @@ mod tests {
                 acc: 0.97,
                 samples_per_s: 20_000.0,
                 threads,
+                branch: None,
             })));
             assert_eq!(first(&app).contains("20k samples/s on 1 thread"), says, "{}", first(&app));
         }
@@ -427,6 +430,7 @@ mod tests {
                 acc: 0.99,
                 samples_per_s: 1.0,
                 threads: None,
+                branch: None,
             })));
             if (step - 201) % 7_000 == 0 {
                 app.update(Msg::Trainer(Event::Stats(crate::train::StatsReport { step, layers: layers.clone() })));

@@ -147,6 +147,16 @@ impl MetricPanel<'_> {
         // Older ghosts fainter; only the latest is named in the legend.
         let ghosts: Vec<(Points, Points)> =
             app.ghosts.iter().map(|g| (series((self.ghost_steps)(g)), epochs(&g.epochs, 1))).collect();
+        // A fork's branch, from where it forked (before that it is the run).
+        let fork = app.run.fork.as_ref();
+        let (branch_steps, branch_val): (Points, Points) = match fork {
+            Some(f) => {
+                let from = app.run.step_to_x(f.at_step);
+                let after: Vec<EpochMetrics> = f.epochs.iter().filter(|e| e.epoch >= f.at_epoch).cloned().collect();
+                (series(&f.train_loss).into_iter().filter(|p| p.0 >= from).collect(), epochs(&after, 1))
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         let best: Points = app
             .run
             .best_epoch()
@@ -174,6 +184,10 @@ impl MetricPanel<'_> {
                 dots: true,
             });
         }
+        if fork.is_some() {
+            curves.push(Curve { name: "branch: train", points: &branch_steps, color: Color::Magenta, dots: false });
+            curves.push(Curve { name: "branch: val", points: &branch_val, color: Color::LightMagenta, dots: true });
+        }
         let (floor, ceil) = if log { (f64::NEG_INFINITY, None) } else { (self.floor, self.ceil) };
         let y = y_bounds(&curves, floor, ceil);
         let marks: Vec<(f64, String)> = app
@@ -200,15 +214,20 @@ impl MetricPanel<'_> {
         } else {
             String::new()
         };
-        let title = format!(
-            "{}{}{}{}{spread}",
-            self.title,
+        let rest = format!(
+            "{}{}{}{spread}",
             if log { " (log)" } else { "" },
             if app.recent_only { format!(" · last {RECENT_EPOCHS} epochs") } else { String::new() },
             app.ghosts.last().map(|g| format!(" · grey: {}", g.label)).unwrap_or_default()
         );
+        // The branch is named first: while a fork runs it is what the chart is about.
+        let mut head = vec![Span::raw(self.title).bold()];
+        if let Some(f) = fork {
+            head.push(Span::raw(format!(" · branch {}", f.branch)).fg(Color::LightMagenta).bold());
+        }
+        head.push(Span::raw(rest).bold());
         if curves.iter().all(|c| c.points.is_empty()) {
-            let block = Block::bordered().title(Line::from(title).bold());
+            let block = Block::bordered().title(Line::from(head));
             Paragraph::new("waiting for the first metrics…").dark_gray().block(block).render(area, buf);
             return;
         }
@@ -276,7 +295,7 @@ impl MetricPanel<'_> {
         let graph = (area.width.saturating_sub(3 + label_width), area.height.saturating_sub(3));
         let boxed = named.len() as u16 + 2 <= graph.1 / 2 && name_width as u16 + 2 <= graph.0 / 2;
         // (Short words: at 100 columns the title has half the width.)
-        let mut title = vec![Span::raw(title).bold()];
+        let mut title = head;
         if !boxed {
             for (name, color, glyph) in &named {
                 title.push(Span::raw(format!("  {glyph} ")).fg(*color));
@@ -343,6 +362,7 @@ mod tests {
             threads: None,
             elapsed_s: 1.0,
             grad_norm: None,
+            branch: None,
         }
     }
 

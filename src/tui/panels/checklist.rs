@@ -58,7 +58,12 @@ fn title(app: &App, room: usize) -> Line<'static> {
     ]);
     // The keys go whole or not at all ("c…" would say nothing).
     let keys: &[&'static str] = if open {
-        &["   ↑/↓ pick a remedy · Enter apply · Esc close ", "  ↑/↓ · Enter apply · Esc close ", " ↑/↓ Enter Esc "]
+        &[
+            "   ↑/↓ pick a remedy · Enter apply · t side by side · Esc close ",
+            "   ↑/↓ pick a remedy · Enter apply · Esc close ",
+            "  ↑/↓ · Enter apply · Esc close ",
+            " ↑/↓ Enter Esc ",
+        ]
     } else {
         &["   c: remedies "]
     };
@@ -76,7 +81,7 @@ pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(title(app, area.width.saturating_sub(2) as usize));
     let inner = block.inner(area);
     block.render(area, buf);
-    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut lines: Vec<Line<'static>> = fork_brief(app).into_iter().collect();
     for f in &d.findings {
         lines.push(Line::from(vec![
             Span::styled(format!("• {} ", finding_name(f.id)), Style::default().fg(severity_color(f.severity)).bold()),
@@ -100,6 +105,39 @@ pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let room = inner.width as usize;
     Paragraph::new(lines.into_iter().map(|l| super::fit_line(l, room)).collect::<Vec<_>>()).render(inner, buf);
+}
+
+/// The fork in one row: its branch and the effect at equal steps in
+/// short, or that its first epoch is next (the keys are in Controls).
+pub fn fork_brief(app: &App) -> Option<Line<'static>> {
+    let f = app.run.fork.as_ref()?;
+    let text = match app.run.fork_effect() {
+        Some(fx) => fx.brief(&f.branch),
+        None => format!("{} beside the run since epoch {}: its first epoch is next", f.branch, f.at_epoch),
+    };
+    Some(Line::from(vec![Span::raw("fork ").fg(Color::LightMagenta).bold(), Span::raw(text).fg(Color::LightMagenta)]))
+}
+
+/// The fork in full: the effect at equal steps against the run's noise,
+/// the branch's rollbacks, whether the epochs asked for are done, the keys.
+pub fn fork_lines(app: &App) -> Vec<Line<'static>> {
+    let Some(f) = app.run.fork.as_ref() else { return Vec::new() };
+    let head = match app.run.fork_effect() {
+        Some(fx) => format!("{}, {}: {}", f.branch, fx.epochs_words(), fx.loss_words()),
+        None => format!("{} beside the run since epoch {}: its first epoch is next", f.branch, f.at_epoch),
+    };
+    let mut tail = app.run.fork_effect().map(|fx| fx.acc_words()).unwrap_or_default();
+    if f.rollbacks > 0 {
+        tail.push_str(&format!(" · {} rollback(s) on the branch", f.rollbacks));
+    }
+    let done = if f.due() { " · done" } else { "" };
+    vec![
+        Line::from(vec![Span::raw("fork ").fg(Color::LightMagenta).bold(), Span::raw(head).fg(Color::LightMagenta)]),
+        Line::from(vec![
+            Span::raw(format!("     {tail}{done}")).fg(Color::LightMagenta),
+            Span::raw("  K keep · x drop").cyan(),
+        ]),
+    ]
 }
 
 fn severity_color(s: Severity) -> Color {
@@ -149,6 +187,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Span::raw(" 2 Only then: is validation good?  ").bold(),
         Span::raw(d.steps[1].1.clone()),
     ]));
+    lines.extend(fork_lines(app));
     if let (Some(a), Some(now)) = (&app.applied, app.run.epochs.last()) {
         let text = if now.epoch > a.epoch {
             format!(
@@ -177,7 +216,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // The remedies as they were when the list opened: what Enter applies.
     if let Some(list) = &app.remedy {
-        lines.push(Line::from("Remedies (Enter applies the highlighted one):").bold());
+        lines.push(Line::from("Remedies (Enter applies the highlighted one, t tries it side by side):").bold());
         if list.remedies.is_empty() {
             lines.push(Line::from("    none: nothing to fix").dark_gray());
         }

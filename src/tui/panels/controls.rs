@@ -166,6 +166,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     block.render(area, buf);
     // Wrapped when it fits, else one row a line ending in `…`: the settings
     // and the latest epoch first, never a half-shown last line.
-    super::fit_paragraph(vec![Line::from(settings), Line::from(regul), Line::from(latest), outcome], inner)
-        .render(inner, buf);
+    // A fork: the effect at equal steps and the keys take the last rows.
+    let fork = super::checklist::fork_lines(app);
+    let lines = if fork.is_empty() {
+        vec![Line::from(settings), Line::from(regul), Line::from(latest), outcome]
+    } else {
+        [vec![Line::from(settings), Line::from(regul)], fork].concat()
+    };
+    super::fit_paragraph(lines, inner).render(inner, buf);
 }
