@@ -68,6 +68,8 @@ impl Penalty {
     }
 }
 
+// Clone: the learning-rate range test trains a copy and puts this one back.
+#[derive(Clone)]
 pub struct Optimizer {
     kind: OptimizerKind,
     lr: f32,

@@ -393,7 +393,12 @@ impl Run {
                 self.diagnosed_epochs = 0;
                 rediagnose = true;
             }
-            Event::Restart { .. } | Event::Verdict { .. } => {}
+            // The range test trains a copy: the run's own curves do not move
+            // (the dashboard draws the test in its own panel).
+            Event::Restart { .. }
+            | Event::Verdict { .. }
+            | Event::RangeTestPoint { .. }
+            | Event::RangeTestEnd { .. } => {}
         }
         if stale || rediagnose {
             self.diagnosis = std::cell::OnceCell::new();

@@ -14,11 +14,17 @@
 //!
 //! This module owns the schedule, the smoothing, the stopping rule and the
 //! suggestion; the command line only prints what [`Trainer::lr_find`]
-//! reports.
+//! reports. The dashboard's key (`m`) runs the same test on the live
+//! trainer's thread through `Command::RangeTest`: the run pauses, the test
+//! trains the model in place with the divergence guard left out, and then
+//! the weights, optimizer state, batch order, step count and dropout
+//! stream are put back as they were — a copy in effect, and the guard
+//! (whose rollbacks belong to the run) never sees the test's divergence.
 
+use crossbeam_channel::{Receiver, Sender};
 use rand::seq::SliceRandom;
 
-use super::{Trainer, json_f32};
+use super::{Command, Event, Halt, Trainer, json_f32};
 
 /// An `f32` in its shortest decimal form, `null` when not finite.
 fn num<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
@@ -181,6 +187,96 @@ impl Trainer {
             steps: points.len(),
             stopped: if diverged { "diverged" } else { "end" },
         }))
+    }
+}
+
+/// How a range test on the live trainer stopped before its end.
+enum Interrupted {
+    /// The user left the test (`CancelRangeTest`).
+    Cancelled,
+    /// The driver stopped the run or went away.
+    Halt,
+}
+
+impl Trainer {
+    /// The dashboard's range test: [`Trainer::lr_find`] on the live model,
+    /// which is put back afterwards. `training`: between two steps of an
+    /// epoch, where the run pauses for the test and stays paused (the
+    /// driver resumes it); after the run's end nothing trains anyway.
+    /// Commands other than a cancel or a stop that arrive meanwhile are
+    /// applied after the test, in order.
+    pub(super) fn range_test(
+        &mut self,
+        steps: usize,
+        training: bool,
+        commands: &Receiver<Command>,
+        events: &Sender<Event>,
+    ) -> Result<(), Halt> {
+        let steps = steps.clamp(3, 10_000);
+        if training && !self.paused {
+            self.paused = true;
+            Self::emit(events, Event::Paused { step: self.step })?;
+        }
+        // What the test changes, kept to put back: two models at most.
+        let net = self.net.clone();
+        let opt = self.opt.clone();
+        let (step, rng, order) = (self.step, self.rng.clone(), self.order.clone());
+        let masks = self.runner.steps_taken();
+        let mut pending = Vec::new();
+        let mut interrupted = None;
+        let mut taken = 0;
+        let found = self.lr_find(steps, |p| {
+            taken = p.step;
+            let finite = |x: f32| x.is_finite().then_some(x);
+            let point = Event::RangeTestPoint {
+                step: p.step,
+                of: steps,
+                lr: p.lr,
+                loss: finite(p.loss),
+                smoothed: finite(p.smoothed),
+            };
+            if Self::emit(events, point).is_err() {
+                interrupted = Some(Interrupted::Halt);
+            }
+            while interrupted.is_none()
+                && let Ok(cmd) = commands.try_recv()
+            {
+                match cmd {
+                    Command::CancelRangeTest => interrupted = Some(Interrupted::Cancelled),
+                    Command::Stop => interrupted = Some(Interrupted::Halt),
+                    other => pending.push(other),
+                }
+            }
+            match interrupted {
+                Some(_) => Err(std::io::Error::other("range test interrupted")),
+                None => Ok(()),
+            }
+        });
+        (self.net, self.opt, self.step, self.rng, self.order) = (net, opt, step, rng, order);
+        self.runner.rewind(masks);
+        // The update ratios would compare against the test's weights.
+        self.before.clear();
+        self.before_conv.clear();
+        let (stopped, s) = match (&interrupted, found) {
+            (Some(Interrupted::Halt), _) => return Err(Halt),
+            (Some(Interrupted::Cancelled), _) => ("cancelled", None),
+            (None, Ok(Some(s))) => (s.stopped, Some(s)),
+            (None, Ok(None) | Err(_)) => ("end", None),
+        };
+        Self::emit(
+            events,
+            Event::RangeTestEnd {
+                steps: s.map_or(taken, |s| s.steps),
+                stopped: stopped.to_string(),
+                steepest: s.map(|s| s.steepest),
+                min_over_10: s.map(|s| s.min_over_10),
+                suggested: s.map(|s| s.suggested),
+            },
+        )?;
+        for cmd in pending {
+            self.apply(cmd, events)?;
+        }
+        Ok(())
     }
 }
 

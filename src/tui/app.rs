@@ -158,6 +158,8 @@ pub struct App {
     pub mode: Mode,
     /// `watch` on a folder of many runs: its runs and the picker over them.
     pub runs: Option<super::runs::RunList>,
+    /// The learning-rate range test (`m`), while its panel is open.
+    pub range: super::range_test::RangeTests,
 }
 
 /// Panels that can be zoomed, in screen order (keys 1-7).
@@ -198,6 +200,7 @@ impl App {
             notice: None,
             mode: Mode::Live,
             runs: None,
+            range: Default::default(),
         }
     }
 
@@ -234,6 +237,8 @@ impl App {
         }
         self.show_data = is_plane(&self.run.settings.dataset);
         (self.lr_requested, self.remedy, self.applied, self.layer, self.pace) = (None, None, None, 0, 0);
+        // A cancelled test of the old run may still send its end: keep the count.
+        self.range.open = None;
     }
 
     /// Keeps `old`'s curves as a ghost (the few series the charts draw,
@@ -252,6 +257,8 @@ impl App {
     fn context(&self) -> Context {
         if self.picker.is_some() || self.runs.as_ref().is_some_and(|r| r.open) {
             Context::Picker
+        } else if self.range.open.is_some() {
+            Context::RangeTest
         } else if self.remedy.is_some() {
             Context::Checklist
         } else {
@@ -267,6 +274,7 @@ impl App {
                     Context::Picker if self.picker.is_none() => self.on_run_picker(action),
                     Context::Picker => self.on_picker(action),
                     Context::Checklist => self.on_checklist(action),
+                    Context::RangeTest => self.on_range_test(action),
                     Context::Main | Context::Any => match self.mode {
                         Mode::Live => self.on_action(action),
                         Mode::Watch { .. } => self.on_watch_action(action),
@@ -289,6 +297,8 @@ impl App {
                     Some("the log was rewritten from its start: a new run; the old one stays as a ghost".into());
                 None
             }
+            // The range test trains a copy: its events feed its panel only.
+            Msg::Trainer(event) if self.range.on_event(&event) => None,
             Msg::Trainer(event) => {
                 if let Event::Change(c) = &event
                     && matches!(c.to, Setting::LearningRate(_))
@@ -379,6 +389,10 @@ impl App {
     fn apply_remedy(&mut self, r: &Remedy) -> Option<Effect> {
         use crate::diagnose::Action as A;
         use crate::nn::Activation;
+        if r.action == A::RangeTest {
+            // Not a change yet: the rate it measures is applied from its panel.
+            return self.start_range_test();
+        }
         if let Some(last) = self.run.epochs.last() {
             self.applied =
                 Some(Applied { label: r.label, epoch: last.epoch, val_loss: last.val_loss, val_acc: last.val_acc });
@@ -446,7 +460,8 @@ impl App {
                 self.applied = None;
                 Some(Effect::Restart(Box::new(next)))
             }
-            A::TrainLonger
+            A::RangeTest
+            | A::TrainLonger
             | A::OverfitOneBatch
             | A::ClipGradients
             | A::CheckEvaluation
@@ -589,6 +604,7 @@ impl App {
                 set(Setting::EarlyStopping(to))
             }
             Action::SaveCheckpoint if live => Some(Effect::Send(Command::SaveCheckpoint)),
+            Action::RangeTest => self.start_range_test(),
             _ => None,
         }
     }

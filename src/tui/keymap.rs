@@ -17,6 +17,8 @@ pub enum Context {
     Picker,
     /// The checklist with its remedies open.
     Checklist,
+    /// The learning-rate range test's panel.
+    RangeTest,
     /// Bindings that work everywhere (quit).
     Any,
 }
@@ -64,6 +66,8 @@ pub enum Action {
     LastEpoch,
     /// Watch: stop the external training loop (through the bridge).
     StopExternal,
+    /// The learning-rate range test on a copy of the model.
+    RangeTest,
     /// In a list (picker, remedies): move, choose, close.
     Up,
     Down,
@@ -183,6 +187,7 @@ pub const BINDINGS: &[Binding] = &[
         "restart",
     ),
     main(Char('R'), "R", "restart from another seed: earlier runs stay, their spread shaded", Action::RestartNewSeed),
+    main(Char('m'), "m", "measure the learning rate: range test on a copy (Enter applies)", Action::RangeTest),
     foot(
         main(Char('{'), "{", "slower: fewer training steps a second, to watch a run unfold", Action::Slower),
         "{/}",
@@ -260,6 +265,10 @@ pub const BINDINGS: &[Binding] = &[
     alias(KeyCode::Esc, Context::Checklist, Action::Close),
     alias(Char('c'), Context::Checklist, Action::Close),
     alias(Char('q'), Context::Checklist, Action::Close),
+    alias(KeyCode::Enter, Context::RangeTest, Action::Choose),
+    alias(KeyCode::Esc, Context::RangeTest, Action::Close),
+    alias(Char('m'), Context::RangeTest, Action::Close),
+    alias(Char('q'), Context::RangeTest, Action::Close),
 ];
 
 /// Whether `b` matches `key`. Shifted characters arrive with SHIFT set on

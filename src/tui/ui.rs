@@ -53,7 +53,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(1)]).areas(area);
     panels::header::render(app, header, buf);
     panels::footer::render(app, footer, buf);
-    if let Some(panel) = app.zoom.and_then(Panel::from_zoom) {
+    if app.range.open.is_some() {
+        panels::range_test::render(app, body, buf);
+    } else if let Some(panel) = app.zoom.and_then(Panel::from_zoom) {
         panel.render(app, body, buf);
     } else if full {
         full_layout(app, body, buf);
