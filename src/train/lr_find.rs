@@ -153,7 +153,12 @@ impl Trainer {
         steps: usize,
         mut each: impl FnMut(&LrPoint) -> std::io::Result<()>,
     ) -> std::io::Result<Option<LrSuggestion>> {
+        // Mid-epoch (the dashboard's test) the epoch holds the run's order:
+        // the test draws its own from the training split.
         let mut order = std::mem::take(&mut self.order);
+        if order.is_empty() {
+            order = self.split.train.clone();
+        }
         let mut smoother = Smoother::new();
         let mut points = Vec::with_capacity(steps);
         let mut start = order.len();
