@@ -63,15 +63,26 @@ impl RangeTest {
         if self.end.is_some() { 1.0 } else { self.points.len() as f64 / self.of.max(1) as f64 }
     }
 
-    /// The rate `Enter` applies, once the test has ended with one.
+    /// The rate `Enter` applies, once the test has ended with one: the
+    /// suggestion to two significant digits (a measurement this noisy
+    /// carries no more; 0.12, not 0.116232).
     pub fn suggestion(&self) -> Option<f32> {
-        self.end.as_ref()?.suggested.filter(|r| r.is_finite() && *r > 0.0)
+        self.end.as_ref()?.suggested.filter(|r| r.is_finite() && *r > 0.0).map(two_digits)
     }
 
     /// The lowest smoothed loss so far, and its rate.
     pub fn minimum(&self) -> Option<(f32, f32)> {
         self.points.iter().filter_map(|p| Some((p.lr, p.smoothed?))).min_by(|a, b| a.1.total_cmp(&b.1))
     }
+}
+
+/// `x` to two significant digits.
+pub fn two_digits(x: f32) -> f32 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let scale = 10f64.powi(1 - (x.abs() as f64).log10().floor() as i32);
+    ((x as f64 * scale).round() / scale) as f32
 }
 
 /// The dashboard's range tests: the open one, and how many cancelled ones
@@ -211,6 +222,16 @@ mod tests {
             min_over_10: suggested.map(|s| s / 5.0),
             suggested,
         })
+    }
+
+    #[test]
+    fn rates_are_kept_to_two_significant_digits() {
+        assert_eq!(two_digits(0.116232), 0.12);
+        assert_eq!(two_digits(0.027049597), 0.027);
+        assert_eq!(two_digits(3.0), 3.0);
+        assert_eq!(two_digits(1.0e-6), 1.0e-6);
+        assert_eq!(two_digits(0.0), 0.0);
+        assert!(two_digits(f32::NAN).is_nan());
     }
 
     #[test]

@@ -25,29 +25,28 @@ const STEEPEST: Color = Color::Yellow;
 const MIN_OVER_10: Color = Color::Magenta;
 const NOW: Color = Color::DarkGray;
 
-/// A rate as the axis and the text write it.
+/// A rate as the text writes it: two significant digits, as it is applied.
 fn rate(lr: f32) -> String {
-    short_float(lr)
+    short_float(crate::tui::range_test::two_digits(lr))
 }
 
-/// The y range: from the lowest smoothed loss to the start of the curve
-/// (or the stopping threshold, 4x the minimum, when that is higher), so the
-/// last, diverging point does not flatten the rest.
+/// The y range: from the lowest smoothed loss to a little above where the
+/// curve starts, so the flat start, the fall and the minimum fill the
+/// chart and the diverging tail leaves it at the top.
 fn y_range(t: &RangeTest) -> (f64, f64) {
     let ys: Vec<f64> = t.points.iter().filter_map(|p| p.smoothed).map(f64::from).filter(|y| y.is_finite()).collect();
     let (Some(&first), Some(lo)) = (ys.first(), ys.iter().copied().reduce(f64::min)) else { return (0.0, 1.0) };
     let max = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let hi = max.min(first.max(STOP_FACTOR as f64 * lo));
+    let hi = max.min(first + (first - lo) * 0.25);
     let pad = ((hi - lo) * 0.08).max(1e-3);
     ((lo - pad).max(0.0), hi + pad)
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(t) = &app.range.open else { return };
-    let state = if t.running() { "measuring" } else { "done" };
     let title = Line::from(vec![
         Span::raw(" Learning-rate range test ").bold(),
-        Span::raw(format!("· {state} on a copy of the model; the run waits, untouched ")).dark_gray(),
+        Span::raw("· on a copy of the model; the run waits untouched ").dark_gray(),
     ]);
     let block = Block::bordered().title(super::fit_line(title, area.width.saturating_sub(2) as usize));
     let inner = block.inner(area);
@@ -139,12 +138,12 @@ fn render_text(app: &App, t: &RangeTest, area: Rect, buf: &mut Buffer) {
         }
         Some(e) => {
             let why = match e.stopped.as_str() {
-                "diverged" => format!("the loss passed {STOP_FACTOR}× its minimum"),
+                "diverged" => format!("loss over {STOP_FACTOR}× its minimum"),
                 "cancelled" => "cancelled".to_string(),
                 _ => format!("the last rate, {}, reached", rate(LR_END)),
             };
-            let min = t.minimum().map_or(String::new(), |(lr, l)| format!(" · lowest loss {l:.3} at lr {}", rate(lr)));
-            let text = format!("stopped after {} of {} steps: {why}{min}", e.steps, t.of);
+            let min = t.minimum().map_or(String::new(), |(lr, l)| format!(" · lowest {l:.3} at lr {}", rate(lr)));
+            let text = format!("stopped at step {}/{}: {why}{min}", e.steps, t.of);
             super::fit_line(Line::from(text), room).render(first, buf);
         }
     }
@@ -228,7 +227,7 @@ mod tests {
             suggested: Some(0.014),
         }));
         let s = text(&app, 80, 22);
-        assert!(s.contains("stopped after 3 of 200 steps: the loss passed 4× its minimum"), "{s}");
+        assert!(s.contains("stopped at step 3/200: loss over 4× its minimum"), "{s}");
         assert!(s.contains("suggested 0.014") && s.contains("steepest fall 0.01") && s.contains("min÷10 0.02"), "{s}");
         assert!(s.contains("Enter: lr 0.05 → 0.014 and train on · Esc: keep 0.05"), "{s}");
     }
