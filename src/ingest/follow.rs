@@ -235,6 +235,7 @@ impl Follower {
                 mapped: Vec::new(),
                 hparams: Default::default(),
                 warnings: Vec::new(),
+                bridge: None,
             },
             warnings_dropped: false,
             finished: false,
@@ -282,6 +283,7 @@ impl Follower {
                 mapped: Vec::new(),
                 hparams: Default::default(),
                 warnings: Vec::new(),
+                bridge: None,
             },
             warnings_dropped: false,
             finished: false,
@@ -487,6 +489,12 @@ impl Follower {
                 self.run.histograms.push(h.clone());
             }
         }
+        // The bridge's own lines, as the (first) JSON-lines file last said
+        // (a rewritten file starts its parser, and so its status, afresh).
+        self.run.bridge = self.sources.iter().find_map(|s| match &s.parser {
+            Parser::Jsonl(r) => r.bridge.clone(),
+            _ => None,
+        });
         update.new_tags = self.store.tags()[tags_before..].to_vec();
         self.run.tags_seen = self.store.tags().to_vec();
         if self.assembled_at == Some(self.store.generation()) {
@@ -711,6 +719,10 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
         mapped: assembled.mapped,
         hparams,
         warnings,
+        bridge: match parser {
+            Parser::Jsonl(r) => r.bridge,
+            _ => None,
+        },
     }
 }
 

@@ -23,6 +23,7 @@
 //! arrived. See `docs/watch.md` for the rules.
 
 pub mod assemble;
+pub mod bridge;
 pub mod command;
 pub mod csv;
 pub mod detect;
@@ -43,6 +44,7 @@ pub mod twins;
 
 use std::path::{Path, PathBuf};
 
+pub use bridge::{BridgeStatus, LoopState};
 pub use command::{BridgeCommand, CommandWriter, command_file_for};
 pub use detect::{Format, detect_format};
 pub use error::IngestError;
@@ -126,6 +128,10 @@ pub struct ExternalRun {
     /// Problems met and skipped (corrupt records with their byte offset,
     /// malformed lines with their line number, ...), oldest first.
     pub warnings: Vec<String>,
+    /// A JSON-lines log written through the Python bridge: its framework,
+    /// the keys its loop obeys and what the loop last reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeStatus>,
 }
 
 impl ExternalRun {

@@ -398,7 +398,9 @@ impl Run {
             Event::Restart { .. }
             | Event::Verdict { .. }
             | Event::RangeTestPoint { .. }
-            | Event::RangeTestEnd { .. } => {}
+            | Event::RangeTestEnd { .. }
+            // The loop's own reports belong to the dashboard's watch mode.
+            | Event::Bridge(_) => {}
         }
         if stale || rediagnose {
             self.diagnosis = std::cell::OnceCell::new();

@@ -104,6 +104,10 @@ pub enum Event {
     /// epochs end): the epochs that follow replace every epoch shown. Sent
     /// by `watch` only, never written to a run log.
     Rebuilt,
+    /// What a loop steered through the Python bridge says of itself (its
+    /// framework, the keys it obeys, paused or stopped), whenever that
+    /// changes. Sent by `watch` only, never written to a run log.
+    Bridge(crate::ingest::BridgeStatus),
     /// The checklist's verdict changed (written by the run model).
     Verdict {
         epoch: usize,

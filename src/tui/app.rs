@@ -297,6 +297,10 @@ impl App {
                     Some("the log was rewritten from its start: a new run; the old one stays as a ghost".into());
                 None
             }
+            Msg::Trainer(Event::Bridge(status)) => {
+                self.on_loop_report(status);
+                None
+            }
             // The range test trains a copy: its events feed its panel only.
             Msg::Trainer(event) if self.range.on_event(&event) => None,
             Msg::Trainer(event) => {
