@@ -41,6 +41,10 @@ pub const DEFAULT_STEPS: usize = 200;
 pub const STOP_FACTOR: f32 = 4.0;
 /// Smoothing of the recorded loss (fastai's and Lightning's 0.98).
 pub const SMOOTHING: f64 = 0.98;
+/// A curve whose minimum stays above this share of its start did not fall.
+pub const NO_FALL: f64 = 0.9;
+/// A loss this many times its minimum has begun to rise.
+const RISE: f64 = 1.25;
 /// The first steps are left out of the steepest-fall search: the smoothed
 /// loss rests on a handful of batches there (Lightning skips 10 too).
 const SKIP_BEGIN: usize = 10;
@@ -139,7 +143,18 @@ pub fn suggest(points: &[LrPoint], diverged: bool) -> Option<(f32, f32, f32)> {
     let steepest = searched[(0..searched.len()).min_by(|&i, &j| slope(i).total_cmp(&slope(j)))?].0;
     // The steepest fall precedes the minimum on any curve that falls then
     // rises; on one that only falls both are near its end.
-    let suggested = ((steepest + min.0) / 2.0).exp() as f32;
+    let mut suggested = ((steepest + min.0) / 2.0).exp() as f32;
+    // A curve that never falls by a tenth (a model already trained, as the
+    // dashboard's test mid-run meets it) has no fall to measure: its
+    // "steepest fall" is noise. The rate where the loss has clearly begun
+    // to rise (a quarter above its minimum) is the edge; a tenth of it
+    // stays clear of it.
+    let start = curve[0].1;
+    if min.1 > NO_FALL * start {
+        let at = curve.iter().position(|p| p == min).unwrap_or(0);
+        let rise = curve[at..].iter().find(|p| p.1 > RISE * min.1).or(curve.last()).map_or(min.0, |p| p.0);
+        suggested = (rise.exp() / 10.0) as f32;
+    }
     Some((steepest.exp() as f32, min_over_10, suggested))
 }
 
@@ -339,5 +354,22 @@ mod tests {
         let halfway = (steepest.log10() + (min_over_10 * 10.0).log10()) / 2.0;
         assert!((suggested.log10() - halfway).abs() < 1e-3, "suggested {suggested}");
         assert_eq!(suggest(&points[..2], false), None);
+    }
+
+    #[test]
+    fn a_curve_that_never_falls_suggests_a_tenth_of_where_it_rises() {
+        // Flat at 0.35 (a trained model) up to lr 1e-2, then rising.
+        let steps = 100;
+        let points: Vec<LrPoint> = (0..steps)
+            .map(|i| {
+                let lr = rate(i, steps);
+                let x = (lr as f64).log10();
+                let smoothed = (0.35 + if x > -2.0 { (x + 2.0) * 0.5 } else { 0.0 }) as f32;
+                LrPoint { step: i + 1, lr, loss: smoothed, smoothed }
+            })
+            .collect();
+        let (_, _, suggested) = suggest(&points, false).unwrap();
+        // 1.25 x 0.35 is reached where (x + 2) * 0.5 = 0.0875: x = -1.825.
+        assert!((suggested.log10() - (-2.825)).abs() < 0.1, "suggested {suggested}");
     }
 }

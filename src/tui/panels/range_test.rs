@@ -37,7 +37,8 @@ fn y_range(t: &RangeTest) -> (f64, f64) {
     let ys: Vec<f64> = t.points.iter().filter_map(|p| p.smoothed).map(f64::from).filter(|y| y.is_finite()).collect();
     let (Some(&first), Some(lo)) = (ys.first(), ys.iter().copied().reduce(f64::min)) else { return (0.0, 1.0) };
     let max = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let hi = max.min(first + (first - lo) * 0.25);
+    // A curve that only rises (a trained model) shows up to twice its minimum.
+    let hi = max.min((first + (first - lo) * 0.25).max(2.0 * lo));
     let pad = ((hi - lo) * 0.08).max(1e-3);
     ((lo - pad).max(0.0), hi + pad)
 }
@@ -142,7 +143,15 @@ fn render_text(app: &App, t: &RangeTest, area: Rect, buf: &mut Buffer) {
                 "cancelled" => "cancelled".to_string(),
                 _ => format!("the last rate, {}, reached", rate(LR_END)),
             };
-            let min = t.minimum().map_or(String::new(), |(lr, l)| format!(" · lowest {l:.3} at lr {}", rate(lr)));
+            let start = t.points.iter().find_map(|p| p.smoothed);
+            let min = match (t.minimum(), start) {
+                // See `lr_find::suggest`: no fall, so the edge where it rises.
+                (Some((_, l)), Some(f)) if l as f64 > crate::train::lr_find::NO_FALL * f as f64 => {
+                    " · it did not fall (a trained model): suggested ÷10 where it rises".to_string()
+                }
+                (Some((lr, l)), _) => format!(" · lowest {l:.3} at lr {}", rate(lr)),
+                _ => String::new(),
+            };
             let text = format!("stopped at step {}/{}: {why}{min}", e.steps, t.of);
             super::fit_line(Line::from(text), room).render(first, buf);
         }
