@@ -233,7 +233,7 @@ pub fn is_stdin(path: &Path) -> bool {
 /// event first, then new or changed epochs and the latest weight histograms.
 struct EpochSender {
     /// The bridge status last sent (a change is sent after the epochs).
-    bridge: Option<ingest::BridgeStatus>,
+    bridge: Option<Box<ingest::BridgeStatus>>,
     steps_per_epoch: u64,
     first_wall: Option<f64>,
     tx: Sender<Event>,
@@ -285,7 +285,7 @@ impl EpochSender {
         if run.bridge != self.bridge {
             self.bridge = run.bridge.clone();
             if let Some(status) = &run.bridge
-                && self.tx.send(Event::Bridge(status.clone())).is_err()
+                && self.tx.send(Event::Bridge(status.as_ref().clone())).is_err()
             {
                 return false;
             }

@@ -492,7 +492,7 @@ impl Follower {
         // The bridge's own lines, as the (first) JSON-lines file last said
         // (a rewritten file starts its parser, and so its status, afresh).
         self.run.bridge = self.sources.iter().find_map(|s| match &s.parser {
-            Parser::Jsonl(r) => r.bridge.clone(),
+            Parser::Jsonl(r) => r.bridge.clone().map(Box::new),
             _ => None,
         });
         update.new_tags = self.store.tags()[tags_before..].to_vec();
@@ -720,7 +720,7 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
         hparams,
         warnings,
         bridge: match parser {
-            Parser::Jsonl(r) => r.bridge,
+            Parser::Jsonl(r) => r.bridge.map(Box::new),
             _ => None,
         },
     }

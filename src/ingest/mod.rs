@@ -131,7 +131,8 @@ pub struct ExternalRun {
     /// A JSON-lines log written through the Python bridge: its framework,
     /// the keys its loop obeys and what the loop last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub bridge: Option<BridgeStatus>,
+    // Boxed: most runs have none, and `watch::Source` holds a run by value.
+    pub bridge: Option<Box<BridgeStatus>>,
 }
 
 impl ExternalRun {
