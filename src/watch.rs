@@ -253,6 +253,8 @@ pub fn is_stdin(path: &Path) -> bool {
 /// Turns a follower's updates into the dashboard's events: the `start`
 /// event first, then new or changed epochs and the latest weight histograms.
 struct EpochSender {
+    /// The bridge status last sent (a change is sent after the epochs).
+    bridge: Option<Box<ingest::BridgeStatus>>,
     steps_per_epoch: u64,
     first_wall: Option<f64>,
     tx: Sender<Event>,
@@ -264,7 +266,7 @@ impl EpochSender {
     fn start(run: &ExternalRun, tx: Sender<Event>, warnings: Sender<String>) -> Option<EpochSender> {
         tx.send(external::start_event(run)).ok()?;
         let first_wall = run.epochs.iter().find_map(|e| e.wall_time);
-        Some(EpochSender { steps_per_epoch: external::steps_per_epoch(run), first_wall, tx, warnings })
+        Some(EpochSender { bridge: None, steps_per_epoch: external::steps_per_epoch(run), first_wall, tx, warnings })
     }
 
     /// False when nobody listens any more.
@@ -297,6 +299,15 @@ impl EpochSender {
         for e in &epochs {
             self.first_wall = self.first_wall.or(e.wall_time);
             if self.tx.send(external::epoch_event(e, self.steps_per_epoch, self.first_wall)).is_err() {
+                return false;
+            }
+        }
+        // After the epochs: a loop that paused did so after its last line.
+        if run.bridge != self.bridge {
+            self.bridge = run.bridge.clone();
+            if let Some(status) = &run.bridge
+                && self.tx.send(Event::Bridge(status.as_ref().clone())).is_err()
+            {
                 return false;
             }
         }

@@ -160,3 +160,115 @@ fn compare_reports_the_gain_of_dropout_on_mnist_overfit_with_its_spread() {
     assert_eq!(c["acc_beyond_noise"], gain > spread);
     assert!(c["verdict"].as_str().unwrap().contains("points"), "{c}");
 }
+
+/// Epoch numbers that do not depend on the clock or the thread count.
+fn measured(events: &[Event]) -> Vec<(usize, u64, u32, u32, u32, u32, f32)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Epoch(m) => Some((
+                m.epoch,
+                m.step,
+                m.train_loss.to_bits(),
+                m.train_loss_eval.to_bits(),
+                m.val_loss.to_bits(),
+                m.val_acc.to_bits(),
+                m.lr,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Trains `p` on its own thread, sending `first` before its first step,
+/// and hands every event to `on` (which may send more commands) until the
+/// summary. The step runner is pinned to one thread, so two runs are
+/// comparable bit for bit.
+fn drive(
+    p: &fitcheck::preset::Preset,
+    first: Vec<fitcheck::train::Command>,
+    mut on: impl FnMut(&Event, &crossbeam_channel::Sender<fitcheck::train::Command>),
+) -> Vec<Event> {
+    let mut trainer = common::trainer(p, common::mnist());
+    trainer.pin_steps(fitcheck::nn::governor::Mode::Alone);
+    let handle = fitcheck::train::spawn(trainer).unwrap();
+    for c in first {
+        handle.commands.send(c).unwrap();
+    }
+    let mut events = Vec::new();
+    for e in handle.events.iter() {
+        on(&e, &handle.commands);
+        let end = matches!(e, Event::Summary(_) | Event::Failed { .. });
+        events.push(e);
+        if end {
+            break;
+        }
+    }
+    drop(handle.commands);
+    let _ = handle.thread.join();
+    events
+}
+
+/// The dashboard's range test trains the live model in place and puts it
+/// back: a run that measured its rate first and then resumed trains to the
+/// very same bits as one that never did.
+#[test]
+fn the_dashboards_range_test_leaves_the_live_run_bit_identical() {
+    use fitcheck::train::Command;
+    let p = common::small(&["epochs=1", "dropout=0.2"]);
+    let plain = drive(&p, vec![], |_, _| {});
+    let mut points = 0;
+    let tested = drive(&p, vec![Command::RangeTest { steps: 60 }], |e, commands| match e {
+        Event::RangeTestPoint { .. } => points += 1,
+        Event::RangeTestEnd { .. } => commands.send(Command::Resume).unwrap(),
+        _ => {}
+    });
+    assert!(points >= 3, "the test ran ({points} points)");
+    let paused = tested.iter().position(|e| matches!(e, Event::Paused { .. })).expect("the run paused for the test");
+    let first_point = tested.iter().position(|e| matches!(e, Event::RangeTestPoint { .. })).unwrap();
+    assert!(paused < first_point);
+    assert_eq!(measured(&plain), measured(&tested));
+    assert_eq!(rollbacks_in(&tested), 0, "the test's divergence is not the run's");
+}
+
+fn rollbacks_in(events: &[Event]) -> usize {
+    events.iter().filter(|e| matches!(e, Event::Diverged { .. })).count()
+}
+
+/// The dashboard path on the too-high preset: `m` before the first step,
+/// the events into the App, Enter on its panel once the test ends, the
+/// App's commands back to the trainer. The suggestion trains without a
+/// rollback; the test's own divergence trips nothing.
+#[test]
+fn the_dashboards_suggestion_trains_the_too_high_preset_without_a_rollback() {
+    use fitcheck::tui::app::{App, Effect, Msg};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent};
+    let p = common::preset("mnist-lr-too-high", &["train_size=Some(5000)", "epochs=2"]);
+    let mut app = App::new(p.clone());
+    let Some(Effect::Send(start)) = app.update(Msg::Key(KeyEvent::from(KeyCode::Char('m')))) else {
+        panic!("m starts the range test")
+    };
+    let mut applied = None;
+    let events = drive(&p, vec![start], |e, commands| {
+        app.update(Msg::Trainer(e.clone()));
+        if matches!(e, Event::RangeTestEnd { .. }) {
+            assert!(app.range.open.as_ref().is_some_and(|t| t.suggestion().is_some()), "{e:?}");
+            let sends = match app.update(Msg::Key(KeyEvent::from(KeyCode::Enter))) {
+                Some(Effect::SendAll(c)) => c,
+                Some(Effect::Send(c)) => vec![c],
+                other => panic!("Enter applies the suggestion: {other:?}"),
+            };
+            applied = app.lr_requested;
+            sends.into_iter().for_each(|c| commands.send(c).unwrap());
+        }
+    });
+    let lr = applied.expect("a rate applied");
+    assert!(lr < p.lr, "the suggestion {lr} is below the preset's {}", p.lr);
+    let end = events.iter().position(|e| matches!(e, Event::RangeTestEnd { .. })).unwrap();
+    assert!(matches!(&events[end], Event::RangeTestEnd { stopped, .. } if stopped == "diverged"));
+    assert_eq!(rollbacks_in(&events), 0, "at the suggested {lr}");
+    assert_eq!(app.run.settings.lr, lr, "the trainer confirmed the rate");
+    let best =
+        events.iter().filter_map(|e| if let Event::Epoch(m) = e { Some(m.val_acc) } else { None }).fold(0.0, f32::max);
+    assert!(best > 0.9, "{best}");
+}

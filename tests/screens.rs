@@ -273,3 +273,55 @@ fn a_kept_branch_at_80x24_is_the_run_beside_the_ghost_of_the_other() {
     assert!(s.contains("dropout 0.5 d/D"), "the kept branch's settings are the run's: {s}");
     insta::assert_snapshot!(s);
 }
+
+/// The recorded run mid-way with its learning-rate range test open (`m`),
+/// fed the first `upto` points (all, and the end, when `None`) of a real
+/// curve: `fitcheck lr-find mnist-overfit --set train_size=500 --set
+/// epochs=6` (the fixture's settings), in `tests/fixtures/runs/lr-find-mnist-overfit.jsonl`.
+fn range_tested(upto: Option<usize>) -> App {
+    let mut app = running();
+    press(&mut app, KeyCode::Char('m'));
+    app.update(Msg::Trainer(Event::Paused { step: app.run.step }));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/runs/lr-find-mnist-overfit.jsonl");
+    let text = std::fs::read_to_string(path).expect("the range-test fixture");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let f = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
+    for (i, l) in lines.iter().enumerate() {
+        if upto.is_some_and(|n| i >= n) {
+            break;
+        }
+        let event = match l["type"].as_str() {
+            Some("lr_find") => Event::RangeTestPoint {
+                step: l["step"].as_u64().unwrap() as usize,
+                of: 200,
+                lr: f(&l["lr"]).unwrap(),
+                loss: f(&l["loss"]),
+                smoothed: f(&l["smoothed"]),
+            },
+            _ => Event::RangeTestEnd {
+                steps: l["steps"].as_u64().unwrap() as usize,
+                stopped: l["stopped"].as_str().unwrap().to_string(),
+                steepest: f(&l["steepest"]),
+                min_over_10: f(&l["min_over_10"]),
+                suggested: f(&l["suggested"]),
+            },
+        };
+        app.update(Msg::Trainer(event));
+    }
+    app
+}
+
+#[test]
+fn the_range_test_panel_at_80x24() {
+    let app = range_tested(None);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("suggested 0.12") && s.contains("Enter: lr"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn the_range_test_measuring_at_80x24_shows_its_progress() {
+    let s = screen(&range_tested(Some(90)), 80, 24);
+    assert!(s.contains("step 90/200") && s.contains("Esc cancels"), "{s}");
+    assert!(rows(&s)[0].contains("paused"), "the run waits: {}", rows(&s)[0]);
+}

@@ -321,6 +321,9 @@ pub enum Action {
     LessDropout,
     /// Restart with `augment: Shift(pixels: 2)`.
     Augment,
+    /// Measure the learning rate: the range test on a copy of the model
+    /// (the dashboard's `m`), whose suggestion `Enter` then applies.
+    RangeTest,
     // What only the user's own code can do (a run trained elsewhere): the
     // dashboard shows them, applies none.
     /// Train more epochs.

@@ -14,6 +14,10 @@ pub const L2_HIGH: f32 = 1e-2;
 /// The dropout rate "more dropout" offers.
 pub const DROPOUT_OFFER: f32 = 0.5;
 
+/// The learning-rate findings' first remedy: measure the rate rather than
+/// guess a factor.
+pub const RANGE_TEST: &str = "measure it: range test";
+
 const fn remedy(label: &'static str, action: Action) -> Remedy {
     Remedy { label, action }
 }
@@ -40,7 +44,12 @@ pub fn contradicts(action: Action, s: &Settings) -> bool {
         Action::LessL1 => s.l1 <= 0.0,
         Action::Normalize => s.normalized,
         Action::Augment => s.augmenting || !s.images,
-        Action::HalveLr | Action::DoubleLr | Action::ScaleLr(_) | Action::AddLayer | Action::Wider => false,
+        Action::HalveLr
+        | Action::DoubleLr
+        | Action::ScaleLr(_)
+        | Action::AddLayer
+        | Action::Wider
+        | Action::RangeTest => false,
         // Said to the user's code, where the settings are not known.
         Action::TrainLonger
         | Action::OverfitOneBatch
@@ -85,12 +94,15 @@ pub fn worsens(id: FindingId, action: Action) -> bool {
 pub fn remedies_for(id: FindingId, s: &Settings) -> Vec<Remedy> {
     let offers: Vec<Remedy> = match id {
         FindingId::Diverged => vec![remedy("halve the learning rate", Action::HalveLr)],
+        // A measurement before a guessed factor (the range test on a copy).
         FindingId::LrTooHigh => vec![
+            remedy(RANGE_TEST, Action::RangeTest),
             remedy("learning rate ÷10", Action::ScaleLr(0.1)),
             remedy("halve the learning rate", Action::HalveLr),
             remedy("switch to Adam at 1e-3", Action::UseAdam),
         ],
         FindingId::LrTooLow => vec![
+            remedy(RANGE_TEST, Action::RangeTest),
             remedy("learning rate ×10", Action::ScaleLr(10.0)),
             remedy("double the learning rate", Action::DoubleLr),
             remedy("switch to Adam at 1e-3", Action::UseAdam),

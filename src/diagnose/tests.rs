@@ -218,6 +218,8 @@ fn a_tiny_update_ratio_is_lr_too_low_whatever_the_loss_did() {
     assert_eq!(ids(&d)[0], "lr_too_low", "{:?}", ids(&d));
     assert!(!ids(&d).contains(&"capacity_too_small"));
     assert!(actions(&d, "lr_too_low").contains(&Action::ScaleLr(10.0)));
+    // Measured before guessed: the range test comes first.
+    assert_eq!(actions(&d, "lr_too_low")[0], Action::RangeTest);
     // Flat instead of falling: the same cause.
     let e = epochs(&STUCK);
     let h = history(&e, &[layer(64, 1e-7, 0.1), layer(10, 2e-7, 0.2)]);
@@ -238,6 +240,7 @@ fn a_huge_update_ratio_is_lr_too_high_before_anything_explodes() {
     assert!(ids(&d).contains(&"lr_too_high"));
     let a = actions(&d, "lr_too_high");
     assert!(a.contains(&Action::ScaleLr(0.1)) && !a.contains(&Action::DoubleLr));
+    assert_eq!(a[0], Action::RangeTest);
     // In the band, the ratio is no cause.
     let h = history(&e, &[layer(64, 1e-3, 0.5), layer(10, 2e-3, 0.5)]);
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, settings()) });

@@ -236,6 +236,7 @@ impl Follower {
                 hparams: Default::default(),
                 warnings: Vec::new(),
                 skipped: 0,
+                bridge: None,
             },
             warnings_dropped: false,
             finished: false,
@@ -284,6 +285,7 @@ impl Follower {
                 hparams: Default::default(),
                 warnings: Vec::new(),
                 skipped: 0,
+                bridge: None,
             },
             warnings_dropped: false,
             finished: false,
@@ -491,6 +493,12 @@ impl Follower {
                 self.run.histograms.push(h.clone());
             }
         }
+        // The bridge's own lines, as the (first) JSON-lines file last said
+        // (a rewritten file starts its parser, and so its status, afresh).
+        self.run.bridge = self.sources.iter().find_map(|s| match &s.parser {
+            Parser::Jsonl(r) => r.bridge.clone().map(Box::new),
+            _ => None,
+        });
         update.new_tags = self.store.tags()[tags_before..].to_vec();
         self.run.tags_seen = self.store.tags().to_vec();
         if self.assembled_at == Some(self.store.generation()) {
@@ -724,6 +732,10 @@ pub fn read_bytes(format: Format, bytes: &[u8], name: &str, maps: &TagMap) -> Ex
         hparams,
         skipped: warnings.len(),
         warnings,
+        bridge: match parser {
+            Parser::Jsonl(r) => r.bridge.map(Box::new),
+            _ => None,
+        },
     }
 }
 

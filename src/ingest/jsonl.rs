@@ -26,17 +26,19 @@ const MAX_DEPTH: usize = 4;
 #[derive(Debug, Default)]
 pub struct JsonlReader {
     lines: LineBuffer,
+    /// What the Python bridge's own lines said, if the log has any.
+    pub bridge: Option<super::bridge::BridgeStatus>,
 }
 
 impl JsonlReader {
     pub fn new() -> Self {
-        JsonlReader { lines: LineBuffer::new() }
+        JsonlReader { lines: LineBuffer::new(), bridge: None }
     }
 
     /// Reads the complete lines among `bytes` into `store`.
     pub fn feed(&mut self, bytes: &[u8], file: &Path, store: &mut Store, source: u32, warnings: &mut Vec<String>) {
         for (n, line) in self.lines.feed(bytes) {
-            read_line(n, &line, file, store, source, warnings);
+            read_line(n, &line, file, store, source, warnings, &mut self.bridge);
         }
         self.lines.overlong_warnings(file, warnings);
     }
@@ -45,12 +47,20 @@ impl JsonlReader {
     /// it is a whole object.
     pub fn finish(&mut self, file: &Path, store: &mut Store, source: u32, warnings: &mut Vec<String>) {
         if let Some((n, line)) = self.lines.take_partial() {
-            read_line(n, &line, file, store, source, warnings);
+            read_line(n, &line, file, store, source, warnings, &mut self.bridge);
         }
     }
 }
 
-fn read_line(n: usize, line: &[u8], file: &Path, store: &mut Store, source: u32, warnings: &mut Vec<String>) {
+fn read_line(
+    n: usize,
+    line: &[u8],
+    file: &Path,
+    store: &mut Store,
+    source: u32,
+    warnings: &mut Vec<String>,
+    bridge: &mut Option<super::bridge::BridgeStatus>,
+) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -77,6 +87,10 @@ fn read_line(n: usize, line: &[u8], file: &Path, store: &mut Store, source: u32,
             return;
         }
     };
+    // The bridge's start and event lines hold no metric.
+    if super::bridge::BridgeStatus::read(bridge, &obj) {
+        return;
+    }
     let num = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).and_then(Value::as_f64));
     let step = num(STEP_KEYS).and_then(step_number);
     let epoch = num(EPOCH_KEYS).and_then(epoch_number);
@@ -236,5 +250,20 @@ mod tests {
         // The unfinished last line is read only at the end.
         r.finish(Path::new("l.jsonl"), &mut store, 0, &mut w);
         assert_eq!(store.points().len(), 3);
+    }
+
+    #[test]
+    fn the_bridges_start_and_event_lines_hold_no_metric_but_say_what_the_loop_is() {
+        let mut store = Store::default();
+        let mut w = Vec::new();
+        let mut r = JsonlReader::new();
+        let text = "{\"bridge\":\"fitcheck_bridge\",\"bridge_version\":\"0.3.0\",\"framework\":\"hf\",\
+                    \"keys\":\"scale_lr,pause,save,stop\",\"hparams\":\"{}\"}\n\
+                    {\"step\":1,\"train_loss\":0.5}\n{\"bridge_event\":\"paused\"}\n";
+        r.feed(text.as_bytes(), Path::new("b.jsonl"), &mut store, 0, &mut w);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(store.points().len(), 1);
+        let b = r.bridge.as_ref().expect("a bridged log");
+        assert_eq!((b.framework.as_deref(), b.state), (Some("hf"), crate::ingest::LoopState::Paused));
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod assemble;
 pub mod bounded;
+pub mod bridge;
 pub mod command;
 pub mod csv;
 pub mod detect;
@@ -44,6 +45,7 @@ pub mod twins;
 
 use std::path::{Path, PathBuf};
 
+pub use bridge::{BridgeStatus, LoopState};
 pub use command::{BridgeCommand, CommandWriter, command_file_for};
 pub use detect::{Format, detect_format};
 pub use error::IngestError;
@@ -130,6 +132,11 @@ pub struct ExternalRun {
     /// How many problems were met in all: `warnings` keeps the first ones
     /// only (`diagnose`'s summary says this number).
     pub skipped: usize,
+    /// A JSON-lines log written through the Python bridge: its framework,
+    /// the keys its loop obeys and what the loop last reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    // Boxed: most runs have none, and `watch::Source` holds a run by value.
+    pub bridge: Option<Box<BridgeStatus>>,
 }
 
 impl ExternalRun {

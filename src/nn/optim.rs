@@ -68,7 +68,8 @@ impl Penalty {
     }
 }
 
-/// `Clone`: a fork's branch starts from a copy of the run's optimizer state.
+/// `Clone`: a fork's branch starts from a copy of the run's optimizer state, and
+/// the learning-rate range test trains a copy and puts this one back.
 #[derive(Clone)]
 pub struct Optimizer {
     kind: OptimizerKind,

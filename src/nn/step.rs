@@ -170,6 +170,17 @@ impl StepRunner {
         self.last_threads
     }
 
+    /// Steps taken: where the dropout masks' stream stands.
+    pub fn steps_taken(&self) -> u64 {
+        self.steps
+    }
+
+    /// Puts the masks' stream back to `steps` (steps trained on a copy of
+    /// the network, as the range test does, leave the run's masks as they were).
+    pub fn rewind(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
     /// The largest batch a step takes.
     pub fn batch(&self) -> usize {
         self.batch

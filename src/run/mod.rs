@@ -466,7 +466,14 @@ impl Run {
                 self.diagnosed_epochs = 0;
                 rediagnose = true;
             }
-            Event::Restart { .. } | Event::Verdict { .. } => {}
+            // The range test trains a copy: the run's own curves do not move
+            // (the dashboard draws the test in its own panel).
+            Event::Restart { .. }
+            | Event::Verdict { .. }
+            | Event::RangeTestPoint { .. }
+            | Event::RangeTestEnd { .. }
+            // The loop's own reports belong to the dashboard's watch mode.
+            | Event::Bridge(_) => {}
         }
         if stale || rediagnose {
             self.diagnosis = std::cell::OnceCell::new();

@@ -159,9 +159,31 @@ impl Trainer {
             }
             Command::DropBranch => self.end_fork(false, "dropped; the run goes on as it was", events)?,
             Command::Pause | Command::Resume | Command::Step => {}
+            // Run by `take`, which has the command channel (a cancel comes
+            // through it); a cancel with no test running does nothing.
+            Command::RangeTest { .. } | Command::CancelRangeTest => {}
             Command::Stop => return Err(Halt),
         }
         Ok(None)
+    }
+
+    /// Applies `cmd`, running a range test here (it reads the command
+    /// channel for a cancel). `training`: between two steps of an epoch
+    /// (the run pauses for the test), not after the run's end.
+    fn take(
+        &mut self,
+        cmd: Command,
+        training: bool,
+        commands: &Receiver<Command>,
+        events: &Sender<Event>,
+    ) -> Result<Option<Next>, Halt> {
+        match cmd {
+            Command::RangeTest { steps } => {
+                self.range_test(steps, training, commands, events)?;
+                Ok(None)
+            }
+            cmd => self.apply(cmd, events),
+        }
     }
 
     /// Writes the current weights with what rebuilds the net and its input
@@ -226,7 +248,7 @@ impl Trainer {
                 }
             };
             // Continuing only means something after the end.
-            if let Some(Next::Step) = self.apply(cmd, events)? {
+            if let Some(Next::Step) = self.take(cmd, true, commands, events)? {
                 return Ok(());
             }
         }
@@ -237,7 +259,7 @@ impl Trainer {
     pub(super) fn after_end(&mut self, commands: &Receiver<Command>, events: &Sender<Event>) -> Option<usize> {
         loop {
             let cmd = commands.recv().ok()?;
-            match self.apply(cmd, events) {
+            match self.take(cmd, false, commands, events) {
                 Ok(Some(Next::Continue(n))) => return Some(n),
                 Ok(_) => {}
                 Err(Halt) => return None,

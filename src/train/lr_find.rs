@@ -14,11 +14,17 @@
 //!
 //! This module owns the schedule, the smoothing, the stopping rule and the
 //! suggestion; the command line only prints what [`Trainer::lr_find`]
-//! reports.
+//! reports. The dashboard's key (`m`) runs the same test on the live
+//! trainer's thread through `Command::RangeTest`: the run pauses, the test
+//! trains the model in place with the divergence guard left out, and then
+//! the weights, optimizer state, batch order, step count and dropout
+//! stream are put back as they were — a copy in effect, and the guard
+//! (whose rollbacks belong to the run) never sees the test's divergence.
 
+use crossbeam_channel::{Receiver, Sender};
 use rand::seq::SliceRandom;
 
-use super::{Trainer, json_f32};
+use super::{Command, Event, Halt, Trainer, json_f32};
 
 /// An `f32` in its shortest decimal form, `null` when not finite.
 fn num<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
@@ -35,6 +41,10 @@ pub const DEFAULT_STEPS: usize = 200;
 pub const STOP_FACTOR: f32 = 4.0;
 /// Smoothing of the recorded loss (fastai's and Lightning's 0.98).
 pub const SMOOTHING: f64 = 0.98;
+/// A curve whose minimum stays above this share of its start did not fall.
+pub const NO_FALL: f64 = 0.9;
+/// A loss this many times its minimum has begun to rise.
+const RISE: f64 = 1.25;
 /// The first steps are left out of the steepest-fall search: the smoothed
 /// loss rests on a handful of batches there (Lightning skips 10 too).
 const SKIP_BEGIN: usize = 10;
@@ -133,7 +143,18 @@ pub fn suggest(points: &[LrPoint], diverged: bool) -> Option<(f32, f32, f32)> {
     let steepest = searched[(0..searched.len()).min_by(|&i, &j| slope(i).total_cmp(&slope(j)))?].0;
     // The steepest fall precedes the minimum on any curve that falls then
     // rises; on one that only falls both are near its end.
-    let suggested = ((steepest + min.0) / 2.0).exp() as f32;
+    let mut suggested = ((steepest + min.0) / 2.0).exp() as f32;
+    // A curve that never falls by a tenth (a model already trained, as the
+    // dashboard's test mid-run meets it) has no fall to measure: its
+    // "steepest fall" is noise. The rate where the loss has clearly begun
+    // to rise (a quarter above its minimum) is the edge; a tenth of it
+    // stays clear of it.
+    let start = curve[0].1;
+    if min.1 > NO_FALL * start {
+        let at = curve.iter().position(|p| p == min).unwrap_or(0);
+        let rise = curve[at..].iter().find(|p| p.1 > RISE * min.1).or(curve.last()).map_or(min.0, |p| p.0);
+        suggested = (rise.exp() / 10.0) as f32;
+    }
     Some((steepest.exp() as f32, min_over_10, suggested))
 }
 
@@ -147,7 +168,12 @@ impl Trainer {
         steps: usize,
         mut each: impl FnMut(&LrPoint) -> std::io::Result<()>,
     ) -> std::io::Result<Option<LrSuggestion>> {
+        // Mid-epoch (the dashboard's test) the epoch holds the run's order:
+        // the test draws its own from the training split.
         let mut order = std::mem::take(&mut self.order);
+        if order.is_empty() {
+            order = self.split.train.clone();
+        }
         let mut smoother = Smoother::new();
         let mut points = Vec::with_capacity(steps);
         let mut start = order.len();
@@ -181,6 +207,96 @@ impl Trainer {
             steps: points.len(),
             stopped: if diverged { "diverged" } else { "end" },
         }))
+    }
+}
+
+/// How a range test on the live trainer stopped before its end.
+enum Interrupted {
+    /// The user left the test (`CancelRangeTest`).
+    Cancelled,
+    /// The driver stopped the run or went away.
+    Halt,
+}
+
+impl Trainer {
+    /// The dashboard's range test: [`Trainer::lr_find`] on the live model,
+    /// which is put back afterwards. `training`: between two steps of an
+    /// epoch, where the run pauses for the test and stays paused (the
+    /// driver resumes it); after the run's end nothing trains anyway.
+    /// Commands other than a cancel or a stop that arrive meanwhile are
+    /// applied after the test, in order.
+    pub(super) fn range_test(
+        &mut self,
+        steps: usize,
+        training: bool,
+        commands: &Receiver<Command>,
+        events: &Sender<Event>,
+    ) -> Result<(), Halt> {
+        let steps = steps.clamp(3, 10_000);
+        if training && !self.paused {
+            self.paused = true;
+            Self::emit(events, Event::Paused { step: self.step })?;
+        }
+        // What the test changes, kept to put back: two models at most.
+        let net = self.net.clone();
+        let opt = self.opt.clone();
+        let (step, rng, order) = (self.step, self.rng.clone(), self.order.clone());
+        let masks = self.runner.steps_taken();
+        let mut pending = Vec::new();
+        let mut interrupted = None;
+        let mut taken = 0;
+        let found = self.lr_find(steps, |p| {
+            taken = p.step;
+            let finite = |x: f32| x.is_finite().then_some(x);
+            let point = Event::RangeTestPoint {
+                step: p.step,
+                of: steps,
+                lr: p.lr,
+                loss: finite(p.loss),
+                smoothed: finite(p.smoothed),
+            };
+            if Self::emit(events, point).is_err() {
+                interrupted = Some(Interrupted::Halt);
+            }
+            while interrupted.is_none()
+                && let Ok(cmd) = commands.try_recv()
+            {
+                match cmd {
+                    Command::CancelRangeTest => interrupted = Some(Interrupted::Cancelled),
+                    Command::Stop => interrupted = Some(Interrupted::Halt),
+                    other => pending.push(other),
+                }
+            }
+            match interrupted {
+                Some(_) => Err(std::io::Error::other("range test interrupted")),
+                None => Ok(()),
+            }
+        });
+        (self.net, self.opt, self.step, self.rng, self.order) = (net, opt, step, rng, order);
+        self.runner.rewind(masks);
+        // The update ratios would compare against the test's weights.
+        self.before.clear();
+        self.before_conv.clear();
+        let (stopped, s) = match (&interrupted, found) {
+            (Some(Interrupted::Halt), _) => return Err(Halt),
+            (Some(Interrupted::Cancelled), _) => ("cancelled", None),
+            (None, Ok(Some(s))) => (s.stopped, Some(s)),
+            (None, Ok(None) | Err(_)) => ("end", None),
+        };
+        Self::emit(
+            events,
+            Event::RangeTestEnd {
+                steps: s.map_or(taken, |s| s.steps),
+                stopped: stopped.to_string(),
+                steepest: s.map(|s| s.steepest),
+                min_over_10: s.map(|s| s.min_over_10),
+                suggested: s.map(|s| s.suggested),
+            },
+        )?;
+        for cmd in pending {
+            self.apply(cmd, events)?;
+        }
+        Ok(())
     }
 }
 
@@ -238,5 +354,22 @@ mod tests {
         let halfway = (steepest.log10() + (min_over_10 * 10.0).log10()) / 2.0;
         assert!((suggested.log10() - halfway).abs() < 1e-3, "suggested {suggested}");
         assert_eq!(suggest(&points[..2], false), None);
+    }
+
+    #[test]
+    fn a_curve_that_never_falls_suggests_a_tenth_of_where_it_rises() {
+        // Flat at 0.35 (a trained model) up to lr 1e-2, then rising.
+        let steps = 100;
+        let points: Vec<LrPoint> = (0..steps)
+            .map(|i| {
+                let lr = rate(i, steps);
+                let x = (lr as f64).log10();
+                let smoothed = (0.35 + if x > -2.0 { (x + 2.0) * 0.5 } else { 0.0 }) as f32;
+                LrPoint { step: i + 1, lr, loss: smoothed, smoothed }
+            })
+            .collect();
+        let (_, _, suggested) = suggest(&points, false).unwrap();
+        // 1.25 x 0.35 is reached where (x + 2) * 0.5 = 0.0875: x = -1.825.
+        assert!((suggested.log10() - (-2.825)).abs() < 0.1, "suggested {suggested}");
     }
 }

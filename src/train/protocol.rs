@@ -47,6 +47,15 @@ pub enum Command {
     KeepBranch,
     /// The branch is dropped; the run continues as it was.
     DropBranch,
+    /// The learning-rate range test on a copy of the model, over at most
+    /// `steps` steps (see `lr_find`): the run pauses (while it trains) and
+    /// its weights, optimizer state, batch order and dropout stream are as
+    /// before when the test ends. `RangeTest*` events report it.
+    RangeTest {
+        steps: usize,
+    },
+    /// Ends a range test early (its curve so far is reported).
+    CancelRangeTest,
     Stop,
 }
 
@@ -126,6 +135,10 @@ pub enum Event {
     /// epochs end): the epochs that follow replace every epoch shown. Sent
     /// by `watch` only, never written to a run log.
     Rebuilt,
+    /// What a loop steered through the Python bridge says of itself (its
+    /// framework, the keys it obeys, paused or stopped), whenever that
+    /// changes. Sent by `watch` only, never written to a run log.
+    Bridge(crate::ingest::BridgeStatus),
     /// The checklist's verdict changed (written by the run model).
     Verdict {
         epoch: usize,
@@ -141,6 +154,25 @@ pub enum Event {
     /// The "overfit one batch" probe, run at an epoch's end when the
     /// training data is not learned.
     Probe(super::probe::ProbeResult),
+    /// One step of a range test on a copy of the model, `of` at most
+    /// (the run itself does not move; `null` losses were not finite).
+    RangeTestPoint {
+        step: usize,
+        of: usize,
+        lr: f32,
+        loss: Option<f32>,
+        smoothed: Option<f32>,
+    },
+    /// The range test ended: `stopped` is `diverged` (the loss passed 4x
+    /// its minimum), `end` (the last rate reached) or `cancelled`; the
+    /// rates are `None` when the curve was too short to suggest one.
+    RangeTestEnd {
+        steps: usize,
+        stopped: String,
+        steepest: Option<f32>,
+        min_over_10: Option<f32>,
+        suggested: Option<f32>,
+    },
 }
 
 impl Event {

@@ -163,6 +163,8 @@ pub struct App {
     pub mode: Mode,
     /// `watch` on a folder of many runs: its runs and the picker over them.
     pub runs: Option<super::runs::RunList>,
+    /// The learning-rate range test (`m`), while its panel is open.
+    pub range: super::range_test::RangeTests,
 }
 
 /// Panels that can be zoomed, in screen order (keys 1-7).
@@ -203,6 +205,7 @@ impl App {
             notice: None,
             mode: Mode::Live,
             runs: None,
+            range: Default::default(),
         }
     }
 
@@ -239,6 +242,8 @@ impl App {
         }
         self.show_data = is_plane(&self.run.settings.dataset);
         (self.lr_requested, self.remedy, self.applied, self.layer, self.pace) = (None, None, None, 0, 0);
+        // A cancelled test of the old run may still send its end: keep the count.
+        self.range.open = None;
     }
 
     /// Keeps `old`'s curves as a ghost (the few series the charts draw,
@@ -262,6 +267,8 @@ impl App {
     fn context(&self) -> Context {
         if self.picker.is_some() || self.runs.as_ref().is_some_and(|r| r.open) {
             Context::Picker
+        } else if self.range.open.is_some() {
+            Context::RangeTest
         } else if self.remedy.is_some() {
             Context::Checklist
         } else {
@@ -277,6 +284,7 @@ impl App {
                     Context::Picker if self.picker.is_none() => self.on_run_picker(action),
                     Context::Picker => self.on_picker(action),
                     Context::Checklist => self.on_checklist(action),
+                    Context::RangeTest => self.on_range_test(action),
                     Context::Main | Context::Any => match self.mode {
                         Mode::Live => {
                             // A notice answers the key before: the next key
@@ -306,6 +314,12 @@ impl App {
                     Some("the log was rewritten from its start: a new run; the old one stays as a ghost".into());
                 None
             }
+            Msg::Trainer(Event::Bridge(status)) => {
+                self.on_loop_report(status);
+                None
+            }
+            // The range test trains a copy: its events feed its panel only.
+            Msg::Trainer(event) if self.range.on_event(&event) => None,
             Msg::Trainer(event) => {
                 if let Event::Change(c) = &event
                     && matches!(c.to, Setting::LearningRate(_))
@@ -421,6 +435,10 @@ impl App {
         if self.run.fork.is_some() {
             self.notice = Some(FORK_RUNNING.into());
             return None;
+        }
+        if r.action == crate::diagnose::Action::RangeTest {
+            // Not a change yet: the rate it measures is applied from its panel.
+            return self.start_range_test();
         }
         if let Some(last) = self.run.epochs.last() {
             self.applied =
@@ -642,6 +660,7 @@ impl App {
             Action::SaveCheckpoint if live => Some(Effect::Send(Command::SaveCheckpoint)),
             Action::KeepBranch if live && forked => Some(Effect::Send(Command::KeepBranch)),
             Action::DropBranch if live && forked => Some(Effect::Send(Command::DropBranch)),
+            Action::RangeTest => self.start_range_test(),
             _ => None,
         }
     }
@@ -691,7 +710,8 @@ fn remedy_effect(p: &Preset, action: crate::diagnose::Action) -> Option<Effect> 
             next.augment = crate::preset::Augment::Shift { pixels: 2 };
             Some(Effect::Restart(Box::new(next)))
         }
-        A::TrainLonger
+        A::RangeTest
+        | A::TrainLonger
         | A::OverfitOneBatch
         | A::ClipGradients
         | A::CheckEvaluation

@@ -17,6 +17,8 @@ pub enum Context {
     Picker,
     /// The checklist with its remedies open.
     Checklist,
+    /// The learning-rate range test's panel.
+    RangeTest,
     /// Bindings that work everywhere (quit).
     Any,
 }
@@ -69,6 +71,8 @@ pub enum Action {
     LastEpoch,
     /// Watch: stop the external training loop (through the bridge).
     StopExternal,
+    /// The learning-rate range test on a copy of the model.
+    RangeTest,
     /// In a list (picker, remedies): move, choose, close.
     Up,
     Down,
@@ -188,6 +192,7 @@ pub const BINDINGS: &[Binding] = &[
         "restart",
     ),
     main(Char('R'), "R", "restart from another seed: earlier runs stay, their spread shaded", Action::RestartNewSeed),
+    main(Char('m'), "m", "measure the learning rate: range test on a copy (Enter applies)", Action::RangeTest),
     foot(
         main(Char('{'), "{", "slower: fewer training steps a second, to watch a run unfold", Action::Slower),
         "{/}",
@@ -276,6 +281,10 @@ pub const BINDINGS: &[Binding] = &[
     alias(KeyCode::Esc, Context::Checklist, Action::Close),
     alias(Char('c'), Context::Checklist, Action::Close),
     alias(Char('q'), Context::Checklist, Action::Close),
+    alias(KeyCode::Enter, Context::RangeTest, Action::Choose),
+    alias(KeyCode::Esc, Context::RangeTest, Action::Close),
+    alias(Char('m'), Context::RangeTest, Action::Close),
+    alias(Char('q'), Context::RangeTest, Action::Close),
 ];
 
 /// Whether `b` matches `key`. Shifted characters arrive with SHIFT set on
@@ -311,20 +320,26 @@ fn key_label(action: Action) -> &'static str {
 
 /// The footer of a dashboard that does not train its run: only the keys
 /// that do something there (labels from the table, so they cannot drift).
-/// `bridge`: the run listens to the bridge; `replay`: a recorded run with a
-/// time cursor; `runs`: a run list to go back to.
-pub fn footer_not_live(bridge: bool, replay: bool, runs: bool) -> Vec<(&'static str, &'static str)> {
+/// `bridge`: the run listens to the bridge, and what its loop said of
+/// itself (only the keys it obeys are shown); `replay`: a recorded run with
+/// a time cursor; `runs`: a run list to go back to.
+pub fn footer_not_live(
+    bridge: Option<&crate::ingest::BridgeStatus>,
+    replay: bool,
+    runs: bool,
+) -> Vec<(&'static str, &'static str)> {
     let mut out = vec![(key_label(Action::Quit), "quit")];
     if replay {
         out.extend([(key_label(Action::EpochBack), "epoch"), (key_label(Action::FirstEpoch), "first/last")]);
     }
-    if bridge {
-        out.extend([
-            (key_label(Action::TogglePause), "pause"),
-            ("+/-", "lr"),
-            (key_label(Action::SaveCheckpoint), "save"),
-            (key_label(Action::StopExternal), "stop"),
-        ]);
+    if let Some(status) = bridge {
+        let keys = [
+            ("pause", (key_label(Action::TogglePause), "pause")),
+            ("scale_lr", ("+/-", "lr")),
+            ("save", (key_label(Action::SaveCheckpoint), "save")),
+            ("stop", (key_label(Action::StopExternal), "stop")),
+        ];
+        out.extend(keys.into_iter().filter(|(command, _)| status.obeys(command)).map(|(_, entry)| entry));
     }
     out.push((key_label(Action::Checklist), "checklist"));
     if runs {
@@ -332,6 +347,65 @@ pub fn footer_not_live(bridge: bool, replay: bool, runs: bool) -> Vec<(&'static 
     }
     out.push((key_label(Action::ToggleHelp), "help"));
     out
+}
+
+/// The help overlay's lines for a run trained elsewhere: the keys that only
+/// look (help, zoom, axes, the checklist), and, when the run listens to the
+/// bridge, the keys its loop obeys, each said as the framework does it
+/// (see `integrations/python/README.md`, "What each key does").
+pub fn help_lines_watch(bridge: Option<&crate::ingest::BridgeStatus>) -> Vec<(&'static str, Cow<'static, str>)> {
+    let framework = bridge.and_then(|s| s.framework.clone()).unwrap_or_default();
+    let bridged = |action: Action| -> Option<Cow<'static, str>> {
+        let status = bridge?;
+        let command = super::modes::bridge_command_of(action)?;
+        if !status.obeys(command) {
+            return None;
+        }
+        let between = match framework.as_str() {
+            "keras" => "two batches",
+            "hf" => "two optimizer steps",
+            "lightning" => "two training steps",
+            _ => "two steps, where the loop polls",
+        };
+        Some(Cow::Owned(match action {
+            Action::TogglePause => format!("pause / resume the training loop between {between}"),
+            Action::LrUp => {
+                "double the loop's learning rate (the factor composes with its scheduler; ×1024 at most)".into()
+            }
+            Action::LrDown => "halve the loop's learning rate".into(),
+            Action::SaveCheckpoint => match framework.as_str() {
+                "lightning" => "save: trainer.save_checkpoint(<log>-checkpoints/step-N.ckpt)".into(),
+                "keras" => "save: model.save(<log>-checkpoints/step-N.keras)".into(),
+                "hf" => "save: the Trainer writes output_dir/checkpoint-N after the step".into(),
+                _ => "save: the loop saves a checkpoint (its save_requested)".into(),
+            },
+            Action::StopExternal => match framework.as_str() {
+                "lightning" => "stop: trainer.should_stop (Lightning's usual end of fit)".into(),
+                "keras" => "stop: model.stop_training (fit returns after the batch)".into(),
+                "hf" => "stop: control.should_training_stop (ends after the step)".into(),
+                _ => "stop the training loop (its stop_requested)".into(),
+            },
+            _ => return None,
+        }))
+    };
+    BINDINGS
+        .iter()
+        .filter(|b| !b.help.is_empty() && matches!(b.context, Context::Main | Context::Any))
+        .filter_map(|b| match b.action {
+            Action::Quit
+            | Action::ToggleHelp
+            | Action::ToggleLogScale
+            | Action::ToggleWindow
+            | Action::ToggleDataView
+            | Action::ZoomNext
+            | Action::LayerNext
+            | Action::LayerPrev
+            | Action::Checklist => Some((b.label, Cow::Borrowed(b.help))),
+            Action::Zoom(1) => Some((b.label, Cow::Owned(format!("{} {}", b.help, Panel::zoom_help())))),
+            Action::Zoom(_) => Some((b.label, Cow::Borrowed(b.help))),
+            action => bridged(action).map(|help| (b.label, help)),
+        })
+        .collect()
 }
 
 /// The help overlay's lines: key label and sentence, aliases left out. The

@@ -10,6 +10,7 @@ pub mod app;
 pub mod keymap;
 pub mod modes;
 pub mod panels;
+pub mod range_test;
 pub mod runs;
 pub mod terminal;
 pub mod ui;

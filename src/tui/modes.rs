@@ -23,6 +23,9 @@ pub enum Mode {
         /// The source has ended (a stream on standard input reached its
         /// end): what was read stays on screen.
         ended: bool,
+        /// What the loop says of itself through the bridge (its framework,
+        /// the keys it obeys, paused or stopped), once its log says it.
+        loop_status: Option<crate::ingest::BridgeStatus>,
     },
     /// `fitcheck watch` on a recorded fitcheck log, with a time cursor.
     Replay(Box<Replay>),
@@ -137,7 +140,7 @@ impl App {
         let mut app = App::new(run.settings.clone());
         app.run = run;
         app.show_data = false;
-        app.mode = Mode::Watch { bridge, paused: false, lr_scale: 1.0, ended: false };
+        app.mode = Mode::Watch { bridge, paused: false, lr_scale: 1.0, ended: false, loop_status: None };
         app
     }
 
@@ -183,7 +186,21 @@ impl App {
         if let Some(effect) = self.on_view_action(action) {
             return effect;
         }
-        let Mode::Watch { bridge, paused, lr_scale, .. } = &mut self.mode else { return None };
+        let Mode::Watch { bridge, paused, lr_scale, loop_status, .. } = &mut self.mode else { return None };
+        // Keys the loop does not obey (its start line lists those it does)
+        // say so instead of writing a command nobody reads.
+        if *bridge
+            && let Some(status) = loop_status.as_ref()
+            && let Some(command) = bridge_command_of(action)
+            && !status.obeys(command)
+        {
+            let framework = status.framework_name().unwrap_or_else(|| "this".into());
+            self.notice = Some(format!(
+                "not available for this run: the {framework} loop does not take `{}` (its log's start line lists                  the keys it obeys)",
+                super::keymap::label_of(action, super::keymap::Context::Main).unwrap_or("?")
+            ));
+            return None;
+        }
         let command = match action {
             // The script's rate is scaled at most BRIDGE_LR_SCALE_MAX either
             // way: a held key must not walk it to 1e35 (the bridge clamps too).
@@ -204,7 +221,10 @@ impl App {
             Action::LrUp => Some(B::ScaleLr { factor: 2.0 }),
             Action::LrDown => Some(B::ScaleLr { factor: 0.5 }),
             Action::TogglePause => {
-                *paused = !*paused;
+                // As the loop last reported, when it reports: it may have
+                // been paused before the dashboard opened.
+                let now = loop_status.as_ref().map_or(*paused, |s| s.state == crate::ingest::LoopState::Paused);
+                *paused = !now;
                 Some(if *paused { B::Pause } else { B::Resume })
             }
             Action::SaveCheckpoint => Some(B::Save),
@@ -269,6 +289,33 @@ impl App {
             self.notice = None;
         }
         None
+    }
+}
+
+impl App {
+    /// The loop's own report through the bridge: its framework and keys
+    /// (for the footer and help), paused or stopped (for the header).
+    pub(super) fn on_loop_report(&mut self, status: crate::ingest::BridgeStatus) {
+        if let Mode::Watch { loop_status, paused, .. } = &mut self.mode {
+            *paused = status.state == crate::ingest::LoopState::Paused;
+            if let Some(last) = &status.last
+                && loop_status.as_ref().and_then(|s| s.last.as_ref()) != Some(last)
+            {
+                self.notice = Some(format!("the training loop: {last}"));
+            }
+            *loop_status = Some(status);
+        }
+    }
+}
+
+/// The bridge command (as the start line's `keys` names it) an action sends.
+pub fn bridge_command_of(action: Action) -> Option<&'static str> {
+    match action {
+        Action::LrUp | Action::LrDown => Some("scale_lr"),
+        Action::TogglePause => Some("pause"),
+        Action::SaveCheckpoint => Some("save"),
+        Action::StopExternal => Some("stop"),
+        _ => None,
     }
 }
 

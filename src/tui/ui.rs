@@ -53,7 +53,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(8), Constraint::Length(1)]).areas(area);
     panels::header::render(app, header, buf);
     panels::footer::render(app, footer, buf);
-    if let Some(panel) = app.zoom.and_then(Panel::from_zoom) {
+    if app.range.open.is_some() {
+        panels::range_test::render(app, body, buf);
+    } else if let Some(panel) = app.zoom.and_then(Panel::from_zoom) {
         panel.render(app, body, buf);
     } else if full {
         full_layout(app, body, buf);
@@ -65,7 +67,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     panels::runs::render(app, area, buf);
     if app.show_help {
-        panels::help::render(area, buf);
+        panels::help::render(app, area, buf);
     }
 }
 
@@ -464,5 +466,60 @@ mod tests {
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
         let first = crate::tui::keymap::help_lines().next().unwrap().1;
         assert!(!screen(&app, 160, 48).contains(first.as_ref()));
+    }
+
+    /// A run bridged from Keras whose start line lists pause, save and stop
+    /// (a non-torch backend: no `+`/`-`): the footer, the help and the keys
+    /// say only what works; the header names Keras and says paused or
+    /// stopped as the loop reports it.
+    #[test]
+    fn a_bridged_run_shows_only_the_keys_its_framework_obeys_and_the_loops_state() {
+        use crate::ingest::{BridgeStatus, LoopState};
+        let mut app = App::watching(crate::run::Run::external("run"), true);
+        app.update(Msg::Trainer(Event::Start(info())));
+        app.update(Msg::Trainer(Event::Epoch(epoch(1, 0.9))));
+        let footer = |app: &App| screen(app, 120, 40).lines().last().unwrap().to_string();
+        let header = |app: &App| screen(app, 120, 40).lines().next().unwrap().to_string();
+        // Before the start line: every bridge key.
+        assert!(footer(&app).contains("+/- lr") && footer(&app).contains("X stop"), "{}", footer(&app));
+        let keras = BridgeStatus {
+            framework: Some("keras".into()),
+            version: Some("0.3.0".into()),
+            keys: Some(vec!["pause".into(), "save".into(), "stop".into()]),
+            state: LoopState::Running,
+            last: None,
+        };
+        app.update(Msg::Trainer(Event::Bridge(keras.clone())));
+        let f = footer(&app);
+        assert!(f.contains("space pause") && f.contains("s save") && f.contains("X stop"), "{f}");
+        assert!(!f.contains("lr"), "Keras here takes no learning-rate key: {f}");
+        assert!(header(&app).contains("Keras") && header(&app).contains("◉ watching"), "{}", header(&app));
+        assert_eq!(app.update(Msg::Key(KeyEvent::from(KeyCode::Char('+')))), None);
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("Keras loop does not take `+`")), "{:?}", app.notice);
+        // The help lists the same keys, said as Keras does them.
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
+        let s = screen(&app, 160, 48);
+        assert!(s.contains("model.save(") && s.contains("between two batches"), "{s}");
+        assert!(!s.contains("double the") && !s.contains("dropout +0.1"), "{s}");
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('?'))));
+        // The loop reports a pause: the header says so, and space resumes.
+        app.update(Msg::Trainer(Event::Bridge(BridgeStatus { state: LoopState::Paused, ..keras.clone() })));
+        assert!(header(&app).contains("⏸ paused by the loop"), "{}", header(&app));
+        assert_eq!(
+            app.update(Msg::Key(KeyEvent::from(KeyCode::Char(' ')))),
+            Some(crate::tui::app::Effect::Bridge(crate::ingest::BridgeCommand::Resume))
+        );
+        app.update(Msg::Trainer(Event::Bridge(BridgeStatus {
+            state: LoopState::Stopped,
+            last: Some("stopped".into()),
+            ..keras
+        })));
+        assert!(header(&app).contains("■ stopped by the loop"), "{}", header(&app));
+        // Lightning obeys all four.
+        let lightning = BridgeStatus { framework: Some("lightning".into()), ..Default::default() };
+        app.update(Msg::Trainer(Event::Bridge(lightning)));
+        let f = footer(&app);
+        assert!(f.contains("+/- lr") && f.contains("space pause") && f.contains("X stop"), "{f}");
+        assert!(header(&app).contains("Lightning"), "{}", header(&app));
     }
 }

@@ -42,7 +42,7 @@ import time
 
 __all__ = ["Bridge", "COMMANDS", "MAX_LR_FACTOR", "__version__"]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 COMMANDS = ("scale_lr", "pause", "resume", "stop", "save")
 
@@ -84,12 +84,19 @@ class Bridge:
 
     # -- logging ----------------------------------------------------------
 
-    def start(self, framework=None, hparams=None):
+    def start(self, framework=None, hparams=None, keys=None):
         """Write the start line: which bridge and framework wrote the log,
-        and the run's hyperparameters. Call it first, before any log().
+        the commands the loop obeys, and the run's hyperparameters. Call it
+        first, before any log().
 
-            {"bridge": "fitcheck_bridge", "bridge_version": "0.2.0",
-             "framework": "lightning", "hparams": "{\"lr\": 0.01, ...}"}
+            {"bridge": "fitcheck_bridge", "bridge_version": "0.3.0",
+             "framework": "lightning", "keys": "scale_lr,pause,stop,save",
+             "hparams": "{\"lr\": 0.01, ...}"}
+
+        keys: the names in COMMANDS the loop acts on ("resume" goes with
+        "pause"); fitcheck's footer and help then show only those keys.
+        None leaves "keys" out, which fitcheck reads as all of them (logs
+        written before 0.3.0 have no "keys").
 
         Every value is a string, so fitcheck's JSON-lines reader takes no
         metric from it, and there is no "type" key (a string "type" on the
@@ -98,6 +105,8 @@ class Bridge:
         row = {"bridge": "fitcheck_bridge", "bridge_version": __version__}
         if framework:
             row["framework"] = str(framework)
+        if keys is not None:
+            row["keys"] = ",".join(k for k in COMMANDS if k in set(keys) and k != "resume")
         if hparams:
             row["hparams"] = json.dumps(dict(hparams), default=repr, sort_keys=True)
         self._write(row)

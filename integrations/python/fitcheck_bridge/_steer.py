@@ -52,6 +52,9 @@ class Steering:
     the log as an event line.
     """
 
+    # Every command a callback acts on (see each callback's docstring).
+    KEYS = ("scale_lr", "pause", "save", "stop")
+
     def __init__(self, path, framework, checkpoint_dir=None, commands_path=None,
                  pause_timeout=None, poll_interval=0.1):
         self.bridge = Bridge(path, commands_path=commands_path)
@@ -63,6 +66,9 @@ class Steering:
         self.poll_interval = poll_interval
         self.stopped = False
         self.started = False
+        # What the start line says the loop obeys; a callback narrows it
+        # before start() where its framework cannot do one (Keras off torch).
+        self.keys = list(self.KEYS)
         self._factor_logged = 1.0
 
     @property
@@ -72,7 +78,7 @@ class Steering:
     def start(self, hparams=None):
         if not self.started:
             self.started = True
-            self.bridge.start(self.framework, hparams)
+            self.bridge.start(self.framework, hparams, keys=self.keys)
 
     def log(self, **metrics):
         """Append one line; non-finite numbers are written as text, so the

@@ -98,6 +98,12 @@ class FitcheckCallback(keras.callbacks.Callback):
                 self._schedule = (opt, lr)
                 opt._learning_rate = _ScaledSchedule(lr, self.steering)
         hp["backend"] = keras.backend.backend()
+        if hp["backend"] != "torch":
+            # Only the torch backend is tested to take a rate change at the
+            # next batch (JAX keeps optimizer state outside the variables
+            # during an epoch; TensorFlow traces schedules): fitcheck then
+            # leaves `+`/`-` out of its footer rather than promise them.
+            self.steering.keys = [k for k in self.steering.keys if k != "scale_lr"]
         self.steering.start(hp)
 
     def on_train_end(self, logs=None):

@@ -76,6 +76,19 @@ class Core(Tmp):
         self.assertEqual(json.loads(start["hparams"])["layers"], [64, 64])
         self.assertTrue(all(isinstance(v, str) for v in start.values()))
         self.assertEqual(ev, {"bridge_event": "saved", "path": "/x/step-3.ckpt"})
+        self.assertNotIn("keys", start)  # not said: fitcheck reads all of them
+
+    def test_the_start_line_lists_the_keys_the_loop_obeys_in_a_fixed_order(self):
+        with fb.Bridge(self.log) as b:
+            b.start("my-loop", keys=["stop", "resume", "pause", "bogus"])
+        (start,) = read(self.log)
+        self.assertEqual(start["keys"], "pause,stop")
+        s = Steering(self.log, "keras")
+        s.keys = [k for k in s.keys if k != "scale_lr"]
+        s.start({"backend": "jax"})
+        s.close()
+        (start,) = read(self.log)
+        self.assertEqual((start["framework"], start["keys"]), ("keras", "pause,stop,save"))
 
     def test_fresh_empties_the_log_and_skips_old_commands(self):
         with open(self.log, "w") as f:
@@ -200,6 +213,7 @@ class Steer(Tmp):
         s.close()
         rows = read(self.log)
         self.assertEqual(rows[0]["framework"], "test")
+        self.assertEqual(rows[0]["keys"], "scale_lr,pause,stop,save")
         self.assertEqual([r["bridge_event"] for r in rows[1:]], ["lr", "saved", "paused", "saved", "resumed", "stopped"])
         self.assertTrue(all(os.path.exists(p) for p in saved))
 

@@ -44,10 +44,13 @@ fn fit(all: Vec<(&'static str, &'static str)>, room: usize) -> Vec<(&'static str
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let entries = match &app.mode {
         Mode::Live => fitting(area.width as usize),
-        Mode::Watch { bridge, .. } => {
-            fit(keymap::footer_not_live(*bridge, false, app.runs.is_some()), area.width as usize)
+        Mode::Watch { bridge, loop_status, .. } => {
+            // Before the loop's start line is read: every bridge key.
+            let all = crate::ingest::BridgeStatus::default();
+            let status = bridge.then(|| loop_status.as_ref().unwrap_or(&all));
+            fit(keymap::footer_not_live(status, false, app.runs.is_some()), area.width as usize)
         }
-        Mode::Replay(_) => fit(keymap::footer_not_live(false, true, app.runs.is_some()), area.width as usize),
+        Mode::Replay(_) => fit(keymap::footer_not_live(None, true, app.runs.is_some()), area.width as usize),
     };
     let mut spans = vec![Span::raw(" ")];
     for (label, short) in entries {
@@ -76,12 +79,13 @@ mod tests {
     fn a_run_trained_elsewhere_shows_only_the_keys_that_work_there() {
         use crate::tui::keymap::footer_not_live;
         let words = |v: Vec<(&'static str, &'static str)>| v.into_iter().map(|e| e.1).collect::<Vec<_>>();
-        assert_eq!(words(footer_not_live(false, false, false)), ["quit", "checklist", "help"]);
+        let all = crate::ingest::BridgeStatus::default();
+        assert_eq!(words(footer_not_live(None, false, false)), ["quit", "checklist", "help"]);
         assert_eq!(
-            words(footer_not_live(true, false, true)),
+            words(footer_not_live(Some(&all), false, true)),
             ["quit", "pause", "lr", "save", "stop", "checklist", "runs", "help"]
         );
-        assert_eq!(words(footer_not_live(false, true, false)), ["quit", "epoch", "first/last", "checklist", "help"]);
-        assert!(footer_not_live(true, true, true).iter().all(|e| !e.0.is_empty()), "every key has its label");
+        assert_eq!(words(footer_not_live(None, true, false)), ["quit", "epoch", "first/last", "checklist", "help"]);
+        assert!(footer_not_live(Some(&all), true, true).iter().all(|e| !e.0.is_empty()), "every key has its label");
     }
 }

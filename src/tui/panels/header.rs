@@ -84,14 +84,28 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             parts.push(Part { span: Span::raw(format!("{} samples/s{on}", si(app.run.samples_per_s))), drop: Some(3) });
         }
     }
-    // A followed run is watched, not trained here; a replay is recorded.
+    // A followed run is watched, not trained here; a replay is recorded;
+    // a loop steered through the bridge says itself whether it is paused.
+    use crate::ingest::LoopState;
+    use crate::tui::app::Mode;
+    let mut status_color = status_color;
     let state = match (&app.mode, app.run.external) {
-        (crate::tui::app::Mode::Replay(r), _) if r.following() => "⏵ following",
-        (crate::tui::app::Mode::Replay(_), _) => "⏵ replay",
-        (crate::tui::app::Mode::Watch { ended: true, .. }, _) => "◼ stream ended",
+        (Mode::Replay(r), _) if r.following() => "⏵ following",
+        (Mode::Replay(_), _) => "⏵ replay",
+        (Mode::Watch { ended: true, .. }, _) => "◼ stream ended",
+        (Mode::Watch { loop_status: Some(s), .. }, _) if s.state != LoopState::Running => {
+            status_color = if s.state == LoopState::Paused { Color::Yellow } else { Color::Cyan };
+            if s.state == LoopState::Paused { "⏸ paused by the loop" } else { "■ stopped by the loop" }
+        }
         (_, true) => "◉ watching",
         _ => app.run.state.label(),
     };
+    // The framework of a bridged run, beside its name.
+    if let Mode::Watch { loop_status: Some(s), .. } = &app.mode
+        && let Some(f) = s.framework_name()
+    {
+        parts.insert(2.min(parts.len()), Part { span: Span::raw(f), drop: Some(1) });
+    }
     parts.push(Part { span: Span::styled(state, Style::default().fg(status_color).bold()), drop: None });
     let sep = || Span::raw(" · ").dark_gray();
     let line_of = |parts: &[Part]| {

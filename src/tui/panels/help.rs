@@ -8,10 +8,20 @@ use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 
+use crate::tui::app::{App, Mode};
 use crate::tui::keymap;
 
-pub fn render(area: Rect, buf: &mut Buffer) {
-    let lines: Vec<Line> = keymap::help_lines()
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    // A run trained elsewhere: only the keys that work there.
+    let lines: Vec<(&str, std::borrow::Cow<str>)> = match &app.mode {
+        Mode::Watch { bridge, loop_status, .. } => {
+            let all = crate::ingest::BridgeStatus::default();
+            keymap::help_lines_watch(bridge.then(|| loop_status.as_ref().unwrap_or(&all)))
+        }
+        _ => keymap::help_lines().collect(),
+    };
+    let lines: Vec<Line> = lines
+        .into_iter()
         .map(|(label, help)| Line::from(vec![Span::raw(format!(" {label:>6}  ")).bold(), Span::raw(help)]))
         .collect();
     let note = Line::from(" Changes apply at the next minibatch and are marked on the charts.").dark_gray();

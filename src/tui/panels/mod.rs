@@ -15,6 +15,7 @@ pub mod header;
 pub mod help;
 pub mod loss;
 pub mod picker;
+pub mod range_test;
 pub mod runs;
 pub mod weights;
 
