@@ -78,6 +78,53 @@ pub struct Ghost {
     pub epochs: Vec<EpochMetrics>,
 }
 
+/// Ghosts merged out of the charts (the oldest beyond `MAX_GHOSTS`): only
+/// what the seed band and its spread need, the same size whatever their
+/// number, so `R` a thousand times keeps every run in the band.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Merged {
+    pub runs: usize,
+    /// Per epoch, the lowest and the highest validation loss and accuracy
+    /// of the merged runs: two runs that bound the band.
+    pub low: Vec<EpochMetrics>,
+    pub high: Vec<EpochMetrics>,
+    /// Each merged run's best (highest) validation loss and accuracy, the
+    /// lowest and the highest of those: the spread's ends.
+    pub bests: Option<(EpochMetrics, EpochMetrics)>,
+}
+
+impl Merged {
+    fn add(&mut self, epochs: &[EpochMetrics]) {
+        let Some(first) = epochs.first() else { return };
+        self.runs += 1;
+        // `f32::min`/`max` skip a NaN (an epoch without validation).
+        let both = |into: &mut EpochMetrics, e: &EpochMetrics, f: fn(f32, f32) -> f32| {
+            into.val_loss = f(into.val_loss, e.val_loss);
+            into.val_acc = f(into.val_acc, e.val_acc);
+        };
+        for (side, f) in [(&mut self.low, f32::min as fn(f32, f32) -> f32), (&mut self.high, f32::max)] {
+            for e in epochs {
+                match side.binary_search_by_key(&e.epoch, |m| m.epoch) {
+                    Ok(i) => both(&mut side[i], e, f),
+                    Err(i) => side.insert(i, e.clone()),
+                }
+            }
+        }
+        let mut best = first.clone();
+        for e in epochs {
+            both(&mut best, e, f32::max);
+        }
+        self.bests = Some(match self.bests.take() {
+            None => (best.clone(), best),
+            Some((mut lo, mut hi)) => {
+                both(&mut lo, &best, f32::min);
+                both(&mut hi, &best, f32::max);
+                (lo, hi)
+            }
+        });
+    }
+}
+
 /// The preset picker's state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Picker {
@@ -139,6 +186,8 @@ pub struct App {
     pub show_help: bool,
     /// Earlier runs, faded, after `r` (oldest first).
     pub ghosts: Vec<Ghost>,
+    /// Ghosts beyond `MAX_GHOSTS`, merged into the seed band.
+    pub merged: Merged,
     pub picker: Option<Picker>,
     /// Every shipped preset, for the picker.
     pub presets: Vec<PresetEntry>,
@@ -193,6 +242,7 @@ impl App {
             lr_requested: None,
             show_help: false,
             ghosts: Vec::new(),
+            merged: Merged::default(),
             picker: None,
             presets: Vec::new(),
             log_scale: false,
@@ -255,12 +305,21 @@ impl App {
         self.push_ghost(Ghost { label, train_loss: old.train_loss, train_acc: old.train_acc, epochs: old.epochs });
     }
 
-    /// Adds a ghost, keeping at most `MAX_GHOSTS`.
+    /// Adds a ghost, keeping at most `MAX_GHOSTS` drawn; the oldest beyond
+    /// that is merged into the seed band.
     fn push_ghost(&mut self, ghost: Ghost) {
         self.ghosts.push(ghost);
         if self.ghosts.len() > MAX_GHOSTS {
-            self.ghosts.remove(0);
+            let oldest = self.ghosts.remove(0);
+            self.merged.add(&oldest.epochs);
         }
+    }
+
+    /// Every run the seed band spans, as epochs: the drawn ghosts, the run,
+    /// and the two bounds of the merged ones.
+    pub fn band_runs(&self) -> Vec<&[EpochMetrics]> {
+        let merged = if self.merged.runs > 0 { [&self.merged.low[..], &self.merged.high[..]].to_vec() } else { vec![] };
+        self.ghosts.iter().map(|g| g.epochs.as_slice()).chain([self.run.epochs.as_slice()]).chain(merged).collect()
     }
 
     /// The keyboard's context now.
@@ -816,6 +875,43 @@ pub(crate) mod tests {
 
     fn key(c: char) -> Msg {
         Msg::Key(KeyEvent::from(KeyCode::Char(c)))
+    }
+
+    fn epoch_with(epoch: usize, val_loss: f32, val_acc: f32) -> EpochMetrics {
+        serde_json::from_value(serde_json::json!({
+            "epoch": epoch, "step": epoch * 10, "train_loss": 0.5, "train_acc": 0.8, "train_loss_eval": 0.5,
+            "train_acc_eval": 0.8, "val_loss": val_loss, "val_acc": val_acc, "lr": 0.05, "penalty": 0.0,
+            "samples_per_s": 1.0, "elapsed_s": 1.0
+        }))
+        .expect("an epoch line")
+    }
+
+    #[test]
+    fn ghosts_beyond_the_cap_are_merged_into_the_seed_band() {
+        let mut app = App::new(preset());
+        let runs = MAX_GHOSTS + 5;
+        for k in 0..runs {
+            let a = 0.5 + 0.01 * k as f32;
+            let epochs = vec![epoch_with(1, 1.0 - a, a), epoch_with(2, 0.9 - a, a + 0.1)];
+            app.push_ghost(Ghost {
+                label: format!("seed {k}"),
+                train_loss: crate::history::Series::new(8),
+                train_acc: crate::history::Series::new(8),
+                epochs,
+            });
+        }
+        assert_eq!(app.ghosts.len(), MAX_GHOSTS);
+        assert_eq!(app.merged.runs, 5);
+        // The band still spans the first run (merged), not only the drawn ten.
+        let band = crate::tui::panels::chart::val_band(&app.band_runs(), |e| (e.train_acc_eval, e.val_acc));
+        assert_eq!(band.len(), 2);
+        assert!((band[0].1 - 0.5).abs() < 1e-6 && (band[0].2 - 0.64).abs() < 1e-6, "{band:?}");
+        assert!((band[1].1 - 0.6).abs() < 1e-6 && (band[1].2 - 0.74).abs() < 1e-6, "{band:?}");
+        // The spread counts every run and reaches the merged ones' bests.
+        let s = crate::tui::ui::tests::screen(&app, 120, 40);
+        assert!(s.contains(&format!("best val over {runs} runs 60%–74%")), "{s}");
+        // Merging keeps a fixed size: two bounds of two epochs each.
+        assert_eq!((app.merged.low.len(), app.merged.high.len()), (2, 2));
     }
 
     #[test]

@@ -131,7 +131,7 @@ fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::settings::Setting;
     use crate::train::{Change, EpochMetrics, Event, StepMetrics};
@@ -141,7 +141,7 @@ mod tests {
     use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
-    fn screen(app: &App, w: u16, h: u16) -> String {
+    pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
         term.draw(|f| draw(app, f)).unwrap();
         let buf = term.backend().buffer();
@@ -493,6 +493,10 @@ mod tests {
         let f = footer(&app);
         assert!(f.contains("space pause") && f.contains("s save") && f.contains("X stop"), "{f}");
         assert!(!f.contains("lr"), "Keras here takes no learning-rate key: {f}");
+        // Controls says the same keys.
+        let s = screen(&app, 120, 40);
+        let controls = s.lines().find(|l| l.contains("through the fitcheck bridge")).expect("the Controls line");
+        assert!(controls.contains("space pause/resume") && !controls.contains("+/-"), "{controls}");
         assert!(header(&app).contains("Keras") && header(&app).contains("◉ watching"), "{}", header(&app));
         assert_eq!(app.update(Msg::Key(KeyEvent::from(KeyCode::Char('+')))), None);
         assert!(app.notice.as_deref().is_some_and(|n| n.contains("Keras loop does not take `+`")), "{:?}", app.notice);

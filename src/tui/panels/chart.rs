@@ -197,17 +197,21 @@ impl MetricPanel<'_> {
             .map(|c| (app.run.step_to_x(c.step), c.chart_label()))
             .filter(|(x, _)| *x >= x_min)
             .collect();
-        let runs: Vec<&[EpochMetrics]> =
-            app.ghosts.iter().map(|g| g.epochs.as_slice()).chain([app.run.epochs.as_slice()]).collect();
+        let runs = app.band_runs();
         let band = if self.band { val_band(&runs, self.pick) } else { Vec::new() };
         let spread = if self.band && runs.len() > 1 {
-            let bests: Vec<f32> = runs
+            // The drawn runs' bests, and the ends of the merged runs' bests.
+            let drawn = &runs[..app.ghosts.len() + 1];
+            let merged = app.merged.bests.iter().flat_map(|(lo, hi)| [lo, hi]).map(|e| (self.pick)(e).1);
+            let mut bests: Vec<f32> = drawn
                 .iter()
                 .filter_map(|r| r.iter().map(|e| (self.pick)(e).1).filter(|v| v.is_finite()).reduce(f32::max))
                 .collect();
+            let count = bests.len() + app.merged.runs;
+            bests.extend(merged.filter(|v| v.is_finite()));
             let (lo, hi) = bests.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-            if bests.len() > 1 {
-                format!(" · best val over {} runs {}–{}", bests.len(), (self.fmt)(lo as f64), (self.fmt)(hi as f64))
+            if count > 1 {
+                format!(" · best val over {count} runs {}–{}", (self.fmt)(lo as f64), (self.fmt)(hi as f64))
             } else {
                 String::new()
             }

@@ -15,18 +15,39 @@ use crate::run::RunState;
 use crate::settings::{hidden_name, optimizer_name, short_float};
 use crate::tui::app::{App, Mode, PACES};
 
+/// The bridge keys the loop obeys, as the Controls line says them (all four
+/// until the loop's start line says otherwise).
+fn bridge_keys(status: Option<&crate::ingest::BridgeStatus>) -> String {
+    let all = crate::ingest::BridgeStatus::default();
+    let status = status.unwrap_or(&all);
+    let keys: Vec<&str> = [
+        ("scale_lr", "+/- learning rate ×2/÷2"),
+        ("pause", "space pause/resume"),
+        ("save", "s save"),
+        ("stop", "X stop"),
+    ]
+    .into_iter()
+    .filter(|(command, _)| status.obeys(command))
+    .map(|(_, words)| words)
+    .collect();
+    if keys.is_empty() {
+        return "through the fitcheck bridge: its loop obeys none of the keys".into();
+    }
+    format!("through the fitcheck bridge: {}", keys.join(" · "))
+}
+
 /// Controls of a run trained elsewhere or recorded: what the keys can do there.
 fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
     let (what, keys) = match &app.mode {
         Mode::Live => return false,
-        Mode::Watch { bridge: true, paused, lr_scale, .. } => (
+        Mode::Watch { bridge: true, paused, lr_scale, loop_status, .. } => (
             format!(
                 "trained elsewhere{}{}: {}",
                 if *paused { " · paused" } else { "" },
                 if *lr_scale == 1.0 { String::new() } else { format!(" · lr ×{lr_scale} of the script's") },
                 from_the_log(app)
             ),
-            "through the fitcheck bridge: +/- learning rate ×2/÷2 · space pause/resume · s save · X stop".to_string(),
+            bridge_keys(loop_status.as_ref()),
         ),
         Mode::Watch { bridge: false, .. } => (
             format!("trained elsewhere: {}", from_the_log(app)),
