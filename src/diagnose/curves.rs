@@ -535,10 +535,9 @@ pub(super) fn diagnose(inp: &Inputs<'_>, logged: &Logged) -> Diagnosis {
     };
     // The training loss at ln C with validation accuracy at 1/C says the
     // same (a log without training accuracy, like the Hugging Face Trainer's).
-    let train_at_chance = at_chance(&c.train_acc, &c.train_loss).or_else(|| at_chance(&c.val_acc, &c.train_loss));
-    let chance_train = at_chance(&c.train_acc, &c.train_loss)
-        .or_else(|| at_chance(&c.val_acc, &c.val_loss))
-        .or_else(|| at_chance(&c.val_acc, &c.train_loss));
+    let (train_train, val_train) = (at_chance(&c.train_acc, &c.train_loss), at_chance(&c.val_acc, &c.train_loss));
+    let train_at_chance = train_train.or(val_train);
+    let chance_train = train_train.or_else(|| at_chance(&c.val_acc, &c.val_loss)).or(val_train);
     // The second half of the run stays put: whatever the first epochs did
     // (a blown first epoch falling back), it no longer moves.
     let settled = settled(&t);

@@ -140,6 +140,23 @@ pub struct ExternalRun {
 }
 
 impl ExternalRun {
+    /// A run with nothing read yet, from `source` in `format`.
+    pub fn empty(name: String, source: PathBuf, format: Format) -> ExternalRun {
+        ExternalRun {
+            name,
+            source,
+            format,
+            epochs: Vec::new(),
+            histograms: Vec::new(),
+            tags_seen: Vec::new(),
+            mapped: Vec::new(),
+            hparams: Default::default(),
+            warnings: Vec::new(),
+            skipped: 0,
+            bridge: None,
+        }
+    }
+
     /// Ok when at least one epoch has a loss or an accuracy (training or
     /// validation): a run with training metrics only is read too, and the
     /// checklist says what it cannot judge without validation. Otherwise the
