@@ -60,13 +60,22 @@ impl DataCache {
     }
 }
 
+/// A line held for later, as written now: its fields keep their order
+/// and its floats their shortest form (a `Value` would sort and widen them).
+type Held = Box<serde_json::value::RawValue>;
+
+/// `line` as a held line.
+fn hold(line: &impl serde::Serialize) -> Option<Held> {
+    serde_json::value::to_raw_value(line).ok()
+}
+
 pub struct Session {
     cache: Arc<Mutex<DataCache>>,
     current: Option<TrainerHandle>,
     /// Stopped trainers whose last events (the `interrupted` summary) still
     /// go to the log, oldest first, each with the lines that come after it
     /// (the next run's `restart` line and events), held until it finishes.
-    retiring: Vec<(TrainerHandle, Vec<serde_json::Value>)>,
+    retiring: Vec<(TrainerHandle, Vec<Held>)>,
     log: Option<RunLog>,
     log_error: Option<String>,
     runs: usize,
@@ -181,7 +190,7 @@ impl Session {
     fn write_current(&mut self, line: &impl serde::Serialize) {
         if let Some((_, after)) = self.retiring.last_mut()
             && after.len() < MAX_HELD
-            && let Ok(value) = serde_json::to_value(line)
+            && let Some(value) = hold(line)
         {
             after.push(value);
             return;
@@ -229,7 +238,7 @@ impl Session {
         for k in 1..self.retiring.len() {
             let events: Vec<Event> = self.retiring[k].0.events.try_iter().collect();
             let after = &mut self.retiring[k - 1].1;
-            after.extend(events.iter().filter_map(|e| serde_json::to_value(e).ok()));
+            after.extend(events.iter().filter_map(hold));
         }
     }
 
@@ -303,6 +312,12 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == "start").count(), 3, "{kinds:?}");
         assert_eq!(kinds.iter().filter(|k| **k == "summary").count(), 3, "{kinds:?}");
         assert_eq!(kinds.last(), Some(&"summary"));
+        // Held lines are written as they were made: the type first, the
+        // floats short (a held start line's lr is 0.05, not 0.05000000074505806).
+        for line in text.lines() {
+            assert!(line.starts_with(r#"{"type":""#), "{line}");
+            assert!(!line.contains("0000000"), "{line}");
+        }
     }
 
     #[test]

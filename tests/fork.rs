@@ -18,12 +18,24 @@ use fitcheck::train::{Command, EpochMetrics, Event, Trainer, spawn};
 fn drive(
     sets: &[&str],
     fork: Option<(&str, Vec<Command>, usize)>,
+    when: impl FnMut(&[Event]) -> Vec<Command>,
+    resume: bool,
+) -> Vec<Event> {
+    let fork = fork.map(|(branch, changes, epochs)| Command::Fork { branch: branch.into(), changes, epochs });
+    drive_preset(&small(sets), mnist(), fork, when, resume)
+}
+
+/// Trains `preset` on `data`, with `fork` queued before the first step.
+fn drive_preset(
+    preset: &fitcheck::preset::Preset,
+    data: fitcheck::data::TrainTest,
+    fork: Option<Command>,
     mut when: impl FnMut(&[Event]) -> Vec<Command>,
     resume: bool,
 ) -> Vec<Event> {
-    let mut trainer = Trainer::new(&small(sets), mnist()).unwrap();
-    if let Some((branch, changes, epochs)) = fork {
-        trainer.queue(Command::Fork { branch: branch.into(), changes, epochs });
+    let mut trainer = Trainer::new(preset, data).unwrap();
+    if let Some(fork) = fork {
+        trainer.queue(fork);
     }
     let handle = spawn(trainer).unwrap();
     let mut events = Vec::new();
@@ -175,4 +187,57 @@ fn a_dropped_branch_leaves_the_run_as_it_was() {
     for (r, a) in run.iter().zip(&without) {
         assert_eq!(bits(r), bits(a));
     }
+}
+
+#[test]
+fn a_fresh_fork_is_a_second_run_from_the_same_seed_one_change_apart() {
+    use fitcheck::data::Normalize;
+    let run = small(&["epochs=2", "dropout=0.3"]);
+    let fresh = |branch: &str, preset: &fitcheck::preset::Preset| {
+        let cmd = Command::ForkFresh { branch: branch.into(), preset: Box::new(preset.clone()), epochs: 9 };
+        drive_preset(&run, mnist(), Some(cmd), |_| Vec::new(), false)
+    };
+    // The same settings from the same seed: the same network, inputs,
+    // minibatches and dropout masks, bit for bit.
+    let same = fresh("same", &run);
+    let (a, b) = (epochs(&same, None), epochs(&same, Some("same")));
+    assert_eq!((a.len(), b.len()), (2, 2));
+    for (r, s) in a.iter().zip(&b) {
+        assert_eq!(bits(r), bits(s), "epoch {}: a fresh start of the same settings left the run", r.epoch);
+    }
+    // Standardized inputs and wider layers: another model, at equal steps,
+    // beside a run the branch does not disturb.
+    let next = fitcheck::preset::Preset { normalize: Normalize::Standardize, hidden: vec![128], ..run.clone() };
+    let events = fresh("normalized inputs, hidden 64→128", &next);
+    let Some(Event::Fork(f)) = events.iter().find(|e| matches!(e, Event::Fork(_))) else { panic!("no fork") };
+    assert_eq!((f.step, f.epoch), (0, 0), "forked before the first step");
+    assert_eq!(f.settings.as_deref(), Some(&next), "the fork line carries the branch's whole settings");
+    assert_eq!((&f.changes[0].from, &f.changes[0].to), (&Setting::Hidden(vec![64]), &Setting::Hidden(vec![128])));
+    let (r, b) = (epochs(&events, None), epochs(&events, Some("normalized inputs, hidden 64→128")));
+    assert_eq!((r.len(), b.len()), (2, 2));
+    assert_ne!(bits(&r[0]), bits(&b[0]), "another model");
+    assert_eq!(r[1].step, b[1].step, "at equal steps");
+    for (x, y) in r.iter().zip(&a) {
+        assert_eq!(bits(x), bits(y), "epoch {}: the fresh branch disturbed the run", x.epoch);
+    }
+    let line = serde_json::to_string(&Event::Fork(f.clone())).unwrap();
+    assert!(line.contains("Standardize"), "{line}");
+}
+
+#[test]
+fn a_fresh_fork_the_data_cannot_take_ends_at_once_saying_why() {
+    // Shifted copies need images; the spirals are points.
+    let run = common::preset("spirals", &["epochs=1"]);
+    let data = fitcheck::train::load_data(&run).unwrap();
+    let next = fitcheck::preset::Preset { augment: fitcheck::preset::Augment::Shift { pixels: 2 }, ..run.clone() };
+    let cmd = Command::ForkFresh { branch: "shifted copies".into(), preset: Box::new(next), epochs: 3 };
+    let events = drive_preset(&run, data, Some(cmd), |_| Vec::new(), false);
+    let end = events.iter().find_map(|e| match e {
+        Event::ForkEnd { kept, reason, .. } => Some((*kept, reason.clone())),
+        _ => None,
+    });
+    let (kept, reason) = end.expect("the fork ends");
+    assert!(!kept && reason.contains("shifting needs images"), "{reason}");
+    assert!(epochs(&events, Some("shifted copies")).is_empty(), "no branch trained");
+    assert!(matches!(events.last(), Some(Event::Summary(_))), "the run itself goes on");
 }

@@ -8,7 +8,10 @@
 //! the changes of its validation loss (accuracy) from one epoch to the
 //! next, over its last [`NOISE_EPOCHS`] epochs. A difference between the
 //! branches no larger than that is "within noise": one epoch's wobble of the
-//! run alone would explain it.
+//! run alone would explain it. Where runs of the same settings from other
+//! seeds exist (`R`), at least [`MIN_SEEDS`] of them with the epoch compared,
+//! the noise is their spread at that epoch instead ([`ForkEffect::with_seeds`]):
+//! what another start alone would change.
 
 use super::Ema;
 use crate::history::Series;
@@ -17,6 +20,8 @@ use crate::train::{Change, EpochMetrics, ForkInfo};
 
 /// Epochs of the run whose successive changes measure its noise.
 pub const NOISE_EPOCHS: usize = 6;
+/// Runs (this one and others from other seeds) needed for a seed spread.
+pub const MIN_SEEDS: usize = 3;
 
 #[derive(Clone, Debug)]
 pub struct Fork {
@@ -42,10 +47,14 @@ pub struct Fork {
 impl Fork {
     /// A fork of `run` as `info` describes it.
     pub fn new(info: &ForkInfo, run: &super::Run) -> Fork {
-        let mut settings = run.settings.clone();
-        for c in &info.changes {
-            c.to.apply_to(&mut settings);
-        }
+        // A fresh fork says its whole settings; else the run's, changed.
+        let settings = info.settings.as_deref().cloned().unwrap_or_else(|| {
+            let mut settings = run.settings.clone();
+            for c in &info.changes {
+                c.to.apply_to(&mut settings);
+            }
+            settings
+        });
         Fork {
             branch: info.branch.clone(),
             changes: info.changes.clone(),
@@ -93,6 +102,7 @@ impl Fork {
             val_acc: (r.val_acc, b.val_acc),
             loss_noise: noise(base, |e| e.val_loss),
             acc_noise: noise(base, |e| e.val_acc),
+            seeds: 0,
         })
     }
 }
@@ -119,22 +129,52 @@ pub struct ForkEffect {
     /// (run, branch).
     pub val_loss: (f32, f32),
     pub val_acc: (f32, f32),
-    /// The run's epoch-to-epoch spread of each.
+    /// The run's epoch-to-epoch spread of each, or the seeds' spread.
     pub loss_noise: Option<f32>,
     pub acc_noise: Option<f32>,
+    /// Runs whose spread at the epoch is the noise (0: the epoch-to-epoch one).
+    pub seeds: usize,
+}
+
+/// The sample standard deviation of the finite `values`; `None` under two.
+fn spread(values: &[f32]) -> Option<f32> {
+    let v: Vec<f64> = values.iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
+    if v.len() < 2 {
+        return None;
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    Some((v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt() as f32)
 }
 
 /// How a difference compares with the noise, in words.
-fn against(diff: f32, noise: Option<f32>, fmt: impl Fn(f32) -> String) -> String {
+fn against(diff: f32, noise: Option<f32>, seeds: usize, fmt: impl Fn(f32) -> String) -> String {
+    let what = if seeds > 0 { format!("the spread of {seeds} seeds") } else { "noise".into() };
     match noise {
         _ if !diff.is_finite() => "not comparable".into(),
-        Some(n) if diff.abs() > n => format!("beyond noise ±{}", fmt(n)),
-        Some(n) => format!("within noise ±{}", fmt(n)),
+        Some(n) if diff.abs() > n => format!("beyond {what} ±{}", fmt(n)),
+        Some(n) => format!("within {what} ±{}", fmt(n)),
         None => "noise not known yet".into(),
     }
 }
 
 impl ForkEffect {
+    /// The effect with the seeds' spread as its noise: `runs` are the
+    /// epochs of runs with the run's settings from distinct seeds (the run
+    /// first). With fewer than [`MIN_SEEDS`] of them at the epoch compared,
+    /// the epoch-to-epoch noise stays.
+    pub fn with_seeds(mut self, runs: &[&[EpochMetrics]]) -> ForkEffect {
+        let at: Vec<&EpochMetrics> = runs.iter().filter_map(|r| r.iter().find(|e| e.epoch == self.epoch)).collect();
+        if at.len() < MIN_SEEDS {
+            return self;
+        }
+        let loss: Vec<f32> = at.iter().map(|e| e.val_loss).collect();
+        let acc: Vec<f32> = at.iter().map(|e| e.val_acc).collect();
+        if let (Some(l), Some(a)) = (spread(&loss), spread(&acc)) {
+            (self.loss_noise, self.acc_noise, self.seeds) = (Some(l), Some(a), at.len());
+        }
+        self
+    }
+
     /// Whether the branch's validation loss differs from the run's by more
     /// than the run's noise (`None` while the noise is not known).
     pub fn loss_beyond_noise(&self) -> Option<bool> {
@@ -150,13 +190,20 @@ impl ForkEffect {
     /// "val loss 0.412 vs 0.463 (beyond noise ±0.010)": the branch first.
     pub fn loss_words(&self) -> String {
         let (run, branch) = self.val_loss;
-        format!("val loss {branch:.3} vs {run:.3} ({})", against(branch - run, self.loss_noise, |n| format!("{n:.3}")))
+        format!(
+            "val loss {branch:.3} vs {run:.3} ({})",
+            against(branch - run, self.loss_noise, self.seeds, |n| format!("{n:.3}"))
+        )
     }
 
     /// "val acc +1.2 points (within noise ±1.5)".
     pub fn acc_words(&self) -> String {
         let d = self.val_acc.1 - self.val_acc.0;
-        format!("val acc {:+.1} points ({})", d * 100.0, against(d, self.acc_noise, |n| format!("{:.1}", n * 100.0)))
+        format!(
+            "val acc {:+.1} points ({})",
+            d * 100.0,
+            against(d, self.acc_noise, self.seeds, |n| format!("{:.1}", n * 100.0))
+        )
     }
 
     /// "dropout 0.5, 3 epochs: val loss 0.412 vs 0.463 (beyond noise
@@ -180,6 +227,7 @@ impl ForkEffect {
             (Some(false), Some(true)) => "acc beyond noise, loss within",
             _ => "noise not known yet",
         };
+        let noise = if self.seeds > 0 { format!("{noise} ({} seeds)", self.seeds) } else { noise.to_string() };
         format!(
             "{branch}: val loss {:+.3}, acc {:+.1} pts: {noise}",
             self.val_loss.1 - self.val_loss.0,
@@ -263,5 +311,19 @@ mod tests {
             fx.brief("dropout 0.5"),
             "dropout 0.5: val loss -0.051, acc +1.2 pts: loss beyond noise, acc within"
         );
+
+        // Two other seeds at epoch 4 (the run's 0.463 and 0.85 among them):
+        // their spread is the noise now, and it is wider.
+        let other = |l, a| vec![epoch(4, l, a)];
+        let (s1, s2) = (other(0.40, 0.87), other(0.52, 0.83));
+        let seeded = fx.with_seeds(&[&base, &s1, &s2]);
+        assert_eq!(seeded.seeds, 3);
+        let n = seeded.loss_noise.unwrap();
+        assert!((n - 0.0601).abs() < 1e-3, "sample std of 0.463, 0.40, 0.52: {n}");
+        assert_eq!(seeded.loss_beyond_noise(), Some(false), "0.051 is within a seed spread of 0.060");
+        assert!(seeded.loss_words().contains("within the spread of 3 seeds ±0.060"), "{}", seeded.loss_words());
+        assert!(seeded.brief("dropout 0.5").ends_with("both within noise (3 seeds)"), "{}", seeded.brief("d"));
+        // One other seed is not a spread: the epoch-to-epoch noise stays.
+        assert_eq!(fx.with_seeds(&[&base, &s1]), fx);
     }
 }

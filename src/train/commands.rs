@@ -154,6 +154,7 @@ impl Trainer {
             Command::Continue { epochs } => return Ok(Some(Next::Continue(epochs.max(1)))),
             Command::SetPace(pace) => self.pace = pace.filter(|p| p.is_finite() && *p > 0.0),
             Command::Fork { branch, changes, epochs } => self.fork(branch, changes, epochs, events)?,
+            Command::ForkFresh { branch, preset, epochs } => self.fork_fresh(branch, *preset, epochs, events)?,
             Command::KeepBranch => {
                 self.end_fork(true, "kept; it is the run now, with its own optimizer state", events)?
             }

@@ -15,6 +15,12 @@
 //! (which carries the halved rate). Memory: two models at most (plus each
 //! one's guard copy and early-stopping best, as a run has).
 //!
+//! A fresh fork ([`Trainer::fork_fresh`]) is for what a run cannot change
+//! in place (normalization, shifted copies, wider layers): its branch is
+//! built from the seed with its own settings, normalizer included, beside
+//! a run that has just started from the same seed, so the two are fresh
+//! runs one change apart on the same minibatches.
+//!
 //! Early stopping on the branch keeps its best weights but never ends the
 //! run: the comparison runs for the epochs asked, and a kept branch stops
 //! at its next epoch end if its patience has run out.
@@ -22,7 +28,13 @@
 use crossbeam_channel::{Sender, TrySendError, unbounded};
 
 use super::run_loop::Tally;
-use super::{Change, Command, EVAL_BATCH, EpochMetrics, Event, ForkInfo, Halt, StepMetrics, Trainer, early, guard};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::{
+    Change, Command, EVAL_BATCH, EpochMetrics, Event, ForkInfo, Halt, Setting, StepMetrics, Trainer, early, guard,
+};
+use crate::data::Normalizer;
 use crate::nn::loss::LossSum;
 use crate::nn::optim::Penalty;
 use crate::nn::{Network, Optimizer, StepRunner, Workspace};
@@ -38,6 +50,8 @@ pub(super) struct Branch {
     penalty: Penalty,
     runner: StepRunner,
     ws_eval: Workspace,
+    /// The inputs' scaling: the run's, or a fresh fork's own.
+    norm: Normalizer,
     preset: Preset,
     guard: guard::Guard,
     best: Option<early::Best>,
@@ -57,6 +71,7 @@ impl Trainer {
         std::mem::swap(&mut self.penalty, &mut b.penalty);
         std::mem::swap(&mut self.runner, &mut b.runner);
         std::mem::swap(&mut self.ws_eval, &mut b.ws_eval);
+        std::mem::swap(&mut self.norm, &mut b.norm);
         std::mem::swap(&mut self.preset, &mut b.preset);
         std::mem::swap(&mut self.guard, &mut b.guard);
         std::mem::swap(&mut self.best, &mut b.best);
@@ -98,6 +113,7 @@ impl Trainer {
             penalty: self.penalty,
             runner: self.runner.twin(&self.net),
             ws_eval: self.net.workspace(EVAL_BATCH, 0),
+            norm: self.norm.clone(),
             preset: self.preset.clone(),
             guard: self.guard.clone(),
             best: self.best.clone(),
@@ -124,8 +140,86 @@ impl Trainer {
                 _ => None,
             })
             .collect();
-        let info = ForkInfo { step: self.step, epoch: self.epochs_done, branch: name, changes, epochs: epochs.max(1) };
+        let info = ForkInfo {
+            step: self.step,
+            epoch: self.epochs_done,
+            branch: name,
+            changes,
+            epochs: epochs.max(1),
+            settings: None,
+        };
         Self::emit(events, Event::Fork(info))
+    }
+
+    /// Starts a fork whose branch is built fresh from `preset` (its own
+    /// network from the seed, normalization, augmentation and widths; a
+    /// fresh optimizer and guard) on the run's data, split and batch
+    /// order. Its `fork` event carries the whole settings, and the hidden
+    /// widths as a change when they differ. A preset the data cannot take
+    /// (shifting a dataset without images) ends the fork at once, saying why.
+    pub(super) fn fork_fresh(
+        &mut self,
+        name: String,
+        preset: Preset,
+        epochs: usize,
+        events: &Sender<Event>,
+    ) -> Result<(), Halt> {
+        if self.fork.is_some() {
+            return Ok(());
+        }
+        let built = super::build_net(&preset, &self.data, &mut StdRng::seed_from_u64(preset.seed)).and_then(|net| {
+            let norm = Normalizer::fit(preset.normalize, &self.data.train, &self.split.train).map_err(|message| {
+                super::SetupError::Field { preset: preset.name.clone(), field: "normalize", message }
+            })?;
+            Ok((net, norm))
+        });
+        let info = |settings| ForkInfo {
+            step: self.step,
+            epoch: self.epochs_done,
+            branch: name.clone(),
+            changes: self.fresh_changes(&preset),
+            epochs: epochs.max(1),
+            settings,
+        };
+        let (net, norm) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                Self::emit(events, Event::Fork(info(Some(Box::new(preset.clone())))))?;
+                let reason = format!("the branch cannot start: {e}");
+                let end =
+                    Event::ForkEnd { step: self.step, epoch: self.epochs_done, branch: name, kept: false, reason };
+                return Self::emit(events, end);
+            }
+        };
+        let info = info(Some(Box::new(preset.clone())));
+        self.fork = Some(Box::new(Branch {
+            name,
+            opt: Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes()),
+            penalty: Penalty { l1: preset.l1, l2: preset.l2 },
+            runner: self.runner.twin(&net),
+            ws_eval: net.workspace(EVAL_BATCH, 0),
+            norm,
+            guard: guard::Guard::new(self.data.train.classes),
+            best: None,
+            preset,
+            net,
+            epochs: 0,
+            until: epochs.max(1),
+            whole: Tally::default(),
+            window: Tally::default(),
+        }));
+        Self::emit(events, Event::Fork(info))
+    }
+
+    /// What a fresh branch's settings change that a `change` line can
+    /// say: the hidden widths.
+    fn fresh_changes(&self, preset: &Preset) -> Vec<Change> {
+        let (from, to) = (&self.preset.hidden, &preset.hidden);
+        if from == to {
+            return Vec::new();
+        }
+        let (from, to) = (Setting::Hidden(from.clone()), Setting::Hidden(to.clone()));
+        vec![Change { step: self.step, from, to, note: Some("a fresh start".into()), by_trainer: false }]
     }
 
     /// Ends the fork: `keep` makes the branch the run (its model, optimizer

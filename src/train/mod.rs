@@ -163,21 +163,8 @@ impl Trainer {
             return Err(field("augment", format!("shifting needs images; {} has none", data.name)));
         }
         let mut rng = StdRng::seed_from_u64(preset.seed);
-        let dim = data.train.dim;
-        let classes = data.train.classes;
-        let mut net = match (&preset.conv, data.train.image) {
-            (None, _) => Network::new(dim, &preset.hidden, classes, preset.activation, preset.init, &mut rng),
-            (Some(conv), Some((h, w))) => {
-                Network::with_conv((h, w, 1), conv, &preset.hidden, classes, preset.activation, preset.init, &mut rng)
-                    .map_err(|m| field("conv", m))?
-            }
-            (Some(_), None) => return Err(field("conv", "a convolutional front end needs an image dataset".into())),
-        };
-        net.set_dropout(preset.dropout);
-        if let Some(from) = &preset.init_from {
-            let classes = format!("{:?}", preset.classes);
-            checkpoint::load(&mut net, Path::new(from), &classes).map_err(|e| field("init_from", e.to_string()))?;
-        }
+        let net = build_net(preset, &data, &mut rng)?;
+        let (dim, classes) = (data.train.dim, data.train.classes);
         let opt = Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes());
         let batch = preset.batch_size.min(split.train.len());
         let probe = split.train[..split.train.len().min(TRAIN_PROBE_SIZE)].to_vec();
@@ -284,6 +271,30 @@ impl Trainer {
         self.before.clear();
         self.before_conv.clear();
     }
+}
+
+/// The network `preset` starts with on `data`, its weights drawn from
+/// `rng` (seeded with the preset's seed): the run's, and a fresh fork's.
+fn build_net(preset: &Preset, data: &TrainTest, rng: &mut StdRng) -> Result<Network, SetupError> {
+    let field = |field, message| SetupError::Field { preset: preset.name.clone(), field, message };
+    if matches!(preset.augment, Augment::Shift { .. }) && data.train.image.is_none() {
+        return Err(field("augment", format!("shifting needs images; {} has none", data.name)));
+    }
+    let (dim, classes) = (data.train.dim, data.train.classes);
+    let mut net = match (&preset.conv, data.train.image) {
+        (None, _) => Network::new(dim, &preset.hidden, classes, preset.activation, preset.init, rng),
+        (Some(conv), Some((h, w))) => {
+            Network::with_conv((h, w, 1), conv, &preset.hidden, classes, preset.activation, preset.init, rng)
+                .map_err(|m| field("conv", m))?
+        }
+        (Some(_), None) => return Err(field("conv", "a convolutional front end needs an image dataset".into())),
+    };
+    net.set_dropout(preset.dropout);
+    if let Some(from) = &preset.init_from {
+        let classes = format!("{:?}", preset.classes);
+        checkpoint::load(&mut net, Path::new(from), &classes).map_err(|e| field("init_from", e.to_string()))?;
+    }
+    Ok(net)
 }
 
 /// When a preset starts from saved weights that are missing and the file is

@@ -42,6 +42,17 @@ pub enum Command {
         changes: Vec<Command>,
         epochs: usize,
     },
+    /// Fork from a fresh start, for what only a new run can change (the
+    /// data's normalization, shifted copies, wider layers): a branch with
+    /// `preset`'s settings is built from its seed (the run's), as the run
+    /// itself was, and both train in lockstep from here on. Sent before the
+    /// first step of a run just started with the current settings, it
+    /// makes two fresh runs from one seed, one change apart.
+    ForkFresh {
+        branch: String,
+        preset: Box<crate::preset::Preset>,
+        epochs: usize,
+    },
     /// The branch becomes the run (its model and optimizer state continue);
     /// the other model is dropped.
     KeepBranch,
@@ -224,6 +235,11 @@ pub struct ForkInfo {
     pub changes: Vec<Change>,
     /// Epochs the branch trains before the trainer pauses for the decision.
     pub epochs: usize,
+    /// A fork from a fresh start (`Command::ForkFresh`): the branch's
+    /// whole settings, which `changes` alone cannot say (normalization,
+    /// augmentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Box<crate::preset::Preset>>,
 }
 
 /// Training metrics averaged over the steps since the previous `Step` event.

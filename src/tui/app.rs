@@ -50,6 +50,12 @@ pub enum Effect {
     /// Stop this run and start another with these settings (the current
     /// run becomes a ghost).
     Restart(Box<Preset>),
+    /// Restart with these settings (the current run becomes a ghost) and
+    /// send `fork` before its first step: a fresh fork from the same seed.
+    RestartFork {
+        preset: Box<Preset>,
+        fork: Command,
+    },
     /// Stop this run and start the named preset.
     Start(String),
     /// The checklist's verdict changed: this line goes to the run log.
@@ -73,6 +79,9 @@ pub struct PresetEntry {
 #[derive(Clone, Debug)]
 pub struct Ghost {
     pub label: String,
+    /// Its settings, when a run of this dashboard made it (a seed of the
+    /// same settings counts toward a fork's seed noise).
+    pub settings: Option<Box<Preset>>,
     pub train_loss: Series,
     pub train_acc: Series,
     pub epochs: Vec<EpochMetrics>,
@@ -302,7 +311,13 @@ impl App {
         if old.epochs.is_empty() && old.train_loss.is_empty() {
             return;
         }
-        self.push_ghost(Ghost { label, train_loss: old.train_loss, train_acc: old.train_acc, epochs: old.epochs });
+        self.push_ghost(Ghost {
+            label,
+            settings: Some(Box::new(old.settings)),
+            train_loss: old.train_loss,
+            train_acc: old.train_acc,
+            epochs: old.epochs,
+        });
     }
 
     /// Adds a ghost, keeping at most `MAX_GHOSTS` drawn; the oldest beyond
@@ -320,6 +335,24 @@ impl App {
     pub fn band_runs(&self) -> Vec<&[EpochMetrics]> {
         let merged = if self.merged.runs > 0 { [&self.merged.low[..], &self.merged.high[..]].to_vec() } else { vec![] };
         self.ghosts.iter().map(|g| g.epochs.as_slice()).chain([self.run.epochs.as_slice()]).chain(merged).collect()
+    }
+
+    /// The fork's effect at equal steps, its noise the spread of the runs
+    /// of the same settings from other seeds (`R`) where there are enough
+    /// of them, else the run's epoch-to-epoch noise.
+    pub fn fork_effect(&self) -> Option<crate::run::fork::ForkEffect> {
+        let fx = self.run.fork_effect()?;
+        let now = &self.run.settings;
+        let mut seeds = vec![now.seed];
+        let mut runs = vec![self.run.epochs.as_slice()];
+        for g in &self.ghosts {
+            let Some(p) = g.settings.as_deref() else { continue };
+            if !seeds.contains(&p.seed) && (Preset { seed: now.seed, ..p.clone() }) == *now {
+                seeds.push(p.seed);
+                runs.push(&g.epochs);
+            }
+        }
+        Some(fx.with_seeds(&runs))
     }
 
     /// The keyboard's context now.
@@ -400,6 +433,7 @@ impl App {
                     self.lr_requested = None;
                     self.push_ghost(Ghost {
                         label,
+                        settings: Some(Box::new(ended.settings)),
                         train_loss: ended.train_loss,
                         train_acc: ended.train_acc,
                         epochs: ended.epochs,
@@ -550,13 +584,13 @@ impl App {
         let changes = match remedy_effect(&self.run.settings, r.action) {
             Some(Effect::Send(c)) => vec![c],
             Some(Effect::SendAll(c)) => c,
-            Some(Effect::Restart(_)) => {
-                self.notice = Some(format!(
-                    "{}: needs a fresh start, which side by side does not do yet (it forks changes made in place); \
-                     Enter restarts with it and keeps this run as a ghost",
-                    r.label
-                ));
-                return None;
+            Some(Effect::Restart(next)) => {
+                // Two fresh runs from this run's seed, one change apart;
+                // this run stays as a ghost.
+                let current = Box::new(self.run.settings.clone());
+                let branch = fresh_branch_name(&self.run.settings, &next);
+                let fork = Command::ForkFresh { branch, preset: next, epochs: FORK_EPOCHS };
+                return Some(Effect::RestartFork { preset: current, fork });
             }
             _ => return None,
         };
@@ -794,6 +828,23 @@ fn requested_lr(effect: &Option<Effect>) -> Option<f32> {
 
 /// A fork's branch named by its change: "dropout 0.5", "Adam, lr 0.001",
 /// "one more layer".
+/// A fresh branch named by what differs from `p`: "normalized inputs",
+/// "shifted copies", "hidden 128→256".
+fn fresh_branch_name(p: &Preset, next: &Preset) -> String {
+    let mut parts = Vec::new();
+    if next.normalize != p.normalize {
+        parts.push("normalized inputs".to_string());
+    }
+    if next.augment != p.augment {
+        parts.push("shifted copies".to_string());
+    }
+    if next.hidden != p.hidden {
+        let w = |h: &[usize]| h.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
+        parts.push(format!("hidden {}→{}", w(&p.hidden), w(&next.hidden)));
+    }
+    if parts.is_empty() { "no change".into() } else { parts.join(", ") }
+}
+
 fn branch_name(p: &Preset, changes: &[Command]) -> String {
     let parts: Vec<String> = changes
         .iter()
@@ -895,6 +946,7 @@ pub(crate) mod tests {
             let epochs = vec![epoch_with(1, 1.0 - a, a), epoch_with(2, 0.9 - a, a + 0.1)];
             app.push_ghost(Ghost {
                 label: format!("seed {k}"),
+                settings: None,
                 train_loss: crate::history::Series::new(8),
                 train_acc: crate::history::Series::new(8),
                 epochs,
@@ -1151,6 +1203,7 @@ pub(crate) mod tests {
             branch: "dropout 0.5".into(),
             changes: vec![change],
             epochs: 3,
+            settings: None,
         };
         app.update(Msg::Trainer(Event::Fork(info)));
         app.update(epoch_event(6, 1.0, 0.90, 0.50));
@@ -1178,6 +1231,70 @@ pub(crate) mod tests {
         );
         assert!(app.run.changes.iter().any(|c| c.to == Setting::Dropout(0.5)), "the chart marks the change");
         assert_eq!(app.update(key('K')), None, "no fork, nothing to keep");
+    }
+
+    #[test]
+    fn t_on_a_remedy_that_needs_a_fresh_start_forks_two_fresh_runs_from_the_seed() {
+        use crate::diagnose::{Action as A, Remedy};
+        let mut app = live();
+        app.update(epoch_event(1, 0.5, 0.5, 1.2));
+        let wider = Remedy { label: "twice the hidden units", action: A::Wider };
+        let Some(Effect::RestartFork { preset, fork }) = app.try_remedy(&wider) else { panic!("a fresh fork") };
+        assert_eq!(*preset, app.run.settings, "the run starts again with its settings");
+        let Command::ForkFresh { branch, preset: next, epochs } = fork else { panic!("{fork:?}") };
+        assert_eq!((branch.as_str(), epochs), ("hidden 512-512→1024-1024", FORK_EPOCHS));
+        assert_eq!((next.seed, next.hidden.clone()), (preset.seed, vec![1024, 1024]), "the same seed, one change");
+        let norm = Remedy { label: "normalize the inputs", action: A::Normalize };
+        let mut raw = App::new(Preset { normalize: crate::data::Normalize::None, ..crate::tui::app::tests::preset() });
+        raw.update(Msg::Trainer(Event::Start(info())));
+        let Some(Effect::RestartFork { fork: Command::ForkFresh { branch, preset: next, .. }, .. }) =
+            raw.try_remedy(&norm)
+        else {
+            panic!("a fresh fork")
+        };
+        assert_eq!((branch.as_str(), next.normalize), ("normalized inputs", crate::data::Normalize::Scale255));
+    }
+
+    #[test]
+    fn a_fork_is_judged_against_the_seed_spread_once_r_made_enough_runs() {
+        let mut app = live();
+        let seed = app.run.settings.seed;
+        // Two earlier runs of the same settings from other seeds, one of
+        // other settings, and one of the same seed as the run.
+        for (k, vl, lr) in [(1, 0.40, None), (2, 0.60, None), (3, 0.10, Some(0.5)), (0, 0.90, None)] {
+            let mut p = app.run.settings.clone();
+            p.seed = seed + k;
+            if let Some(lr) = lr {
+                p.lr = lr;
+            }
+            let Msg::Trainer(Event::Epoch(e)) = epoch_event(1, 0.9, 0.8, vl) else { unreachable!() };
+            app.push_ghost(Ghost {
+                label: format!("seed {k}"),
+                settings: Some(Box::new(p)),
+                train_loss: crate::history::Series::new(8),
+                train_acc: crate::history::Series::new(8),
+                epochs: vec![e],
+            });
+        }
+        let info = crate::train::ForkInfo {
+            step: 0,
+            epoch: 0,
+            branch: "b".into(),
+            changes: vec![],
+            epochs: 3,
+            settings: None,
+        };
+        app.update(Msg::Trainer(Event::Fork(info)));
+        app.update(epoch_event(1, 0.9, 0.8, 0.50));
+        let Msg::Trainer(Event::Epoch(mut b)) = epoch_event(1, 0.9, 0.8, 0.45) else { unreachable!() };
+        b.branch = Some("b".into());
+        app.update(Msg::Trainer(Event::Epoch(b)));
+        let fx = app.fork_effect().expect("an effect");
+        // The run (0.50) and seeds +1 (0.40) and +2 (0.60): spread 0.1.
+        assert_eq!(fx.seeds, 3, "other settings and the run's own seed do not count");
+        assert!((fx.loss_noise.unwrap() - 0.1).abs() < 1e-4, "{fx:?}");
+        assert_eq!(fx.loss_beyond_noise(), Some(false));
+        assert_eq!(app.run.fork_effect().map(|f| f.seeds), Some(0), "the run alone knows no seeds");
     }
 
     #[test]

@@ -239,6 +239,19 @@ pub fn run<T>(
                 app.update(msg);
                 dirty = true;
             }
+            Some(Effect::RestartFork { preset, fork }) => {
+                // Sent before the trainer takes its first step: it forks at step 0.
+                let msg = match session.start((*preset).clone()) {
+                    Ok(()) => {
+                        session.send(fork);
+                        Msg::RunStarted { preset, keep: true }
+                    }
+                    Err(e) => Msg::StartFailed(format!("cannot start the trainer: {e}")),
+                };
+                events = session.events();
+                app.update(msg);
+                dirty = true;
+            }
             Some(Effect::Start(name)) => {
                 let loaded = preset::resolve(&name).and_then(|p| Preset::load(&p));
                 let msg = match loaded {

@@ -111,7 +111,7 @@ pub fn render_strip(app: &App, area: Rect, buf: &mut Buffer) {
 /// short, or that its first epoch is next (the keys are in Controls).
 pub fn fork_brief(app: &App) -> Option<Line<'static>> {
     let f = app.run.fork.as_ref()?;
-    let text = match app.run.fork_effect() {
+    let text = match app.fork_effect() {
         Some(fx) => fx.brief(&f.branch),
         None => format!("{} beside the run since epoch {}: its first epoch is next", f.branch, f.at_epoch),
     };
@@ -122,11 +122,11 @@ pub fn fork_brief(app: &App) -> Option<Line<'static>> {
 /// the branch's rollbacks, whether the epochs asked for are done, the keys.
 pub fn fork_lines(app: &App) -> Vec<Line<'static>> {
     let Some(f) = app.run.fork.as_ref() else { return Vec::new() };
-    let head = match app.run.fork_effect() {
+    let head = match app.fork_effect() {
         Some(fx) => format!("{}, {}: {}", f.branch, fx.epochs_words(), fx.loss_words()),
         None => format!("{} beside the run since epoch {}: its first epoch is next", f.branch, f.at_epoch),
     };
-    let mut tail = app.run.fork_effect().map(|fx| fx.acc_words()).unwrap_or_default();
+    let mut tail = app.fork_effect().map(|fx| fx.acc_words()).unwrap_or_default();
     if f.rollbacks > 0 {
         tail.push_str(&format!(" · {} rollback(s) on the branch", f.rollbacks));
     }
