@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 
 use crate::headless::{self, HeadlessError, Spread};
 use crate::preset::Preset;
+use crate::protocol::{Stopped, json_f32};
 use crate::session::Session;
-use crate::train::{Stopped, Trainer, json_f32};
+use crate::train::Trainer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError<E> {

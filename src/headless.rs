@@ -2,15 +2,17 @@
 //! dashboard reads, through the same run model, printed as JSON lines —
 //! every epoch and every event the trainer caused on stdout (step metrics,
 //! layer statistics, the data view and the verdict changes only go to the
-//! `--metrics` log), then the summary with the diagnosis.
+//! `--metrics` log), then the summary with the diagnosis. Its events take
+//! the same step as the dashboard's ([`crate::source::take`]).
 
 use std::io::{self, Write};
 
 use crossbeam_channel::{Receiver, never, select};
 
-use crate::run::Run;
+use crate::protocol::{Command, Event, Summary};
+use crate::run::{Run, SummaryLine};
 use crate::session::Session;
-use crate::train::{Command, Event, Summary, Trainer};
+use crate::train::Trainer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
@@ -18,15 +20,6 @@ pub enum HeadlessError {
     Output(io::Error),
     #[error("{0}")]
     Failed(String),
-}
-
-/// The summary event with the diagnosis beside its fields, in their order:
-/// the summary line of stdout and of the run log.
-#[derive(serde::Serialize)]
-pub struct SummaryLine<'a> {
-    #[serde(flatten)]
-    pub event: &'a Event,
-    pub diagnosis: &'a crate::diagnose::Diagnosis,
 }
 
 fn write_line(out: &mut impl Write, line: &impl serde::Serialize) -> Result<(), HeadlessError> {
@@ -64,8 +57,7 @@ pub fn run_until<T>(
                 continue;
             }
         };
-        let verdict = run.apply(&event);
-        session.record(&event, verdict.as_ref(), run.diagnosis());
+        crate::source::take(&mut run, &event, &mut session);
         match &event {
             Event::Summary(s) => {
                 summary = Some(s.clone());

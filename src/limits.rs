@@ -33,7 +33,6 @@ use crate::data::{DataShape, Split};
 use crate::nn::OptimizerKind;
 use crate::nn::conv::ConvLayer;
 use crate::preset::Preset;
-use crate::train::SetupError;
 
 /// Samples in the evaluation batch (as `train::EVAL_BATCH`).
 pub const EVAL_BATCH: usize = 1000;
@@ -309,19 +308,6 @@ pub fn validate_resources(preset: &Preset, shape: &DataShape) -> Result<(), (&'s
 pub fn preflight(preset: &Preset, shape: &DataShape) -> Result<(), (&'static str, String)> {
     preset.validate_for(shape)?;
     validate_resources(preset, shape)
-}
-
-/// [`preflight`] from the preset alone: reads the dataset's shape (headers
-/// only) from `mnist_dir` or the preset's folder, and returns it. Errors
-/// come as the trainer's setup errors, so callers locate them the same way.
-pub fn preflight_setup(preset: &Preset, mnist_dir: &Path) -> Result<DataShape, SetupError> {
-    let shape = preset.dataset.shape(mnist_dir)?;
-    preflight(preset, &shape).map_err(|(field, message)| SetupError::Field {
-        preset: preset.name.clone(),
-        field,
-        message,
-    })?;
-    Ok(shape)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! 130, 143, 129 a run ended by SIGINT, SIGTERM, SIGHUP (see `signals`).
 //!
 //! Everything `check` accepts, `run` can start: both go through the same
-//! preflight (`limits::preflight_setup`: the field checks that need the
+//! preflight (`train::preflight_setup`: the field checks that need the
 //! dataset's shape, and the memory estimate) before reading the data, and
 //! `check` then reads the data in full as `run` does.
 
@@ -26,7 +26,7 @@ use fitcheck::preset::{self, Preset, PresetError};
 use fitcheck::session::Session;
 use fitcheck::signals;
 use fitcheck::train::log::RunLog;
-use fitcheck::train::{SetupError, Trainer, bundled_mnist_dir, load_data};
+use fitcheck::train::{SetupError, Trainer, bundled_mnist_dir, load_data, preflight_setup};
 use fitcheck::tui::TuiError;
 
 #[derive(Parser)]
@@ -247,7 +247,7 @@ fn located(path: &Path, sets: &[String], e: SetupError) -> Failure {
 /// (dataset shape, the fields that depend on it, memory), then the data
 /// read in full. Nothing large is allocated before the preflight passes.
 fn prepare(preset: &Preset, path: &Path, sets: &[String]) -> Result<fitcheck::data::TrainTest, Failure> {
-    limits::preflight_setup(preset, &bundled_mnist_dir()).map_err(|e| located(path, sets, e))?;
+    preflight_setup(preset, &bundled_mnist_dir()).map_err(|e| located(path, sets, e))?;
     load_data(preset).map_err(|e| located(path, sets, e))
 }
 
@@ -306,7 +306,7 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             // too big for the machine is exit 2 here, as for `run`.
             if let Some(name) = &preset {
                 let (p, path) = load_preset(name, &set)?;
-                limits::preflight_setup(&p, &bundled_mnist_dir()).map_err(|e| located(&path, &set, e))?;
+                preflight_setup(&p, &bundled_mnist_dir()).map_err(|e| located(&path, &set, e))?;
             }
             let signals = signals::subscribe();
             let session = session(metrics.as_deref(), true)?;
@@ -437,7 +437,7 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             // Both set up (and preflighted) before the first trains: a bad
             // --set is reported at once, not minutes later.
             for (p, path, sets) in [&base, &changed] {
-                limits::preflight_setup(p, &bundled_mnist_dir()).map_err(|e| located(path, sets, e))?;
+                preflight_setup(p, &bundled_mnist_dir()).map_err(|e| located(path, sets, e))?;
             }
             let signals = signals::subscribe();
             let stdout = io::stdout();

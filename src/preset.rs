@@ -21,7 +21,7 @@ pub struct EarlyStopping {
     pub min_delta: f32,
 }
 
-/// One lesson's dataset and hyperparameters (DESIGN.md section 4).
+/// One lesson's dataset and hyperparameters (the preset format: `docs/architecture.md`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Preset {

@@ -17,10 +17,11 @@ use crossbeam_channel::{Receiver, never};
 
 use crate::data::{DatasetSpec, TrainTest};
 use crate::diagnose::Diagnosis;
-use crate::headless::SummaryLine;
 use crate::preset::Preset;
+use crate::protocol::{Command, Event};
+use crate::run::SummaryLine;
 use crate::train::log::RunLog;
-use crate::train::{Command, Event, SetupError, Trainer, TrainerHandle, load_data, spawn, spawn_with};
+use crate::train::{SetupError, Trainer, TrainerHandle, load_data, spawn, spawn_with};
 
 /// Datasets kept for restarts: the current one, the one before (`r` back
 /// and forth) and one more.
@@ -106,7 +107,7 @@ impl Session {
     /// Loads data and builds a trainer now, on the caller's thread: for the
     /// first run, whose errors are bad input (exit 2) before any screen.
     pub fn prepare(&self, preset: &Preset) -> Result<Trainer, SetupError> {
-        crate::limits::preflight_setup(preset, &crate::train::bundled_mnist_dir())?;
+        crate::train::preflight_setup(preset, &crate::train::bundled_mnist_dir())?;
         crate::train::ensure_init_weights(preset)?;
         let data = self.cache.lock().map_err(|_| poisoned())?.get(preset)?;
         Trainer::new(preset, data)
@@ -131,7 +132,7 @@ impl Session {
         let interactive = self.interactive;
         let handle = spawn_with(move || {
             // Nothing large is allocated before the memory estimate passes.
-            crate::limits::preflight_setup(&preset, &crate::train::bundled_mnist_dir()).map_err(|e| e.to_string())?;
+            crate::train::preflight_setup(&preset, &crate::train::bundled_mnist_dir()).map_err(|e| e.to_string())?;
             crate::train::ensure_init_weights(&preset).map_err(|e| e.to_string())?;
             let data = cache.lock().map_err(|_| "the data cache is unusable".to_string())?.get(&preset);
             let mut trainer = Trainer::new(&preset, data.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;

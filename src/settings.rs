@@ -2,7 +2,8 @@
 //! change while a run trains. `Command::Set` carries one to the trainer, the
 //! `Change` event reports one back, the run model keeps them, and every
 //! label on screen comes from here. JSON is written only at the edge (the
-//! run log keeps DESIGN.md's shape: numbers for numbers, RON text for enums).
+//! run log keeps its shape, `docs/architecture.md`: numbers for numbers, RON
+//! text for enums).
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -23,7 +23,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::train::Command;
+use crate::protocol::Command;
 
 /// A signal asking the program to end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

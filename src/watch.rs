@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
-use crate::headless::SummaryLine;
 use crate::ingest::{self, ExternalRun, Follower, Format, IngestError, StreamReader, TagMap};
+use crate::protocol::{Event, Stopped, Summary};
+use crate::run::SummaryLine;
 use crate::run::{Run, external, replay};
-use crate::train::{Event, Stopped, Summary};
 
 /// How often a followed run's files are polled.
 pub const POLL: Duration = Duration::from_millis(500);

@@ -55,7 +55,7 @@ fn mnist_mlp_reaches_97_percent_in_two_epochs() {
     assert!(summary["test_acc"].as_f64().unwrap() > 0.96);
     assert_eq!(summary["diagnosis"]["verdict"], "healthy", "{summary}");
     assert_eq!(summary["diagnosis"]["findings"][0]["id"], "healthy");
-    // Field order as DESIGN.md writes it, and short numbers (f32, not f64 noise).
+    // Field order as the run log has always written it, and short numbers (f32, not f64 noise).
     let raw = String::from_utf8_lossy(&out.stdout);
     let last = raw.lines().last().unwrap();
     assert!(last.starts_with(r#"{"type":"summary","epochs":2,"best_epoch":"#), "{last}");

@@ -241,22 +241,6 @@ pub fn held_out_as_validation(splits: &[(PathBuf, String)]) -> Option<String> {
     splits.iter().find(|(_, n)| is(&["test", "testing"], n)).map(|(_, n)| n.clone())
 }
 
-/// The format of a file, or of the one run a folder holds.
-pub fn detect_format(path: &Path) -> Result<Format, IngestError> {
-    if let Some((format, _)) = super::mlflow::locate(path)? {
-        return Ok(format);
-    }
-    let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
-    if meta.is_dir() {
-        return super::logdir::resolve_dir(path).map(|(f, _)| f);
-    }
-    match sniff_file(path)? {
-        Sniff::Format(f) => Ok(f),
-        Sniff::NotYet => Err(IngestError::NotYetWritten { path: path.to_path_buf() }),
-        Sniff::Unknown(detail) => Err(IngestError::UnknownFormat { path: path.to_path_buf(), detail }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ use super::detect::{Format, Sniff, event_files, held_out_as_validation, sniff_fi
 use super::error::IngestError;
 use super::events::read_frame;
 use super::jsonl::JsonlReader;
-use super::logdir::resolve_dir;
+use super::logdir::{Layout, resolve_dir, run_name};
 use super::tags::TagMap;
 use super::tfrecord::RecordReader;
 use super::{ExternalEpoch, ExternalRun, TagHistogram};
@@ -69,31 +69,6 @@ impl Update {
             && self.warnings.is_empty()
             && self.new_tags.is_empty()
             && self.new_files.is_empty()
-    }
-}
-
-/// Where a run's files are.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Layout {
-    /// One file.
-    File(PathBuf),
-    /// A TensorBoard run folder: its event files and those of its Keras
-    /// split sub-folders.
-    TbRun(PathBuf),
-    /// A Hugging Face Trainer output folder: its newest `trainer_state.json`.
-    HfDir(PathBuf),
-    /// An MLflow run: a file-store run folder, or `mlflow.db/<run id>`.
-    Mlflow(PathBuf),
-    /// A stream (standard input), by the name it goes by: no file to read,
-    /// the bytes are [`Follower::push`]ed.
-    Stream(PathBuf),
-}
-
-impl Layout {
-    fn path(&self) -> &Path {
-        match self {
-            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) | Layout::Mlflow(p) | Layout::Stream(p) => p,
-        }
     }
 }
 
@@ -733,8 +708,4 @@ fn hf_run_name(path: &Path) -> String {
         }
         _ => name,
     }
-}
-
-pub(crate) fn run_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
 }

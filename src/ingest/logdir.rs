@@ -14,8 +14,53 @@ use std::path::{Path, PathBuf};
 
 use super::detect::{Format, Sniff, event_files, is_event_file_name, sniff_file, split_dirs};
 use super::error::IngestError;
-use super::follow::{Layout, run_name};
 use super::{hf, mlflow};
+
+/// Where a run's files are.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Layout {
+    /// One file.
+    File(PathBuf),
+    /// A TensorBoard run folder: its event files and those of its Keras
+    /// split sub-folders.
+    TbRun(PathBuf),
+    /// A Hugging Face Trainer output folder: its newest `trainer_state.json`.
+    HfDir(PathBuf),
+    /// An MLflow run: a file-store run folder, or `mlflow.db/<run id>`.
+    Mlflow(PathBuf),
+    /// A stream (standard input), by the name it goes by: no file to read,
+    /// the bytes are [`super::Follower::push`]ed.
+    Stream(PathBuf),
+}
+
+impl Layout {
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            Layout::File(p) | Layout::TbRun(p) | Layout::HfDir(p) | Layout::Mlflow(p) | Layout::Stream(p) => p,
+        }
+    }
+}
+
+/// The format of a file, or of the one run a folder holds.
+pub fn detect_format(path: &Path) -> Result<Format, IngestError> {
+    if let Some((format, _)) = super::mlflow::locate(path)? {
+        return Ok(format);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| IngestError::unreadable(path, e))?;
+    if meta.is_dir() {
+        return resolve_dir(path).map(|(f, _)| f);
+    }
+    match sniff_file(path)? {
+        Sniff::Format(f) => Ok(f),
+        Sniff::NotYet => Err(IngestError::NotYetWritten { path: path.to_path_buf() }),
+        Sniff::Unknown(detail) => Err(IngestError::UnknownFormat { path: path.to_path_buf(), detail }),
+    }
+}
+
+/// A run's name: its file or folder name.
+pub(crate) fn run_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
 
 /// Folder depth searched by [`list_runs`].
 const MAX_DEPTH: usize = 6;

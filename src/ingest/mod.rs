@@ -47,10 +47,10 @@ use std::path::{Path, PathBuf};
 
 pub use bridge::{BridgeStatus, LoopState};
 pub use command::{BridgeCommand, CommandWriter, command_file_for};
-pub use detect::{Format, detect_format};
+pub use detect::Format;
 pub use error::IngestError;
 pub use follow::{Follower, Update, read_bytes};
-pub use logdir::{RunEntry, RunLister, list_runs, pick_run};
+pub use logdir::{RunEntry, RunLister, detect_format, list_runs, pick_run};
 pub use stream::{STDIN_NAME, StreamReader, read_stream};
 pub use tags::{Field, TagMap};
 

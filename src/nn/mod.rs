@@ -1,7 +1,9 @@
 //! The neural-network engine: dense layers, activations, initialisation,
 //! losses and optimizers over ndarray, with matrix products from the `gemm`
-//! crate. No threads of its own (the products may use the rayon pool) and no
-//! I/O: the trainer drives it.
+//! crate. The trainer drives it; it reads no files. Its one pool of threads
+//! is the step's team (`team`: pinned workers, which read `/proc` to see
+//! whether the host gives them their cores) and the `governor` that decides
+//! per step between the team and one thread; the products may use rayon.
 
 pub mod activation;
 pub mod conv;

@@ -8,8 +8,8 @@
 use crate::ingest::{ExternalEpoch, ExternalRun, TagHistogram};
 use crate::nn::stats::{HIST_BINS, Histogram, LayerKind, LayerStats};
 use crate::preset::Preset;
-use crate::train::StatsReport;
-use crate::train::{EpochMetrics, Event, RunInfo, Stopped, Summary};
+use crate::protocol::StatsReport;
+use crate::protocol::{EpochMetrics, Event, RunInfo, Stopped, Summary};
 
 /// Steps per epoch from the writer's steps, when it logs them (else 1).
 pub fn steps_per_epoch(run: &ExternalRun) -> u64 {

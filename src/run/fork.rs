@@ -16,7 +16,7 @@
 use super::Ema;
 use crate::history::Series;
 use crate::preset::Preset;
-use crate::train::{Change, EpochMetrics, ForkInfo};
+use crate::protocol::{Change, EpochMetrics, ForkInfo};
 
 /// Epochs of the run whose successive changes measure its noise.
 pub const NOISE_EPOCHS: usize = 6;

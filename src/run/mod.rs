@@ -23,9 +23,18 @@ use crate::diagnose::{
 };
 use crate::history::Series;
 use crate::preset::{Augment, Preset};
-use crate::train::preflight::Preflight;
-use crate::train::probe::{ProbeFit, ProbeResult};
-use crate::train::{Change, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
+use crate::protocol::Preflight;
+use crate::protocol::{Change, DataView, EpochMetrics, Event, RunInfo, StatsReport, Stopped, Summary};
+use crate::protocol::{ProbeFit, ProbeResult};
+
+/// The summary event with the diagnosis beside its fields, in their order:
+/// the summary line of stdout, of `diagnose` and of the run log.
+#[derive(serde::Serialize)]
+pub struct SummaryLine<'a> {
+    #[serde(flatten)]
+    pub event: &'a Event,
+    pub diagnosis: &'a Diagnosis,
+}
 
 /// Points kept per step-level curve (the whole run, downsampled).
 const STEP_HISTORY: usize = 1000;

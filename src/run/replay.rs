@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::Run;
 use crate::preset::Preset;
-use crate::train::Event;
+use crate::protocol::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

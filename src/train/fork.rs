@@ -1,4 +1,4 @@
-//! A fork of the live run (DESIGN.md section 9, "try before you keep"):
+//! A fork of the live run ("try before you keep", README: side by side):
 //! the trainer owns at most one [`Branch`] beside the run — a copy of the
 //! model, the optimizer state, the penalty, the guard and early stopping's
 //! best, with one change applied to it alone — and steps it in lockstep:

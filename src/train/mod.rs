@@ -8,7 +8,7 @@
 //! the end), `commands` (applying a command), `guard` (the divergence
 //! guard), `early` (early stopping), `eval` (evaluation passes), `view` (the
 //! data view), `bench` (throughput), `checkpoint`, `log` (the run log),
-//! `protocol` (the messages), `lr_find` (the learning-rate range test),
+//! `lr_find` (the learning-rate range test),
 //! `fork` (a branch trained in lockstep beside the run).
 
 pub mod bench;
@@ -22,7 +22,6 @@ pub mod log;
 pub mod lr_find;
 pub mod preflight;
 pub mod probe;
-pub mod protocol;
 mod run_loop;
 mod view;
 
@@ -41,7 +40,7 @@ use crate::nn::governor::Mode;
 use crate::nn::optim::Penalty;
 use crate::nn::{Network, Optimizer, StepRunner, Workspace};
 use crate::preset::Preset;
-pub use protocol::{
+pub use crate::protocol::{
     Boundary, Change, Command, DataView, EpochMetrics, Event, ForkInfo, Misclassified, RunInfo, Setting, StatsReport,
     StepMetrics, Stopped, Summary, json_f32,
 };
@@ -78,6 +77,19 @@ pub enum SetupError {
 pub fn bundled_mnist_dir() -> PathBuf {
     let local = PathBuf::from("datasets/mnist");
     if local.is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist") }
+}
+
+/// [`crate::limits::preflight`] from the preset alone: reads the dataset's shape (headers
+/// only) from `mnist_dir` or the preset's folder, and returns it. Errors
+/// come as the trainer's setup errors, so callers locate them the same way.
+pub fn preflight_setup(preset: &Preset, mnist_dir: &Path) -> Result<crate::data::DataShape, SetupError> {
+    let shape = preset.dataset.shape(mnist_dir)?;
+    crate::limits::preflight(preset, &shape).map_err(|(field, message)| SetupError::Field {
+        preset: preset.name.clone(),
+        field,
+        message,
+    })?;
+    Ok(shape)
 }
 
 /// Loads (or generates) the dataset a preset names, keeping only its

@@ -9,7 +9,6 @@
 //! `Event::Preflight`, before epoch 1.
 
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Normalizer};
 use crate::nn::Network;
@@ -24,28 +23,7 @@ pub const LOSS_SAMPLES: usize = 256;
 /// mean ≤ 1, std ≤ 0.5; raw pixels at means up to ~140, stds up to ~120).
 pub const FEATURE_SCALE: f32 = 3.0;
 
-/// What step 0 measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Preflight {
-    /// Training samples the feature statistics cover.
-    pub samples: usize,
-    /// The largest absolute network input over those samples.
-    pub input_max_abs: f32,
-    /// The smallest and largest per-feature mean and standard deviation.
-    pub mean_range: (f32, f32),
-    pub std_range: (f32, f32),
-    /// Share of the features with |mean| > `FEATURE_SCALE` or std > `FEATURE_SCALE`.
-    pub off_scale_share: f32,
-    pub features: usize,
-    /// The mean data loss of the untrained network (eval mode) on up to
-    /// `LOSS_SAMPLES` training samples, and ln(classes) beside it.
-    pub init_loss: f32,
-    pub chance_loss: f32,
-    /// Training labels per class (over the whole training split).
-    pub class_counts: Vec<usize>,
-    /// ‖W‖ of every dense layer (input side first) at initialisation.
-    pub weight_norms: Vec<f32>,
-}
+pub use crate::protocol::Preflight;
 
 /// Measures step 0 on the training samples `train` of `data`, as `norm`
 /// maps them, for `net` as initialised.

@@ -17,7 +17,6 @@
 use std::time::{Duration, Instant};
 
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Normalizer};
 use crate::nn::optim::Penalty;
@@ -42,35 +41,7 @@ pub const REFERENCE_LR: f32 = 3e-3;
 /// Steps over which the probe's update-to-weight ratio is averaged.
 const RATIO_STEPS: usize = 10;
 
-/// One fit of the batch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProbeFit {
-    /// `OptimizerKind::label` of the optimizer used, and its learning rate.
-    pub optimizer: String,
-    pub lr: f32,
-    pub steps: usize,
-    pub millis: u64,
-    /// Mean loss and accuracy on the batch, eval mode, before and after.
-    pub loss_before: f32,
-    pub loss_after: f32,
-    pub acc_after: f32,
-    /// The batch was memorized (`FIT_ACC` and `FIT_LOSS`).
-    pub fits: bool,
-    /// The wall-time budget ended the fit before it memorized the batch or
-    /// used its steps: a "no" that says little.
-    pub timed_out: bool,
-    /// The largest per-layer ‖ΔW‖/‖W‖ of a step, averaged over the first steps.
-    pub update_ratio: f32,
-}
-
-/// Both fits, at the end of epoch `epoch`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    pub epoch: usize,
-    pub batch: usize,
-    pub configured: ProbeFit,
-    pub reference: ProbeFit,
-}
+pub use crate::protocol::{ProbeFit, ProbeResult};
 
 /// Whether the probe is due at the end of `epoch`: the training data is not
 /// learned (as far as `label_noise` allows) after at least two epochs. It

@@ -14,9 +14,9 @@ use crate::diagnose::Remedy;
 use crate::history::Series;
 use crate::nn::OptimizerKind;
 use crate::preset::{EarlyStopping, Preset};
+use crate::protocol::{Command, EpochMetrics, Event};
 use crate::run::{Run, RunState};
 use crate::settings::Setting;
-use crate::train::{Command, EpochMetrics, Event};
 
 /// Messages `App::update` handles.
 // A trainer event is the common message, passed once per step window or
@@ -58,13 +58,39 @@ pub enum Effect {
     },
     /// Stop this run and start the named preset.
     Start(String),
-    /// The checklist's verdict changed: this line goes to the run log.
-    Verdict(Box<Event>),
     /// A key for a run trained elsewhere, through the bridge's command file.
     Bridge(crate::ingest::BridgeCommand),
     /// Watch this run of the folder (chosen in the run picker).
     Watch(std::path::PathBuf),
     Quit,
+}
+
+impl Effect {
+    /// The request this effect makes of the source; the dashboard's own
+    /// effects (quit, watch another run) come back as they are.
+    pub fn into_request(self) -> Result<crate::source::Request, Effect> {
+        use crate::source::Request;
+        Ok(match self {
+            Effect::Send(c) => Request::Send(vec![c]),
+            Effect::SendAll(c) => Request::Send(c),
+            Effect::Restart(preset) => Request::Restart { preset, fork: None },
+            Effect::RestartFork { preset, fork } => Request::Restart { preset, fork: Some(fork) },
+            Effect::Start(name) => Request::Start(name),
+            Effect::Bridge(c) => Request::Bridge(c),
+            other @ (Effect::Watch(_) | Effect::Quit) => return Err(other),
+        })
+    }
+}
+
+impl From<crate::source::Reply> for Msg {
+    fn from(reply: crate::source::Reply) -> Msg {
+        use crate::source::Reply;
+        match reply {
+            Reply::Started { preset, keep } => Msg::RunStarted { preset, keep },
+            Reply::StartFailed(message) => Msg::StartFailed(message),
+            Reply::Notice(message) => Msg::Notice(message),
+        }
+    }
 }
 
 /// A preset as the picker lists it.
@@ -368,6 +394,72 @@ impl App {
         }
     }
 
+    /// Takes one event of the source: the run model takes it and the
+    /// source records it ([`crate::source::take`]); a replay's cursor, the
+    /// range-test panel and the bridge's reports are the dashboard's own
+    /// (recorded too, the run model left out).
+    pub fn take_event(&mut self, event: Event, source: &mut dyn crate::source::Source) -> Option<Effect> {
+        if matches!(self.mode, Mode::Replay(_)) {
+            source.record(&event, None, self.run.diagnosis());
+            self.on_recorded(event);
+            return None;
+        }
+        match &event {
+            // A watched log rebuilt from its start is a new run.
+            Event::Restart { .. } if matches!(self.mode, Mode::Watch { .. }) => {
+                let fresh = Run::external(&self.run.settings.name);
+                let old = std::mem::replace(&mut self.run, fresh);
+                let label = format!("before the log was rewritten ({} epochs)", old.epochs.len());
+                self.keep_as_ghost(old, label);
+                self.notice =
+                    Some("the log was rewritten from its start: a new run; the old one stays as a ghost".into());
+                source.record(&event, None, self.run.diagnosis());
+                None
+            }
+            Event::Bridge(status) => {
+                self.on_loop_report(status.clone());
+                source.record(&event, None, self.run.diagnosis());
+                None
+            }
+            // The range test trains a copy: its events feed its panel only.
+            _ if self.range.on_event(&event) => {
+                source.record(&event, None, self.run.diagnosis());
+                None
+            }
+            _ => {
+                if let Event::Change(c) = &event
+                    && matches!(c.to, Setting::LearningRate(_))
+                {
+                    // Confirmed (or overridden by the guard): keys build on it now.
+                    self.lr_requested = None;
+                }
+                let before = self.run.notice.clone();
+                crate::source::take(&mut self.run, &event, source);
+                if self.run.notice.is_some() && self.run.notice != before {
+                    // The run's own notice is newer than the last key's.
+                    self.notice = None;
+                }
+                if let Some(ended) = self.run.ended_fork.take() {
+                    // The side not kept stays on the charts, faded.
+                    let kept = matches!(event, Event::ForkEnd { kept: true, .. });
+                    let label =
+                        if kept { format!("without {}", ended.branch) } else { format!("dropped: {}", ended.branch) };
+                    self.lr_requested = None;
+                    self.push_ghost(Ghost {
+                        label,
+                        settings: Some(Box::new(ended.settings)),
+                        train_loss: ended.train_loss,
+                        train_acc: ended.train_acc,
+                        epochs: ended.epochs,
+                    });
+                }
+                let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
+                self.layer = self.layer.min(layers.saturating_sub(1));
+                None
+            }
+        }
+    }
+
     pub fn update(&mut self, msg: Msg) -> Option<Effect> {
         match msg {
             Msg::Key(key) if key.kind == KeyEventKind::Press => {
@@ -392,57 +484,7 @@ impl App {
                 }
             }
             Msg::Key(_) => None,
-            Msg::Trainer(event) if matches!(self.mode, Mode::Replay(_)) => {
-                self.on_recorded(event);
-                None
-            }
-            // A watched log rebuilt from its start is a new run.
-            Msg::Trainer(Event::Restart { .. }) if matches!(self.mode, Mode::Watch { .. }) => {
-                let fresh = Run::external(&self.run.settings.name);
-                let old = std::mem::replace(&mut self.run, fresh);
-                let label = format!("before the log was rewritten ({} epochs)", old.epochs.len());
-                self.keep_as_ghost(old, label);
-                self.notice =
-                    Some("the log was rewritten from its start: a new run; the old one stays as a ghost".into());
-                None
-            }
-            Msg::Trainer(Event::Bridge(status)) => {
-                self.on_loop_report(status);
-                None
-            }
-            // The range test trains a copy: its events feed its panel only.
-            Msg::Trainer(event) if self.range.on_event(&event) => None,
-            Msg::Trainer(event) => {
-                if let Event::Change(c) = &event
-                    && matches!(c.to, Setting::LearningRate(_))
-                {
-                    // Confirmed (or overridden by the guard): keys build on it now.
-                    self.lr_requested = None;
-                }
-                let before = self.run.notice.clone();
-                let verdict = self.run.apply(&event);
-                if self.run.notice.is_some() && self.run.notice != before {
-                    // The run's own notice is newer than the last key's.
-                    self.notice = None;
-                }
-                if let Some(ended) = self.run.ended_fork.take() {
-                    // The side not kept stays on the charts, faded.
-                    let kept = matches!(event, Event::ForkEnd { kept: true, .. });
-                    let label =
-                        if kept { format!("without {}", ended.branch) } else { format!("dropped: {}", ended.branch) };
-                    self.lr_requested = None;
-                    self.push_ghost(Ghost {
-                        label,
-                        settings: Some(Box::new(ended.settings)),
-                        train_loss: ended.train_loss,
-                        train_acc: ended.train_acc,
-                        epochs: ended.epochs,
-                    });
-                }
-                let layers = self.run.stats.as_ref().map_or(self.run.settings.hidden.len() + 1, |s| s.layers.len());
-                self.layer = self.layer.min(layers.saturating_sub(1));
-                verdict.map(|v| Effect::Verdict(Box::new(v)))
-            }
+            Msg::Trainer(event) => self.take_event(event, &mut crate::source::Nothing),
             // A watched source that ends (a stream on standard input) stays
             // on screen, saying so; the dashboard does not exit.
             Msg::TrainerGone if matches!(self.mode, Mode::Watch { .. }) => {
@@ -881,7 +923,7 @@ fn run_label(p: &Preset) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::train::{Change, RunInfo};
+    use crate::protocol::{Change, RunInfo};
     use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 
     pub(crate) fn preset() -> Preset {
@@ -913,7 +955,7 @@ pub(crate) mod tests {
     }
 
     fn step_event(step: u64, loss: f32, acc: f32) -> Msg {
-        Msg::Trainer(Event::Step(crate::train::StepMetrics {
+        Msg::Trainer(Event::Step(crate::protocol::StepMetrics {
             epoch: 1,
             step,
             loss,
@@ -1197,7 +1239,7 @@ pub(crate) mod tests {
         // The trainer forks; the branch's epoch comes in beside the run's.
         let change =
             Change { step: 500, from: Setting::Dropout(0.0), to: Setting::Dropout(0.5), note: None, by_trainer: false };
-        let info = crate::train::ForkInfo {
+        let info = crate::protocol::ForkInfo {
             step: 500,
             epoch: 5,
             branch: "dropout 0.5".into(),
@@ -1276,7 +1318,7 @@ pub(crate) mod tests {
                 epochs: vec![e],
             });
         }
-        let info = crate::train::ForkInfo {
+        let info = crate::protocol::ForkInfo {
             step: 0,
             epoch: 0,
             branch: "b".into(),
@@ -1355,13 +1397,13 @@ pub(crate) mod tests {
         let whole = App::replaying(preset(), r.events.clone(), false);
         assert_eq!(whole.run.epochs, app.run.epochs);
         // The run ends: nothing more to follow.
-        app.update(Msg::Trainer(Event::Summary(crate::train::Summary {
+        app.update(Msg::Trainer(Event::Summary(crate::protocol::Summary {
             epochs: 4,
             best_epoch: 4,
             best_val_acc: 0.88,
             test_acc: None,
             test_loss: None,
-            stopped: crate::train::Stopped::Completed,
+            stopped: crate::protocol::Stopped::Completed,
         })));
         assert!(!following(&app));
         // A later run appended to the same file begins a new recording.
@@ -1421,13 +1463,13 @@ pub(crate) mod tests {
     fn after_the_end_keys_still_reach_the_trainer_and_space_trains_more() {
         let mut app = live();
         app.update(epoch_event(1, 0.9, 0.88, 0.4));
-        app.update(Msg::Trainer(Event::Summary(crate::train::Summary {
+        app.update(Msg::Trainer(Event::Summary(crate::protocol::Summary {
             epochs: 1,
             best_epoch: 1,
             best_val_acc: 0.88,
             test_acc: Some(0.87),
             test_loss: Some(0.4),
-            stopped: crate::train::Stopped::Completed,
+            stopped: crate::protocol::Stopped::Completed,
         })));
         assert_eq!(app.update(key('s')), Some(Effect::Send(Command::SaveCheckpoint)), "the final model can be saved");
         assert!(matches!(app.update(key(' ')), Some(Effect::Send(Command::Continue { epochs: 10 }))));

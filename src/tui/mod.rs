@@ -26,13 +26,12 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 use crate::preset::{self, Preset, PresetError};
 use crate::run::RunState;
 use crate::session::Session;
+use crate::source::{Followed, Replayed, Reply, Source};
 use crate::train::SetupError;
 use app::{App, Effect, Msg, PresetEntry};
 
 /// At most this many frames a second.
 const FRAME: Duration = Duration::from_millis(33);
-/// How long quitting waits for the trainer's last events for the run log.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
@@ -154,7 +153,7 @@ pub fn run<T>(
     stop: &Receiver<T>,
 ) -> Result<(), TuiError> {
     let entries = preset_entries();
-    let mut app = match preset_name {
+    let app = match preset_name {
         Some(name) => {
             let path = preset::resolve(name)?;
             let mut preset = Preset::load(&path)?;
@@ -180,121 +179,31 @@ pub fn run<T>(
         }
     };
 
-    let mut screen = Screen::open()?;
-    let mut events = session.events();
-    // `dirty`: redraw now (a key, a resize). `stale`: trainer events arrived;
-    // redraw at the next tick, so bursts of events cost one frame.
-    let mut dirty = true;
-    let mut stale = false;
-    let mut log_noticed = false;
-    loop {
-        if dirty {
-            // A frame that cannot be written: the terminal is gone. End as
-            // on SIGHUP (the trainer stopped, the run log closed), not with
-            // an error that skips the shutdown.
-            if screen.draw(&app).is_err() {
-                crate::signals::terminal_lost();
-                break;
-            }
-            dirty = false;
-        }
-        let effect = select! {
-            recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
-            recv(events) -> ev => match ev {
-                Ok(event) => {
-                    stale = true;
-                    let effect = app.update(Msg::Trainer(event.clone()));
-                    let verdict = match &effect {
-                        Some(Effect::Verdict(v)) => Some(v.as_ref()),
-                        _ => None,
-                    };
-                    session.record(&event, verdict, app.run.diagnosis());
-                    if !log_noticed && let Some(message) = session.log_failure() {
-                        log_noticed = true;
-                        app.update(Msg::Notice(message.to_string()));
-                    }
-                    effect
-                }
-                Err(_) => {
-                    stale = true;
-                    events = never();
-                    app.update(Msg::TrainerGone)
-                }
-            },
-            recv(stop) -> _ => Some(Effect::Quit),
-            recv(screen.ticks) -> _ => {
-                dirty |= std::mem::take(&mut stale);
-                None
-            },
-        };
-        match effect {
-            Some(Effect::Send(cmd)) => session.send(cmd),
-            Some(Effect::SendAll(cmds)) => cmds.into_iter().for_each(|c| session.send(c)),
-            Some(Effect::Restart(preset)) => {
-                let msg = match session.start((*preset).clone()) {
-                    Ok(()) => Msg::RunStarted { preset, keep: true },
-                    Err(e) => Msg::StartFailed(format!("cannot start the trainer: {e}")),
-                };
-                events = session.events();
-                app.update(msg);
-                dirty = true;
-            }
-            Some(Effect::RestartFork { preset, fork }) => {
-                // Sent before the trainer takes its first step: it forks at step 0.
-                let msg = match session.start((*preset).clone()) {
-                    Ok(()) => {
-                        session.send(fork);
-                        Msg::RunStarted { preset, keep: true }
-                    }
-                    Err(e) => Msg::StartFailed(format!("cannot start the trainer: {e}")),
-                };
-                events = session.events();
-                app.update(msg);
-                dirty = true;
-            }
-            Some(Effect::Start(name)) => {
-                let loaded = preset::resolve(&name).and_then(|p| Preset::load(&p));
-                let msg = match loaded {
-                    Ok(preset) => match session.start(preset.clone()) {
-                        Ok(()) => Msg::RunStarted { preset: Box::new(preset), keep: false },
-                        Err(e) => Msg::StartFailed(format!("cannot start the trainer: {e}")),
-                    },
-                    Err(e) => Msg::StartFailed(e.to_string()),
-                };
-                events = session.events();
-                app.update(msg);
-                dirty = true;
-            }
-            Some(Effect::Quit) => break,
-            Some(Effect::Bridge(_) | Effect::Verdict(_) | Effect::Watch(_)) | None => {}
-        }
-    }
-    drop(screen);
-    drop(events);
-    session.shutdown(SHUTDOWN_WAIT);
+    let app = dashboard(app, Box::new(session), never(), None, stop)?;
     if let RunState::Failed(message) = &app.run.state {
         return Err(TuiError::Failed(message.clone()));
     }
     Ok(())
 }
 
-/// `fitcheck watch PATH`: the dashboard on a run trained elsewhere,
-/// followed as its files grow (keys reach its loop through the bridge when
-/// it logs JSON lines), or on a recorded fitcheck run log (replay with a
-/// time cursor, following the newest epoch while the log grows). A folder of many runs opens on the run picker (`runs`):
-/// Enter watches one, `p` comes back. Runs until the user quits or `stop`
-/// delivers anything.
-pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Receiver<T>) -> Result<(), TuiError> {
-    // A folder of many runs: the picker, fed by a scanner thread.
-    let (mut app, mut source, runs) = if runs::holds_many_runs(path) {
-        let scanner = runs::spawn_scanner(path, maps.clone()).map_err(TuiError::Terminal)?;
-        (App::picking_run(path), Watched::none(), scanner)
-    } else {
-        let (app, source) = open_run(path, &maps)?;
-        (app, source, never())
-    };
+/// The dashboard on `source` until the user quits or `stop` delivers
+/// anything: live, watch and replay alike. Keys go to `app`; the source's
+/// events go through [`App::take_event`] (the run model, then the
+/// source's log); what the keys ask goes back to the source. `runs` feeds
+/// the run picker of a watched folder, whose runs open with `maps`.
+/// Returns the app as it ended.
+fn dashboard<T>(
+    mut app: App,
+    mut source: Box<dyn Source>,
+    runs: Receiver<Vec<runs::RunRow>>,
+    maps: Option<&crate::ingest::TagMap>,
+    stop: &Receiver<T>,
+) -> Result<App, TuiError> {
     let mut screen = Screen::open()?;
-    let (mut dirty, mut stale) = (true, false);
+    let (mut events, mut warnings) = (source.events(), source.warnings());
+    // `dirty`: redraw now (a key, a resize). `stale`: events arrived;
+    // redraw at the next tick, so bursts of events cost one frame.
+    let (mut dirty, mut stale, mut log_noticed) = (true, false, false);
     loop {
         if dirty {
             // A frame that cannot be written: the terminal is gone. End as
@@ -308,24 +217,31 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
         }
         let effect = select! {
             recv(screen.input) -> ev => Screen::on_input(&mut app, ev, &mut dirty),
-            recv(source.events) -> ev => {
+            recv(events) -> ev => {
                 stale = true;
                 match ev {
-                    Ok(event) => app.update(Msg::Trainer(event)),
-                    // The source ended (`watch -` at the end of its stream).
+                    Ok(event) => {
+                        let effect = app.take_event(event, source.as_mut());
+                        if !log_noticed && let Some(message) = source.log_failure() {
+                            log_noticed = true;
+                            app.update(Msg::Notice(message));
+                        }
+                        effect
+                    }
+                    // The source ended (the trainer's thread, `watch -` at
+                    // the end of its stream): stop listening (a closed
+                    // channel is always ready).
                     Err(_) => {
-                        source.events = never();
+                        events = never();
                         app.update(Msg::TrainerGone)
                     }
                 }
             },
-            recv(source.warnings) -> w => {
+            recv(warnings) -> w => {
                 stale = true;
                 match w {
                     Ok(w) => { app.update(Msg::Notice(w)); }
-                    // Closed with the source: stop listening (a closed
-                    // channel is always ready).
-                    Err(_) => source.warnings = never(),
+                    Err(_) => warnings = never(),
                 }
                 None
             },
@@ -340,22 +256,28 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
                 None
             },
         };
-        match effect {
-            Some(Effect::Quit) => break,
-            Some(Effect::Bridge(command)) => {
-                if let Some(w) = source.writer.as_mut()
-                    && let Err(e) = w.send(&command)
-                {
-                    app.update(Msg::Notice(e.to_string()));
+        match effect.map(Effect::into_request) {
+            None => {}
+            Some(Ok(request)) => {
+                if let Some(reply) = source.request(request) {
+                    let started = matches!(reply, Reply::Started { .. });
+                    app.update(reply.into());
+                    if started {
+                        // A new run: its own events.
+                        events = source.events();
+                    }
+                    dirty = true;
                 }
             }
-            // The run picker chose a run: the old follower stops (its
-            // `alive` dropped with `source`), the new one starts.
-            Some(Effect::Watch(run)) => {
+            Some(Err(Effect::Watch(run))) => {
+                // The run picker chose a run: the old follower stops (its
+                // `alive` dropped with the source), the new one starts.
+                let maps = maps.cloned().unwrap_or_default();
                 match open_run(&run, &maps) {
                     Ok((next, next_source)) => {
                         app.start_watching(next, &run);
-                        source = next_source;
+                        std::mem::replace(&mut source, next_source).close();
+                        (events, warnings) = (source.events(), source.warnings());
                     }
                     Err(e) => {
                         app.update(Msg::Notice(e.to_string()));
@@ -364,31 +286,37 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
                 }
                 dirty = true;
             }
-            _ => {}
+            Some(Err(_)) => break,
         }
     }
     drop(screen);
+    drop(events);
+    source.close();
+    Ok(app)
+}
+
+/// `fitcheck watch PATH`: the dashboard on a run trained elsewhere,
+/// followed as its files grow (keys reach its loop through the bridge when
+/// it logs JSON lines), or on a recorded fitcheck run log (replay with a
+/// time cursor, following the newest epoch while the log grows). A folder of many runs opens on the run picker (`runs`):
+/// Enter watches one, `p` comes back. Runs until the user quits or `stop`
+/// delivers anything.
+pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Receiver<T>) -> Result<(), TuiError> {
+    // A folder of many runs: the picker, fed by a scanner thread.
+    let (app, source, runs) = if runs::holds_many_runs(path) {
+        let scanner = runs::spawn_scanner(path, maps.clone()).map_err(TuiError::Terminal)?;
+        (App::picking_run(path), Box::new(crate::source::Nothing) as Box<dyn Source>, scanner)
+    } else {
+        let (app, source) = open_run(path, &maps)?;
+        (app, source, never())
+    };
+    dashboard(app, source, runs, Some(&maps), stop)?;
     Ok(())
-}
-
-/// Where a watched run's events come from.
-struct Watched {
-    events: Receiver<crate::train::Event>,
-    warnings: Receiver<String>,
-    writer: Option<crate::ingest::CommandWriter>,
-    /// Keeps the follower thread going; dropped, it stops.
-    _alive: Option<crossbeam_channel::Sender<()>>,
-}
-
-impl Watched {
-    fn none() -> Watched {
-        Watched { events: never(), warnings: never(), writer: None, _alive: None }
-    }
 }
 
 /// Opens one run for `watch`: followed as it grows, or a recorded fitcheck
 /// run log replayed.
-fn open_run(path: &std::path::Path, maps: &crate::ingest::TagMap) -> Result<(App, Watched), TuiError> {
+fn open_run(path: &std::path::Path, maps: &crate::ingest::TagMap) -> Result<(App, Box<dyn Source>), TuiError> {
     use crate::ingest::{CommandWriter, Format};
     use crate::watch::WatchError;
     // A recorded fitcheck log is replayed; anything else is followed.
@@ -397,14 +325,14 @@ fn open_run(path: &std::path::Path, maps: &crate::ingest::TagMap) -> Result<(App
             let bridge = f.format == Format::JsonLines && path.is_file();
             let writer = bridge.then(|| CommandWriter::for_log(path));
             let app = App::watching(crate::run::Run::external(&f.name), bridge);
-            (app, Watched { events: f.events, warnings: f.warnings, writer, _alive: Some(f.alive) })
+            (app, Box::new(Followed { events: f.events, warnings: f.warnings, writer, alive: f.alive }))
         }
         // Replayed, and tailed: a run in progress may still be writing it.
         Err(WatchError::Ingest(crate::ingest::IngestError::FitcheckLog { .. })) => {
             let log = crate::watch::follow_log(path)?;
             let settings = crate::watch::recorded_settings(path, &log.events);
-            let source = Watched { events: log.appended, warnings: log.warnings, writer: None, _alive: None };
-            (App::replaying(settings, log.events, true), source)
+            let source = Replayed { appended: log.appended, warnings: log.warnings };
+            (App::replaying(settings, log.events, true), Box::new(source))
         }
         Err(e) => return Err(e.into()),
     })

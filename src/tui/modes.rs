@@ -5,8 +5,8 @@
 use super::app::{App, Effect, PANELS, RemedyList};
 use super::keymap::Action;
 use crate::preset::Preset;
+use crate::protocol::Event;
 use crate::run::Run;
-use crate::train::Event;
 
 /// What the dashboard shows: a run it trains, a run trained elsewhere, or a
 /// recorded run.

@@ -11,9 +11,9 @@
 
 use super::app::{App, Applied, Effect};
 use super::keymap::Action;
+use crate::protocol::{Command, Event};
 use crate::settings::Setting;
 use crate::train::lr_find::DEFAULT_STEPS;
-use crate::train::{Command, Event};
 
 /// One measured step: the rate and the minibatch's loss, raw and smoothed
 /// (`None` when not finite).
@@ -305,13 +305,13 @@ mod tests {
     #[test]
     fn a_test_after_the_end_resumes_nothing_and_one_without_a_suggestion_only_closes() {
         let mut app = live();
-        app.update(Msg::Trainer(Event::Summary(crate::train::Summary {
+        app.update(Msg::Trainer(Event::Summary(crate::protocol::Summary {
             epochs: 1,
             best_epoch: 1,
             best_val_acc: 0.9,
             test_acc: Some(0.9),
             test_loss: Some(0.3),
-            stopped: crate::train::Stopped::Completed,
+            stopped: crate::protocol::Stopped::Completed,
         })));
         assert!(app.update(key(KeyCode::Char('m'))).is_some());
         assert!(!app.range.open.as_ref().unwrap().resume);

@@ -206,7 +206,7 @@ fn summarize(row: &mut RunRow, maps: &TagMap) {
                     .iter()
                     .filter_map(|e| match e {
                         // A fork's branch epochs are not the run's.
-                        crate::train::Event::Epoch(m) if m.branch.is_none() => Some(m),
+                        crate::protocol::Event::Epoch(m) if m.branch.is_none() => Some(m),
                         _ => None,
                     })
                     .collect();

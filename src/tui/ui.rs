@@ -133,8 +133,8 @@ fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::protocol::{Change, EpochMetrics, Event, StepMetrics};
     use crate::settings::Setting;
-    use crate::train::{Change, EpochMetrics, Event, StepMetrics};
     use crate::tui::app::tests::{info, preset};
     use crate::tui::app::{App, Msg};
     use ratatui::Terminal;
@@ -309,7 +309,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_data_view_draws_the_confusion_matrix_and_the_gallery_or_the_boundary() {
-        use crate::train::{Boundary, DataView, Misclassified};
+        use crate::protocol::{Boundary, DataView, Misclassified};
         let mut app = running_app();
         let mut confusion = vec![vec![0u32; 10]; 10];
         (0..10).for_each(|i| confusion[i][i] = 90);
@@ -338,11 +338,17 @@ pub(crate) mod tests {
 
     /// A data view of ten classes with four-digit counts (10,000 validation
     /// digits), as the trainer sends it.
-    fn ten_class_view() -> crate::train::DataView {
+    fn ten_class_view() -> crate::protocol::DataView {
         let mut confusion = vec![vec![3u32; 10]; 10];
         (0..10).for_each(|i| confusion[i][i] = 1000);
         confusion[9][4] = 57;
-        crate::train::DataView { epoch: 2, confusion, misclassified: Vec::new(), image: Some((28, 28)), boundary: None }
+        crate::protocol::DataView {
+            epoch: 2,
+            confusion,
+            misclassified: Vec::new(),
+            image: Some((28, 28)),
+            boundary: None,
+        }
     }
 
     #[test]
@@ -435,7 +441,7 @@ pub(crate) mod tests {
                 branch: None,
             })));
             if (step - 201) % 7_000 == 0 {
-                app.update(Msg::Trainer(Event::Stats(crate::train::StatsReport { step, layers: layers.clone() })));
+                app.update(Msg::Trainer(Event::Stats(crate::protocol::StatsReport { step, layers: layers.clone() })));
             }
         }
         assert!(app.run.train_loss.points().len() <= 1000, "bounded history");

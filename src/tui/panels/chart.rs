@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph, Widget};
 
 use crate::history::Series;
-use crate::train::EpochMetrics;
+use crate::protocol::EpochMetrics;
 use crate::tui::app::{App, Ghost, RECENT_EPOCHS};
 
 type Points = Vec<(f64, f64)>;

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget};
 
 use super::{Panel, ellipsize};
-use crate::train::{Boundary, Misclassified};
+use crate::protocol::{Boundary, Misclassified};
 use crate::tui::app::App;
 
 const CLASS_COLORS: [Color; 10] = [

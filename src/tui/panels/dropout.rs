@@ -83,7 +83,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let room = text.width as usize;
     Paragraph::new(lines.into_iter().map(|l| fit_line(l, room)).collect::<Vec<_>>()).render(text, buf);
-    let pts = |f: fn(&crate::train::EpochMetrics) -> f32| -> Vec<(f64, f64)> {
+    let pts = |f: fn(&crate::protocol::EpochMetrics) -> f32| -> Vec<(f64, f64)> {
         app.run.epochs.iter().map(|e| (e.epoch as f64, f(e) as f64)).collect()
     };
     let with = pts(|e| e.train_loss);

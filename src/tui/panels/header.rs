@@ -39,7 +39,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let status_color = match app.run.state {
         RunState::Running => Color::Green,
         RunState::Paused | RunState::Starting | RunState::Idle => Color::Yellow,
-        RunState::Finished(crate::train::Stopped::Diverged) | RunState::Failed(_) => Color::Red,
+        RunState::Finished(crate::protocol::Stopped::Diverged) | RunState::Failed(_) => Color::Red,
         RunState::Finished(_) => Color::Cyan,
     };
     // Before the first run the highlighted preset is what the header names.

@@ -189,7 +189,7 @@ fn render_text(app: &App, t: &RangeTest, area: Rect, buf: &mut Buffer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::Event;
+    use crate::protocol::Event;
     use crate::tui::app::tests::{info, preset};
     use crate::tui::app::{App, Msg};
     use ratatui::crossterm::event::{KeyCode, KeyEvent};

@@ -1,6 +1,9 @@
-//! The messages between the trainer thread and whoever drives it (the TUI
-//! or the headless runner): `Command` in, `Event` out. Events serialize to
-//! the JSON lines of DESIGN.md section 3 (`{"type":"epoch",...}`).
+//! The messages between a source of runs (the trainer thread, a followed
+//! log, a replay) and whoever reads it (the run model, the dashboard, the
+//! headless runner, the run log): `Command` in, `Event` out. Events
+//! serialize to the run log's JSON lines (`{"type":"epoch",...}`, see
+//! `docs/architecture.md`). The trainer, the run model and the views all
+//! speak these types, so none of them imports another just to talk.
 
 use serde::{Deserialize, Serialize};
 
@@ -161,10 +164,10 @@ pub enum Event {
         message: String,
     },
     /// Step 0 of the checklist, measured once before the first step.
-    Preflight(super::preflight::Preflight),
+    Preflight(Preflight),
     /// The "overfit one batch" probe, run at an epoch's end when the
     /// training data is not learned.
-    Probe(super::probe::ProbeResult),
+    Probe(ProbeResult),
     /// One step of a range test on a copy of the model, `of` at most
     /// (the run itself does not move; `null` losses were not finite).
     RangeTestPoint {
@@ -351,6 +354,59 @@ pub struct Summary {
     pub test_acc: Option<f32>,
     pub test_loss: Option<f32>,
     pub stopped: Stopped,
+}
+
+/// Step 0 of the checklist, measured by `train::preflight` before the first step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preflight {
+    /// Training samples the feature statistics cover.
+    pub samples: usize,
+    /// The largest absolute network input over those samples.
+    pub input_max_abs: f32,
+    /// The smallest and largest per-feature mean and standard deviation.
+    pub mean_range: (f32, f32),
+    pub std_range: (f32, f32),
+    /// Share of the features with |mean| > `FEATURE_SCALE` or std > `FEATURE_SCALE`.
+    pub off_scale_share: f32,
+    pub features: usize,
+    /// The mean data loss of the untrained network (eval mode) on up to
+    /// `LOSS_SAMPLES` training samples, and ln(classes) beside it.
+    pub init_loss: f32,
+    pub chance_loss: f32,
+    /// Training labels per class (over the whole training split).
+    pub class_counts: Vec<usize>,
+    /// ‖W‖ of every dense layer (input side first) at initialisation.
+    pub weight_norms: Vec<f32>,
+}
+
+/// One fit of the batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeFit {
+    /// `OptimizerKind::label` of the optimizer used, and its learning rate.
+    pub optimizer: String,
+    pub lr: f32,
+    pub steps: usize,
+    pub millis: u64,
+    /// Mean loss and accuracy on the batch, eval mode, before and after.
+    pub loss_before: f32,
+    pub loss_after: f32,
+    pub acc_after: f32,
+    /// The batch was memorized (`FIT_ACC` and `FIT_LOSS`).
+    pub fits: bool,
+    /// The wall-time budget ended the fit before it memorized the batch or
+    /// used its steps: a "no" that says little.
+    pub timed_out: bool,
+    /// The largest per-layer ‖ΔW‖/‖W‖ of a step, averaged over the first steps.
+    pub update_ratio: f32,
+}
+
+/// Both fits, at the end of epoch `epoch`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub epoch: usize,
+    pub batch: usize,
+    pub configured: ProbeFit,
+    pub reference: ProbeFit,
 }
 
 #[cfg(test)]
