@@ -4,17 +4,21 @@
 
 mod common;
 
-use fitcheck::diagnose::{Diagnosis, Verdict};
+use fitcheck::diagnose::{Diagnosis, FindingId, Verdict};
 
 fn diagnose(name: &str, sets: &[&str]) -> Diagnosis {
     common::run(name, sets).diagnosis()
 }
 
-fn check(name: &str, sets: &[&str], verdict: Verdict, finding: &str) {
+fn ids(d: &Diagnosis) -> Vec<FindingId> {
+    d.findings.iter().map(|f| f.id).collect()
+}
+
+fn check(name: &str, sets: &[&str], verdict: Verdict, finding: FindingId) {
     let d = diagnose(name, sets);
-    let ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
+    let ids = ids(&d);
     assert_eq!(d.verdict, verdict, "{name} {sets:?}: {ids:?}");
-    assert!(ids.contains(&finding), "{name} {sets:?}: {finding} not in {ids:?}");
+    assert!(ids.contains(&finding), "{name} {sets:?}: {finding:?} not in {ids:?}");
     for f in &d.findings {
         assert!(f.evidence.chars().any(|c| c.is_ascii_digit()), "evidence in numbers: {}", f.evidence);
     }
@@ -24,7 +28,7 @@ fn check(name: &str, sets: &[&str], verdict: Verdict, finding: &str) {
 /// `tests/lessons.rs` (the same runs); spirals has no lesson test.
 #[test]
 fn spirals_is_healthy() {
-    check("spirals", &[], Verdict::Healthy, "healthy");
+    check("spirals", &[], Verdict::Healthy, FindingId::Healthy);
 }
 
 /// Scenarios the thresholds were not tuned on: the verdict follows the change.
@@ -35,18 +39,18 @@ fn the_verdict_follows_the_scenario() {
         "mnist-mlp",
         &["epochs=2", "lr=0.0002", "optimizer=Sgd(momentum: 0.0, nesterov: false)"],
         Verdict::Underfitting,
-        "lr_too_low",
+        FindingId::LrTooLow,
     );
     // Tanh instead of sigmoid in the same eight layers: it learns.
-    check("mnist-deep-sigmoid", &["epochs=2", "activation=Tanh"], Verdict::Healthy, "healthy");
+    check("mnist-deep-sigmoid", &["epochs=2", "activation=Tanh"], Verdict::Healthy, FindingId::Healthy);
     // Two hidden units cannot wind around three spiral arms.
     let d = diagnose("spirals", &["hidden=[2]"]);
     assert!(matches!(d.verdict, Verdict::Stalled | Verdict::Underfitting), "{:?}", d.verdict);
-    assert!(d.findings.iter().any(|f| f.id == "capacity_too_small"));
+    assert!(d.findings.iter().any(|f| f.id == FindingId::CapacityTooSmall));
     // Twenty times the data closes the gap.
-    check("mnist-overfit", &["train_size=20000", "epochs=5"], Verdict::Healthy, "healthy");
+    check("mnist-overfit", &["train_size=20000", "epochs=5"], Verdict::Healthy, FindingId::Healthy);
     // 30% noisy labels cap training accuracy near 70%: that is not underfitting.
-    check("mnist-mlp", &["epochs=3", "label_noise=0.3"], Verdict::Healthy, "healthy");
+    check("mnist-mlp", &["epochs=3", "label_noise=0.3"], Verdict::Healthy, FindingId::Healthy);
     // One epoch is not enough evidence for anything.
     assert_eq!(diagnose("mnist-mlp", &["epochs=1"]).verdict, Verdict::TooEarly);
 }
@@ -59,30 +63,29 @@ fn the_misdiagnosed_runs_of_issue_11_get_their_causes() {
     const SMALL: [&str; 5] = ["train_size=2000", "val_size=500", "hidden=[64]", "epochs=2", "batch_size=50"];
     const SGD: &str = "optimizer=Sgd(momentum: 0.0, nesterov: false)";
     let with = |extra: &[&'static str]| -> Vec<&'static str> { SMALL.iter().chain(extra).copied().collect() };
-    let ids = |d: &Diagnosis| d.findings.iter().map(|f| f.id.as_str()).collect::<Vec<_>>();
     let actions =
         |d: &Diagnosis| d.findings.iter().flat_map(|f| f.remedies.iter().map(|r| r.action)).collect::<Vec<_>>();
 
     // A tiny step: the weights hardly move; not "add a layer".
     let d = diagnose("mnist-mlp", &with(&["lr=0.00001", SGD]));
     assert!(matches!(d.verdict, Verdict::Stalled | Verdict::Underfitting), "{:?}", d.verdict);
-    assert!(ids(&d).contains(&"lr_too_low") && !ids(&d).contains(&"capacity_too_small"), "{:?}", ids(&d));
+    assert!(ids(&d).contains(&FindingId::LrTooLow) && !ids(&d).contains(&FindingId::CapacityTooSmall), "{:?}", ids(&d));
 
     // L2 that crushes every weight: the penalty, not vanishing gradients, and never "switch to ReLU".
     let d = diagnose("mnist-mlp", &with(&["l2=1.0"]));
-    assert_eq!(ids(&d).first(), Some(&"regularization_too_strong"), "{:?}", ids(&d));
-    assert!(!ids(&d).contains(&"vanishing_gradients"));
+    assert_eq!(ids(&d).first(), Some(&FindingId::RegularizationTooStrong), "{:?}", ids(&d));
+    assert!(!ids(&d).contains(&FindingId::VanishingGradients));
     assert!(!actions(&d).contains(&Action::UseRelu) && !actions(&d).contains(&Action::AddL2));
     assert!(actions(&d).contains(&Action::LessL2));
 
     // Raw pixels: named whatever the outcome.
     let d = diagnose("mnist-mlp", &with(&["normalize=None", "lr=0.01", SGD]));
-    assert!(ids(&d).contains(&"unnormalized_inputs"), "{:?}: {:?}", d.verdict, ids(&d));
+    assert!(ids(&d).contains(&FindingId::UnnormalizedInputs), "{:?}: {:?}", d.verdict, ids(&d));
     assert_eq!(d.preflight.mark, fitcheck::diagnose::Mark::Fail);
 
     // Three units for three spiral arms: a wider layer, said of that layer.
     let d = diagnose("spirals", &["hidden=[3]"]);
-    let f = d.findings.iter().find(|f| f.id == "capacity_too_small").expect("capacity");
+    let f = d.findings.iter().find(|f| f.id == FindingId::CapacityTooSmall).expect("capacity");
     assert!(f.evidence.contains("hidden layer 1 (3 units)"), "{}", f.evidence);
     assert_eq!(f.remedies.first().map(|r| r.action), Some(Action::Wider));
     assert!(d.probe.is_some(), "the probe ran when step 1 failed");

@@ -29,10 +29,12 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use fitcheck::data::Features;
+use fitcheck::diagnose::FindingId as F;
 use fitcheck::diagnose::{
     Action, Diagnosis, EpochPoint, FindingId, Inputs, LayerPoint, LayerSnapshot, PreflightPoint, ProbeFitPoint,
     ProbePoint, Settings, Verdict, diagnose, remedies_for,
 };
+use fitcheck::nn::{Activation, OptimizerKind};
 use fitcheck::preset::Preset;
 use fitcheck::run::Run as RunRecord;
 use fitcheck::train::{Event, load_data, spawn};
@@ -100,7 +102,7 @@ struct Scenario {
     base: Base,
     sets: &'static [&'static str],
     verdicts: &'static [Verdict],
-    cause: &'static str,
+    cause: FindingId,
 }
 
 use Verdict::{Diverging, Healthy, Overfitting, Stalled, Underfitting};
@@ -117,7 +119,7 @@ const fn sc(
     base: Base,
     sets: &'static [&'static str],
     verdicts: &'static [Verdict],
-    cause: &'static str,
+    cause: FindingId,
 ) -> Scenario {
     Scenario { name, base, sets, verdicts, cause }
 }
@@ -128,88 +130,88 @@ const DEEP_SIGMOID: &str = "hidden=[128, 128, 128, 128, 128, 128, 128, 128]";
 
 /// Every scenario; even positions tune, odd positions are held out.
 const SCENARIOS: &[Scenario] = &[
-    sc("mnist lr x100", Base::Mnist, &["lr=5.0"], BLOWS_UP, "lr_too_high"),
-    sc("mnist lr x1e-4", Base::Mnist, &["lr=0.000005"], NOT_LEARNING, "lr_too_low"),
+    sc("mnist lr x100", Base::Mnist, &["lr=5.0"], BLOWS_UP, F::LrTooHigh),
+    sc("mnist lr x1e-4", Base::Mnist, &["lr=0.000005"], NOT_LEARNING, F::LrTooLow),
     sc(
         "fizzbuzz too small",
         Base::FizzBuzz,
         &["hidden=[8]", "epochs=300", "lr=0.01"],
         NOT_LEARNING,
-        "capacity_too_small",
+        F::CapacityTooSmall,
     ),
-    sc("spirals too small", Base::Spirals, &["hidden=[3]"], NOT_LEARNING, "capacity_too_small"),
-    sc("idx14 no normalization", Base::Idx14, &["normalize=None"], BLOWS_UP, "unnormalized_inputs"),
-    sc("mnist SGD no momentum, lr 1e-4", Base::Mnist, &[SGD, "lr=0.0001"], NOT_LEARNING, "lr_too_low"),
-    sc("moons lr x1e-4", Base::Moons, &["lr=0.000001"], NOT_LEARNING, "lr_too_low"),
-    sc("mnist Adam at lr 1", Base::Mnist, &[ADAM, "lr=1.0"], BLOWS_UP, "lr_too_high"),
-    sc("spirals Adam at lr 1", Base::Spirals, &["lr=1.0"], BLOWS_UP, "lr_too_high"),
-    sc("mnist no normalization", Base::Mnist, &["normalize=None"], BLOWS_UP, "unnormalized_inputs"),
-    sc("idx14 too small", Base::Idx14, &["hidden=[2]"], NOT_LEARNING, "capacity_too_small"),
-    sc("mnist too small", Base::Mnist, &["hidden=[2]"], NOT_LEARNING, "capacity_too_small"),
+    sc("spirals too small", Base::Spirals, &["hidden=[3]"], NOT_LEARNING, F::CapacityTooSmall),
+    sc("idx14 no normalization", Base::Idx14, &["normalize=None"], BLOWS_UP, F::UnnormalizedInputs),
+    sc("mnist SGD no momentum, lr 1e-4", Base::Mnist, &[SGD, "lr=0.0001"], NOT_LEARNING, F::LrTooLow),
+    sc("moons lr x1e-4", Base::Moons, &["lr=0.000001"], NOT_LEARNING, F::LrTooLow),
+    sc("mnist Adam at lr 1", Base::Mnist, &[ADAM, "lr=1.0"], BLOWS_UP, F::LrTooHigh),
+    sc("spirals Adam at lr 1", Base::Spirals, &["lr=1.0"], BLOWS_UP, F::LrTooHigh),
+    sc("mnist no normalization", Base::Mnist, &["normalize=None"], BLOWS_UP, F::UnnormalizedInputs),
+    sc("idx14 too small", Base::Idx14, &["hidden=[2]"], NOT_LEARNING, F::CapacityTooSmall),
+    sc("mnist too small", Base::Mnist, &["hidden=[2]"], NOT_LEARNING, F::CapacityTooSmall),
     sc(
         "mnist deep sigmoid",
         Base::Mnist,
         &[DEEP_SIGMOID, "activation=Sigmoid", SGD, "lr=0.1"],
         NOT_LEARNING,
-        "vanishing_gradients",
+        F::VanishingGradients,
     ),
     sc(
         "idx14 deep sigmoid",
         Base::Idx14,
         &[DEEP_SIGMOID, "activation=Sigmoid", SGD, "lr=0.1"],
         NOT_LEARNING,
-        "vanishing_gradients",
+        F::VanishingGradients,
     ),
-    sc("mnist L2 too strong", Base::Mnist, &["l2=1.0"], NOT_LEARNING, "regularization_too_strong"),
-    sc("fizzbuzz L2 too strong", Base::FizzBuzz, &["l2=1.0"], NOT_LEARNING, "regularization_too_strong"),
-    sc("spirals L1 too strong", Base::Spirals, &["l1=0.1"], NOT_LEARNING, "regularization_too_strong"),
-    sc("mnist L1 too strong", Base::Mnist, &["l1=0.1"], NOT_LEARNING, "regularization_too_strong"),
-    sc("mnist dropout 0.9, small net", Base::Mnist, &["hidden=[16]", "dropout=0.9"], NOT_LEARNING, "dropout_cost"),
-    sc("moons dropout 0.9, small net", Base::Moons, &["hidden=[4]", "dropout=0.9"], NOT_LEARNING, "dropout_cost"),
+    sc("mnist L2 too strong", Base::Mnist, &["l2=1.0"], NOT_LEARNING, F::RegularizationTooStrong),
+    sc("fizzbuzz L2 too strong", Base::FizzBuzz, &["l2=1.0"], NOT_LEARNING, F::RegularizationTooStrong),
+    sc("spirals L1 too strong", Base::Spirals, &["l1=0.1"], NOT_LEARNING, F::RegularizationTooStrong),
+    sc("mnist L1 too strong", Base::Mnist, &["l1=0.1"], NOT_LEARNING, F::RegularizationTooStrong),
+    sc("mnist dropout 0.9, small net", Base::Mnist, &["hidden=[16]", "dropout=0.9"], NOT_LEARNING, F::DropoutCost),
+    sc("moons dropout 0.9, small net", Base::Moons, &["hidden=[4]", "dropout=0.9"], NOT_LEARNING, F::DropoutCost),
     sc(
         "mnist label noise 40%, tiny set",
         Base::Mnist,
         &["label_noise=0.4", "train_size=1000", "hidden=[512]", "epochs=25"],
         &[Overfitting],
-        "overfitting_gap",
+        F::OverfittingGap,
     ),
     sc(
         "mnist tiny training set",
         Base::Mnist,
         &["train_size=300", "hidden=[512]", "epochs=20"],
         &[Overfitting],
-        "overfitting_gap",
+        F::OverfittingGap,
     ),
     sc(
         "idx14 tiny training set",
         Base::Idx14,
         &["train_size=200", "hidden=[512]", "epochs=25"],
         &[Overfitting],
-        "overfitting_gap",
+        F::OverfittingGap,
     ),
-    sc("spirals tiny training set", Base::Spirals, &["train_size=30", "epochs=300"], &[Overfitting], "overfitting_gap"),
-    sc("mnist batch size 1", Base::Mnist, &["batch_size=1", "epochs=2"], BLOWS_UP, "lr_too_high"),
-    sc("idx14 lr x100", Base::Idx14, &["lr=5.0"], BLOWS_UP, "lr_too_high"),
-    sc("idx14 lr x1e-4", Base::Idx14, &["lr=0.000005"], NOT_LEARNING, "lr_too_low"),
-    sc("fizzbuzz lr x1e-4", Base::FizzBuzz, &["lr=0.0000001"], NOT_LEARNING, "lr_too_low"),
-    sc("fizzbuzz Adam at lr 1", Base::FizzBuzz, &["lr=1.0"], BLOWS_UP, "lr_too_high"),
-    sc("circles too small", Base::Circles, &["hidden=[2]"], NOT_LEARNING, "capacity_too_small"),
-    sc("circles Adam at lr 1", Base::Circles, &["lr=1.0", "hidden=[64, 64]"], BLOWS_UP, "lr_too_high"),
-    sc("spirals SGD no momentum, lr 1e-4", Base::Spirals, &[SGD, "lr=0.0001"], NOT_LEARNING, "lr_too_low"),
-    sc("moons L2 too strong", Base::Moons, &["l2=1.0"], NOT_LEARNING, "regularization_too_strong"),
-    sc("idx14 L2 too strong", Base::Idx14, &["l2=1.0"], NOT_LEARNING, "regularization_too_strong"),
+    sc("spirals tiny training set", Base::Spirals, &["train_size=30", "epochs=300"], &[Overfitting], F::OverfittingGap),
+    sc("mnist batch size 1", Base::Mnist, &["batch_size=1", "epochs=2"], BLOWS_UP, F::LrTooHigh),
+    sc("idx14 lr x100", Base::Idx14, &["lr=5.0"], BLOWS_UP, F::LrTooHigh),
+    sc("idx14 lr x1e-4", Base::Idx14, &["lr=0.000005"], NOT_LEARNING, F::LrTooLow),
+    sc("fizzbuzz lr x1e-4", Base::FizzBuzz, &["lr=0.0000001"], NOT_LEARNING, F::LrTooLow),
+    sc("fizzbuzz Adam at lr 1", Base::FizzBuzz, &["lr=1.0"], BLOWS_UP, F::LrTooHigh),
+    sc("circles too small", Base::Circles, &["hidden=[2]"], NOT_LEARNING, F::CapacityTooSmall),
+    sc("circles Adam at lr 1", Base::Circles, &["lr=1.0", "hidden=[64, 64]"], BLOWS_UP, F::LrTooHigh),
+    sc("spirals SGD no momentum, lr 1e-4", Base::Spirals, &[SGD, "lr=0.0001"], NOT_LEARNING, F::LrTooLow),
+    sc("moons L2 too strong", Base::Moons, &["l2=1.0"], NOT_LEARNING, F::RegularizationTooStrong),
+    sc("idx14 L2 too strong", Base::Idx14, &["l2=1.0"], NOT_LEARNING, F::RegularizationTooStrong),
     sc(
         "spirals deep sigmoid",
         Base::Spirals,
         &["hidden=[32, 32, 32, 32, 32, 32, 32, 32]", "activation=Sigmoid", SGD, "lr=0.1"],
         NOT_LEARNING,
-        "vanishing_gradients",
+        F::VanishingGradients,
     ),
-    sc("fizzbuzz SGD no momentum, lr 1e-4", Base::FizzBuzz, &[SGD, "lr=0.0001"], NOT_LEARNING, "lr_too_low"),
-    sc("idx14 dropout 0.9, small net", Base::Idx14, &["hidden=[16]", "dropout=0.9"], NOT_LEARNING, "dropout_cost"),
-    sc("moons too small", Base::Moons, &["hidden=[1]"], NOT_LEARNING, "capacity_too_small"),
-    sc("idx14 batch size 1", Base::Idx14, &["batch_size=1", "epochs=2"], BLOWS_UP, "lr_too_high"),
-    sc("circles lr x1e-4", Base::Circles, &["lr=0.000001"], NOT_LEARNING, "lr_too_low"),
+    sc("fizzbuzz SGD no momentum, lr 1e-4", Base::FizzBuzz, &[SGD, "lr=0.0001"], NOT_LEARNING, F::LrTooLow),
+    sc("idx14 dropout 0.9, small net", Base::Idx14, &["hidden=[16]", "dropout=0.9"], NOT_LEARNING, F::DropoutCost),
+    sc("moons too small", Base::Moons, &["hidden=[1]"], NOT_LEARNING, F::CapacityTooSmall),
+    sc("idx14 batch size 1", Base::Idx14, &["batch_size=1", "epochs=2"], BLOWS_UP, F::LrTooHigh),
+    sc("circles lr x1e-4", Base::Circles, &["lr=0.000001"], NOT_LEARNING, F::LrTooLow),
 ];
 
 /// The base runs without a fault: they must come out healthy.
@@ -307,17 +309,17 @@ fn contradicts(action: Action, p: &Preset) -> bool {
 }
 
 /// Whether `action` makes the fault named by `cause` worse.
-fn worsens(cause: &str, action: Action) -> bool {
+fn worsens(cause: FindingId, action: Action) -> bool {
     let up = matches!(action, Action::DoubleLr) || matches!(action, Action::ScaleLr(f) if f > 1.0);
     let down = matches!(action, Action::HalveLr) || matches!(action, Action::ScaleLr(f) if f < 1.0);
     match cause {
-        "lr_too_high" | "diverged" | "dead_units" => up,
-        "lr_too_low" => down,
-        "regularization_too_strong" | "dropout_cost" | "capacity_too_small" => {
+        F::LrTooHigh | F::Diverged | F::DeadUnits => up,
+        F::LrTooLow => down,
+        F::RegularizationTooStrong | F::DropoutCost | F::CapacityTooSmall => {
             matches!(action, Action::AddL2 | Action::Dropout(_))
         }
-        "vanishing_gradients" | "saturated_units" => action == Action::AddLayer,
-        "overfitting_gap" | "val_loss_rising" | "early_stop_recommended" => {
+        F::VanishingGradients | F::SaturatedUnits => action == Action::AddLayer,
+        F::OverfittingGap | F::ValLossRising | F::EarlyStopRecommended => {
             matches!(action, Action::AddLayer | Action::Wider | Action::LessDropout | Action::LessL2 | Action::LessL1)
         }
         _ => false,
@@ -325,11 +327,11 @@ fn worsens(cause: &str, action: Action) -> bool {
 }
 
 /// The harmful remedies of a diagnosis, as "finding: label".
-fn harmful(d: &Diagnosis, p: &Preset, cause: &str) -> Vec<String> {
+fn harmful(d: &Diagnosis, p: &Preset, cause: FindingId) -> Vec<String> {
     d.findings
         .iter()
         .flat_map(|f| f.remedies.iter().map(move |r| (f, r)))
-        .filter(|(f, r)| contradicts(r.action, p) || worsens(cause, r.action) || worsens(f.id.as_str(), r.action))
+        .filter(|(f, r)| contradicts(r.action, p) || worsens(cause, r.action) || worsens(f.id, r.action))
         .map(|(f, r)| format!("{}: {}", f.id, r.label))
         .collect()
 }
@@ -369,9 +371,14 @@ fn diagnosis_benchmark() {
     // Right: the verdict is one expected and the cause is among the
     // findings; "first" counts the runs whose first finding is the cause.
     let mut first = std::collections::BTreeMap::<&str, usize>::new();
-    let mut show = |name: String, h: &'static str, expected: String, o: &Outcome, right: bool, harm: Vec<String>| {
+    let mut show = |name: String,
+                    h: &'static str,
+                    expected: String,
+                    cause: FindingId,
+                    o: &Outcome,
+                    right: bool,
+                    harm: Vec<String>| {
         let d = &o.diagnosis;
-        let cause = expected.split(' ').next_back().unwrap_or_default();
         *first.entry(h).or_default() += (right && d.findings.first().is_some_and(|f| f.id == cause)) as usize;
         let got =
             format!("{} {}", d.verdict.id(), d.findings.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(","));
@@ -395,7 +402,7 @@ fn diagnosis_benchmark() {
         let verdicts: Vec<&str> = s.verdicts.iter().map(|v| v.id()).collect();
         let expected = format!("{} {}", verdicts.join("/"), s.cause);
         let harm = harmful(d, &p, s.cause);
-        show(format!("{} ({})", s.name, s.base.label()), h, expected, &o, right, harm);
+        show(format!("{} ({})", s.name, s.base.label()), h, expected, s.cause, &o, right, harm);
     }
     for &b in CONTROLS {
         if !(part == "all" || part.split(',').any(|p| p == "control")) || !b.label().contains(only.as_str()) {
@@ -404,8 +411,8 @@ fn diagnosis_benchmark() {
         let p = b.preset(&[]);
         let o = run(&p);
         let right = o.diagnosis.verdict == Healthy;
-        let harm = harmful(&o.diagnosis, &p, "healthy");
-        show(format!("control ({})", b.label()), "control", "healthy".into(), &o, right, harm);
+        let harm = harmful(&o.diagnosis, &p, F::Healthy);
+        show(format!("control ({})", b.label()), "control", "healthy".into(), F::Healthy, &o, right, harm);
     }
     println!();
     for r in &rows {
@@ -447,12 +454,12 @@ fn the_halves_are_fixed_and_cover_every_dataset() {
 #[test]
 fn smoke_a_tiny_step_and_a_huge_one_on_moons() {
     for (sets, verdicts, cause) in [
-        (&["lr=0.000001", "epochs=4"][..], NOT_LEARNING, "lr_too_low"),
-        (&["hidden=[64, 64]", "lr=1.0", "epochs=4"][..], BLOWS_UP, "lr_too_high"),
+        (&["lr=0.000001", "epochs=4"][..], NOT_LEARNING, F::LrTooLow),
+        (&["hidden=[64, 64]", "lr=1.0", "epochs=4"][..], BLOWS_UP, F::LrTooHigh),
     ] {
         let p = Base::Moons.preset(sets);
         let o = run(&p);
-        let ids: Vec<&str> = o.diagnosis.findings.iter().map(|f| f.id.as_str()).collect();
+        let ids: Vec<FindingId> = o.diagnosis.findings.iter().map(|f| f.id).collect();
         assert!(
             verdicts.contains(&o.diagnosis.verdict) && ids.contains(&cause),
             "{sets:?}: {:?} {ids:?}",
@@ -464,15 +471,29 @@ fn smoke_a_tiny_step_and_a_huge_one_on_moons() {
 
 // ---- No remedy contradicts the settings or worsens its own finding ----
 
-const ACTIVATIONS: &[&str] = &["sigmoid", "tanh", "ReLU", "LeakyReLU", "ELU", "SELU", "linear"];
-const OPTIMIZERS: &[&str] = &["SGD", "SGD+m 0.9", "Adam", "RMSProp", "Adagrad"];
+const ACTIVATIONS: &[Activation] = &[
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::LeakyRelu,
+    Activation::Elu,
+    Activation::Selu,
+    Activation::Linear,
+];
+const OPTIMIZERS: &[OptimizerKind] = &[
+    OptimizerKind::Sgd { momentum: 0.0, nesterov: false },
+    OptimizerKind::Sgd { momentum: 0.9, nesterov: false },
+    OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 },
+    OptimizerKind::RmsProp { rho: 0.9 },
+    OptimizerKind::Adagrad,
+];
 
 /// The same rules as `contradicts`, on the diagnosis's plain settings.
 fn contradicts_settings(action: Action, s: &Settings) -> bool {
     match action {
-        Action::UseRelu => ["ReLU", "LeakyReLU", "ELU"].contains(&s.activation.as_str()),
-        Action::UseSelu => s.activation == "SELU",
-        Action::UseAdam => s.optimizer == "Adam",
+        Action::UseRelu => [Activation::Relu, Activation::LeakyRelu, Activation::Elu].contains(&s.activation),
+        Action::UseSelu => s.activation == Activation::Selu,
+        Action::UseAdam => matches!(s.optimizer, OptimizerKind::Adam { .. }),
         Action::EarlyStopping => s.early_stopping,
         Action::Dropout(rate) => s.dropout >= rate,
         Action::AddL2 => s.l2 >= 1e-2,
@@ -497,8 +518,8 @@ fn settings_strategy() -> impl Strategy<Value = Settings> {
                 Settings {
                     lr,
                     hidden,
-                    activation: ACTIVATIONS[a].into(),
-                    optimizer: OPTIMIZERS[o].into(),
+                    activation: ACTIVATIONS[a],
+                    optimizer: OPTIMIZERS[o],
                     dropout,
                     l1,
                     l2,
@@ -574,7 +595,7 @@ proptest! {
         for id in FindingId::ALL {
             for r in remedies_for(id, &s) {
                 prop_assert!(!contradicts_settings(r.action, &s), "{id}: {} under {s:?}", r.label);
-                prop_assert!(!worsens(id.as_str(), r.action), "{id}: {} worsens it", r.label);
+                prop_assert!(!worsens(id, r.action), "{id}: {} worsens it", r.label);
             }
         }
     }
@@ -635,7 +656,7 @@ proptest! {
             prop_assert!(f.evidence.chars().any(|c| c.is_ascii_digit()), "{}: {}", f.id, f.evidence);
             for r in &f.remedies {
                 prop_assert!(!contradicts_settings(r.action, &s), "{}: {} under {s:?}", f.id, r.label);
-                prop_assert!(!worsens(f.id.as_str(), r.action), "{}: {} worsens it", f.id, r.label);
+                prop_assert!(!worsens(f.id, r.action), "{}: {} worsens it", f.id, r.label);
             }
         }
         // One direction for the learning rate: never a larger and a smaller step at once.

@@ -10,6 +10,7 @@ use super::{
     RATIO_LOW, RECENT_SNAPSHOTS, SATURATED_SHARE, Settings, Severity, VANISHING_RATIO, WEIGHT_SHRINK, WRECKED_SHARE,
     pct,
 };
+use crate::nn::Activation;
 
 /// A loss still falling this much over the last two epochs, with the
 /// updates in the healthy band and the probe fitting its batch, is a run
@@ -174,7 +175,8 @@ pub(super) fn causes(
                 format!(
                     "the largest update-to-weight ratio is {r:.1e} ({which}), far below the healthy ~1e-3: \
                      at learning rate {:.1e} with {} the weights hardly move",
-                    s.lr, s.optimizer
+                    s.lr,
+                    s.optimizer.label()
                 ),
             );
         } else if r > RATIO_HIGH && !f.has(FindingId::LrTooHigh) {
@@ -186,7 +188,7 @@ pub(super) fn causes(
                      healthy ~1e-3) at learning rate {:.1e} with {}",
                     r * 100.0,
                     s.lr,
-                    s.optimizer
+                    s.optimizer.label()
                 ),
             );
         }
@@ -211,7 +213,7 @@ pub(super) fn causes(
         // half its units fire on any input, so a layer that stopped firing
         // altogether was thrown there by steps too large — unless heavy
         // dropout starved it (dropout_cost says so).
-        let killed = wrecked(&layers).filter(|_| s.activation.eq_ignore_ascii_case("relu") && s.dropout < HIGH_DROPOUT);
+        let killed = wrecked(&layers).filter(|_| s.activation == Activation::Relu && s.dropout < HIGH_DROPOUT);
         if let Some((epoch, l, n, top)) = peak {
             let which = if l + 1 == n { "the output layer".to_string() } else { layer_name(l, top.units) };
             f.add(
@@ -223,7 +225,7 @@ pub(super) fn causes(
                     top.update_ratio * 100.0,
                     top.update_ratio,
                     s.lr,
-                    s.optimizer
+                    s.optimizer.label()
                 ),
             );
         } else if let Some((l, dead)) = killed {
@@ -236,14 +238,14 @@ pub(super) fn causes(
                     pct(dead),
                     layer_name(l, layers[l].units),
                     s.lr,
-                    s.optimizer
+                    s.optimizer.label()
                 ),
             );
         }
     }
 
     // Vanishing gradients, only where saturating units or depth explain them.
-    let saturating = matches!(s.activation.as_str(), "sigmoid" | "tanh");
+    let saturating = matches!(s.activation, Activation::Sigmoid | Activation::Tanh);
     let grads: Vec<f32> = layers.iter().map(|l| l.grad_norm).collect();
     if let (Some(&first), Some(&lastg)) = (grads.first(), grads.last())
         && grads.len() >= 3
@@ -258,7 +260,7 @@ pub(super) fn causes(
                 "first layer's gradient norm {first:.1e} is {:.0}x below the last's {lastg:.1e} ({} layers of {})",
                 lastg / first.max(1e-30),
                 s.hidden.len(),
-                s.activation
+                s.activation.label()
             ),
         );
     }
@@ -270,7 +272,7 @@ pub(super) fn causes(
             f.add(
                 FindingId::SaturatedUnits,
                 Severity::Warn,
-                format!("{} of {} activations sit in the flat tails", pct(mean), s.activation),
+                format!("{} of {} activations sit in the flat tails", pct(mean), s.activation.label()),
             );
         }
     }

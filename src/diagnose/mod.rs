@@ -26,6 +26,7 @@ pub mod curves;
 mod evidence;
 pub mod remedies;
 
+use crate::nn::{Activation, OptimizerKind};
 use serde::Serialize;
 
 pub use remedies::{contradicts, remedies_for, worsens};
@@ -141,15 +142,14 @@ pub struct Logged {
     pub gradients: Vec<(String, f32, u64)>,
 }
 
-/// The current settings that matter to the checklist.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The current settings that matter to the checklist (a run of ours:
+/// a foreign run's log holds no such settings, see [`Logged`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub lr: f32,
     pub hidden: Vec<usize>,
-    /// "ReLU", "sigmoid", ... as `Activation::label` writes them.
-    pub activation: String,
-    /// "SGD", "Adam", ... as `OptimizerKind::label` writes them.
-    pub optimizer: String,
+    pub activation: Activation,
+    pub optimizer: OptimizerKind,
     pub dropout: f32,
     pub l1: f32,
     pub l2: f32,
@@ -162,6 +162,27 @@ pub struct Settings {
     pub images: bool,
     /// The inputs go through `Scale255` or `Standardize` already.
     pub normalized: bool,
+}
+
+impl Default for Settings {
+    /// A plain run: ReLU, plain SGD, nothing else on.
+    fn default() -> Settings {
+        Settings {
+            lr: 0.0,
+            hidden: Vec::new(),
+            activation: Activation::Relu,
+            optimizer: OptimizerKind::Sgd { momentum: 0.0, nesterov: false },
+            dropout: 0.0,
+            l1: 0.0,
+            l2: 0.0,
+            early_stopping: false,
+            label_noise: 0.0,
+            augmenting: false,
+            convolutional: false,
+            images: false,
+            normalized: false,
+        }
+    }
 }
 
 /// One layer's statistics (input side first; the last is the output layer).
@@ -453,19 +474,6 @@ impl FindingId {
 impl std::fmt::Display for FindingId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Tests and callers compare with the serialized id.
-impl PartialEq<&str> for FindingId {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<str> for FindingId {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
     }
 }
 

@@ -7,6 +7,7 @@
 //! from here only, so the rules hold for every finding it can produce.
 
 use super::{Action, FindingId, Remedy, Settings};
+use crate::nn::{Activation, OptimizerKind};
 
 /// L2 from here on is strong already: "add L2" would contradict it (the
 /// presets' useful L2 is 1e-4..1e-3; the dashboard's `l` key stops at 1).
@@ -22,20 +23,20 @@ const fn remedy(label: &'static str, action: Action) -> Remedy {
     Remedy { label, action }
 }
 
-fn is_relu_family(activation: &str) -> bool {
-    matches!(activation, "ReLU" | "LeakyReLU" | "ELU")
+fn is_relu_family(activation: Activation) -> bool {
+    matches!(activation, Activation::Relu | Activation::LeakyRelu | Activation::Elu)
 }
 
-fn is_saturating(activation: &str) -> bool {
-    matches!(activation, "sigmoid" | "tanh")
+fn is_saturating(activation: Activation) -> bool {
+    matches!(activation, Activation::Sigmoid | Activation::Tanh)
 }
 
 /// Whether applying `action` contradicts what `s` already is.
 pub fn contradicts(action: Action, s: &Settings) -> bool {
     match action {
-        Action::UseRelu => is_relu_family(&s.activation),
-        Action::UseSelu => s.activation == "SELU",
-        Action::UseAdam => s.optimizer == "Adam",
+        Action::UseRelu => is_relu_family(s.activation),
+        Action::UseSelu => s.activation == Activation::Selu,
+        Action::UseAdam => matches!(s.optimizer, OptimizerKind::Adam { .. }),
         Action::EarlyStopping => s.early_stopping,
         Action::Dropout(p) => s.dropout >= p,
         Action::AddL2 => s.l2 >= L2_HIGH,
@@ -107,7 +108,7 @@ pub fn remedies_for(id: FindingId, s: &Settings) -> Vec<Remedy> {
             remedy("double the learning rate", Action::DoubleLr),
             remedy("switch to Adam at 1e-3", Action::UseAdam),
         ],
-        FindingId::VanishingGradients if is_saturating(&s.activation) => {
+        FindingId::VanishingGradients if is_saturating(s.activation) => {
             vec![remedy("switch to ReLU", Action::UseRelu), remedy("switch to SELU", Action::UseSelu)]
         }
         // A ReLU-family or SELU net whose gradient still vanishes: SELU

@@ -2,13 +2,14 @@
 //! finding, each with the evidence that must (and must not) produce it.
 
 use super::*;
+use crate::nn::{Activation, OptimizerKind};
 
 fn settings() -> Settings {
     Settings {
         lr: 0.05,
         hidden: vec![64],
-        activation: "ReLU".into(),
-        optimizer: "SGD".into(),
+        activation: Activation::Relu,
+        optimizer: OptimizerKind::Sgd { momentum: 0.0, nesterov: false },
         images: true,
         normalized: true,
         ..Settings::default()
@@ -39,11 +40,11 @@ fn run(rows: &[(f32, f32, f32, f32)]) -> Diagnosis {
     diagnose(&inputs(&epochs(rows), settings()))
 }
 
-fn ids(d: &Diagnosis) -> Vec<&'static str> {
-    d.findings.iter().map(|f| f.id.as_str()).collect()
+fn ids(d: &Diagnosis) -> Vec<FindingId> {
+    d.findings.iter().map(|f| f.id).collect()
 }
 
-fn actions(d: &Diagnosis, id: &str) -> Vec<Action> {
+fn actions(d: &Diagnosis, id: FindingId) -> Vec<Action> {
     d.findings.iter().filter(|f| f.id == id).flat_map(|f| f.remedies.iter().map(|r| r.action)).collect()
 }
 
@@ -101,7 +102,7 @@ fn a_fitted_net_with_a_small_gap_is_healthy() {
 fn a_wide_gap_or_a_rising_validation_loss_is_overfitting() {
     let d = run(&[(0.95, 0.90, 0.2, 0.3), (0.99, 0.90, 0.05, 0.35), (1.0, 0.90, 0.01, 0.4)]);
     assert_eq!(d.verdict, Verdict::Overfitting);
-    assert!(d.findings.iter().any(|f| f.id == "overfitting_gap" && f.evidence.contains("10.0-point gap")));
+    assert!(d.findings.iter().any(|f| f.id == FindingId::OverfittingGap && f.evidence.contains("10.0-point gap")));
     // A small gap but a validation loss 30% above its best, four epochs on.
     let d = run(&[
         (0.97, 0.96, 0.1, 0.10),
@@ -111,8 +112,8 @@ fn a_wide_gap_or_a_rising_validation_loss_is_overfitting() {
         (0.995, 0.96, 0.01, 0.13),
     ]);
     assert_eq!(d.verdict, Verdict::Overfitting);
-    assert!(ids(&d).contains(&"val_loss_rising"));
-    assert!(ids(&d).contains(&"early_stop_recommended"));
+    assert!(ids(&d).contains(&FindingId::ValLossRising));
+    assert!(ids(&d).contains(&FindingId::EarlyStopRecommended));
     assert_eq!(d.steps[1].0, Mark::Fail);
 }
 
@@ -141,7 +142,7 @@ fn a_net_that_cannot_fit_is_never_called_overfitting() {
     // A big gap, but training accuracy itself is poor: step 1 fails first.
     let d = run(&[(0.60, 0.40, 1.2, 1.8), (0.61, 0.40, 1.19, 1.9), (0.61, 0.40, 1.19, 2.0)]);
     assert_eq!(d.verdict, Verdict::Underfitting);
-    assert!(d.findings.iter().all(|f| f.id != "overfitting_gap"));
+    assert!(d.findings.iter().all(|f| f.id != FindingId::OverfittingGap));
     assert_eq!(d.steps[0].0, Mark::Fail);
     assert_eq!(d.steps[1].0, Mark::Pending);
 }
@@ -156,7 +157,7 @@ fn a_run_that_gave_up_is_diverging() {
     let e = epochs(&[]);
     let d = diagnose(&Inputs { rollbacks: 7, recent_rollbacks: 7, gave_up: true, ..inputs(&e, settings()) });
     assert_eq!(d.verdict, Verdict::Diverging);
-    assert!(d.findings.iter().any(|f| f.id == "diverged" && f.severity == Severity::Bad));
+    assert!(d.findings.iter().any(|f| f.id == FindingId::Diverged && f.severity == Severity::Bad));
 }
 
 fn preflight(max_abs: f32, off_scale: f32, init_loss: f32, counts: Vec<usize>) -> PreflightPoint {
@@ -180,21 +181,21 @@ fn step_zero_flags_raw_inputs_whether_or_not_it_trains() {
     let e = epochs(&[(0.95, 0.94, 0.2, 0.22), (0.98, 0.97, 0.08, 0.1)]);
     let d = diagnose(&Inputs { preflight: Some(&raw), ..inputs(&e, s.clone()) });
     assert_eq!(d.verdict, Verdict::Healthy);
-    let f = d.findings.iter().find(|f| f.id == "unnormalized_inputs").expect("flagged when it trains");
+    let f = d.findings.iter().find(|f| f.id == FindingId::UnnormalizedInputs).expect("flagged when it trains");
     assert_eq!(f.severity, Severity::Warn);
-    assert_eq!(actions(&d, "unnormalized_inputs"), vec![Action::Normalize]);
+    assert_eq!(actions(&d, FindingId::UnnormalizedInputs), vec![Action::Normalize]);
     assert_eq!(d.preflight.mark, Mark::Fail);
     assert!(d.preflight.evidence.contains("a far-off start"), "{}", d.preflight.evidence);
     // It fails: bad.
     let e = epochs(&STUCK);
     let d = diagnose(&Inputs { preflight: Some(&raw), ..inputs(&e, s) });
-    assert!(d.findings.iter().any(|f| f.id == "unnormalized_inputs" && f.severity == Severity::Bad));
+    assert!(d.findings.iter().any(|f| f.id == FindingId::UnnormalizedInputs && f.severity == Severity::Bad));
     // Scaled inputs, a loss at ln(10), balanced classes: step 0 passes.
     let ok = preflight(1.0, 0.0, 2.31, vec![100; 10]);
     let e = epochs(&[(0.95, 0.94, 0.2, 0.22), (0.98, 0.97, 0.08, 0.1)]);
     let d = diagnose(&Inputs { preflight: Some(&ok), ..inputs(&e, settings()) });
     assert_eq!(d.preflight.mark, Mark::Pass, "{}", d.preflight.evidence);
-    assert!(!ids(&d).contains(&"unnormalized_inputs"));
+    assert!(!ids(&d).contains(&FindingId::UnnormalizedInputs));
     // One class almost absent: step 0 fails on the balance.
     let skewed = preflight(1.0, 0.0, 2.31, vec![500, 5, 100, 100, 100, 100, 100, 100, 100, 100]);
     let d = diagnose(&Inputs { preflight: Some(&skewed), ..inputs(&e, settings()) });
@@ -204,7 +205,7 @@ fn step_zero_flags_raw_inputs_whether_or_not_it_trains() {
     // per-feature statistics decide, not the largest value.
     let standardized = preflight(40.0, 0.0, 2.4, vec![100; 10]);
     let d = diagnose(&Inputs { preflight: Some(&standardized), ..inputs(&e, settings()) });
-    assert!(!ids(&d).contains(&"unnormalized_inputs"), "{:?}", ids(&d));
+    assert!(!ids(&d).contains(&FindingId::UnnormalizedInputs), "{:?}", ids(&d));
 }
 
 #[test]
@@ -215,20 +216,20 @@ fn a_tiny_update_ratio_is_lr_too_low_whatever_the_loss_did() {
     let s = Settings { lr: 1e-5, ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, s) });
     assert_eq!(d.verdict, Verdict::Underfitting);
-    assert_eq!(ids(&d)[0], "lr_too_low", "{:?}", ids(&d));
-    assert!(!ids(&d).contains(&"capacity_too_small"));
-    assert!(actions(&d, "lr_too_low").contains(&Action::ScaleLr(10.0)));
+    assert_eq!(ids(&d)[0], FindingId::LrTooLow, "{:?}", ids(&d));
+    assert!(!ids(&d).contains(&FindingId::CapacityTooSmall));
+    assert!(actions(&d, FindingId::LrTooLow).contains(&Action::ScaleLr(10.0)));
     // Measured before guessed: the range test comes first.
-    assert_eq!(actions(&d, "lr_too_low")[0], Action::RangeTest);
+    assert_eq!(actions(&d, FindingId::LrTooLow)[0], Action::RangeTest);
     // Flat instead of falling: the same cause.
     let e = epochs(&STUCK);
     let h = history(&e, &[layer(64, 1e-7, 0.1), layer(10, 2e-7, 0.2)]);
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, Settings { lr: 1e-5, ..settings() }) });
-    assert_eq!(ids(&d)[0], "lr_too_low");
+    assert_eq!(ids(&d)[0], FindingId::LrTooLow);
     // Adam already: no "switch to Adam".
-    let s = Settings { lr: 1e-7, optimizer: "Adam".into(), ..settings() };
+    let s = Settings { lr: 1e-7, optimizer: OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 }, ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, s) });
-    assert!(!actions(&d, "lr_too_low").contains(&Action::UseAdam));
+    assert!(!actions(&d, FindingId::LrTooLow).contains(&Action::UseAdam));
 }
 
 #[test]
@@ -237,14 +238,14 @@ fn a_huge_update_ratio_is_lr_too_high_before_anything_explodes() {
     let h = history(&e, &[layer(64, 0.4, 5.0), layer(10, 0.3, 5.0)]);
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, Settings { lr: 1.0, ..settings() }) });
     assert_eq!(d.verdict, Verdict::Underfitting, "no rollback: not diverging");
-    assert!(ids(&d).contains(&"lr_too_high"));
-    let a = actions(&d, "lr_too_high");
+    assert!(ids(&d).contains(&FindingId::LrTooHigh));
+    let a = actions(&d, FindingId::LrTooHigh);
     assert!(a.contains(&Action::ScaleLr(0.1)) && !a.contains(&Action::DoubleLr));
     assert_eq!(a[0], Action::RangeTest);
     // In the band, the ratio is no cause.
     let h = history(&e, &[layer(64, 1e-3, 0.5), layer(10, 2e-3, 0.5)]);
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, settings()) });
-    assert!(!ids(&d).contains(&"lr_too_high") && !ids(&d).contains(&"lr_too_low"), "{:?}", ids(&d));
+    assert!(!ids(&d).contains(&FindingId::LrTooHigh) && !ids(&d).contains(&FindingId::LrTooLow), "{:?}", ids(&d));
 }
 
 #[test]
@@ -256,26 +257,26 @@ fn a_penalty_that_crushes_the_weights_is_regularization_too_strong() {
     let h = history(&e, &crushed);
     let s = Settings { l2: 1.0, hidden: vec![512, 512, 512, 512], ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, preflight: Some(&pre), ..inputs(&e, s.clone()) });
-    assert_eq!(ids(&d)[0], "regularization_too_strong", "{:?}", ids(&d));
+    assert_eq!(ids(&d)[0], FindingId::RegularizationTooStrong, "{:?}", ids(&d));
     let f = &d.findings[0];
     assert!(f.evidence.contains("hidden layer 1's weights are at 5.0% of their initial norm"), "{}", f.evidence);
-    assert_eq!(actions(&d, "regularization_too_strong"), vec![Action::LessL2]);
+    assert_eq!(actions(&d, FindingId::RegularizationTooStrong), vec![Action::LessL2]);
     // Never "switch to ReLU" (it is ReLU), never "add L2", no vanishing gradients claimed.
     for finding in &d.findings {
         for r in &finding.remedies {
             assert!(!matches!(r.action, Action::UseRelu | Action::AddL2 | Action::Dropout(_)), "{finding:?}");
         }
     }
-    assert!(!ids(&d).contains(&"vanishing_gradients"));
+    assert!(!ids(&d).contains(&FindingId::VanishingGradients));
     // The penalty's share alone is evidence too (no pre-flight).
     let e: Vec<EpochPoint> = epochs(&LEVELS_OFF).into_iter().map(|p| EpochPoint { penalty: 1.0, ..p }).collect();
     let s = Settings { l1: 1e-2, ..settings() };
     let d = diagnose(&inputs(&e, s));
-    assert!(d.findings.iter().any(|f| f.id == "regularization_too_strong" && f.evidence.contains("45.7%")));
-    assert_eq!(actions(&d, "regularization_too_strong"), vec![Action::LessL1]);
+    assert!(d.findings.iter().any(|f| f.id == FindingId::RegularizationTooStrong && f.evidence.contains("45.7%")));
+    assert_eq!(actions(&d, FindingId::RegularizationTooStrong), vec![Action::LessL1]);
     // Without L1 or L2, never.
     let d = diagnose(&inputs(&e, settings()));
-    assert!(!ids(&d).contains(&"regularization_too_strong"));
+    assert!(!ids(&d).contains(&FindingId::RegularizationTooStrong));
 }
 
 #[test]
@@ -283,20 +284,20 @@ fn vanishing_gradients_only_where_saturation_or_depth_explain_them() {
     let e = epochs(&STUCK);
     let layers: Vec<LayerPoint> = [1e-6, 1e-5, 1e-4, 1e-2].iter().map(|&g| layer(128, 1e-3, g)).collect();
     let h = history(&e, &layers);
-    let sigmoid = Settings { activation: "sigmoid".into(), hidden: vec![128; 3], ..settings() };
+    let sigmoid = Settings { activation: Activation::Sigmoid, hidden: vec![128; 3], ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, sigmoid) });
-    assert!(ids(&d).contains(&"vanishing_gradients"));
-    assert_eq!(actions(&d, "vanishing_gradients"), vec![Action::UseRelu, Action::UseSelu]);
+    assert!(ids(&d).contains(&FindingId::VanishingGradients));
+    assert_eq!(actions(&d, FindingId::VanishingGradients), vec![Action::UseRelu, Action::UseSelu]);
     // The same ratio in a shallow ReLU net is not vanishing gradients.
     let relu = Settings { hidden: vec![128; 3], ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, relu) });
-    assert!(!ids(&d).contains(&"vanishing_gradients"), "{:?}", ids(&d));
+    assert!(!ids(&d).contains(&FindingId::VanishingGradients), "{:?}", ids(&d));
     // A deep ReLU net: vanishing, but never "switch to ReLU".
     let deep = Settings { hidden: vec![128; 8], ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, deep) });
-    assert!(ids(&d).contains(&"vanishing_gradients"));
-    assert!(!actions(&d, "vanishing_gradients").contains(&Action::UseRelu));
-    assert!(!actions(&d, "vanishing_gradients").contains(&Action::AddLayer));
+    assert!(ids(&d).contains(&FindingId::VanishingGradients));
+    assert!(!actions(&d, FindingId::VanishingGradients).contains(&Action::UseRelu));
+    assert!(!actions(&d, FindingId::VanishingGradients).contains(&Action::AddLayer));
 }
 
 #[test]
@@ -309,13 +310,13 @@ fn dead_units_say_where_and_since_when() {
         LayerSnapshot { epoch: 3, layers: vec![alive(0.2), alive(0.9), layer(10, 1e-3, 0.1)] },
     ];
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, Settings { hidden: vec![64, 64], ..settings() }) });
-    let f = d.findings.iter().find(|f| f.id == "dead_units").expect("dead units");
+    let f = d.findings.iter().find(|f| f.id == FindingId::DeadUnits).expect("dead units");
     assert!(f.evidence.contains("90.0% of hidden layer 2 (64 units)"), "{}", f.evidence);
     assert!(f.evidence.contains("since epoch 2"), "{}", f.evidence);
-    assert!(!actions(&d, "dead_units").contains(&Action::DoubleLr));
-    let selu = Settings { activation: "SELU".into(), hidden: vec![64, 64], ..settings() };
+    assert!(!actions(&d, FindingId::DeadUnits).contains(&Action::DoubleLr));
+    let selu = Settings { activation: Activation::Selu, hidden: vec![64, 64], ..settings() };
     let d = diagnose(&Inputs { layer_history: &h, ..inputs(&e, selu) });
-    assert_eq!(actions(&d, "dead_units"), vec![Action::HalveLr]);
+    assert_eq!(actions(&d, FindingId::DeadUnits), vec![Action::HalveLr]);
 }
 
 #[test]
@@ -326,28 +327,28 @@ fn the_probe_separates_capacity_from_optimization() {
     // The run's own settings memorize a batch: capacity, naming the narrowest layer.
     let probes = [probe(2, true, true)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
-    assert_eq!(ids(&d), vec!["capacity_too_small"]);
+    assert_eq!(ids(&d), vec![FindingId::CapacityTooSmall]);
     assert!(d.findings[0].evidence.contains("hidden layer 2 (12 units)"), "{}", d.findings[0].evidence);
-    assert_eq!(actions(&d, "capacity_too_small"), vec![Action::Wider, Action::AddLayer]);
+    assert_eq!(actions(&d, FindingId::CapacityTooSmall), vec![Action::Wider, Action::AddLayer]);
     assert_eq!(d.probe.as_ref().map(|c| c.mark), Some(Mark::Pass));
     // Only the reference memorizes it: the settings fail, not the size.
     let probes = [probe(2, false, true)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
-    assert_eq!(ids(&d), vec!["lr_too_low"], "{:?}", ids(&d));
+    assert_eq!(ids(&d), vec![FindingId::LrTooLow], "{:?}", ids(&d));
     assert_eq!(d.probe.as_ref().map(|c| c.mark), Some(Mark::Fail));
     // ... or the dropout, when it is high.
     let dropout = Settings { dropout: 0.5, ..s.clone() };
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, dropout) });
-    assert_eq!(ids(&d), vec!["dropout_cost"]);
+    assert_eq!(ids(&d), vec![FindingId::DropoutCost]);
     // A layer narrower than the classes is a bottleneck, whatever the probe says.
     let narrow = Settings { hidden: vec![16, 3], ..settings() };
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, narrow) });
-    assert_eq!(ids(&d), vec!["capacity_too_small"]);
+    assert_eq!(ids(&d), vec![FindingId::CapacityTooSmall]);
     assert!(d.findings[0].evidence.contains("hidden layer 2 (3 units)"), "{}", d.findings[0].evidence);
     // Neither memorizes 32 samples: the net is too small for even that.
     let probes = [probe(2, false, false)];
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&e, s.clone()) });
-    assert_eq!(ids(&d), vec!["capacity_too_small"]);
+    assert_eq!(ids(&d), vec![FindingId::CapacityTooSmall]);
     assert!(d.findings[0].evidence.contains("not even"), "{}", d.findings[0].evidence);
     // ... unless the reference ran out of time: that rules out nothing.
     let mut cut = probe(2, false, false);
@@ -359,11 +360,11 @@ fn the_probe_separates_capacity_from_optimization() {
     let slow = history(&e, &[layer(16, 1e-8, 0.5), layer(12, 1e-8, 0.5), layer(10, 1e-8, 0.5)]);
     let probes = [probe(2, true, true)];
     let d = diagnose(&Inputs { layer_history: &slow, probes: &probes, ..inputs(&e, s.clone()) });
-    assert!(!ids(&d).contains(&"capacity_too_small"));
+    assert!(!ids(&d).contains(&FindingId::CapacityTooSmall));
     // Still falling fast with a fitting probe: it learns, slowly; no capacity claim.
     let falling = epochs(&[(0.3, 0.3, 2.0, 2.0), (0.4, 0.4, 1.6, 1.6), (0.5, 0.5, 1.2, 1.2)]);
     let d = diagnose(&Inputs { layer_history: &healthy, probes: &probes, ..inputs(&falling, s) });
-    assert_eq!(ids(&d), vec!["lr_too_low"]);
+    assert_eq!(ids(&d), vec![FindingId::LrTooLow]);
     assert_eq!(d.verdict, Verdict::Underfitting);
 }
 
@@ -373,9 +374,9 @@ fn dropout_that_leaves_fewer_units_than_classes_is_the_cost() {
     let e = epochs(&LEVELS_OFF);
     let s = Settings { hidden: vec![16], dropout: 0.9, ..settings() };
     let d = diagnose(&inputs(&e, s));
-    let f = d.findings.iter().find(|f| f.id == "dropout_cost").expect("dropout cost");
+    let f = d.findings.iter().find(|f| f.id == FindingId::DropoutCost).expect("dropout cost");
     assert!(f.evidence.contains("1.6 are on"), "{}", f.evidence);
-    assert_eq!(actions(&d, "dropout_cost"), vec![Action::LessDropout]);
+    assert_eq!(actions(&d, FindingId::DropoutCost), vec![Action::LessDropout]);
 }
 
 #[test]
@@ -387,22 +388,22 @@ fn a_run_the_guard_rescued_names_the_learning_rate_without_a_remedy() {
         .collect();
     let d = diagnose(&Inputs { rollbacks: 3, recent_rollbacks: 0, ..inputs(&e, settings()) });
     assert_eq!(d.verdict, Verdict::Healthy);
-    let f = d.findings.iter().find(|f| f.id == "lr_too_high").expect("named");
+    let f = d.findings.iter().find(|f| f.id == FindingId::LrTooHigh).expect("named");
     assert_eq!(f.severity, Severity::Warn);
     assert!(f.remedies.is_empty());
     // It blew up before the first epoch ended: still named.
     let none = epochs(&[]);
     let d = diagnose(&Inputs { rollbacks: 7, recent_rollbacks: 7, gave_up: true, ..inputs(&none, settings()) });
-    assert!(ids(&d).contains(&"lr_too_high"));
+    assert!(ids(&d).contains(&FindingId::LrTooHigh));
 }
 
 #[test]
 fn without_measurements_the_loss_trend_decides_and_says_so() {
     let d = run(&LEVELS_OFF);
-    let f = d.findings.iter().find(|f| f.id == "capacity_too_small").expect("capacity");
+    let f = d.findings.iter().find(|f| f.id == FindingId::CapacityTooSmall).expect("capacity");
     assert!(f.evidence.contains("no conclusive probe"), "{}", f.evidence);
     let d = run(&[(0.3, 0.3, 2.0, 2.0), (0.4, 0.4, 1.8, 1.8), (0.5, 0.5, 1.6, 1.6)]);
-    assert_eq!(ids(&d), vec!["lr_too_low"]);
+    assert_eq!(ids(&d), vec![FindingId::LrTooLow]);
 }
 
 #[test]
@@ -412,10 +413,10 @@ fn overfitting_remedies_respect_the_settings() {
     let s = Settings { early_stopping: true, dropout: 0.5, l2: 0.1, augmenting: true, ..settings() };
     let d = diagnose(&inputs(&e, s));
     assert_eq!(d.verdict, Verdict::Overfitting);
-    assert!(actions(&d, "overfitting_gap").is_empty(), "{:?}", actions(&d, "overfitting_gap"));
+    assert!(actions(&d, FindingId::OverfittingGap).is_empty(), "{:?}", actions(&d, FindingId::OverfittingGap));
     let d = diagnose(&inputs(&e, settings()));
     assert_eq!(
-        actions(&d, "overfitting_gap"),
+        actions(&d, FindingId::OverfittingGap),
         vec![Action::EarlyStopping, Action::Dropout(0.5), Action::AddL2, Action::Augment]
     );
 }

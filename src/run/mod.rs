@@ -576,8 +576,8 @@ impl Run {
             settings: (!self.external).then(|| diagnose::Settings {
                 lr: p.lr,
                 hidden: p.hidden.clone(),
-                activation: p.activation.label().to_string(),
-                optimizer: p.optimizer.label(),
+                activation: p.activation,
+                optimizer: p.optimizer,
                 dropout: p.dropout,
                 l1: p.l1,
                 l2: p.l2,
