@@ -356,8 +356,9 @@ pub fn key_name(code: KeyCode) -> &'static str {
 /// The key of `action` in `context` as every hint on screen writes it: the
 /// first binding the table lists for it there (then those of every
 /// context). Rebinding a key in the table changes each hint. Panics on an
-/// action with no key there: a hint must name a real key (the tests call
-/// every hint on screen through `ui`).
+/// action with no key there: a hint must name a real key (the tests press
+/// the hint of every action in every context it has a key in, and the
+/// screen tests draw every panel's hints).
 pub fn key_of(action: Action, context: Context) -> &'static str {
     let b = BINDINGS
         .iter()
