@@ -258,7 +258,10 @@ fn the_dashboards_suggestion_trains_the_too_high_preset_without_a_rollback() {
                 Some(Effect::Send(c)) => vec![c],
                 other => panic!("Enter applies the suggestion: {other:?}"),
             };
-            applied = app.lr_requested;
+            applied = match app.pending.get(fitcheck::settings::SettingKey::LearningRate) {
+                Some(fitcheck::settings::Setting::LearningRate(lr)) => Some(*lr),
+                _ => None,
+            };
             sends.into_iter().for_each(|c| commands.send(c).unwrap());
         }
     });

@@ -9,7 +9,8 @@ mod common;
 use fitcheck::preset::Preset;
 use fitcheck::run::Run;
 use fitcheck::train::Event;
-use fitcheck::tui::app::{App, Msg, PACES, PANELS};
+use fitcheck::tui::app::{App, Msg, PACES};
+use fitcheck::tui::panels::Panel;
 use fitcheck::tui::ui;
 use proptest::prelude::*;
 use ratatui::Terminal;
@@ -62,7 +63,7 @@ fn check_invariants(app: &App) -> Result<(), TestCaseError> {
     if let Some(list) = &app.remedy {
         prop_assert!(list.remedies.is_empty() || list.selected < list.remedies.len());
     }
-    prop_assert!(app.zoom.is_none_or(|z| (1..=PANELS.len() as u8).contains(&z)), "zoom {:?}", app.zoom);
+    prop_assert!(app.zoom.is_none_or(|z| (1..=Panel::ALL.len() as u8).contains(&z)), "zoom {:?}", app.zoom);
     prop_assert!(app.pace < PACES.len());
     if let Some(p) = &app.picker {
         prop_assert!(app.presets.is_empty() || p.selected < app.presets.len());

@@ -39,15 +39,24 @@ impl Trainer {
         self.best = None;
     }
 
+    /// Sets the learning rate. It is kept once, as the optimizer's rate (the
+    /// one the steps use); `preset.lr`, what the settings a checkpoint, a
+    /// fork or the log report say, is written from it here and nowhere
+    /// else (a user's change, the guard's halving).
+    pub(super) fn set_lr(&mut self, lr: f32) {
+        self.opt.set_learning_rate(lr);
+        self.preset.lr = self.opt.learning_rate();
+    }
+
     /// Applies one setting; reports it when the value really changed.
     fn set(&mut self, setting: Setting, events: &Sender<Event>) -> Result<(), Halt> {
+        // `preset.lr` is the optimizer's rate (see `set_lr`).
         let from = setting.key().read(&self.preset);
         let mut note = None;
         let to = match setting {
             Setting::LearningRate(lr) => {
                 let (lo, hi) = Preset::LR_RANGE;
-                let to = if lr.is_finite() { lr.clamp(lo, hi) } else { self.preset.lr };
-                self.opt.set_learning_rate(to);
+                let to = if lr.is_finite() { lr.clamp(lo, hi) } else { self.opt.learning_rate() };
                 Setting::LearningRate(to)
             }
             Setting::Activation(act) => {
@@ -99,7 +108,10 @@ impl Trainer {
         if to == from {
             return Ok(());
         }
-        to.apply_to(&mut self.preset);
+        match &to {
+            Setting::LearningRate(lr) => self.set_lr(*lr),
+            _ => to.apply_to(&mut self.preset),
+        }
         self.changed(events, from, to, note)
     }
 
@@ -266,5 +278,29 @@ impl Trainer {
                 Err(Halt) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The learning rate is kept once: the optimizer's, with `preset.lr`
+    /// written from it by a user's change and by the guard's halving alike.
+    #[test]
+    fn the_learning_rate_is_the_optimizers_after_a_change_and_a_rollback() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/presets/spirals.ron")).unwrap();
+        let preset = Preset::parse(&text, "spirals.ron").unwrap();
+        let mut t = Trainer::new(&preset, super::super::load_data(&preset).unwrap()).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let same = |t: &Trainer| (t.opt.learning_rate(), t.preset.lr);
+        assert!(t.apply(Command::Set(Setting::LearningRate(0.2)), &tx).is_ok());
+        assert_eq!(same(&t), (0.2, 0.2));
+        t.mark_good();
+        assert!(matches!(t.recover(&tx, f32::NAN), Ok(true)));
+        assert_eq!(same(&t), (0.1, 0.1), "halved by the guard, kept once");
+        let changes: Vec<_> =
+            rx.try_iter().filter_map(|e| if let Event::Change(c) = e { Some(c.to) } else { None }).collect();
+        assert_eq!(changes, [Setting::LearningRate(0.2), Setting::LearningRate(0.1)]);
     }
 }

@@ -105,8 +105,8 @@ impl Trainer {
         self.guard.rollbacks += 1;
         let lr_from = self.opt.learning_rate();
         let lr_to = (lr_from / 2.0).max(Preset::LR_RANGE.0);
-        self.opt = Optimizer::new(self.opt.kind(), lr_to, &self.net.tensor_sizes());
-        self.preset.lr = lr_to;
+        self.opt = Optimizer::new(self.opt.kind(), lr_from, &self.net.tensor_sizes());
+        self.set_lr(lr_to);
         self.refresh_buffers();
         let loss = loss.is_finite().then_some(loss);
         Self::emit(

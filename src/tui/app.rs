@@ -7,8 +7,9 @@
 
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
-use super::keymap::{Action, Context, action_for};
+use super::keymap::{Action, Context, action_for, key};
 pub use super::modes::{Mode, Replay};
+use super::panels::Panel;
 use crate::data::DatasetSpec;
 use crate::diagnose::Remedy;
 use crate::history::Series;
@@ -16,7 +17,7 @@ use crate::nn::OptimizerKind;
 use crate::preset::{EarlyStopping, Preset};
 use crate::protocol::{Command, EpochMetrics, Event};
 use crate::run::{Run, RunState};
-use crate::settings::Setting;
+use crate::settings::{Setting, SettingKey};
 
 /// Messages `App::update` handles.
 // A trainer event is the common message, passed once per step window or
@@ -174,6 +175,21 @@ pub struct RemedyList {
     pub selected: usize,
 }
 
+impl RemedyList {
+    /// The findings' remedies in order, each once: two findings that both
+    /// offer "halve the learning rate" list it once, where the first
+    /// offers it (the row shown is the row `Enter` applies).
+    pub fn new(remedies: impl IntoIterator<Item = Remedy>) -> RemedyList {
+        let mut list: Vec<Remedy> = Vec::new();
+        for r in remedies {
+            if !list.iter().any(|k| k.action == r.action || k.label == r.label) {
+                list.push(r);
+            }
+        }
+        RemedyList { remedies: list, selected: 0 }
+    }
+}
+
 /// A remedy applied from the checklist, and where the run stood then.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Applied {
@@ -198,7 +214,50 @@ const MAX_GHOSTS: usize = 10;
 pub const FORK_EPOCHS: usize = 3;
 /// Why a setting key does nothing while a fork runs: the comparison is
 /// about the branch's one change.
-const FORK_RUNNING: &str = "a fork is running: K keeps the branch, x drops it; settings change after that";
+fn fork_running() -> String {
+    format!(
+        "a fork is running: {} keeps the branch, {} drops it; settings change after that",
+        key(Action::KeepBranch),
+        key(Action::DropBranch)
+    )
+}
+
+/// Settings asked for (by a key, a remedy or the range test) that the
+/// trainer has not confirmed yet, at most one per setting. The next key
+/// builds on them, so two quick `d` send 0.1 then 0.2, not 0.1 twice, and
+/// Controls shows each as `confirmed → requested`. A `Change` of a setting
+/// clears its entry (confirmed, or overridden by the guard); a new run, or
+/// a fork's end, clears them all.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pending(Vec<Setting>);
+
+impl Pending {
+    /// The value asked for `key`, if one waits for the trainer.
+    pub fn get(&self, key: SettingKey) -> Option<&Setting> {
+        self.0.iter().find(|s| s.key() == key)
+    }
+
+    /// Asks for `s`: it replaces what was asked for its setting before.
+    fn set(&mut self, s: Setting) {
+        self.clear(s.key());
+        self.0.push(s);
+    }
+
+    fn clear(&mut self, key: SettingKey) {
+        self.0.retain(|s| s.key() != key);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `p` with every value asked for in place.
+    pub fn applied_to(&self, p: &Preset) -> Preset {
+        let mut p = p.clone();
+        self.0.iter().for_each(|s| s.apply_to(&mut p));
+        p
+    }
+}
 
 /// The optimizer after `k` in the `o` cycle, with the learning rate it is
 /// usually started at (keeping SGD's 0.05 would make Adam diverge).
@@ -215,9 +274,9 @@ pub fn next_optimizer(k: OptimizerKind) -> (OptimizerKind, f32) {
 pub struct App {
     /// The run on screen.
     pub run: Run,
-    /// The learning rate asked for by key presses the trainer has not
-    /// confirmed yet (repeated `+` builds on it).
-    pub lr_requested: Option<f32>,
+    /// The settings asked for that the trainer has not confirmed yet: the
+    /// next key builds on them (see [`Pending`]).
+    pub pending: Pending,
     pub show_help: bool,
     /// Earlier runs, faded, after `r` (oldest first).
     pub ghosts: Vec<Ghost>,
@@ -251,9 +310,6 @@ pub struct App {
     pub range: super::range_test::RangeTests,
 }
 
-/// Panels that can be zoomed, in screen order (keys 1-7).
-pub const PANELS: [&str; 7] = ["loss", "accuracy", "weights", "dropout", "data", "controls", "checklist"];
-
 /// Epochs the recent-window view shows.
 pub const RECENT_EPOCHS: f64 = 5.0;
 
@@ -274,7 +330,7 @@ impl App {
         App {
             show_data: is_plane(&preset.dataset),
             run: Run::new(preset),
-            lr_requested: None,
+            pending: Pending::default(),
             show_help: false,
             ghosts: Vec::new(),
             merged: Merged::default(),
@@ -310,9 +366,44 @@ impl App {
         self.presets.get(self.picker.as_ref()?.selected)
     }
 
-    /// The learning rate the next `+`/`-` builds on.
-    fn lr_base(&self) -> f32 {
-        self.lr_requested.unwrap_or(self.run.settings.lr)
+    /// The settings the keys build on: the run's, as the trainer confirmed
+    /// them, with every value asked for and not confirmed yet in place.
+    pub fn settings_requested(&self) -> Preset {
+        self.pending.applied_to(&self.run.settings)
+    }
+
+    /// Records what `effect` asks the trainer to change as pending. Depth is
+    /// a command, not a setting: `AddLayer`/`RemoveLayer` are recorded as
+    /// the widths they lead to (the trainer's new layer is as wide as the
+    /// last hidden one, see `Network::insert_identity_layer`), so two quick
+    /// `>` mean two layers. The commands sent stay the same.
+    pub(super) fn request(&mut self, effect: &Option<Effect>) {
+        let commands: &[Command] = match effect {
+            Some(Effect::Send(c)) => std::slice::from_ref(c),
+            Some(Effect::SendAll(c)) => c,
+            _ => return,
+        };
+        for c in commands {
+            let setting = match c {
+                Command::Set(s) => s.clone(),
+                Command::AddLayer | Command::RemoveLayer => {
+                    let mut hidden = self.settings_requested().hidden;
+                    if *c == Command::RemoveLayer {
+                        hidden.pop();
+                    } else if let Some(&last) = hidden.last() {
+                        hidden.push(last);
+                    } else {
+                        // The first hidden layer is as wide as the input,
+                        // which the dashboard does not know: the trainer's
+                        // change says it.
+                        continue;
+                    }
+                    Setting::Hidden(hidden)
+                }
+                _ => continue,
+            };
+            self.pending.set(setting);
+        }
     }
 
     /// A new run with `preset` begins: the curves start empty; with `keep`
@@ -326,7 +417,8 @@ impl App {
             self.ghosts.clear();
         }
         self.show_data = is_plane(&self.run.settings.dataset);
-        (self.lr_requested, self.remedy, self.applied, self.layer, self.pace) = (None, None, None, 0, 0);
+        (self.remedy, self.applied, self.layer, self.pace) = (None, None, 0, 0);
+        self.pending = Pending::default();
         // A cancelled test of the old run may still send its end: keep the count.
         self.range.open = None;
     }
@@ -427,11 +519,9 @@ impl App {
                 None
             }
             _ => {
-                if let Event::Change(c) = &event
-                    && matches!(c.to, Setting::LearningRate(_))
-                {
+                if let Event::Change(c) = &event {
                     // Confirmed (or overridden by the guard): keys build on it now.
-                    self.lr_requested = None;
+                    self.pending.clear(c.to.key());
                 }
                 let before = self.run.notice.clone();
                 crate::source::take(&mut self.run, &event, source);
@@ -444,7 +534,8 @@ impl App {
                     let kept = matches!(event, Event::ForkEnd { kept: true, .. });
                     let label =
                         if kept { format!("without {}", ended.branch) } else { format!("dropped: {}", ended.branch) };
-                    self.lr_requested = None;
+                    // The run's settings are the kept side's now.
+                    self.pending = Pending::default();
                     self.push_ghost(Ghost {
                         label,
                         settings: Some(Box::new(ended.settings)),
@@ -491,7 +582,7 @@ impl App {
                 if let Mode::Watch { ended, .. } = &mut self.mode {
                     *ended = true;
                 }
-                self.notice = Some("stream ended: what it sent stays on screen; q quits".into());
+                self.notice = Some(format!("stream ended: what it sent stays on screen; {} quits", key(Action::Quit)));
                 None
             }
             Msg::TrainerGone => {
@@ -568,7 +659,7 @@ impl App {
     /// what only a fresh start can change (the data's normalization or size).
     fn apply_remedy(&mut self, r: &Remedy) -> Option<Effect> {
         if self.run.fork.is_some() {
-            self.notice = Some(FORK_RUNNING.into());
+            self.notice = Some(fork_running());
             return None;
         }
         if r.action == crate::diagnose::Action::RangeTest {
@@ -580,7 +671,11 @@ impl App {
                 Some(Applied { label: r.label, epoch: last.epoch, val_loss: last.val_loss, val_acc: last.val_acc });
         }
         if !self.run.state.is_training() {
-            self.notice = Some(format!("{}: applied; space trains more epochs to show its effect", r.label));
+            self.notice = Some(format!(
+                "{}: applied; {} trains more epochs to show its effect",
+                r.label,
+                key(Action::TogglePause)
+            ));
         }
         if r.action.in_code_only() || self.run.external {
             // Nothing here trains that run: the remedy is for the user's code.
@@ -588,10 +683,10 @@ impl App {
             self.notice = Some(format!("in your training code: {}", r.label));
             return None;
         }
-        let effect = remedy_effect(&self.run.settings, r.action);
-        if let Some(lr) = requested_lr(&effect) {
-            self.lr_requested = Some(lr);
-        }
+        // Built on what was asked for, as a key is: `+` then "halve the
+        // learning rate" halves the doubled rate.
+        let effect = remedy_effect(&self.settings_requested(), r.action);
+        self.request(&effect);
         if matches!(effect, Some(Effect::Restart(_))) {
             self.applied = None;
         }
@@ -609,7 +704,7 @@ impl App {
             return None;
         }
         if self.run.fork.is_some() {
-            self.notice = Some(FORK_RUNNING.into());
+            self.notice = Some(fork_running());
             return None;
         }
         if !self.run.state.takes_commands() {
@@ -640,7 +735,15 @@ impl App {
         Some(Effect::Send(Command::Fork { branch, changes, epochs: FORK_EPOCHS }))
     }
 
+    /// A key's action on the run this dashboard trains; what it asks the
+    /// trainer to change is pending until the trainer confirms it.
     pub(super) fn on_action(&mut self, action: Action) -> Option<Effect> {
+        let effect = self.on_live_action(action);
+        self.request(&effect);
+        effect
+    }
+
+    fn on_live_action(&mut self, action: Action) -> Option<Effect> {
         let forked = self.run.fork.is_some();
         let edits = matches!(
             action,
@@ -657,9 +760,11 @@ impl App {
                 | Action::ToggleEarlyStopping
         );
         if forked && edits && self.run.state.takes_commands() {
-            self.notice = Some(FORK_RUNNING.into());
+            self.notice = Some(fork_running());
             return None;
         }
+        // The settings keys build on: two quick `d` send 0.1, then 0.2.
+        let req = self.settings_requested();
         let state = &self.run.state;
         let live = state.takes_commands();
         let idle = *state == RunState::Idle;
@@ -689,9 +794,9 @@ impl App {
                 None
             }
             Action::Checklist if !idle => {
-                let remedies = self.run.diagnosis().findings.iter().flat_map(|f| f.remedies.clone()).collect();
-                self.remedy = Some(RemedyList { remedies, selected: 0 });
-                self.zoom = Some(PANELS.len() as u8);
+                let remedies = self.run.diagnosis().findings.iter().flat_map(|f| f.remedies.clone());
+                self.remedy = Some(RemedyList::new(remedies));
+                self.zoom = Some(Panel::Checklist.number());
                 None
             }
             Action::Zoom(n) => {
@@ -701,7 +806,7 @@ impl App {
             Action::ZoomNext => {
                 self.zoom = match self.zoom {
                     None => Some(1),
-                    Some(n) if (n as usize) < PANELS.len() => Some(n + 1),
+                    Some(n) if (n as usize) < Panel::ALL.len() => Some(n + 1),
                     Some(_) => None,
                 };
                 None
@@ -744,49 +849,48 @@ impl App {
             Action::LrUp | Action::LrDown if live => {
                 let factor = if action == Action::LrUp { 2.0 } else { 0.5 };
                 let (lo, hi) = Preset::LR_RANGE;
-                let base = self.lr_base();
-                let to = (base * factor).clamp(lo, hi);
-                if to == base {
+                let to = (req.lr * factor).clamp(lo, hi);
+                if to == req.lr {
                     return None;
                 }
-                self.lr_requested = Some(to);
                 set(Setting::LearningRate(to))
             }
             Action::AddLayer if live => Some(Effect::Send(Command::AddLayer)),
-            Action::RemoveLayer if live && !p.hidden.is_empty() => Some(Effect::Send(Command::RemoveLayer)),
-            Action::NextActivation if live => set(Setting::Activation(p.activation.next())),
+            Action::RemoveLayer if live && !req.hidden.is_empty() => Some(Effect::Send(Command::RemoveLayer)),
+            Action::NextActivation if live => set(Setting::Activation(req.activation.next())),
             Action::DropoutUp | Action::DropoutDown if live => {
                 let step = if action == Action::DropoutUp { 0.1 } else { -0.1 };
                 // Rounded to tenths, so repeated presses land on 0.1, 0.2, ...
-                let to = ((p.dropout + step) * 10.0).round() / 10.0;
+                let to = ((req.dropout + step) * 10.0).round() / 10.0;
                 let to = to.clamp(0.0, crate::train::MAX_DROPOUT);
-                (to != p.dropout).then_some(Effect::Send(Command::Set(Setting::Dropout(to))))
+                (to != req.dropout).then_some(Effect::Send(Command::Set(Setting::Dropout(to))))
             }
             Action::L2Up if live => {
                 // Whole decades (1e-4, 1e-3, ...), not repeated ×10 drifting in f32.
-                let to = if p.l2 == 0.0 { L2_FIRST } else { 10f32.powi(p.l2.log10().round() as i32 + 1).min(L2_MAX) };
+                let l2 = req.l2;
+                let to = if l2 == 0.0 { L2_FIRST } else { 10f32.powi(l2.log10().round() as i32 + 1).min(L2_MAX) };
                 // Said as measured (mnist-l2): a calmer validation loss, not more accuracy.
                 self.notice = Some(format!(
                     "L2 {}: shrinks the weights; on small data it keeps the validation loss from climbing, \
                      but measured on mnist-l2 it did not raise validation accuracy",
                     crate::settings::short_float(to)
                 ));
-                (to != p.l2).then_some(Effect::Send(Command::Set(Setting::L2(to))))
+                (to != l2).then_some(Effect::Send(Command::Set(Setting::L2(to))))
             }
-            Action::L2Down if live && p.l2 > 0.0 => {
-                let to = if p.l2 <= L2_FIRST * 1.01 { 0.0 } else { 10f32.powi(p.l2.log10().round() as i32 - 1) };
+            Action::L2Down if live && req.l2 > 0.0 => {
+                let l2 = req.l2;
+                let to = if l2 <= L2_FIRST * 1.01 { 0.0 } else { 10f32.powi(l2.log10().round() as i32 - 1) };
                 set(Setting::L2(to))
             }
             Action::NextOptimizer if live => {
-                let (kind, lr) = next_optimizer(p.optimizer);
-                self.lr_requested = Some(lr);
+                let (kind, lr) = next_optimizer(req.optimizer);
                 Some(Effect::SendAll(vec![
                     Command::Set(Setting::Optimizer(kind)),
                     Command::Set(Setting::LearningRate(lr)),
                 ]))
             }
             Action::ToggleEarlyStopping if live => {
-                let to = match p.early_stopping {
+                let to = match req.early_stopping {
                     Some(_) => None,
                     None => Some(EarlyStopping { patience: EARLY_PATIENCE, min_delta: 0.0 }),
                 };
@@ -853,19 +957,6 @@ fn remedy_effect(p: &Preset, action: crate::diagnose::Action) -> Option<Effect> 
         | A::CheckInputs
         | A::AddValidation => None,
     }
-}
-
-/// The learning rate an effect asks for, if it sets one (keys build on it).
-fn requested_lr(effect: &Option<Effect>) -> Option<f32> {
-    let cmds: &[Command] = match effect {
-        Some(Effect::Send(c)) => std::slice::from_ref(c),
-        Some(Effect::SendAll(c)) => c,
-        _ => return None,
-    };
-    cmds.iter().rev().find_map(|c| match c {
-        Command::Set(Setting::LearningRate(lr)) => Some(*lr),
-        _ => None,
-    })
 }
 
 /// A fork's branch named by its change: "dropout 0.5", "Adam, lr 0.001",
@@ -1084,10 +1175,13 @@ pub(crate) mod tests {
         assert_eq!(app.update(key('>')), Some(Effect::Send(Command::AddLayer)));
         assert_eq!(app.update(key('<')), Some(Effect::Send(Command::RemoveLayer)));
         assert_eq!(app.update(key('a')), Some(Effect::Send(Command::Set(Setting::Activation(Activation::LeakyRelu)))));
-        assert_eq!(app.update(key('d')), Some(Effect::Send(Command::Set(Setting::Dropout(0.1)))));
         assert_eq!(app.update(key('D')), None, "dropout is already 0");
-        assert_eq!(app.update(key('l')), Some(Effect::Send(Command::Set(Setting::L2(1e-4)))));
+        assert_eq!(app.update(key('d')), Some(Effect::Send(Command::Set(Setting::Dropout(0.1)))));
+        // Down from the 0.1 asked for, not from the confirmed 0.
+        assert_eq!(app.update(key('D')), Some(Effect::Send(Command::Set(Setting::Dropout(0.0)))));
         assert_eq!(app.update(key('L')), None, "L2 is already 0");
+        assert_eq!(app.update(key('l')), Some(Effect::Send(Command::Set(Setting::L2(1e-4)))));
+        assert_eq!(app.update(key('L')), Some(Effect::Send(Command::Set(Setting::L2(0.0)))));
         assert_eq!(
             app.update(key('o')),
             Some(Effect::SendAll(vec![
@@ -1117,12 +1211,86 @@ pub(crate) mod tests {
         assert_eq!(p.activation, crate::nn::Activation::Tanh);
         assert_eq!(p.optimizer, OptimizerKind::Adagrad);
         assert_eq!(p.early_stopping.map(|e| e.patience), Some(5));
-        // The next presses build on the confirmed values.
+        // The next presses build on the confirmed values, then on what they asked for.
         assert_eq!(app.update(key('d')), Some(Effect::Send(Command::Set(Setting::Dropout(0.3)))));
-        assert_eq!(app.update(key('D')), Some(Effect::Send(Command::Set(Setting::Dropout(0.1)))));
+        assert_eq!(app.update(key('D')), Some(Effect::Send(Command::Set(Setting::Dropout(0.2)))));
         assert_eq!(app.update(key('l')), Some(Effect::Send(Command::Set(Setting::L2(1e-3)))));
-        assert_eq!(app.update(key('L')), Some(Effect::Send(Command::Set(Setting::L2(0.0)))));
+        assert_eq!(app.update(key('L')), Some(Effect::Send(Command::Set(Setting::L2(1e-4)))));
         assert_eq!(app.update(key('e')), Some(Effect::Send(Command::Set(Setting::EarlyStopping(None)))));
+    }
+
+    #[test]
+    fn quick_presses_build_on_the_value_asked_for_until_the_trainer_confirms_it() {
+        let mut app = live();
+        let sent = |app: &mut App, c: char| app.update(key(c));
+        let set = |s: Setting| Some(Effect::Send(Command::Set(s)));
+        // Issue 21: two quick `d` sent dropout 0.1 twice.
+        assert_eq!(sent(&mut app, 'd'), set(Setting::Dropout(0.1)));
+        assert_eq!(sent(&mut app, 'd'), set(Setting::Dropout(0.2)));
+        assert_eq!(sent(&mut app, 'l'), set(Setting::L2(1e-4)));
+        assert_eq!(sent(&mut app, 'l'), set(Setting::L2(1e-3)));
+        assert_eq!(sent(&mut app, '+'), set(Setting::LearningRate(0.1)));
+        assert_eq!(sent(&mut app, '+'), set(Setting::LearningRate(0.2)));
+        assert!(matches!(sent(&mut app, 'e'), Some(Effect::Send(Command::Set(Setting::EarlyStopping(Some(_)))))));
+        assert_eq!(sent(&mut app, 'e'), set(Setting::EarlyStopping(None)));
+        let rms = OptimizerKind::RmsProp { rho: 0.9 };
+        sent(&mut app, 'o');
+        let two = vec![Command::Set(Setting::Optimizer(rms)), Command::Set(Setting::LearningRate(1e-3))];
+        assert_eq!(sent(&mut app, 'o'), Some(Effect::SendAll(two)), "Adam asked for, so RMSProp next");
+        assert_eq!(app.run.settings.dropout, 0.0, "nothing is confirmed yet");
+        assert_eq!(app.settings_requested().dropout, 0.2);
+        // Controls shows what was asked for beside what is confirmed.
+        let s = crate::tui::ui::tests::screen(&app, 160, 48);
+        assert!(s.contains("dropout 0.0 → 0.2") && s.contains("L2 0 → 0.001"), "{s}");
+        // The trainer confirms the first press: its setting builds on the
+        // confirmed value from then on; the others stay asked for.
+        change(&mut app, Setting::Dropout(0.0), Setting::Dropout(0.1));
+        assert_eq!(app.pending.get(SettingKey::Dropout), None, "a change clears its setting's request");
+        assert_eq!(app.pending.get(SettingKey::L2), Some(&Setting::L2(1e-3)));
+        assert_eq!(sent(&mut app, 'd'), set(Setting::Dropout(0.2)));
+        // The guard's halving overrides what was asked for.
+        change(&mut app, Setting::LearningRate(0.05), Setting::LearningRate(0.025));
+        assert_eq!(sent(&mut app, '-'), set(Setting::LearningRate(0.0125)));
+        // A new run asks for nothing.
+        app.begin_run(preset(), true);
+        assert!(app.pending.is_empty());
+    }
+
+    #[test]
+    fn two_quick_depth_keys_mean_two_layers() {
+        let mut app = live();
+        let hidden = app.run.settings.hidden.clone();
+        assert_eq!(app.update(key('>')), Some(Effect::Send(Command::AddLayer)));
+        assert_eq!(app.update(key('>')), Some(Effect::Send(Command::AddLayer)));
+        let last = *hidden.last().expect("a hidden layer");
+        let mut want = hidden.clone();
+        want.extend([last, last]);
+        assert_eq!(app.settings_requested().hidden, want, "each new layer is as wide as the last");
+        // Every layer asked for can be removed again, and no more.
+        for _ in 0..want.len() {
+            assert_eq!(app.update(key('<')), Some(Effect::Send(Command::RemoveLayer)));
+        }
+        assert_eq!(app.update(key('<')), None, "no hidden layer left to remove");
+        change(&mut app, Setting::Hidden(hidden.clone()), Setting::Hidden(want));
+        assert_eq!(app.pending.get(SettingKey::Hidden), None);
+    }
+
+    #[test]
+    fn the_remedy_list_names_each_remedy_once_and_enter_applies_the_row_shown() {
+        use crate::diagnose::{Action as A, Remedy};
+        let halve = Remedy { label: "halve the learning rate", action: A::HalveLr };
+        let stop = Remedy { label: "early stopping", action: A::EarlyStopping };
+        let drop = Remedy { label: "dropout 0.5", action: A::Dropout(0.5) };
+        let list = RemedyList::new([halve.clone(), stop.clone(), halve.clone(), drop.clone(), stop.clone()]);
+        assert_eq!(list.remedies, [halve, stop, drop]);
+        let mut app = live();
+        app.update(epoch_event(1, 0.9, 0.8, 0.5));
+        app.update(key('c'));
+        app.remedy = Some(list);
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        let effect = app.update(Msg::Key(KeyEvent::from(KeyCode::Enter)));
+        assert_eq!(effect, Some(Effect::Send(Command::Set(Setting::Dropout(0.5)))), "the third row shown");
     }
 
     #[test]

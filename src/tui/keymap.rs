@@ -1,7 +1,10 @@
 //! The key bindings as data: one table maps a key (with its modifiers, in a
-//! context) to an action, and feeds the footer and the help overlay, so
-//! neither can drift from the keys. `App::update` maps a key to an action
-//! through [`action_for`] first, then matches the action in one place.
+//! context) to an action, and feeds the footer, the help overlay and every
+//! key hint on screen ([`key_of`], [`keys_of`]), so none of them can drift
+//! from the keys: no panel writes a key letter of its own. `App::update`
+//! maps a key to an action through [`action_for`] first, then matches the
+//! action in one place. The zoom keys are not listed one by one: they
+//! follow [`Panel::ALL`] (key `n` zooms its `n`th panel).
 
 use std::borrow::Cow;
 
@@ -90,19 +93,24 @@ pub struct Binding {
     /// A sentence for the help overlay (empty: an alias, not listed again).
     pub help: &'static str,
     pub action: Action,
-    /// How the footer shows it (`label`, words), or not at all.
-    pub footer: Option<(&'static str, &'static str)>,
+    /// How the footer shows it: the actions whose keys it writes (none:
+    /// this binding's own key; `[LrUp, LrDown]`: `+/-`) and words, or not at all.
+    pub footer: Option<(&'static [Action], &'static str)>,
 }
 
 use KeyCode::Char;
 const NONE: KeyModifiers = KeyModifiers::NONE;
 
+/// Placeholder label of the zoom line: [`label`] writes the real one.
+const ZOOM_LABEL: &str = "1-n";
+
 const fn main(key: KeyCode, label: &'static str, help: &'static str, action: Action) -> Binding {
     Binding { key, mods: NONE, context: Context::Main, label, help, action, footer: None }
 }
 
-/// The same binding, shown in the footer as `keys words`.
-const fn foot(b: Binding, keys: &'static str, words: &'static str) -> Binding {
+/// The same binding, shown in the footer as `keys words` (`keys`: the
+/// actions whose keys are written, joined by `/`; none: its own key).
+const fn foot(b: Binding, keys: &'static [Action], words: &'static str) -> Binding {
     Binding { footer: Some((keys, words)), ..b }
 }
 
@@ -118,7 +126,7 @@ const fn alias(key: KeyCode, context: Context, action: Action) -> Binding {
 /// The footer shows bindings in this order; a narrow one drops entries
 /// before the last (`? help`), which always shows.
 pub const BINDINGS: &[Binding] = &[
-    foot(main(Char('q'), "q", "quit; the terminal is restored", Action::Quit), "q", "quit"),
+    foot(main(Char('q'), "q", "quit; the terminal is restored", Action::Quit), &[], "quit"),
     Binding {
         key: Char('c'),
         mods: KeyModifiers::CONTROL,
@@ -130,17 +138,21 @@ pub const BINDINGS: &[Binding] = &[
     },
     foot(
         main(Char(' '), "space", "pause / resume; after the end, train more epochs", Action::TogglePause),
-        "space",
+        &[],
         "pause",
     ),
     main(Char('n'), "n", "one training step while paused", Action::StepOnce),
-    foot(main(Char('+'), "+", "double the learning rate (applies at the next minibatch)", Action::LrUp), "+/-", "lr"),
+    foot(
+        main(Char('+'), "+", "double the learning rate (applies at the next minibatch)", Action::LrUp),
+        &[Action::LrUp, Action::LrDown],
+        "lr",
+    ),
     alias(Char('='), Context::Main, Action::LrUp),
     main(Char('-'), "-", "halve the learning rate", Action::LrDown),
     alias(Char('_'), Context::Main, Action::LrDown),
     foot(
         main(Char('>'), ">", "add a hidden layer, identity-initialised (the same function for ReLU)", Action::AddLayer),
-        "</>",
+        &[Action::RemoveLayer, Action::AddLayer],
         "depth",
     ),
     alias(Char('.'), Context::Main, Action::AddLayer),
@@ -153,12 +165,20 @@ pub const BINDINGS: &[Binding] = &[
             "next activation, weights kept (sigmoid tanh ReLU LeakyReLU ELU SELU linear)",
             Action::NextActivation,
         ),
-        "a",
+        &[],
         "act",
     ),
-    foot(main(Char('d'), "d", "dropout +0.1 on every hidden layer", Action::DropoutUp), "d/D", "dropout"),
+    foot(
+        main(Char('d'), "d", "dropout +0.1 on every hidden layer", Action::DropoutUp),
+        &[Action::DropoutUp, Action::DropoutDown],
+        "dropout",
+    ),
     main(Char('D'), "D", "dropout -0.1", Action::DropoutDown),
-    foot(main(Char('l'), "l", "L2 weight decay up (0 → 1e-4, then ×10)", Action::L2Up), "l/L", "L2"),
+    foot(
+        main(Char('l'), "l", "L2 weight decay up (0 → 1e-4, then ×10)", Action::L2Up),
+        &[Action::L2Up, Action::L2Down],
+        "L2",
+    ),
     main(Char('L'), "L", "L2 weight decay down (÷10, then 0)", Action::L2Down),
     foot(
         main(
@@ -167,13 +187,13 @@ pub const BINDINGS: &[Binding] = &[
             "next optimizer (SGD+momentum, Adam, RMSProp, Adagrad) at its usual rate",
             Action::NextOptimizer,
         ),
-        "o",
+        &[],
         "opt",
     ),
-    foot(main(Char('e'), "e", "early stopping on (patience 5) / off", Action::ToggleEarlyStopping), "e", "early"),
+    foot(main(Char('e'), "e", "early stopping on (patience 5) / off", Action::ToggleEarlyStopping), &[], "early"),
     foot(
         main(Char('c'), "c", "the checklist's remedies: ↑/↓ pick one, Enter applies it", Action::Checklist),
-        "c",
+        &[],
         "checklist",
     ),
     foot(
@@ -183,19 +203,19 @@ pub const BINDINGS: &[Binding] = &[
             "save the weights (safetensors) under ./checkpoints, also after the end",
             Action::SaveCheckpoint,
         ),
-        "s",
+        &[],
         "save",
     ),
     foot(
         main(Char('r'), "r", "restart with the current settings; this run stays as a faded ghost", Action::Restart),
-        "r",
+        &[],
         "restart",
     ),
     main(Char('R'), "R", "restart from another seed: earlier runs stay, their spread shaded", Action::RestartNewSeed),
     main(Char('m'), "m", "measure the learning rate: range test on a copy (Enter applies)", Action::RangeTest),
     foot(
         main(Char('{'), "{", "slower: fewer training steps a second, to watch a run unfold", Action::Slower),
-        "{/}",
+        &[Action::Slower, Action::Faster],
         "pace",
     ),
     main(Char('}'), "}", "faster (back to full speed)", Action::Faster),
@@ -206,7 +226,7 @@ pub const BINDINGS: &[Binding] = &[
             "the preset picker (Enter starts one, Esc closes); watching a folder of runs: its run list",
             Action::Presets,
         ),
-        "p",
+        &[],
         "presets",
     ),
     foot(
@@ -216,26 +236,17 @@ pub const BINDINGS: &[Binding] = &[
             "data view: confusion matrix, misclassified digits, 2-D decision boundary",
             Action::ToggleDataView,
         ),
-        "v",
+        &[],
         "data",
     ),
-    foot(main(Char('?'), "?", "show / hide this help", Action::ToggleHelp), "?", "help"),
+    foot(main(Char('?'), "?", "show / hide this help", Action::ToggleHelp), &[], "help"),
     alias(KeyCode::F(1), Context::Main, Action::ToggleHelp),
     main(Char('g'), "g", "loss axis: linear / logarithmic", Action::ToggleLogScale),
     main(Char('w'), "w", "charts: the whole run / the recent window", Action::ToggleWindow),
-    main(
-        Char('1'),
-        "1-7",
-        // The panels' names follow, from `Panel` (see `help_lines`).
-        "zoom a panel:",
-        Action::Zoom(1),
-    ),
-    alias(Char('2'), Context::Main, Action::Zoom(2)),
-    alias(Char('3'), Context::Main, Action::Zoom(3)),
-    alias(Char('4'), Context::Main, Action::Zoom(4)),
-    alias(Char('5'), Context::Main, Action::Zoom(5)),
-    alias(Char('6'), Context::Main, Action::Zoom(6)),
-    alias(Char('7'), Context::Main, Action::Zoom(7)),
+    // The help's one line for every zoom key: its label ("1-7") and the
+    // panels' names come from `Panel::ALL` (see `label`, `help_lines`), and
+    // `action_for` maps each panel's number key.
+    main(Char('1'), ZOOM_LABEL, "zoom a panel:", Action::Zoom(1)),
     main(Char('0'), "0 Esc", "back to every panel", Action::Zoom(0)),
     alias(KeyCode::Esc, Context::Main, Action::Zoom(0)),
     main(KeyCode::Tab, "Tab", "zoom the next panel in turn", Action::ZoomNext),
@@ -297,29 +308,113 @@ fn matches(b: &Binding, key: &KeyEvent) -> bool {
     b.key == key.code && b.mods == mods
 }
 
-/// The action bound to a key press in `context`, if any.
+/// The action bound to a key press in `context`, if any. The number keys
+/// zoom the panels of [`Panel::ALL`], as many as there are.
 pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
-    BINDINGS.iter().find(|b| (b.context == context || b.context == Context::Any) && matches(b, key)).map(|b| b.action)
+    let bound = BINDINGS
+        .iter()
+        .find(|b| (b.context == context || b.context == Context::Any) && matches(b, key))
+        .map(|b| b.action);
+    bound.or_else(|| zoom_for(key, context))
+}
+
+/// The zoom key of a panel: its number in [`Panel::ALL`].
+fn zoom_for(key: &KeyEvent, context: Context) -> Option<Action> {
+    let plain = main(key.code, "", "", Action::Zoom(0));
+    let n = match key.code {
+        Char(c) if context == Context::Main && matches(&plain, key) => c.to_digit(10)?,
+        _ => return None,
+    };
+    Panel::from_zoom(n as u8).map(|p| Action::Zoom(p.number()))
+}
+
+/// How a key is written in hints: `space`, `Enter`, `↑`, a character as itself.
+pub fn key_name(code: KeyCode) -> &'static str {
+    // Every printable ASCII character, so one can be named as a `&'static str`.
+    const ASCII: &str =
+        r##"!"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~"##;
+    match code {
+        Char(' ') => "space",
+        Char(c @ '!'..='~') => {
+            let i = c as usize - '!' as usize;
+            &ASCII[i..i + 1]
+        }
+        KeyCode::Enter => "Enter",
+        KeyCode::Esc => "Esc",
+        KeyCode::Tab => "Tab",
+        KeyCode::Up => "↑",
+        KeyCode::Down => "↓",
+        KeyCode::Left => "←",
+        KeyCode::Right => "→",
+        KeyCode::Home => "Home",
+        KeyCode::End => "End",
+        KeyCode::F(1) => "F1",
+        _ => "?",
+    }
+}
+
+/// The key of `action` in `context` as every hint on screen writes it: the
+/// first binding the table lists for it there (then those of every
+/// context). Rebinding a key in the table changes each hint. Panics on an
+/// action with no key there: a hint must name a real key (the tests press
+/// the hint of every action in every context it has a key in, and the
+/// screen tests draw every panel's hints).
+pub fn key_of(action: Action, context: Context) -> &'static str {
+    let b = BINDINGS
+        .iter()
+        .find(|b| b.context == context && b.action == action)
+        .or_else(|| BINDINGS.iter().find(|b| b.context == Context::Any && b.action == action))
+        .unwrap_or_else(|| panic!("{action:?} has no key in {context:?}"));
+    // A key with modifiers ("Ctrl-C") is written as its label says.
+    if b.mods == NONE { key_name(b.key) } else { b.label }
+}
+
+/// The keys of two opposite actions as one hint: `+/-`, `d/D`.
+pub fn keys_of(a: Action, b: Action, context: Context) -> String {
+    format!("{}/{}", key_of(a, context), key_of(b, context))
+}
+
+/// [`key_of`] in the dashboard's own context, the hint most panels write.
+pub fn key(action: Action) -> &'static str {
+    key_of(action, Context::Main)
+}
+
+/// [`keys_of`] in the dashboard's own context.
+pub fn keys(a: Action, b: Action) -> String {
+    keys_of(a, b, Context::Main)
+}
+
+/// How the help writes a binding's key: its label; the zoom line's from
+/// [`Panel::ALL`] ("1-7").
+fn label(b: &Binding) -> &'static str {
+    if b.label != ZOOM_LABEL {
+        return b.label;
+    }
+    static ZOOM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ZOOM.get_or_init(|| format!("1-{}", Panel::ALL[Panel::ALL.len() - 1].zoom_key()))
 }
 
 /// How the help writes the key of `action` in `context` (its first
 /// listed binding): overlays name their keys from here.
 pub fn label_of(action: Action, context: Context) -> Option<&'static str> {
-    BINDINGS.iter().find(|b| b.context == context && b.action == action && !b.label.is_empty()).map(|b| b.label)
+    BINDINGS.iter().find(|b| b.context == context && b.action == action && !b.label.is_empty()).map(label)
 }
 
-/// The footer's entries, in table order.
-pub fn footer() -> impl Iterator<Item = (&'static str, &'static str)> {
-    BINDINGS.iter().filter_map(|b| b.footer)
-}
-
-/// The key label the table gives `action` (its first binding with one).
-fn key_label(action: Action) -> &'static str {
-    BINDINGS.iter().find(|b| b.action == action && !b.label.is_empty()).map_or("", |b| b.label)
+/// The footer's entries, in table order, each key written from the table.
+pub fn footer() -> impl Iterator<Item = (Cow<'static, str>, &'static str)> {
+    BINDINGS.iter().filter_map(|b| {
+        let (actions, words) = b.footer?;
+        let keys = match actions {
+            [] => Cow::Borrowed(key_of(b.action, b.context)),
+            [a] => Cow::Borrowed(key_of(*a, b.context)),
+            more => Cow::Owned(more.iter().map(|a| key_of(*a, b.context)).collect::<Vec<_>>().join("/")),
+        };
+        Some((keys, words))
+    })
 }
 
 /// The footer of a dashboard that does not train its run: only the keys
-/// that do something there (labels from the table, so they cannot drift).
+/// that do something there (keys from the table, so they cannot drift).
 /// `bridge`: the run listens to the bridge, and what its loop said of
 /// itself (only the keys it obeys are shown); `replay`: a recorded run with
 /// a time cursor; `runs`: a run list to go back to.
@@ -327,25 +422,30 @@ pub fn footer_not_live(
     bridge: Option<&crate::ingest::BridgeStatus>,
     replay: bool,
     runs: bool,
-) -> Vec<(&'static str, &'static str)> {
-    let mut out = vec![(key_label(Action::Quit), "quit")];
+) -> Vec<(Cow<'static, str>, &'static str)> {
+    let one = |a: Action| Cow::Borrowed(key(a));
+    let two = |a: Action, b: Action| Cow::Owned(keys(a, b));
+    let mut out = vec![(one(Action::Quit), "quit")];
     if replay {
-        out.extend([(key_label(Action::EpochBack), "epoch"), (key_label(Action::FirstEpoch), "first/last")]);
+        out.extend([
+            (two(Action::EpochBack, Action::EpochForward), "epoch"),
+            (two(Action::FirstEpoch, Action::LastEpoch), "first/last"),
+        ]);
     }
     if let Some(status) = bridge {
         let keys = [
-            ("pause", (key_label(Action::TogglePause), "pause")),
-            ("scale_lr", ("+/-", "lr")),
-            ("save", (key_label(Action::SaveCheckpoint), "save")),
-            ("stop", (key_label(Action::StopExternal), "stop")),
+            ("pause", (one(Action::TogglePause), "pause")),
+            ("scale_lr", (two(Action::LrUp, Action::LrDown), "lr")),
+            ("save", (one(Action::SaveCheckpoint), "save")),
+            ("stop", (one(Action::StopExternal), "stop")),
         ];
         out.extend(keys.into_iter().filter(|(command, _)| status.obeys(command)).map(|(_, entry)| entry));
     }
-    out.push((key_label(Action::Checklist), "checklist"));
+    out.push((one(Action::Checklist), "checklist"));
     if runs {
-        out.push((key_label(Action::Presets), "runs"));
+        out.push((one(Action::Presets), "runs"));
     }
-    out.push((key_label(Action::ToggleHelp), "help"));
+    out.push((one(Action::ToggleHelp), "help"));
     out
 }
 
@@ -401,7 +501,7 @@ pub fn help_lines_watch(bridge: Option<&crate::ingest::BridgeStatus>) -> Vec<(&'
             | Action::LayerNext
             | Action::LayerPrev
             | Action::Checklist => Some((b.label, Cow::Borrowed(b.help))),
-            Action::Zoom(1) => Some((b.label, Cow::Owned(format!("{} {}", b.help, Panel::zoom_help())))),
+            Action::Zoom(1) => Some((label(b), Cow::Owned(format!("{} {}", b.help, Panel::zoom_help())))),
             Action::Zoom(_) => Some((b.label, Cow::Borrowed(b.help))),
             action => bridged(action).map(|help| (b.label, help)),
         })
@@ -416,7 +516,7 @@ pub fn help_lines() -> impl Iterator<Item = (&'static str, Cow<'static, str>)> {
             Action::Zoom(1) => Cow::Owned(format!("{} {}", b.help, Panel::zoom_help())),
             _ => Cow::Borrowed(b.help),
         };
-        (b.label, help)
+        (label(b), help)
     })
 }
 
@@ -454,11 +554,88 @@ mod tests {
     #[test]
     fn the_footer_ends_with_nothing_cut_off_and_help_lists_every_action() {
         let footer: Vec<_> = footer().collect();
-        assert_eq!(footer.first(), Some(&("q", "quit")));
-        assert_eq!(footer.last(), Some(&("?", "help")), "help ends the footer: a narrow footer drops from the middle");
+        assert_eq!(footer.first(), Some(&("q".into(), "quit")));
+        assert_eq!(
+            footer.last(),
+            Some(&("?".into(), "help")),
+            "help ends the footer: a narrow footer drops from the middle"
+        );
         let help: Vec<_> = help_lines().collect();
         assert!(help.iter().any(|(k, _)| *k == "{"));
         assert!(help.len() > 30);
+    }
+
+    /// The key event a hint names, as a user would press it.
+    fn pressed(name: &str) -> KeyEvent {
+        let code = match name {
+            "space" => Char(' '),
+            "Enter" => KeyCode::Enter,
+            "Esc" => KeyCode::Esc,
+            "Tab" => KeyCode::Tab,
+            "↑" => KeyCode::Up,
+            "↓" => KeyCode::Down,
+            "←" => KeyCode::Left,
+            "→" => KeyCode::Right,
+            "Home" => KeyCode::Home,
+            "End" => KeyCode::End,
+            "F1" => KeyCode::F(1),
+            "Ctrl-C" => return KeyEvent::new(Char('c'), KeyModifiers::CONTROL),
+            one if one.chars().count() == 1 => Char(one.chars().next().unwrap()),
+            other => panic!("{other:?} is not a key of the table"),
+        };
+        KeyEvent::from(code)
+    }
+
+    #[test]
+    fn every_hint_names_a_key_of_the_table_that_does_what_it_says() {
+        // Every action with a key in a context: the hint for it, pressed
+        // there, is that action (so a rebound key changes the hint too).
+        for b in BINDINGS {
+            for context in [b.context, Context::Main, Context::Picker, Context::Checklist, Context::RangeTest] {
+                let bound = BINDINGS
+                    .iter()
+                    .any(|o| o.action == b.action && (o.context == context || o.context == Context::Any));
+                if !bound {
+                    continue;
+                }
+                let hint = key_of(b.action, context);
+                let key = pressed(hint);
+                // An `Any` binding's context is every one: ask in the dashboard's.
+                let asked = if context == Context::Any { Context::Main } else { context };
+                assert_eq!(action_for(&key, asked), Some(b.action), "{hint:?} in {context:?}");
+            }
+        }
+        assert_eq!(keys(Action::LrUp, Action::LrDown), "+/-");
+        assert_eq!(keys(Action::RemoveLayer, Action::AddLayer), "</>");
+        assert_eq!(key(Action::TogglePause), "space");
+        assert_eq!(key_of(Action::Close, Context::Checklist), "Esc");
+        assert_eq!(key_of(Action::Quit, Context::Picker), "q");
+        // Every footer entry's keys, pressed, do something.
+        for (keys, words) in footer().chain(footer_not_live(Some(&Default::default()), true, true)) {
+            for k in keys.split('/') {
+                assert!(action_for(&pressed(k), Context::Main).is_some(), "{k:?} of {keys} {words}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_label_that_names_a_key_names_its_bindings_key() {
+        // The help's labels are written in the table beside their keys: a
+        // rebound key with its old label fails here.
+        for b in BINDINGS.iter().filter(|b| !b.label.is_empty() && b.label != ZOOM_LABEL && b.mods == NONE) {
+            let first = b.label.split(['/', ' ']).next().unwrap_or_default();
+            assert_eq!(first, key_name(b.key), "the label {:?} of {:?}", b.label, b.action);
+        }
+    }
+
+    #[test]
+    fn the_zoom_keys_follow_the_panels() {
+        let digit = |c: char| action_for(&KeyEvent::from(Char(c)), Context::Main);
+        assert_eq!(digit('0'), Some(Action::Zoom(0)));
+        let beyond = char::from_digit(Panel::ALL.len() as u32 + 1, 10).unwrap();
+        assert_eq!(digit(beyond), None, "no panel {beyond}");
+        assert_eq!(action_for(&KeyEvent::from(Char('3')), Context::Checklist), None, "zoom keys work on the dashboard");
+        assert_eq!(action_for(&KeyEvent::new(Char('3'), KeyModifiers::ALT), Context::Main), None);
     }
 
     #[test]

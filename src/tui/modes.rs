@@ -2,8 +2,8 @@
 //! trained elsewhere (keys reach its loop through the bridge, or say why
 //! not) and replaying a recorded run with a time cursor by epoch.
 
-use super::app::{App, Effect, PANELS, RemedyList};
-use super::keymap::Action;
+use super::app::{App, Effect, RemedyList};
+use super::keymap::{Action, keys};
 use crate::preset::Preset;
 use crate::protocol::Event;
 use crate::run::Run;
@@ -172,7 +172,7 @@ impl App {
             Action::Presets if self.open_run_picker() => Some(None),
             Action::Checklist => {
                 self.remedy = Some(RemedyList { remedies: Vec::new(), selected: 0 });
-                self.zoom = Some(PANELS.len() as u8);
+                self.zoom = Some(super::panels::Panel::Checklist.number());
                 Some(None)
             }
             _ => None,
@@ -279,7 +279,11 @@ impl App {
             Action::FirstEpoch => 0,
             Action::LastEpoch => last,
             _ => {
-                self.notice = Some("a recorded run: ←/→ move by epoch, Home/End jump; nothing trains".into());
+                self.notice = Some(format!(
+                    "a recorded run: {} move by epoch, {} jump; nothing trains",
+                    keys(Action::EpochBack, Action::EpochForward),
+                    keys(Action::FirstEpoch, Action::LastEpoch)
+                ));
                 return None;
             }
         };

@@ -10,7 +10,7 @@
 //! it stays responsive and shows the progress step by step.
 
 use super::app::{App, Applied, Effect};
-use super::keymap::Action;
+use super::keymap::{Action, Context, key_of};
 use crate::protocol::{Command, Event};
 use crate::settings::Setting;
 use crate::train::lr_find::DEFAULT_STEPS;
@@ -147,10 +147,12 @@ impl App {
         match action {
             Action::Choose => {
                 let Some(lr) = test.suggestion() else {
+                    let (enter, esc) =
+                        (key_of(Action::Choose, Context::RangeTest), key_of(Action::Close, Context::RangeTest));
                     self.notice = Some(if test.running() {
-                        "still measuring: Enter applies the rate once the test ends; Esc cancels".into()
+                        format!("still measuring: {enter} applies the rate once the test ends; {esc} cancels")
                     } else {
-                        "the range test found no rate to suggest (the curve was too short): Esc leaves".into()
+                        format!("the range test found no rate to suggest (the curve was too short): {esc} leaves")
                     });
                     return None;
                 };
@@ -164,7 +166,6 @@ impl App {
                         val_acc: last.val_acc,
                     });
                 }
-                self.lr_requested = Some(lr);
                 self.notice = Some(format!(
                     "learning rate {} → {} (the range test's suggestion)",
                     crate::settings::short_float(self.run.settings.lr),
@@ -184,11 +185,14 @@ impl App {
             commands.push(Command::Resume);
         }
         self.range.open = None;
-        match commands.len() {
+        let effect = match commands.len() {
             0 => None,
             1 => commands.pop().map(Effect::Send),
             _ => Some(Effect::SendAll(commands)),
-        }
+        };
+        // The rate applied is pending until the trainer confirms it.
+        self.request(&effect);
+        effect
     }
 }
 
@@ -275,7 +279,7 @@ mod tests {
             Some(Effect::SendAll(vec![Command::Set(Setting::LearningRate(0.02)), Command::Resume]))
         );
         assert!(app.range.open.is_none());
-        assert_eq!(app.lr_requested, Some(0.02));
+        assert_eq!(app.pending.get(crate::settings::SettingKey::LearningRate), Some(&Setting::LearningRate(0.02)));
         // The next `+` builds on the rate asked for.
         assert_eq!(app.update(key(KeyCode::Char('+'))), Some(Effect::Send(Command::Set(Setting::LearningRate(0.04)))));
     }

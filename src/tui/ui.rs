@@ -43,7 +43,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let text = vec![
             Line::from("fitcheck: terminal too small").bold(),
             Line::from(format!("{}x{}; needs {}x{}", area.width, area.height, MIN_SIZE.0, MIN_SIZE.1)),
-            Line::from("q quits"),
+            Line::from(format!("{} quits", super::keymap::key(super::keymap::Action::Quit))),
         ];
         Paragraph::new(text).wrap(Wrap { trim: true }).render(area, buf);
         return;
@@ -358,10 +358,9 @@ pub(crate) mod tests {
         let mut app = running_app();
         app.update(Msg::Trainer(Event::DataView(ten_class_view())));
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('v'))));
-        let zoom = crate::tui::app::PANELS.iter().position(|p| *p == "data").expect("a data panel") + 1;
         let compact = screen(&app, 80, 24);
         app.update(Msg::Key(KeyEvent::from(KeyCode::Char('v'))));
-        app.update(Msg::Key(KeyEvent::from(KeyCode::Char(char::from_digit(zoom as u32, 10).unwrap()))));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char(Panel::Data.zoom_key()))));
         let zoomed = screen(&app, 80, 24);
         for s in [&compact, &zoomed] {
             assert!(s.contains("Confusion (validation, epoch 2)"), "{s}");

@@ -15,6 +15,7 @@ use super::Panel;
 
 use crate::diagnose::{Mark, Severity, Verdict};
 use crate::tui::app::App;
+use crate::tui::keymap::{Action, Context, key, key_of};
 
 fn mark(m: Mark) -> Span<'static> {
     match m {
@@ -57,18 +58,21 @@ fn title(app: &App, room: usize) -> Line<'static> {
         Span::raw(since).dark_gray(),
     ]);
     // The keys go whole or not at all ("c…" would say nothing).
-    let keys: &[&'static str] = if open {
-        &[
-            "   ↑/↓ pick a remedy · Enter apply · t side by side · Esc close ",
-            "   ↑/↓ pick a remedy · Enter apply · Esc close ",
-            "  ↑/↓ · Enter apply · Esc close ",
-            " ↑/↓ Enter Esc ",
+    let keys: Vec<String> = if open {
+        let k = |a: Action| key_of(a, Context::Checklist);
+        let (up, down, enter, t, esc) =
+            (k(Action::Up), k(Action::Down), k(Action::Choose), k(Action::TryBranch), k(Action::Close));
+        vec![
+            format!("   {up}/{down} pick a remedy · {enter} apply · {t} side by side · {esc} close "),
+            format!("   {up}/{down} pick a remedy · {enter} apply · {esc} close "),
+            format!("  {up}/{down} · {enter} apply · {esc} close "),
+            format!(" {up}/{down} {enter} {esc} "),
         ]
     } else {
-        &["   c: remedies "]
+        vec![format!("   {}: remedies ", key(Action::Checklist))]
     };
-    if let Some(k) = keys.iter().find(|k| line.width() + super::width(k) <= room) {
-        line.spans.push(Span::raw(*k).dark_gray());
+    if let Some(k) = keys.into_iter().find(|k| line.width() + super::width(k) <= room) {
+        line.spans.push(Span::raw(k).dark_gray());
     }
     super::fit_line(line, room)
 }
@@ -135,7 +139,7 @@ pub fn fork_lines(app: &App) -> Vec<Line<'static>> {
         Line::from(vec![Span::raw("fork ").fg(Color::LightMagenta).bold(), Span::raw(head).fg(Color::LightMagenta)]),
         Line::from(vec![
             Span::raw(format!("     {tail}{done}")).fg(Color::LightMagenta),
-            Span::raw("  K keep · x drop").cyan(),
+            Span::raw(format!("  {} keep · {} drop", key(Action::KeepBranch), key(Action::DropBranch))).cyan(),
         ]),
     ]
 }
@@ -216,7 +220,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // The remedies as they were when the list opened: what Enter applies.
     if let Some(list) = &app.remedy {
-        lines.push(Line::from("Remedies (Enter applies the highlighted one, t tries it side by side):").bold());
+        lines.push(
+            Line::from(format!(
+                "Remedies ({} applies the highlighted one, {} tries it side by side):",
+                key_of(Action::Choose, Context::Checklist),
+                key_of(Action::TryBranch, Context::Checklist)
+            ))
+            .bold(),
+        );
         if list.remedies.is_empty() {
             lines.push(Line::from("    none: nothing to fix").dark_gray());
         }

@@ -1,7 +1,8 @@
-//! The controls panel: every live hyperparameter beside its key (the
-//! learning rate as the trainer confirmed it, and where a key press has
-//! asked it to go), the latest epoch, and the last change, the trainer's
-//! latest notice, or the summary.
+//! The controls panel: every live hyperparameter beside its key (written
+//! from the key table), as the trainer confirmed it and, while a key press
+//! waits for the trainer, where it asked it to go (`confirmed → requested`),
+//! the latest epoch, and the last change, the trainer's latest notice, or
+//! the summary.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -11,20 +12,22 @@ use ratatui::widgets::{Block, Widget};
 
 use super::Panel;
 
+use crate::preset::Preset;
 use crate::run::RunState;
 use crate::settings::{hidden_name, optimizer_name, short_float};
 use crate::tui::app::{App, Mode, PACES};
+use crate::tui::keymap::{Action, key, keys};
 
 /// The bridge keys the loop obeys, as the Controls line says them (all four
 /// until the loop's start line says otherwise).
 fn bridge_keys(status: Option<&crate::ingest::BridgeStatus>) -> String {
     let all = crate::ingest::BridgeStatus::default();
     let status = status.unwrap_or(&all);
-    let keys: Vec<&str> = [
-        ("scale_lr", "+/- learning rate ×2/÷2"),
-        ("pause", "space pause/resume"),
-        ("save", "s save"),
-        ("stop", "X stop"),
+    let keys: Vec<String> = [
+        ("scale_lr", format!("{} learning rate ×2/÷2", keys(Action::LrUp, Action::LrDown))),
+        ("pause", format!("{} pause/resume", key(Action::TogglePause))),
+        ("save", format!("{} save", key(Action::SaveCheckpoint))),
+        ("stop", format!("{} stop", key(Action::StopExternal))),
     ]
     .into_iter()
     .filter(|(command, _)| status.obeys(command))
@@ -56,11 +59,21 @@ fn render_not_live(app: &App, area: Rect, buf: &mut Buffer) -> bool {
         ),
         Mode::Replay(r) if r.following() => (
             format!("a run in progress, from its log: epoch {}, following the newest", r.ends.len()),
-            "←/Home go back in time · →/End return to the newest · nothing trains here".to_string(),
+            format!(
+                "{}/{} go back in time · {}/{} return to the newest · nothing trains here",
+                key(Action::EpochBack),
+                key(Action::FirstEpoch),
+                key(Action::EpochForward),
+                key(Action::LastEpoch)
+            ),
         ),
         Mode::Replay(r) => (
             format!("replay of a recorded run: epoch {} of {}", r.shown, r.ends.len()),
-            "←/→ one epoch back / forward · Home/End the first / the last · nothing trains".to_string(),
+            format!(
+                "{} one epoch back / forward · {} the first / the last · nothing trains",
+                keys(Action::EpochBack, Action::EpochForward),
+                keys(Action::FirstEpoch, Action::LastEpoch)
+            ),
         ),
     };
     let latest = match app.run.epochs.last() {
@@ -113,29 +126,36 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let p = &app.run.settings;
-    let lr = match app.lr_requested {
-        Some(want) if want != p.lr => format!("{} → {}", short_float(p.lr), short_float(want)),
-        _ => short_float(p.lr),
+    let requested = app.settings_requested();
+    // A value as confirmed, or `confirmed → requested` while a key's
+    // change waits for the trainer.
+    let value = |show: &dyn Fn(&Preset) -> String| {
+        let (now, want) = (show(p), show(&requested));
+        if now == want { now } else { format!("{now} → {want}") }
     };
-    let item = |key: &'static str, name: &'static str, value: String| {
+    let item = |key: String, name: &'static str, value: String| {
         vec![Span::raw(format!("{name} ")).dark_gray(), Span::raw(value).bold(), Span::raw(format!(" {key}  ")).cyan()]
     };
-    let early = match p.early_stopping {
+    let early = |p: &Preset| match p.early_stopping {
         Some(e) => format!("on, patience {}", e.patience),
         None => "off".into(),
     };
     let mut settings: Vec<Span> = Vec::new();
-    settings.extend(item("+/-", "lr", lr));
-    settings.extend(item("</>", "hidden", hidden_name(&p.hidden)));
-    settings.extend(item("a", "act", p.activation.label().into()));
-    settings.extend(item("o", "opt", optimizer_name(p.optimizer)));
+    settings.extend(item(keys(Action::LrUp, Action::LrDown), "lr", value(&|p| short_float(p.lr))));
+    settings.extend(item(keys(Action::RemoveLayer, Action::AddLayer), "hidden", value(&|p| hidden_name(&p.hidden))));
+    settings.extend(item(key(Action::NextActivation).into(), "act", value(&|p| p.activation.label().into())));
+    settings.extend(item(key(Action::NextOptimizer).into(), "opt", value(&|p| optimizer_name(p.optimizer))));
     let mut regul: Vec<Span> = Vec::new();
-    regul.extend(item("d/D", "dropout", format!("{:.1}", p.dropout)));
-    regul.extend(item("l/L", "L2", short_float(p.l2)));
-    regul.extend(item("e", "early stop", early));
+    regul.extend(item(
+        keys(Action::DropoutUp, Action::DropoutDown),
+        "dropout",
+        value(&|p| format!("{:.1}", p.dropout)),
+    ));
+    regul.extend(item(keys(Action::L2Up, Action::L2Down), "L2", value(&|p| short_float(p.l2))));
+    regul.extend(item(key(Action::ToggleEarlyStopping).into(), "early stop", value(&early)));
     regul.push(Span::raw(format!("batch {}", p.batch_size)).dark_gray());
     if let Some(pace) = PACES[app.pace] {
-        regul.push(Span::raw(format!("  pace {pace} steps/s {{/}}")).yellow());
+        regul.push(Span::raw(format!("  pace {pace} steps/s {}", keys(Action::Slower, Action::Faster))).yellow());
     }
     let latest = match (app.run.epochs.last(), app.run.best_epoch()) {
         (Some(e), Some(b)) => format!(
@@ -173,10 +193,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 None => "no test pass (interrupted)".into(),
             };
             Line::from(format!(
-                "{}: {test}; best validation {:.2}% at epoch {}  · space: more epochs · r restarts",
+                "{}: {test}; best validation {:.2}% at epoch {}  · {}: more epochs · {} restarts",
                 app.run.state.label(),
                 s.best_val_acc * 100.0,
-                s.best_epoch
+                s.best_epoch,
+                key(Action::TogglePause),
+                key(Action::Restart)
             ))
             .fg(Color::Cyan)
         }

@@ -12,6 +12,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Widget
 
 use super::{Panel, ellipsize, fit_line};
 use crate::tui::app::App;
+use crate::tui::keymap::{Action, keys};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rate = app.run.settings.dropout;
@@ -20,9 +21,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         format!("{}  dropout not known for this run (trained elsewhere)", Panel::Dropout.title())
     } else {
         format!(
-            "{}  {kind} {rate:.1} on {} hidden layer(s)  d/D",
+            "{}  {kind} {rate:.1} on {} hidden layer(s)  {}",
             Panel::Dropout.title(),
-            app.run.settings.hidden.len()
+            app.run.settings.hidden.len(),
+            keys(Action::DropoutUp, Action::DropoutDown)
         )
     };
     let block = Block::bordered().title(Line::from(ellipsize(&title, area.width.saturating_sub(2) as usize)).bold());

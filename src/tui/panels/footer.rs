@@ -8,6 +8,8 @@ use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use std::borrow::Cow;
+
 use crate::tui::app::{App, Mode};
 use crate::tui::keymap;
 
@@ -18,17 +20,20 @@ fn width(label: &str, short: &str) -> usize {
 
 /// The entries that fit in `room` columns: the first, the last, and as many
 /// of the others (in order) as fit between them.
-pub fn fitting(room: usize) -> Vec<(&'static str, &'static str)> {
+pub fn fitting(room: usize) -> Vec<Entry> {
     fit(keymap::footer().collect(), room)
 }
 
+/// A footer entry: its keys (written from the key table) and words.
+pub type Entry = (Cow<'static, str>, &'static str);
+
 /// `all` cut to `room` as [`fitting`] does.
-fn fit(all: Vec<(&'static str, &'static str)>, room: usize) -> Vec<(&'static str, &'static str)> {
-    let Some((&last, rest)) = all.split_last() else { return all };
-    let mut used = 1 + width(last.0, last.1);
+fn fit(mut all: Vec<Entry>, room: usize) -> Vec<Entry> {
+    let Some(last) = all.pop() else { return all };
+    let mut used = 1 + width(&last.0, last.1);
     let mut kept = Vec::new();
-    for &(label, short) in rest {
-        let w = width(label, short);
+    for (label, short) in all {
+        let w = width(&label, short);
         if used + w > room {
             break;
         }
@@ -68,8 +73,8 @@ mod tests {
     fn a_narrow_footer_keeps_quit_first_and_help_last() {
         for room in [40, 80, 120, 200] {
             let f = fitting(room);
-            assert_eq!(f.first(), Some(&("q", "quit")), "{room}");
-            assert_eq!(f.last(), Some(&("?", "help")), "{room}");
+            assert_eq!(f.first(), Some(&("q".into(), "quit")), "{room}");
+            assert_eq!(f.last(), Some(&("?".into(), "help")), "{room}");
             let used: usize = 1 + f.iter().map(|(l, s)| l.chars().count() + s.chars().count() + 3).sum::<usize>();
             assert!(used <= room, "{room}: {used}");
         }
@@ -78,7 +83,7 @@ mod tests {
     #[test]
     fn a_run_trained_elsewhere_shows_only_the_keys_that_work_there() {
         use crate::tui::keymap::footer_not_live;
-        let words = |v: Vec<(&'static str, &'static str)>| v.into_iter().map(|e| e.1).collect::<Vec<_>>();
+        let words = |v: Vec<super::Entry>| v.into_iter().map(|e| e.1).collect::<Vec<_>>();
         let all = crate::ingest::BridgeStatus::default();
         assert_eq!(words(footer_not_live(None, false, false)), ["quit", "checklist", "help"]);
         assert_eq!(

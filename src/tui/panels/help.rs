@@ -35,7 +35,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [_, popup, _] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(mid);
     Clear.render(popup, buf);
-    let block = Block::bordered().title(Line::from(" Keys (? to close) ").bold());
+    let block = Block::bordered()
+        .title(Line::from(format!(" Keys ({} to close) ", keymap::key(keymap::Action::ToggleHelp))).bold());
     let inner = block.inner(popup);
     block.render(popup, buf);
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use super::ellipsize;
 use crate::run::RunState;
 use crate::tui::app::App;
+use crate::tui::keymap::{Action, Context, key_of};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(picker) = &app.picker else { return };
@@ -46,8 +47,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(format!(" {selected}")).dark_gray());
     // One line per preset, its lesson shortened at a word; the highlighted
     // one's whole lesson is under the list (wrapped into the spare row).
-    let esc = if app.run.state == RunState::Idle { "Esc quit" } else { "Esc close · q quit" };
-    let title = ellipsize(&format!(" Presets  ↑/↓ choose · Enter start · {esc} "), (width as usize).saturating_sub(2));
+    let key = |a: Action| key_of(a, Context::Picker);
+    let esc = if app.run.state == RunState::Idle {
+        format!("{} quit", key(Action::Close))
+    } else {
+        format!("{} close · {} quit", key(Action::Close), key(Action::Quit))
+    };
+    let title =
+        format!(" Presets  {}/{} choose · {} start · {esc} ", key(Action::Up), key(Action::Down), key(Action::Choose));
+    let title = ellipsize(&title, (width as usize).saturating_sub(2));
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .block(Block::bordered().title(Line::from(title).bold()))

@@ -15,6 +15,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LineGauge, Paragr
 use crate::settings::short_float;
 use crate::train::lr_find::{LR_END, LR_START, STOP_FACTOR};
 use crate::tui::app::App;
+use crate::tui::keymap::{Action, Context, key_of};
 use crate::tui::range_test::RangeTest;
 
 /// Rows under the chart: progress or outcome, the rates, the keys.
@@ -172,16 +173,17 @@ fn render_text(app: &App, t: &RangeTest, area: Rect, buf: &mut Buffer) {
         }
     }
     super::fit_line(Line::from(rates), room).render(second, buf);
+    let (enter, esc) = (key_of(Action::Choose, Context::RangeTest), key_of(Action::Close, Context::RangeTest));
     let keys = match (t.suggestion(), t.running()) {
-        (_, true) => "Esc cancels the test; the run keeps its rate".to_string(),
+        (_, true) => format!("{esc} cancels the test; the run keeps its rate"),
         (Some(lr), false) => format!(
-            "Enter: lr {} → {}{} · Esc: keep {}",
+            "{enter}: lr {} → {}{} · {esc}: keep {}",
             rate(app.run.settings.lr),
             rate(lr),
             if t.resume { " and train on" } else { "" },
             rate(app.run.settings.lr)
         ),
-        (None, false) => "no rate to suggest (too short a curve) · Esc leaves".to_string(),
+        (None, false) => format!("no rate to suggest (too short a curve) · {esc} leaves"),
     };
     Paragraph::new(super::fit_line(Line::from(keys).dark_gray(), room)).render(third, buf);
 }
