@@ -243,6 +243,10 @@ pub struct ForkInfo {
     /// augmentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Box<crate::preset::Preset>>,
+    /// A fresh fork's step 0, measured on its own inputs and network: a
+    /// kept branch's checklist reads it, not the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Box<Preflight>>,
 }
 
 /// Training metrics averaged over the steps since the previous `Step` event.

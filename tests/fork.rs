@@ -212,6 +212,11 @@ fn a_fresh_fork_is_a_second_run_from_the_same_seed_one_change_apart() {
     let Some(Event::Fork(f)) = events.iter().find(|e| matches!(e, Event::Fork(_))) else { panic!("no fork") };
     assert_eq!((f.step, f.epoch), (0, 0), "forked before the first step");
     assert_eq!(f.settings.as_deref(), Some(&next), "the fork line carries the branch's whole settings");
+    // And the branch's own step 0: its inputs are standardized, the run's scaled to [0, 1].
+    let step0 = |p: &fitcheck::protocol::Preflight| p.input_max_abs;
+    let run0 = events.iter().find_map(|e| if let Event::Preflight(p) = e { Some(step0(p)) } else { None });
+    let branch0 = f.preflight.as_deref().map(step0).expect("a fresh branch's step 0");
+    assert!(run0.is_some_and(|r| r <= 1.0) && branch0 > 1.0, "{run0:?} vs {branch0}");
     assert_eq!((&f.changes[0].from, &f.changes[0].to), (&Setting::Hidden(vec![64]), &Setting::Hidden(vec![128])));
     let (r, b) = (epochs(&events, None), epochs(&events, Some("normalized inputs, hidden 64→128")));
     assert_eq!((r.len(), b.len()), (2, 2));

@@ -42,6 +42,8 @@ pub struct Fork {
     pub(super) smooth_acc: Ema,
     /// Rollbacks of the branch's divergence guard.
     pub rollbacks: usize,
+    /// Step 0 of the branch: its own for a fresh fork, else the run's.
+    pub preflight: Option<crate::protocol::Preflight>,
 }
 
 impl Fork {
@@ -68,6 +70,7 @@ impl Fork {
             smooth_loss: run.smooth_loss,
             smooth_acc: run.smooth_acc,
             rollbacks: 0,
+            preflight: info.preflight.as_deref().cloned().or_else(|| run.preflight.clone()),
         }
     }
 
@@ -293,6 +296,7 @@ mod tests {
             smooth_loss: Ema::default(),
             smooth_acc: Ema::default(),
             rollbacks: 0,
+            preflight: None,
         };
         assert_eq!(fork.effect(&base), None, "no epoch after the fork yet");
         for (e, l, a) in [(3, 0.44, 0.86), (4, 0.412, 0.862)] {
@@ -325,5 +329,38 @@ mod tests {
         assert!(seeded.brief("dropout 0.5").ends_with("both within noise (3 seeds)"), "{}", seeded.brief("d"));
         // One other seed is not a spread: the epoch-to-epoch noise stays.
         assert_eq!(fx.with_seeds(&[&base, &s1]), fx);
+    }
+
+    #[test]
+    fn a_kept_fresh_branch_brings_its_own_step_0() {
+        use crate::protocol::{Event, Preflight};
+        let step0 = |scale: f32| Preflight {
+            samples: 10,
+            input_max_abs: scale,
+            mean_range: (0.0, scale),
+            std_range: (0.0, scale),
+            off_scale_share: 0.0,
+            features: 4,
+            init_loss: 2.3,
+            chance_loss: 2.3,
+            class_counts: vec![5, 5],
+            weight_norms: vec![1.0],
+        };
+        let mut run = super::super::Run::new(crate::tui::app::tests::preset());
+        run.apply(&Event::Preflight(step0(255.0)));
+        let info = ForkInfo {
+            step: 0,
+            epoch: 0,
+            branch: "normalized inputs".into(),
+            changes: Vec::new(),
+            epochs: 3,
+            settings: Some(Box::new(run.settings.clone())),
+            preflight: Some(Box::new(step0(1.0))),
+        };
+        run.apply(&Event::Fork(info));
+        let end =
+            |kept| Event::ForkEnd { step: 9, epoch: 1, branch: "normalized inputs".into(), kept, reason: "r".into() };
+        run.apply(&end(true));
+        assert_eq!(run.preflight.as_ref().map(|p| p.input_max_abs), Some(1.0), "the kept branch's inputs");
     }
 }

@@ -317,6 +317,7 @@ impl Run {
                         std::mem::swap(&mut self.smooth_loss, &mut f.smooth_loss);
                         std::mem::swap(&mut self.smooth_acc, &mut f.smooth_acc);
                         std::mem::swap(&mut self.settings, &mut f.settings);
+                        std::mem::swap(&mut self.preflight, &mut f.preflight);
                         self.changes.extend(f.changes.iter().cloned());
                     }
                     self.notice = Some(format!("{}: {reason}", f.branch));

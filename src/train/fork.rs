@@ -147,6 +147,7 @@ impl Trainer {
             changes,
             epochs: epochs.max(1),
             settings: None,
+            preflight: None,
         };
         Self::emit(events, Event::Fork(info))
     }
@@ -173,25 +174,27 @@ impl Trainer {
             })?;
             Ok((net, norm))
         });
-        let info = |settings| ForkInfo {
+        let info = |settings, preflight| ForkInfo {
             step: self.step,
             epoch: self.epochs_done,
             branch: name.clone(),
             changes: self.fresh_changes(&preset),
             epochs: epochs.max(1),
             settings,
+            preflight,
         };
         let (net, norm) = match built {
             Ok(b) => b,
             Err(e) => {
-                Self::emit(events, Event::Fork(info(Some(Box::new(preset.clone())))))?;
+                Self::emit(events, Event::Fork(info(Some(Box::new(preset.clone())), None)))?;
                 let reason = format!("the branch cannot start: {e}");
                 let end =
                     Event::ForkEnd { step: self.step, epoch: self.epochs_done, branch: name, kept: false, reason };
                 return Self::emit(events, end);
             }
         };
-        let info = info(Some(Box::new(preset.clone())));
+        let step0 = super::preflight::measure(&net, &self.data.train, &self.split.train, &norm);
+        let info = info(Some(Box::new(preset.clone())), Some(Box::new(step0)));
         self.fork = Some(Box::new(Branch {
             name,
             opt: Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes()),

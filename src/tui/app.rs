@@ -1414,6 +1414,7 @@ pub(crate) mod tests {
             changes: vec![change],
             epochs: 3,
             settings: None,
+            preflight: None,
         };
         app.update(Msg::Trainer(Event::Fork(info)));
         app.update(epoch_event(6, 1.0, 0.90, 0.50));
@@ -1493,6 +1494,7 @@ pub(crate) mod tests {
             changes: vec![],
             epochs: 3,
             settings: None,
+            preflight: None,
         };
         app.update(Msg::Trainer(Event::Fork(info)));
         app.update(epoch_event(1, 0.9, 0.8, 0.50));
