@@ -471,15 +471,7 @@ fn smoke_a_tiny_step_and_a_huge_one_on_moons() {
 
 // ---- No remedy contradicts the settings or worsens its own finding ----
 
-const ACTIVATIONS: &[Activation] = &[
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Relu,
-    Activation::LeakyRelu,
-    Activation::Elu,
-    Activation::Selu,
-    Activation::Linear,
-];
+const ACTIVATIONS: &[Activation] = &Activation::ALL;
 const OPTIMIZERS: &[OptimizerKind] = &[
     OptimizerKind::Sgd { momentum: 0.0, nesterov: false },
     OptimizerKind::Sgd { momentum: 0.9, nesterov: false },
