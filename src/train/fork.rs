@@ -140,16 +140,15 @@ impl Trainer {
                 _ => None,
             })
             .collect();
-        let info = ForkInfo {
-            step: self.step,
-            epoch: self.epochs_done,
-            branch: name,
-            changes,
-            epochs: epochs.max(1),
-            settings: None,
-            preflight: None,
-        };
-        Self::emit(events, Event::Fork(info))
+        Self::emit(events, Event::Fork(self.fork_info(name, changes, epochs)))
+    }
+
+    /// The `fork` event of a branch named `branch` starting now, with
+    /// `changes`, for `epochs` epochs (no whole settings: a copy's are the
+    /// run's, changed).
+    fn fork_info(&self, branch: String, changes: Vec<Change>, epochs: usize) -> ForkInfo {
+        let (step, epoch, epochs) = (self.step, self.epochs_done, epochs.max(1));
+        ForkInfo { step, epoch, branch, changes, epochs, settings: None, preflight: None }
     }
 
     /// Starts a fork whose branch is built fresh from `preset` (its own
@@ -168,25 +167,16 @@ impl Trainer {
         if self.fork.is_some() {
             return Ok(());
         }
-        let built = super::build_net(&preset, &self.data, &mut StdRng::seed_from_u64(preset.seed)).and_then(|net| {
-            let norm = Normalizer::fit(preset.normalize, &self.data.train, &self.split.train).map_err(|message| {
-                super::SetupError::Field { preset: preset.name.clone(), field: "normalize", message }
-            })?;
-            Ok((net, norm))
-        });
-        let info = |settings, preflight| ForkInfo {
-            step: self.step,
-            epoch: self.epochs_done,
-            branch: name.clone(),
-            changes: self.fresh_changes(&preset),
-            epochs: epochs.max(1),
-            settings,
-            preflight,
+        let mut rng = StdRng::seed_from_u64(preset.seed);
+        let built = super::build_model(&preset, &self.data, &self.split.train, &mut rng);
+        let info = ForkInfo {
+            settings: Some(Box::new(preset.clone())),
+            ..self.fork_info(name.clone(), self.fresh_changes(&preset), epochs)
         };
         let (net, norm) = match built {
             Ok(b) => b,
             Err(e) => {
-                Self::emit(events, Event::Fork(info(Some(Box::new(preset.clone())), None)))?;
+                Self::emit(events, Event::Fork(info))?;
                 let reason = format!("the branch cannot start: {e}");
                 let end =
                     Event::ForkEnd { step: self.step, epoch: self.epochs_done, branch: name, kept: false, reason };
@@ -194,7 +184,7 @@ impl Trainer {
             }
         };
         let step0 = super::preflight::measure(&net, &self.data.train, &self.split.train, &norm);
-        let info = info(Some(Box::new(preset.clone())), Some(Box::new(step0)));
+        let info = ForkInfo { preflight: Some(Box::new(step0)), ..info };
         self.fork = Some(Box::new(Branch {
             name,
             opt: Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes()),

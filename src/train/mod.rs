@@ -170,12 +170,8 @@ impl Trainer {
             .map_err(|m| field(if m.starts_with("val_size") { "val_size" } else { "train_size" }, m))?;
         let mut noisy = add_label_noise(&mut data.train, &split.train, preset.label_noise, preset.seed);
         noisy.truncate(NOISY_PROBE);
-        let norm = Normalizer::fit(preset.normalize, &data.train, &split.train).map_err(|m| field("normalize", m))?;
-        if matches!(preset.augment, Augment::Shift { .. }) && data.train.image.is_none() {
-            return Err(field("augment", format!("shifting needs images; {} has none", data.name)));
-        }
         let mut rng = StdRng::seed_from_u64(preset.seed);
-        let net = build_net(preset, &data, &mut rng)?;
+        let (net, norm) = build_model(preset, &data, &split.train, &mut rng)?;
         let (dim, classes) = (data.train.dim, data.train.classes);
         let opt = Optimizer::new(preset.optimizer, preset.lr, &net.tensor_sizes());
         let batch = preset.batch_size.min(split.train.len());
@@ -286,9 +282,16 @@ impl Trainer {
 }
 
 /// The network `preset` starts with on `data`, its weights drawn from
-/// `rng` (seeded with the preset's seed): the run's, and a fresh fork's.
-fn build_net(preset: &Preset, data: &TrainTest, rng: &mut StdRng) -> Result<Network, SetupError> {
+/// `rng` (seeded with the preset's seed), and the inputs' normalizer fitted
+/// on the training samples `train`: the run's, and a fresh fork's.
+fn build_model(
+    preset: &Preset,
+    data: &TrainTest,
+    train: &[u32],
+    rng: &mut StdRng,
+) -> Result<(Network, Normalizer), SetupError> {
     let field = |field, message| SetupError::Field { preset: preset.name.clone(), field, message };
+    let norm = Normalizer::fit(preset.normalize, &data.train, train).map_err(|m| field("normalize", m))?;
     if matches!(preset.augment, Augment::Shift { .. }) && data.train.image.is_none() {
         return Err(field("augment", format!("shifting needs images; {} has none", data.name)));
     }
@@ -306,7 +309,7 @@ fn build_net(preset: &Preset, data: &TrainTest, rng: &mut StdRng) -> Result<Netw
         let classes = format!("{:?}", preset.classes);
         checkpoint::load(&mut net, Path::new(from), &classes).map_err(|e| field("init_from", e.to_string()))?;
     }
-    Ok(net)
+    Ok((net, norm))
 }
 
 /// When a preset starts from saved weights that are missing and the file is

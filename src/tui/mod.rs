@@ -179,7 +179,7 @@ pub fn run<T>(
         }
     };
 
-    let app = dashboard(app, Box::new(session), never(), None, stop)?;
+    let app = dashboard(app, Box::new(session), never(), &crate::ingest::TagMap::default(), stop)?;
     if let RunState::Failed(message) = &app.run.state {
         return Err(TuiError::Failed(message.clone()));
     }
@@ -196,7 +196,7 @@ fn dashboard<T>(
     mut app: App,
     mut source: Box<dyn Source>,
     runs: Receiver<Vec<runs::RunRow>>,
-    maps: Option<&crate::ingest::TagMap>,
+    maps: &crate::ingest::TagMap,
     stop: &Receiver<T>,
 ) -> Result<App, TuiError> {
     let mut screen = Screen::open()?;
@@ -272,8 +272,7 @@ fn dashboard<T>(
             Some(Err(Effect::Watch(run))) => {
                 // The run picker chose a run: the old follower stops (its
                 // `alive` dropped with the source), the new one starts.
-                let maps = maps.cloned().unwrap_or_default();
-                match open_run(&run, &maps) {
+                match open_run(&run, maps) {
                     Ok((next, next_source)) => {
                         app.start_watching(next, &run);
                         std::mem::replace(&mut source, next_source).close();
@@ -310,7 +309,7 @@ pub fn watch<T>(path: &std::path::Path, maps: crate::ingest::TagMap, stop: &Rece
         let (app, source) = open_run(path, &maps)?;
         (app, source, never())
     };
-    dashboard(app, source, runs, Some(&maps), stop)?;
+    dashboard(app, source, runs, &maps, stop)?;
     Ok(())
 }
 
