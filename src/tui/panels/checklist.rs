@@ -126,11 +126,13 @@ pub fn fork_brief(app: &App) -> Option<Line<'static>> {
 /// the branch's rollbacks, whether the epochs asked for are done, the keys.
 pub fn fork_lines(app: &App) -> Vec<Line<'static>> {
     let Some(f) = app.run.fork.as_ref() else { return Vec::new() };
-    let head = match app.fork_effect() {
+    // Computed once a frame: it scans the ghosts for seeds of the same settings.
+    let fx = app.fork_effect();
+    let head = match fx {
         Some(fx) => format!("{}, {}: {}", f.branch, fx.epochs_words(), fx.loss_words()),
         None => format!("{} beside the run since epoch {}: its first epoch is next", f.branch, f.at_epoch),
     };
-    let mut tail = app.fork_effect().map(|fx| fx.acc_words()).unwrap_or_default();
+    let mut tail = fx.map(|fx| fx.acc_words()).unwrap_or_default();
     if f.rollbacks > 0 {
         tail.push_str(&format!(" · {} rollback(s) on the branch", f.rollbacks));
     }
